@@ -1,0 +1,107 @@
+package sqlstore
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pressly/goose/v3"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/tidings/tidings/internal/tidings"
+)
+
+// This file is the only one that knows which engine is underneath. Everything else is
+// plain SQL with $1 placeholders that both SQLite and PostgreSQL understand.
+
+// Engine names a database engine.
+type Engine string
+
+const (
+	SQLite   Engine = "sqlite"
+	Postgres Engine = "postgres"
+)
+
+// parseURL splits a Tidings database URL into the engine and the driver's DSN.
+// Forms: "sqlite:PATH", "sqlite://PATH", "postgres://…", "postgresql://…".
+func parseURL(u string) (Engine, string, error) {
+	switch {
+	case strings.HasPrefix(u, "postgres://"), strings.HasPrefix(u, "postgresql://"):
+		return Postgres, u, nil
+	case strings.HasPrefix(u, "sqlite:"):
+		path := strings.TrimPrefix(strings.TrimPrefix(u, "sqlite:"), "//")
+		if path == "" {
+			return "", "", errors.New("database URL: sqlite: needs a file path, like sqlite:./tidings-data/tidings.db")
+		}
+		return SQLite, path, nil
+	}
+	return "", "", fmt.Errorf("database URL: must start with sqlite: or postgres://")
+}
+
+// sqliteDSN builds the DSN for one pool. WAL lets readers run beside the writer;
+// synchronous=NORMAL is durable across application crashes in WAL mode (an OS crash may
+// lose the last transactions, never corrupt); busy_timeout waits instead of failing.
+// The write pool begins transactions IMMEDIATE, so a transaction never has to upgrade
+// its read lock (which SQLite answers with SQLITE_BUSY, not with waiting).
+func sqliteDSN(path string, writer bool) string {
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(NORMAL)"} {
+		q.Add("_pragma", p)
+	}
+	if writer {
+		q.Set("_txlock", "immediate")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	return "file:" + abs + "?" + q.Encode()
+}
+
+func (e Engine) gooseDialect() goose.Dialect {
+	if e == Postgres {
+		return goose.DialectPostgres
+	}
+	return goose.DialectSQLite3
+}
+
+func (e Engine) driver() string {
+	if e == Postgres {
+		return "pgx"
+	}
+	return "sqlite"
+}
+
+// translate maps engine errors to the domain's sentinels by error code, never by text.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return tidings.ErrNotFound
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("%w: %v", tidings.ErrConflict, err)
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return fmt.Errorf("%w: %v", tidings.ErrNotFound, err)
+		}
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "23505": // unique_violation
+			return fmt.Errorf("%w: %v", tidings.ErrConflict, err)
+		case "23503": // foreign_key_violation
+			return fmt.Errorf("%w: %v", tidings.ErrNotFound, err)
+		}
+	}
+	return err
+}

@@ -1,0 +1,294 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tidings/tidings/internal/keys"
+	"github.com/tidings/tidings/internal/tidings"
+)
+
+// A subscriber's personal fields are sealed under the person's data key. The additional
+// data binds each ciphertext to its account, person and field, so that no ciphertext can
+// be moved to another row or column and still open.
+func aad(accountID, personID int64, field string) string {
+	return fmt.Sprintf("tidings/v1 account=%d person=%d field=%s", accountID, personID, field)
+}
+
+// person finds or creates the instance-wide person row for addr and returns its ID and
+// data key. Concurrent creators meet at the unique email_hash: ON CONFLICT DO NOTHING,
+// then read the winner's row.
+func (s *Store) person(ctx context.Context, tx *sql.Tx, addr tidings.Address) (int64, *keys.DataKey, error) {
+	hash := s.keys.Lookup(addr.String())
+	var id int64
+	var wrapped []byte
+	err := tx.QueryRowContext(ctx, `SELECT id, wrapped_key FROM persons WHERE email_hash = $1`, hash).Scan(&id, &wrapped)
+	if err == sql.ErrNoRows {
+		dk, w, kerr := s.keys.NewDataKey()
+		if kerr != nil {
+			return 0, nil, kerr
+		}
+		err = tx.QueryRowContext(ctx, `
+			INSERT INTO persons (email_hash, wrapped_key, created_at) VALUES ($1, $2, $3)
+			ON CONFLICT (email_hash) DO NOTHING RETURNING id`, hash, w, toDB(s.stamp())).Scan(&id)
+		if err == nil {
+			return id, dk, nil
+		}
+		if err != sql.ErrNoRows {
+			return 0, nil, translate(err)
+		}
+		err = tx.QueryRowContext(ctx, `SELECT id, wrapped_key FROM persons WHERE email_hash = $1`, hash).Scan(&id, &wrapped)
+	}
+	if err != nil {
+		return 0, nil, translate(err)
+	}
+	dk, err := s.keys.UnwrapDataKey(wrapped)
+	return id, dk, err
+}
+
+// sealed are a subscriber's encrypted columns.
+type sealed struct{ email, name, attrs []byte }
+
+func seal(dk *keys.DataKey, sub *tidings.Subscriber) (sealed, error) {
+	attrs, err := json.Marshal(sub.Attributes)
+	if err != nil {
+		return sealed{}, err
+	}
+	a, p := sub.AccountID, sub.PersonID
+	return sealed{
+		email: dk.SealString(sub.Email.String(), aad(a, p, "email")),
+		name:  dk.SealString(sub.Name, aad(a, p, "name")),
+		attrs: dk.Seal(attrs, []byte(aad(a, p, "attributes"))),
+	}, nil
+}
+
+func (s *Store) CreateSubscriber(ctx context.Context, accountID int64, sub *tidings.Subscriber, lists []int64, status tidings.SubscriptionStatus) error {
+	sub.Normalize()
+	if err := sub.Validate(); err != nil {
+		return err
+	}
+	if len(lists) > 0 && !status.Valid() {
+		return tidings.Invalid("status", "invalid_choice", "must be one of unconfirmed, confirmed, unsubscribed")
+	}
+	now := s.stamp()
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		pid, dk, err := s.person(ctx, tx, sub.Email)
+		if err != nil {
+			return err
+		}
+		sub.AccountID, sub.PersonID = accountID, pid
+		enc, err := seal(dk, sub)
+		if err != nil {
+			return err
+		}
+		err = tx.QueryRowContext(ctx, `
+			INSERT INTO subscribers (account_id, person_id, email_enc, name_enc, attributes_enc, status, tracking_consent, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id`,
+			accountID, pid, enc.email, enc.name, enc.attrs, string(sub.Status), sub.TrackingConsent, toDB(now)).Scan(&sub.ID)
+		if err != nil {
+			return translate(err)
+		}
+		for _, listID := range lists {
+			if err := setSubscription(ctx, tx, accountID, sub.ID, listID, status, now); err != nil {
+				return err
+			}
+		}
+		sub.CreatedAt, sub.UpdatedAt = now, now
+		return nil
+	})
+}
+
+// setSubscription upserts one subscription after checking that the list is the account's
+// (the foreign key alone would accept another account's list).
+func setSubscription(ctx context.Context, tx *sql.Tx, accountID, subscriberID, listID int64, status tidings.SubscriptionStatus, now time.Time) error {
+	var one int
+	if err := tx.QueryRowContext(ctx, `SELECT 1 FROM lists WHERE account_id = $1 AND id = $2`, accountID, listID).Scan(&one); err != nil {
+		if err == sql.ErrNoRows {
+			return tidings.Invalid("lists", "unknown_list", "list %d does not exist", listID)
+		}
+		return err
+	}
+	var confirmed, unsubscribed sql.NullInt64
+	switch status {
+	case tidings.SubConfirmed:
+		confirmed = sql.NullInt64{Int64: toDB(now), Valid: true}
+	case tidings.SubUnsubscribed:
+		unsubscribed = sql.NullInt64{Int64: toDB(now), Valid: true}
+	}
+	_, err := tx.ExecContext(ctx, `
+		INSERT INTO subscriptions (list_id, subscriber_id, account_id, status, created_at, confirmed_at, unsubscribed_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (list_id, subscriber_id) DO UPDATE SET status = excluded.status,
+			confirmed_at = COALESCE(excluded.confirmed_at, subscriptions.confirmed_at),
+			unsubscribed_at = excluded.unsubscribed_at`,
+		listID, subscriberID, accountID, string(status), toDB(now), confirmed, unsubscribed)
+	return translate(err)
+}
+
+const subscriberSelect = `
+	SELECT s.id, s.account_id, s.person_id, s.email_enc, s.name_enc, s.attributes_enc, s.status,
+		s.tracking_consent, s.created_at, s.updated_at, p.wrapped_key
+	FROM subscribers s JOIN persons p ON p.id = s.person_id`
+
+func (s *Store) scanSubscriber(row interface{ Scan(...any) error }) (tidings.Subscriber, error) {
+	var sub tidings.Subscriber
+	var enc sealed
+	var wrapped []byte
+	var created, updated int64
+	err := row.Scan(&sub.ID, &sub.AccountID, &sub.PersonID, &enc.email, &enc.name, &enc.attrs, &sub.Status,
+		&sub.TrackingConsent, &created, &updated, &wrapped)
+	if err != nil {
+		return sub, translate(err)
+	}
+	sub.CreatedAt, sub.UpdatedAt = fromDB(created), fromDB(updated)
+	dk, err := s.keys.UnwrapDataKey(wrapped)
+	if err != nil {
+		return sub, fmt.Errorf("subscriber %d: %w", sub.ID, err)
+	}
+	a, p := sub.AccountID, sub.PersonID
+	email, err := dk.OpenString(enc.email, aad(a, p, "email"))
+	if err != nil {
+		return sub, fmt.Errorf("subscriber %d email: %w", sub.ID, err)
+	}
+	if sub.Email, err = tidings.ParseAddress(email); err != nil {
+		return sub, fmt.Errorf("subscriber %d: stored address does not parse: %w", sub.ID, err)
+	}
+	if sub.Name, err = dk.OpenString(enc.name, aad(a, p, "name")); err != nil {
+		return sub, fmt.Errorf("subscriber %d name: %w", sub.ID, err)
+	}
+	sub.Attributes = tidings.Attributes{}
+	if enc.attrs != nil {
+		raw, err := dk.Open(enc.attrs, []byte(aad(a, p, "attributes")))
+		if err != nil {
+			return sub, fmt.Errorf("subscriber %d attributes: %w", sub.ID, err)
+		}
+		if err := json.Unmarshal(raw, &sub.Attributes); err != nil {
+			return sub, fmt.Errorf("subscriber %d attributes: %w", sub.ID, err)
+		}
+	}
+	return sub, nil
+}
+
+func (s *Store) GetSubscriber(ctx context.Context, accountID, id int64) (tidings.Subscriber, error) {
+	return s.scanSubscriber(s.r.QueryRowContext(ctx, subscriberSelect+` WHERE s.account_id = $1 AND s.id = $2`, accountID, id))
+}
+
+// ListSubscribers pages through an account's subscribers in ID order. An address filter
+// is an exact match found through the keyed hash; a list filter walks the list's
+// subscriptions, which are keyed by (list_id, subscriber_id), so deep pages stay fast.
+func (s *Store) ListSubscribers(ctx context.Context, accountID int64, f tidings.SubscriberFilter) ([]tidings.Subscriber, error) {
+	p := f.Page.Clamp()
+	where := []string{"s.account_id = $1", "s.id > $2"}
+	args := []any{accountID, p.After}
+	from := subscriberSelect
+	if !f.Email.IsZero() {
+		args = append(args, s.keys.Lookup(f.Email.String()))
+		where = append(where, fmt.Sprintf("p.email_hash = $%d", len(args)))
+	}
+	if f.ListID != 0 {
+		args = append(args, f.ListID)
+		from += fmt.Sprintf(" JOIN subscriptions x ON x.subscriber_id = s.id AND x.list_id = $%d", len(args))
+	}
+	if f.Status != "" {
+		args = append(args, string(f.Status))
+		where = append(where, fmt.Sprintf("s.status = $%d", len(args)))
+	}
+	args = append(args, p.Limit)
+	q := fmt.Sprintf("%s WHERE %s ORDER BY s.id LIMIT $%d", from, strings.Join(where, " AND "), len(args))
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, s.scanSubscriber)
+}
+
+func (s *Store) UpdateSubscriber(ctx context.Context, accountID int64, sub *tidings.Subscriber) error {
+	sub.Normalize()
+	if err := sub.Validate(); err != nil {
+		return err
+	}
+	now := s.stamp()
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var wrapped []byte
+		var created int64
+		err := tx.QueryRowContext(ctx, `
+			SELECT s.person_id, s.created_at, p.wrapped_key FROM subscribers s JOIN persons p ON p.id = s.person_id
+			WHERE s.account_id = $1 AND s.id = $2`, accountID, sub.ID).Scan(&sub.PersonID, &created, &wrapped)
+		if err != nil {
+			return translate(err)
+		}
+		dk, err := s.keys.UnwrapDataKey(wrapped)
+		if err != nil {
+			return err
+		}
+		sub.AccountID = accountID
+		enc, err := seal(dk, sub)
+		if err != nil {
+			return err
+		}
+		// The address is the person's identity and does not change here; re-sealing it
+		// keeps the stored ciphertext consistent with the caller's (already equal) value.
+		_, err = tx.ExecContext(ctx, `
+			UPDATE subscribers SET name_enc = $3, attributes_enc = $4, status = $5, tracking_consent = $6, updated_at = $7
+			WHERE account_id = $1 AND id = $2`,
+			accountID, sub.ID, enc.name, enc.attrs, string(sub.Status), sub.TrackingConsent, toDB(now))
+		if err != nil {
+			return translate(err)
+		}
+		sub.CreatedAt, sub.UpdatedAt = fromDB(created), now
+		return nil
+	})
+}
+
+func (s *Store) DeleteSubscriber(ctx context.Context, accountID, id int64) error {
+	return rowsAffected(s.w.ExecContext(ctx, `DELETE FROM subscribers WHERE account_id = $1 AND id = $2`, accountID, id))
+}
+
+func (s *Store) Subscriptions(ctx context.Context, accountID, subscriberID int64) ([]tidings.Subscription, error) {
+	rows, err := s.r.QueryContext(ctx, `
+		SELECT list_id, subscriber_id, status, created_at, confirmed_at, unsubscribed_at FROM subscriptions
+		WHERE account_id = $1 AND subscriber_id = $2 ORDER BY list_id`, accountID, subscriberID)
+	if err != nil {
+		return nil, err
+	}
+	subs, err := collect(rows, func(r interface{ Scan(...any) error }) (tidings.Subscription, error) {
+		var x tidings.Subscription
+		var created int64
+		var confirmed, unsubscribed sql.NullInt64
+		err := r.Scan(&x.ListID, &x.SubscriberID, &x.Status, &created, &confirmed, &unsubscribed)
+		x.CreatedAt, x.ConfirmedAt, x.UnsubscribedAt = fromDB(created), fromDBPtr(confirmed), fromDBPtr(unsubscribed)
+		return x, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(subs) == 0 {
+		// Tell "no subscriptions" from "no such subscriber" (or another account's).
+		if _, err := s.GetSubscriber(ctx, accountID, subscriberID); err != nil {
+			return nil, err
+		}
+	}
+	return subs, nil
+}
+
+func (s *Store) SetSubscription(ctx context.Context, accountID, subscriberID, listID int64, status tidings.SubscriptionStatus) error {
+	if !status.Valid() {
+		return tidings.Invalid("status", "invalid_choice", "must be one of unconfirmed, confirmed, unsubscribed")
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM subscribers WHERE account_id = $1 AND id = $2`, accountID, subscriberID).Scan(&one)
+		if err != nil {
+			return translate(err)
+		}
+		err = setSubscription(ctx, tx, accountID, subscriberID, listID, status, s.stamp())
+		if v, ok := tidings.AsValidation(err); ok && v.Code == "unknown_list" {
+			return tidings.ErrNotFound
+		}
+		return err
+	})
+}

@@ -1,0 +1,104 @@
+// Package testdb opens real, fresh stores for tests: SQLite in a temporary folder always,
+// and PostgreSQL in a schema of its own when TIDINGS_TEST_POSTGRES_URL is set. Each store
+// is dropped when its test ends.
+package testdb
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/tidings/tidings/internal/keys"
+	"github.com/tidings/tidings/internal/sqlstore"
+)
+
+// PostgresEnv names the variable that carries the test PostgreSQL URL.
+const PostgresEnv = "TIDINGS_TEST_POSTGRES_URL"
+
+var warnOnce sync.Once
+
+// Engines returns the engines to test on: SQLite always, PostgreSQL when configured.
+// Without PostgreSQL it says so loudly, once per test binary.
+func Engines(t testing.TB) []sqlstore.Engine {
+	if os.Getenv(PostgresEnv) == "" {
+		warnOnce.Do(func() {
+			fmt.Fprintf(os.Stderr, "\n*** %s is not set: PostgreSQL tests are SKIPPED; only SQLite runs. ***\n\n", PostgresEnv)
+		})
+		return []sqlstore.Engine{sqlstore.SQLite}
+	}
+	return []sqlstore.Engine{sqlstore.SQLite, sqlstore.Postgres}
+}
+
+// Keyring returns a keyring with a fixed test master secret.
+func Keyring(t testing.TB) *keys.Keyring {
+	kr, err := keys.NewKeyring([]byte("tidings test master secret, 32+ bytes long"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kr
+}
+
+// URL creates a fresh database for engine and returns its Tidings database URL.
+func URL(t testing.TB, engine sqlstore.Engine) string {
+	t.Helper()
+	switch engine {
+	case sqlstore.SQLite:
+		return "sqlite:" + filepath.Join(t.TempDir(), "tidings.db")
+	case sqlstore.Postgres:
+		base := os.Getenv(PostgresEnv)
+		if base == "" {
+			t.Skipf("%s is not set: skipping PostgreSQL", PostgresEnv)
+		}
+		schema := "tidings_test_" + randomHex(6)
+		admin, err := sql.Open("pgx", base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
+			admin.Close()
+			t.Fatalf("create test schema: %v", err)
+		}
+		t.Cleanup(func() {
+			defer admin.Close()
+			if _, err := admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`); err != nil {
+				t.Errorf("drop test schema %s: %v", schema, err)
+			}
+		})
+		u, err := url.Parse(base)
+		if err != nil {
+			t.Fatalf("%s: %v", PostgresEnv, err)
+		}
+		q := u.Query()
+		q.Set("search_path", schema)
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	t.Fatalf("unknown engine %q", engine)
+	return ""
+}
+
+// Open returns a fresh, migrated store on engine, closed when the test ends.
+func Open(t testing.TB, engine sqlstore.Engine) *sqlstore.Store {
+	t.Helper()
+	s, err := sqlstore.Open(context.Background(), URL(t, engine), Keyring(t), nil)
+	if err != nil {
+		t.Fatalf("open %s store: %v", engine, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

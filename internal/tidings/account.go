@@ -1,0 +1,129 @@
+package tidings
+
+import (
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Account is an account holder: a GDPR controller that owns lists, subscribers and
+// campaigns. Every piece of account data carries its AccountID.
+type Account struct {
+	ID               int64     `json:"id"`
+	Name             string    `json:"name"`               // the controller's legal name, shown in every mail footer
+	PostalAddress    string    `json:"postal_address"`     // shown in every mail footer
+	ContactEmail     string    `json:"contact_email"`      // where subscribers and the operator reach the controller
+	PrivacyPolicyURL string    `json:"privacy_policy_url"` // linked from forms, mails and the portal
+	TrackingEnabled  bool      `json:"tracking_enabled"`   // off by default: no tracking without the controller's choice
+	CreatedAt        time.Time `json:"created_at"`
+	UpdatedAt        time.Time `json:"updated_at"`
+}
+
+// Normalize trims the free-text fields and normalises the contact address.
+func (a *Account) Normalize() {
+	a.Name = strings.TrimSpace(a.Name)
+	a.PostalAddress = strings.TrimSpace(a.PostalAddress)
+	a.PrivacyPolicyURL = strings.TrimSpace(a.PrivacyPolicyURL)
+	if addr, err := ParseAddress(a.ContactEmail); err == nil {
+		a.ContactEmail = addr.String()
+	}
+}
+
+// Validate reports the first field that breaks the rules.
+func (a *Account) Validate() error {
+	if err := requireText("name", a.Name, 200); err != nil {
+		return err
+	}
+	if err := optionalText("postal_address", a.PostalAddress, 500); err != nil {
+		return err
+	}
+	if strings.TrimSpace(a.ContactEmail) == "" {
+		return Invalid("contact_email", "required", "is required")
+	}
+	if _, err := ParseAddress(a.ContactEmail); err != nil {
+		v, _ := AsValidation(err)
+		return Invalid("contact_email", v.Code, "%s", v.Message)
+	}
+	return validateURL("privacy_policy_url", a.PrivacyPolicyURL)
+}
+
+// Role is what a user may do inside one account.
+type Role string
+
+const (
+	RoleOwner  Role = "owner"  // everything, including users, tokens and deleting the account
+	RoleAdmin  Role = "admin"  // everything except managing owners
+	RoleEditor Role = "editor" // lists, subscribers, campaigns
+	RoleViewer Role = "viewer" // read-only; no bulk access to personal data
+)
+
+// Valid reports whether r is one of the known roles.
+func (r Role) Valid() bool {
+	switch r {
+	case RoleOwner, RoleAdmin, RoleEditor, RoleViewer:
+		return true
+	}
+	return false
+}
+
+// User is a person who logs in to the admin UI: account staff or an operator.
+type User struct {
+	ID           int64     `json:"id"`
+	Email        string    `json:"email"`
+	Name         string    `json:"name"`
+	PasswordHash string    `json:"-"`
+	Operator     bool      `json:"operator"` // platform admin of the whole instance
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+// Membership gives a user a role in an account.
+type Membership struct {
+	UserID    int64 `json:"user_id"`
+	AccountID int64 `json:"account_id"`
+	Role      Role  `json:"role"`
+}
+
+// APIToken authorises API calls. AccountID 0 means an operator token (platform-wide,
+// may manage accounts); otherwise the token acts within that account only. The secret
+// itself is never stored, only its SHA-256.
+type APIToken struct {
+	ID         int64      `json:"id"`
+	AccountID  int64      `json:"account_id,omitempty"`
+	Name       string     `json:"name"`
+	Prefix     string     `json:"prefix"` // the first characters, so people can recognise a token
+	CreatedAt  time.Time  `json:"created_at"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+}
+
+// Operator reports whether the token is platform-wide.
+func (t APIToken) Operator() bool { return t.AccountID == 0 }
+
+func requireText(field, s string, max int) error {
+	if strings.TrimSpace(s) == "" {
+		return Invalid(field, "required", "is required")
+	}
+	return optionalText(field, s, max)
+}
+
+func optionalText(field, s string, max int) error {
+	if len(s) > max {
+		return Invalid(field, "too_long", "must be at most %d bytes", max)
+	}
+	for _, r := range s {
+		if r < 0x20 && r != '\n' && r != '\t' || r == 0x7f || r == '\uFFFD' {
+			return Invalid(field, "bad_characters", "contains control characters or invalid UTF-8")
+		}
+	}
+	return nil
+}
+
+func validateURL(field, s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return Invalid(field, "invalid_url", "must be an absolute http(s) URL, like https://example.com/privacy")
+	}
+	return optionalText(field, s, 2000)
+}

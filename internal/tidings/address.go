@@ -1,0 +1,203 @@
+package tidings
+
+import (
+	"encoding/json"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/net/idna"
+	"golang.org/x/text/unicode/norm"
+)
+
+// Address is a syntactically valid, normalised email address: the form used for every
+// lookup, hash and comparison in Tidings.
+//
+// Normalisation lowercases the whole address, local part included. RFC 5321 lets a
+// server treat local parts case-sensitively, but no mainstream mailbox provider does,
+// and one person must have one lookup key, or suppression and erasure could miss them.
+type Address struct {
+	Local  string // dot-atom, lowercase, NFC for UTF-8 (RFC 6531)
+	Domain string // lowercase ASCII; internationalised names in A-label (xn--) form
+}
+
+// Rejection codes of ParseAddress, each a *ValidationError on field "email":
+//
+//	required        empty input
+//	display_name    "Name <addr>" or angle brackets
+//	comment         parentheses (RFC 5322 comments)
+//	quoted_local    a quoted local part ("a b"@x) — legal, but no list server should take it
+//	missing_at      no @, or more than one outside quotes
+//	missing_local   nothing before the @
+//	missing_domain  nothing after the @
+//	bad_local       characters or dots a local part may not contain
+//	bad_domain      labels, characters, hyphens, TLD or IDNA that make no valid domain
+//	ip_literal      [1.2.3.4] domains
+//	too_long        local part > 64, domain > 253 or address > 254 octets
+const (
+	maxLocal   = 64
+	maxDomain  = 253
+	maxAddress = 254 // the RFC 5321 path limit (256) less the angle brackets
+)
+
+var idnaProfile = idna.New(idna.MapForLookup(), idna.BidiRule(), idna.Transitional(false), idna.ValidateLabels(true))
+
+// ParseAddress parses and normalises one bare address (no display name). Surrounding
+// white space is trimmed; anything else that is not an address is rejected with a
+// reason.
+func ParseAddress(s string) (Address, error) {
+	s = strings.TrimSpace(s)
+	switch {
+	case s == "":
+		return Address{}, addrErr("required", "is required")
+	case !utf8.ValidString(s):
+		return Address{}, addrErr("bad_local", "is not valid UTF-8 text")
+	case strings.ContainsAny(s, "<>"):
+		return Address{}, addrErr("display_name", "must be a bare address like name@example.com, without a display name or angle brackets")
+	case strings.ContainsAny(s, "()"):
+		return Address{}, addrErr("comment", "must not contain comments in parentheses")
+	case strings.HasPrefix(s, `"`) || strings.Contains(s, `"@`):
+		return Address{}, addrErr("quoted_local", "quoted local parts (\"…\"@example.com) are not accepted")
+	}
+	at := strings.LastIndexByte(s, '@')
+	if at < 0 {
+		return Address{}, addrErr("missing_at", "must contain an @, like name@example.com")
+	}
+	local, domain := s[:at], s[at+1:]
+	if strings.Contains(local, "@") {
+		return Address{}, addrErr("missing_at", "must contain exactly one @")
+	}
+	if local == "" {
+		return Address{}, addrErr("missing_local", "needs a name before the @, like name@example.com")
+	}
+	if domain == "" {
+		return Address{}, addrErr("missing_domain", "needs a domain after the @, like name@example.com")
+	}
+	local, err := parseLocal(local)
+	if err != nil {
+		return Address{}, err
+	}
+	domain, err = parseDomain(domain)
+	if err != nil {
+		return Address{}, err
+	}
+	if len(local)+1+len(domain) > maxAddress {
+		return Address{}, addrErr("too_long", "must be at most %d characters long", maxAddress)
+	}
+	return Address{Local: local, Domain: domain}, nil
+}
+
+// parseLocal checks a dot-atom local part: atext characters (RFC 5322) or any non-ASCII
+// UTF-8 (RFC 6531), in atoms separated by single dots.
+func parseLocal(local string) (string, error) {
+	local = strings.ToLower(norm.NFC.String(local))
+	if len(local) > maxLocal {
+		return "", addrErr("too_long", "the part before the @ must be at most %d characters", maxLocal)
+	}
+	if local[0] == '.' || local[len(local)-1] == '.' || strings.Contains(local, "..") {
+		return "", addrErr("bad_local", "the part before the @ must not start or end with a dot, or have two dots in a row")
+	}
+	for _, r := range local {
+		if r == '.' || r >= 0x80 && r != utf8.RuneError && !isControl(r) || r < 0x80 && isAtext(byte(r)) {
+			continue
+		}
+		if r == ' ' || r == '\t' {
+			return "", addrErr("bad_local", "must not contain spaces")
+		}
+		return "", addrErr("bad_local", "the part before the @ must not contain %q", r)
+	}
+	return local, nil
+}
+
+func isAtext(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0
+}
+
+func isControl(r rune) bool { return r < 0x20 || r >= 0x7f && r < 0xa0 || r == 0x2028 || r == 0x2029 }
+
+// parseDomain converts to lowercase ASCII (A-labels) and checks every label.
+func parseDomain(domain string) (string, error) {
+	if strings.HasPrefix(domain, "[") {
+		return "", addrErr("ip_literal", "must use a domain name after the @, not an IP address")
+	}
+	domain = strings.TrimSuffix(domain, ".")
+	ascii, err := idnaProfile.ToASCII(domain)
+	if err != nil {
+		return "", addrErr("bad_domain", "the part after the @ must be a domain like example.com")
+	}
+	ascii = strings.ToLower(ascii)
+	if len(ascii) > maxDomain {
+		return "", addrErr("too_long", "the domain must be at most %d characters", maxDomain)
+	}
+	labels := strings.Split(ascii, ".")
+	if len(labels) < 2 {
+		return "", addrErr("bad_domain", "the part after the @ must be a full domain with a dot, like example.com")
+	}
+	for _, l := range labels {
+		switch {
+		case l == "":
+			return "", addrErr("bad_domain", "the domain must not have empty parts (two dots in a row)")
+		case len(l) > 63:
+			return "", addrErr("too_long", "each part of the domain must be at most 63 characters")
+		case l[0] == '-' || l[len(l)-1] == '-':
+			return "", addrErr("bad_domain", "parts of the domain must not start or end with a hyphen")
+		}
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+				return "", addrErr("bad_domain", "the domain must not contain %q", rune(c))
+			}
+		}
+	}
+	if tld := labels[len(labels)-1]; strings.Trim(tld, "0123456789") == "" {
+		return "", addrErr("bad_domain", "the domain must end in a name like .com, not a number")
+	}
+	return ascii, nil
+}
+
+func addrErr(code, format string, args ...any) error { return Invalid("email", code, format, args...) }
+
+// MustParseAddress parses s or panics; for tests and constants.
+func MustParseAddress(s string) Address {
+	a, err := ParseAddress(s)
+	if err != nil {
+		panic(err)
+	}
+	return a
+}
+
+// String returns local@domain.
+func (a Address) String() string {
+	if a.IsZero() {
+		return ""
+	}
+	return a.Local + "@" + a.Domain
+}
+
+// IsZero reports whether a is the zero Address.
+func (a Address) IsZero() bool { return a.Local == "" && a.Domain == "" }
+
+// UnicodeDomain returns the domain in its Unicode (U-label) form, for display.
+func (a Address) UnicodeDomain() string {
+	u, err := idna.ToUnicode(a.Domain)
+	if err != nil {
+		return a.Domain
+	}
+	return u
+}
+
+// MarshalJSON writes the address as a JSON string.
+func (a Address) MarshalJSON() ([]byte, error) { return json.Marshal(a.String()) }
+
+// UnmarshalJSON parses a JSON string with ParseAddress.
+func (a *Address) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return Invalid("email", "invalid_email", "must be a string")
+	}
+	parsed, err := ParseAddress(s)
+	if err != nil {
+		return err
+	}
+	*a = parsed
+	return nil
+}
