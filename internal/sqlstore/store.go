@@ -83,6 +83,10 @@ func Connect(ctx context.Context, url string, kr *keys.Keyring, log *slog.Logger
 		if err := os.MkdirAll(filepath.Dir(dsn), 0o700); err != nil {
 			return nil, fmt.Errorf("sqlstore: create data folder: %w", err)
 		}
+		// The database holds personal data (encrypted, but still): owner-only, like the folder.
+		if f, err := os.OpenFile(dsn, os.O_RDWR|os.O_CREATE, 0o600); err == nil {
+			f.Close()
+		}
 		if s.r, err = sql.Open("sqlite", sqliteDSN(dsn, false)); err != nil {
 			return nil, err
 		}

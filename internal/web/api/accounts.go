@@ -1,0 +1,106 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/tidings/tidings/internal/tidings"
+)
+
+type accountInput struct {
+	Name             *string `json:"name"`
+	PostalAddress    *string `json:"postal_address"`
+	ContactEmail     *string `json:"contact_email"`
+	PrivacyPolicyURL *string `json:"privacy_policy_url"`
+	TrackingEnabled  *bool   `json:"tracking_enabled"`
+}
+
+// apply copies the fields present in the input onto acc.
+func (in accountInput) apply(acc *tidings.Account) {
+	set(&acc.Name, in.Name)
+	set(&acc.PostalAddress, in.PostalAddress)
+	set(&acc.ContactEmail, in.ContactEmail)
+	set(&acc.PrivacyPolicyURL, in.PrivacyPolicyURL)
+	set(&acc.TrackingEnabled, in.TrackingEnabled)
+}
+
+func set[T any](dst *T, src *T) {
+	if src != nil {
+		*dst = *src
+	}
+}
+
+func (a *api) ownAccount(w http.ResponseWriter, r *http.Request, c caller) error {
+	acc, err := a.Store.GetAccount(r.Context(), c.AccountID)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, acc)
+}
+
+func (a *api) listAccounts(w http.ResponseWriter, r *http.Request, _ caller) error {
+	p, err := page(r)
+	if err != nil {
+		return err
+	}
+	rows, err := a.Store.ListAccounts(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	return respondPage(w, rows, p, func(x tidings.Account) int64 { return x.ID })
+}
+
+func (a *api) createAccount(w http.ResponseWriter, r *http.Request, _ caller) error {
+	var in accountInput
+	if err := a.decode(w, r, &in); err != nil {
+		return err
+	}
+	var acc tidings.Account
+	in.apply(&acc)
+	if err := a.Store.CreateAccount(r.Context(), &acc); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, acc)
+}
+
+func (a *api) getAccount(w http.ResponseWriter, r *http.Request, _ caller) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	acc, err := a.Store.GetAccount(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, acc)
+}
+
+func (a *api) patchAccount(w http.ResponseWriter, r *http.Request, _ caller) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	var in accountInput
+	if err := a.decode(w, r, &in); err != nil {
+		return err
+	}
+	acc, err := a.Store.GetAccount(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	in.apply(&acc)
+	if err := a.Store.UpdateAccount(r.Context(), &acc); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, acc)
+}
+
+func (a *api) deleteAccount(w http.ResponseWriter, r *http.Request, _ caller) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	if err := a.Store.DeleteAccount(r.Context(), id); err != nil {
+		return err
+	}
+	return noContent(w)
+}

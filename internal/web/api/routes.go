@@ -1,0 +1,46 @@
+package api
+
+import "net/http"
+
+// Route is one API endpoint. The table below both registers the handlers and is checked
+// against openapi.json by a test, so the document cannot drift from the code.
+type Route struct {
+	Method, Path string
+	Public       bool // no token needed
+	access       access
+	h            handler
+}
+
+func (a *api) routes() []Route {
+	return []Route{
+		{Method: "GET", Path: "/api/v1/openapi.json", Public: true, h: serveOpenAPI},
+
+		{Method: "GET", Path: "/api/v1/account", access: accountOnly, h: a.ownAccount},
+		{Method: "GET", Path: "/api/v1/accounts", access: operatorOnly, h: a.listAccounts},
+		{Method: "POST", Path: "/api/v1/accounts", access: operatorOnly, h: a.createAccount},
+		{Method: "GET", Path: "/api/v1/accounts/{id}", access: operatorOnly, h: a.getAccount},
+		{Method: "PATCH", Path: "/api/v1/accounts/{id}", access: operatorOnly, h: a.patchAccount},
+		{Method: "DELETE", Path: "/api/v1/accounts/{id}", access: operatorOnly, h: a.deleteAccount},
+
+		{Method: "GET", Path: "/api/v1/lists", access: accountOnly, h: a.listLists},
+		{Method: "POST", Path: "/api/v1/lists", access: accountOnly, h: a.createList},
+		{Method: "GET", Path: "/api/v1/lists/{id}", access: accountOnly, h: a.getList},
+		{Method: "PATCH", Path: "/api/v1/lists/{id}", access: accountOnly, h: a.patchList},
+		{Method: "DELETE", Path: "/api/v1/lists/{id}", access: accountOnly, h: a.deleteList},
+
+		{Method: "GET", Path: "/api/v1/subscribers", access: accountOnly, h: a.listSubscribers},
+		{Method: "POST", Path: "/api/v1/subscribers", access: accountOnly, h: a.createSubscriber},
+		{Method: "GET", Path: "/api/v1/subscribers/{id}", access: accountOnly, h: a.getSubscriber},
+		{Method: "PATCH", Path: "/api/v1/subscribers/{id}", access: accountOnly, h: a.patchSubscriber},
+		{Method: "DELETE", Path: "/api/v1/subscribers/{id}", access: accountOnly, h: a.deleteSubscriber},
+		{Method: "GET", Path: "/api/v1/subscribers/{id}/subscriptions", access: accountOnly, h: a.subscriptions},
+	}
+}
+
+// RouteTable lists the registered routes (for tests and documentation).
+func RouteTable() []Route { return (&api{}).routes() }
+
+func noContent(w http.ResponseWriter) error {
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

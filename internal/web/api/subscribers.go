@@ -1,0 +1,150 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/tidings/tidings/internal/tidings"
+)
+
+type subscriberInput struct {
+	Email           *tidings.Address          `json:"email"`
+	Name            *string                   `json:"name"`
+	Attributes      *tidings.Attributes       `json:"attributes"`
+	Status          *tidings.SubscriberStatus `json:"status"`
+	TrackingConsent *bool                     `json:"tracking_consent"`
+	Lists           []int64                   `json:"lists"` // create only
+}
+
+func (in subscriberInput) apply(s *tidings.Subscriber) {
+	set(&s.Name, in.Name)
+	set(&s.Attributes, in.Attributes)
+	set(&s.Status, in.Status)
+	set(&s.TrackingConsent, in.TrackingConsent)
+}
+
+func (a *api) listSubscribers(w http.ResponseWriter, r *http.Request, c caller) error {
+	p, err := page(r)
+	if err != nil {
+		return err
+	}
+	f := tidings.SubscriberFilter{Page: p}
+	q := r.URL.Query()
+	if v := q.Get("email"); v != "" {
+		if f.Email, err = tidings.ParseAddress(v); err != nil {
+			return err
+		}
+	}
+	if v := q.Get("list"); v != "" {
+		if f.ListID, err = strconv.ParseInt(v, 10, 64); err != nil || f.ListID <= 0 {
+			return &tidings.ValidationError{Field: "list", Code: "invalid_id", Message: "must be a list ID"}
+		}
+	}
+	if v := q.Get("status"); v != "" {
+		if f.Status = tidings.SubscriberStatus(v); !f.Status.Valid() {
+			return &tidings.ValidationError{Field: "status", Code: "invalid_choice", Message: "must be one of active, restricted, objected"}
+		}
+	}
+	rows, err := a.Store.ListSubscribers(r.Context(), c.AccountID, f)
+	if err != nil {
+		return err
+	}
+	return respondPage(w, rows, p, func(x tidings.Subscriber) int64 { return x.ID })
+}
+
+// createSubscriber adds a subscriber, optionally on lists. Subscriptions start
+// unconfirmed when any target list uses double opt-in (the confirmation mail belongs to
+// the subscribe flow), confirmed otherwise.
+func (a *api) createSubscriber(w http.ResponseWriter, r *http.Request, c caller) error {
+	var in subscriberInput
+	if err := a.decode(w, r, &in); err != nil {
+		return err
+	}
+	if in.Email == nil {
+		return &tidings.ValidationError{Field: "email", Code: "required", Message: "is required"}
+	}
+	sub := tidings.Subscriber{Email: *in.Email}
+	in.apply(&sub)
+	status := tidings.SubConfirmed
+	for i, id := range in.Lists {
+		l, err := a.Store.GetList(r.Context(), c.AccountID, id)
+		if errors.Is(err, tidings.ErrNotFound) {
+			return &tidings.ValidationError{Field: fmt.Sprintf("lists[%d]", i), Code: "unknown_list", Message: fmt.Sprintf("list %d does not exist", id)}
+		}
+		if err != nil {
+			return err
+		}
+		if l.DoubleOptIn {
+			status = tidings.SubUnconfirmed
+		}
+	}
+	err := a.Store.CreateSubscriber(r.Context(), c.AccountID, &sub, in.Lists, status)
+	if errors.Is(err, tidings.ErrConflict) {
+		return fail(http.StatusConflict, "conflict", "this address is already a subscriber; change it with PATCH /api/v1/subscribers/{id}")
+	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, sub)
+}
+
+func (a *api) getSubscriber(w http.ResponseWriter, r *http.Request, c caller) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	sub, err := a.Store.GetSubscriber(r.Context(), c.AccountID, id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, sub)
+}
+
+func (a *api) patchSubscriber(w http.ResponseWriter, r *http.Request, c caller) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	var in subscriberInput
+	if err := a.decode(w, r, &in); err != nil {
+		return err
+	}
+	if in.Email != nil || in.Lists != nil {
+		return &tidings.ValidationError{Field: "email", Code: "read_only",
+			Message: "the address and list memberships cannot be changed with PATCH; add a new subscriber instead"}
+	}
+	sub, err := a.Store.GetSubscriber(r.Context(), c.AccountID, id)
+	if err != nil {
+		return err
+	}
+	in.apply(&sub)
+	if err := a.Store.UpdateSubscriber(r.Context(), c.AccountID, &sub); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, sub)
+}
+
+func (a *api) deleteSubscriber(w http.ResponseWriter, r *http.Request, c caller) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	if err := a.Store.DeleteSubscriber(r.Context(), c.AccountID, id); err != nil {
+		return err
+	}
+	return noContent(w)
+}
+
+func (a *api) subscriptions(w http.ResponseWriter, r *http.Request, c caller) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	subs, err := a.Store.Subscriptions(r.Context(), c.AccountID, id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, pageOf[tidings.Subscription]{Data: subs})
+}

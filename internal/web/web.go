@@ -1,0 +1,65 @@
+// Package web is Tidings' HTTP surface: the server's handler, its middleware, and the
+// pages that belong to no other surface (health, first-operator setup). The API lives in
+// web/api; later surfaces (admin UI, public pages) get their own subpackages.
+package web
+
+import (
+	"context"
+	"embed"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/tidings/tidings/internal/keys"
+	"github.com/tidings/tidings/internal/tidings"
+	"github.com/tidings/tidings/internal/web/api"
+)
+
+//go:embed static templates
+var assets embed.FS
+
+// Deps is what the web layer needs from the rest of the program.
+type Deps struct {
+	Store        tidings.Store
+	Keys         *keys.Keyring
+	Log          *slog.Logger
+	BaseURL      string
+	MaxBodyBytes int64
+}
+
+// NewHandler returns the complete HTTP handler.
+func NewHandler(d Deps) http.Handler {
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := d.Store.Ping(ctx); err != nil {
+			d.Log.Warn("not ready", "err", err)
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	mux.Handle("GET /static/", http.FileServerFS(assets))
+	s := &setup{store: d.Store, log: d.Log}
+	mux.HandleFunc("GET /setup", s.form)
+	mux.HandleFunc("POST /setup", s.submit)
+	api.Routes(mux, api.Deps{Store: d.Store, Log: d.Log, MaxBodyBytes: d.MaxBodyBytes})
+
+	// Outermost first: recover and log everything, then headers, then CSRF checks on
+	// browser form posts (the API is token-authenticated and carries no cookies).
+	csrf := http.NewCrossOriginProtection()
+	var h http.Handler = mux
+	h = csrf.Handler(h)
+	h = securityHeaders(h)
+	h = recoverPanics(d.Log, h)
+	h = accessLog(d.Log, h)
+	return h
+}
