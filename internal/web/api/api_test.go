@@ -1,0 +1,389 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/tidings/tidings/internal/keys"
+	"github.com/tidings/tidings/internal/testdb"
+	"github.com/tidings/tidings/internal/tidings"
+	"github.com/tidings/tidings/internal/web"
+)
+
+// env is one running server with an operator token and two accounts, A and B.
+type env struct {
+	t        *testing.T
+	srv      *httptest.Server
+	store    tidings.Store
+	operator string
+	a, b     tidings.Account
+	tokA     string
+	tokB     string
+}
+
+func newEnv(t *testing.T, store tidings.Store) *env {
+	t.Helper()
+	e := &env{t: t, store: store}
+	e.srv = httptest.NewServer(web.NewHandler(web.Deps{Store: store, Keys: testdb.Keyring(t), MaxBodyBytes: 4096}))
+	t.Cleanup(e.srv.Close)
+	ctx := context.Background()
+	e.operator = e.token(0)
+	for _, acc := range []*tidings.Account{&e.a, &e.b} {
+		*acc = tidings.Account{Name: fmt.Sprintf("Controller %p", acc), ContactEmail: "dpo@example.org"}
+		if err := store.CreateAccount(ctx, acc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.tokA, e.tokB = e.token(e.a.ID), e.token(e.b.ID)
+	return e
+}
+
+func (e *env) token(accountID int64) string {
+	secret, hash := keys.NewSecretToken("tid_")
+	if err := e.store.CreateToken(context.Background(), &tidings.APIToken{AccountID: accountID, Prefix: secret[:8]}, hash); err != nil {
+		e.t.Fatal(err)
+	}
+	return secret
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("response is not a JSON object: %v\n%s", err, r.body)
+	}
+	return m
+}
+
+// errCode returns error.code and error.field of an error response.
+func (r response) errCode(t *testing.T) (string, string) {
+	t.Helper()
+	e, ok := r.json(t)["error"].(map[string]any)
+	if !ok {
+		t.Fatalf("no error object in %s", r.body)
+	}
+	field, _ := e["field"].(string)
+	return e["code"].(string), field
+}
+
+func (e *env) do(method, path, token string, body any) response {
+	e.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		j, _ := json.Marshal(b)
+		rd = bytes.NewReader(j)
+	}
+	req, _ := http.NewRequest(method, e.srv.URL+path, rd)
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return response{res.StatusCode, res.Header, b}
+}
+
+func (e *env) must(status int, r response) response {
+	e.t.Helper()
+	if r.status != status {
+		e.t.Fatalf("status %d, want %d: %s", r.status, status, r.body)
+	}
+	return r
+}
+
+func id(t *testing.T, r response) int64 {
+	t.Helper()
+	return int64(r.json(t)["id"].(float64))
+}
+
+func forEachEngine(t *testing.T, fn func(t *testing.T, e *env)) {
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) { fn(t, newEnv(t, testdb.Open(t, engine))) })
+	}
+}
+
+func TestListsCRUD(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		r := e.must(201, e.do("POST", "/api/v1/lists", e.tokA, map[string]any{"name": "Weekly", "purpose": "news"}))
+		l := r.json(t)
+		if l["double_opt_in"] != true || l["lawful_basis"] != "consent" {
+			t.Fatalf("defaults: %s", r.body)
+		}
+		lid := id(t, r)
+		path := fmt.Sprintf("/api/v1/lists/%d", lid)
+		r = e.must(200, e.do("PATCH", path, e.tokA, map[string]any{"description": "every Monday"}))
+		if got := r.json(t); got["description"] != "every Monday" || got["name"] != "Weekly" {
+			t.Fatalf("PATCH changed more or less than asked: %s", r.body)
+		}
+		e.must(200, e.do("GET", path, e.tokA, nil))
+		e.must(409, e.do("POST", "/api/v1/lists", e.tokA, map[string]any{"name": "Weekly"}))
+		r = e.must(422, e.do("POST", "/api/v1/lists", e.tokA, map[string]any{"name": "x", "lawful_basis": "whim"}))
+		if code, field := r.errCode(t); code != "invalid_choice" || field != "lawful_basis" {
+			t.Fatalf("bad basis error = %s/%s", code, field)
+		}
+		e.must(204, e.do("DELETE", path, e.tokA, nil))
+		e.must(404, e.do("GET", path, e.tokA, nil))
+	})
+}
+
+func TestSubscribersCRUDAndSearch(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		doi := id(t, e.must(201, e.do("POST", "/api/v1/lists", e.tokA, map[string]any{"name": "DOI"})))
+		single := id(t, e.must(201, e.do("POST", "/api/v1/lists", e.tokA, map[string]any{"name": "Single", "double_opt_in": false})))
+
+		r := e.must(201, e.do("POST", "/api/v1/subscribers", e.tokA, map[string]any{
+			"email": " Ann@Example.COM ", "name": "Ann", "attributes": map[string]any{"city": "Oslo"}, "lists": []int64{single}}))
+		ann := r.json(t)
+		if ann["email"] != "ann@example.com" || ann["status"] != "active" {
+			t.Fatalf("created %s", r.body)
+		}
+		annID := id(t, r)
+		subs := e.must(200, e.do("GET", fmt.Sprintf("/api/v1/subscribers/%d/subscriptions", annID), e.tokA, nil)).json(t)["data"].([]any)
+		if len(subs) != 1 || subs[0].(map[string]any)["status"] != "confirmed" {
+			t.Fatalf("single opt-in list should confirm at once: %v", subs)
+		}
+		bob := id(t, e.must(201, e.do("POST", "/api/v1/subscribers", e.tokA, map[string]any{"email": "bob@example.com", "lists": []int64{doi, single}})))
+		subs = e.must(200, e.do("GET", fmt.Sprintf("/api/v1/subscribers/%d/subscriptions", bob), e.tokA, nil)).json(t)["data"].([]any)
+		if len(subs) != 2 || subs[0].(map[string]any)["status"] != "unconfirmed" {
+			t.Fatalf("a double opt-in list must leave the subscription unconfirmed: %v", subs)
+		}
+
+		e.must(409, e.do("POST", "/api/v1/subscribers", e.tokA, map[string]any{"email": "ANN@example.com"}))
+		r = e.must(200, e.do("GET", "/api/v1/subscribers?email=ANN@EXAMPLE.COM", e.tokA, nil))
+		if data := r.json(t)["data"].([]any); len(data) != 1 || data[0].(map[string]any)["name"] != "Ann" {
+			t.Fatalf("search by address: %s", r.body)
+		}
+		r = e.must(200, e.do("GET", fmt.Sprintf("/api/v1/subscribers?list=%d", doi), e.tokA, nil))
+		if data := r.json(t)["data"].([]any); len(data) != 1 {
+			t.Fatalf("filter by list: %s", r.body)
+		}
+		r = e.must(200, e.do("PATCH", fmt.Sprintf("/api/v1/subscribers/%d", annID), e.tokA, map[string]any{"status": "restricted"}))
+		if got := r.json(t); got["status"] != "restricted" || got["name"] != "Ann" || got["attributes"].(map[string]any)["city"] != "Oslo" {
+			t.Fatalf("PATCH: %s", r.body)
+		}
+		r = e.must(422, e.do("PATCH", fmt.Sprintf("/api/v1/subscribers/%d", annID), e.tokA, map[string]any{"email": "new@example.com"}))
+		if code, _ := r.errCode(t); code != "read_only" {
+			t.Fatalf("changing the address: %s", r.body)
+		}
+		e.must(204, e.do("DELETE", fmt.Sprintf("/api/v1/subscribers/%d", annID), e.tokA, nil))
+		e.must(404, e.do("GET", fmt.Sprintf("/api/v1/subscribers/%d", annID), e.tokA, nil))
+	})
+}
+
+func TestPagination(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		want := map[string]bool{}
+		for i := range 12 {
+			addr := fmt.Sprintf("p%02d@example.com", i)
+			e.must(201, e.do("POST", "/api/v1/subscribers", e.tokA, map[string]any{"email": addr}))
+			want[addr] = true
+		}
+		seen := map[string]bool{}
+		next := ""
+		for range 10 {
+			r := e.must(200, e.do("GET", "/api/v1/subscribers?limit=5&after="+next, e.tokA, nil)).json(t)
+			for _, d := range r["data"].([]any) {
+				addr := d.(map[string]any)["email"].(string)
+				if seen[addr] {
+					t.Fatalf("%s on two pages", addr)
+				}
+				seen[addr] = true
+			}
+			n, ok := r["next"].(string)
+			if !ok {
+				break
+			}
+			next = n
+		}
+		if len(seen) != len(want) {
+			t.Fatalf("saw %d of %d subscribers", len(seen), len(want))
+		}
+		for _, q := range []string{"limit=0", "limit=1001", "limit=x", "after=-1", "after=abc", "status=gone", "list=x", "email=not-an-address"} {
+			r := e.must(422, e.do("GET", "/api/v1/subscribers?"+q, e.tokA, nil))
+			if _, field := r.errCode(t); field == "" {
+				t.Errorf("?%s: the error names no parameter: %s", q, r.body)
+			}
+		}
+	})
+}
+
+// TestCrossTenant proves that account B's token sees and changes nothing of account A's,
+// and gets 404 — exactly as for a missing row — on every route with an ID.
+func TestCrossTenant(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		list := id(t, e.must(201, e.do("POST", "/api/v1/lists", e.tokA, map[string]any{"name": "A's list"})))
+		sub := id(t, e.must(201, e.do("POST", "/api/v1/subscribers", e.tokA, map[string]any{"email": "a-only@example.com", "name": "A", "lists": []int64{list}})))
+		calls := []struct {
+			method, path string
+			body         any
+		}{
+			{"GET", fmt.Sprintf("/api/v1/lists/%d", list), nil},
+			{"PATCH", fmt.Sprintf("/api/v1/lists/%d", list), map[string]any{"name": "stolen"}},
+			{"DELETE", fmt.Sprintf("/api/v1/lists/%d", list), nil},
+			{"GET", fmt.Sprintf("/api/v1/subscribers/%d", sub), nil},
+			{"PATCH", fmt.Sprintf("/api/v1/subscribers/%d", sub), map[string]any{"name": "stolen"}},
+			{"DELETE", fmt.Sprintf("/api/v1/subscribers/%d", sub), nil},
+			{"GET", fmt.Sprintf("/api/v1/subscribers/%d/subscriptions", sub), nil},
+		}
+		for _, c := range calls {
+			r := e.do(c.method, c.path, e.tokB, c.body)
+			if r.status != 404 {
+				t.Errorf("B: %s %s = %d, want 404: %s", c.method, c.path, r.status, r.body)
+			}
+			if bytes.Contains(r.body, []byte("a-only")) || bytes.Contains(r.body, []byte("A's list")) {
+				t.Errorf("B: %s %s leaked A's data: %s", c.method, c.path, r.body)
+			}
+		}
+		// B cannot subscribe its people to A's list, nor find A's subscribers.
+		r := e.must(422, e.do("POST", "/api/v1/subscribers", e.tokB, map[string]any{"email": "b@example.com", "lists": []int64{list}}))
+		if _, field := r.errCode(t); field != "lists[0]" {
+			t.Errorf("B onto A's list: %s", r.body)
+		}
+		for _, q := range []string{"", "?email=a-only@example.com", fmt.Sprintf("?list=%d", list)} {
+			if data := e.must(200, e.do("GET", "/api/v1/subscribers"+q, e.tokB, nil)).json(t)["data"].([]any); len(data) != 0 {
+				t.Errorf("B lists A's subscribers with %q: %v", q, data)
+			}
+		}
+		if data := e.must(200, e.do("GET", "/api/v1/lists", e.tokB, nil)).json(t)["data"].([]any); len(data) != 0 {
+			t.Errorf("B lists A's lists: %v", data)
+		}
+		// Everything of A's is intact.
+		if got := e.must(200, e.do("GET", fmt.Sprintf("/api/v1/lists/%d", list), e.tokA, nil)).json(t); got["name"] != "A's list" {
+			t.Errorf("A's list changed: %v", got)
+		}
+		if got := e.must(200, e.do("GET", fmt.Sprintf("/api/v1/subscribers/%d", sub), e.tokA, nil)).json(t); got["name"] != "A" {
+			t.Errorf("A's subscriber changed: %v", got)
+		}
+		// An account token cannot reach other accounts through the operator routes.
+		for _, c := range []struct{ method, path string }{
+			{"GET", "/api/v1/accounts"}, {"GET", fmt.Sprintf("/api/v1/accounts/%d", e.a.ID)},
+			{"DELETE", fmt.Sprintf("/api/v1/accounts/%d", e.a.ID)}, {"PATCH", fmt.Sprintf("/api/v1/accounts/%d", e.a.ID)},
+		} {
+			if r := e.do(c.method, c.path, e.tokB, map[string]any{}); r.status != 403 {
+				t.Errorf("account token on %s %s = %d, want 403", c.method, c.path, r.status)
+			}
+		}
+		own := e.must(200, e.do("GET", "/api/v1/account", e.tokB, nil)).json(t)
+		if int64(own["id"].(float64)) != e.b.ID {
+			t.Errorf("GET /account returned %v, want B", own)
+		}
+	})
+}
+
+func TestAccountsOperator(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		r := e.must(201, e.do("POST", "/api/v1/accounts", e.operator, map[string]any{
+			"name": "New Shop", "contact_email": "dpo@new.example", "privacy_policy_url": "https://new.example/privacy"}))
+		if r.json(t)["tracking_enabled"] != false {
+			t.Fatalf("tracking must default to off: %s", r.body)
+		}
+		path := fmt.Sprintf("/api/v1/accounts/%d", id(t, r))
+		r = e.must(200, e.do("PATCH", path, e.operator, map[string]any{"tracking_enabled": true}))
+		if got := r.json(t); got["tracking_enabled"] != true || got["name"] != "New Shop" {
+			t.Fatalf("PATCH: %s", r.body)
+		}
+		if data := e.must(200, e.do("GET", "/api/v1/accounts", e.operator, nil)).json(t)["data"].([]any); len(data) != 3 {
+			t.Fatalf("accounts: %v", data)
+		}
+		r = e.must(422, e.do("POST", "/api/v1/accounts", e.operator, map[string]any{"name": "X", "contact_email": "Bob <bob@x.example>"}))
+		if code, field := r.errCode(t); code != "display_name" || field != "contact_email" {
+			t.Fatalf("bad contact: %s", r.body)
+		}
+		// Operator tokens manage accounts, not their contents.
+		e.must(403, e.do("GET", "/api/v1/lists", e.operator, nil))
+		e.must(204, e.do("DELETE", path, e.operator, nil))
+		e.must(404, e.do("GET", path, e.operator, nil))
+	})
+}
+
+func TestAuthentication(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		for _, tok := range []string{"", "tid_forged", e.tokA + "x"} {
+			r := e.must(401, e.do("GET", "/api/v1/lists", tok, nil))
+			if !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer") {
+				t.Errorf("401 without a Bearer challenge")
+			}
+		}
+		e.must(404, e.do("GET", "/api/v1/nothing-here", e.tokA, nil))
+	})
+}
+
+// TestBadInput sends every kind of bad request and checks the error and that nothing
+// was written.
+func TestBadInput(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		big := `{"name":"` + strings.Repeat("x", 5000) + `"}`
+		cases := []struct {
+			name, method, path, body, ctype string
+			status                          int
+			code, field                     string
+		}{
+			{"malformed", "POST", "/api/v1/lists", `{"name": "x",}`, "application/json", 400, "invalid_json", ""},
+			{"truncated", "POST", "/api/v1/lists", `{"name": "x"`, "application/json", 400, "invalid_json", ""},
+			{"empty", "POST", "/api/v1/lists", ``, "application/json", 400, "invalid_json", ""},
+			{"not an object", "POST", "/api/v1/lists", `[1,2]`, "application/json", 422, "wrong_type", ""},
+			{"trailing data", "POST", "/api/v1/lists", `{"name":"x"} {"name":"y"}`, "application/json", 400, "invalid_json", ""},
+			{"unknown field", "POST", "/api/v1/lists", `{"name":"x","owner":"me"}`, "application/json", 400, "unknown_field", "owner"},
+			{"wrong type", "POST", "/api/v1/lists", `{"name":42}`, "application/json", 422, "wrong_type", "name"},
+			{"oversized", "POST", "/api/v1/lists", big, "application/json", 413, "body_too_large", ""},
+			{"form encoded", "POST", "/api/v1/lists", `name=x`, "application/x-www-form-urlencoded", 415, "unsupported_media_type", ""},
+			{"bad id", "GET", "/api/v1/lists/abc", ``, "", 400, "invalid_id", "id"},
+			{"zero id", "GET", "/api/v1/lists/0", ``, "", 400, "invalid_id", "id"},
+			{"huge id", "GET", "/api/v1/subscribers/99999999999999999999", ``, "", 400, "invalid_id", "id"},
+			{"invalid address", "POST", "/api/v1/subscribers", `{"email":"no-at-sign"}`, "application/json", 422, "missing_at", "email"},
+			{"display name", "POST", "/api/v1/subscribers", `{"email":"Eve <eve@example.com>"}`, "application/json", 422, "display_name", "email"},
+			{"missing address", "POST", "/api/v1/subscribers", `{"name":"Eve"}`, "application/json", 422, "required", "email"},
+			{"bad attribute", "POST", "/api/v1/subscribers", `{"email":"eve@example.com","attributes":{"a b":1}}`, "application/json", 422, "bad_key", "attributes.a b"},
+			{"unknown list", "POST", "/api/v1/subscribers", `{"email":"eve@example.com","lists":[999999]}`, "application/json", 422, "unknown_list", "lists[0]"},
+		}
+		for _, c := range cases {
+			req, _ := http.NewRequest(c.method, e.srv.URL+c.path, strings.NewReader(c.body))
+			if c.ctype != "" {
+				req.Header.Set("Content-Type", c.ctype)
+			}
+			req.Header.Set("Authorization", "Bearer "+e.tokA)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			r := response{res.StatusCode, res.Header, b}
+			if r.status != c.status {
+				t.Errorf("%s: status %d, want %d: %s", c.name, r.status, c.status, b)
+				continue
+			}
+			if code, field := r.errCode(t); code != c.code || field != c.field {
+				t.Errorf("%s: error %s/%q, want %s/%q: %s", c.name, code, field, c.code, c.field, b)
+			}
+		}
+		lists := e.must(200, e.do("GET", "/api/v1/lists", e.tokA, nil)).json(t)["data"].([]any)
+		subs := e.must(200, e.do("GET", "/api/v1/subscribers", e.tokA, nil)).json(t)["data"].([]any)
+		if len(lists) != 0 || len(subs) != 0 {
+			t.Errorf("bad requests wrote rows: %d lists, %d subscribers", len(lists), len(subs))
+		}
+	})
+}
