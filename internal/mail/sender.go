@@ -1,0 +1,49 @@
+package mail
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Envelope is the SMTP envelope: the return path (perhaps a VERP address) and recipients.
+type Envelope struct {
+	From string
+	To   []string
+}
+
+// Sender delivers signed messages.
+type Sender interface {
+	Send(ctx context.Context, env Envelope, msg []byte) error
+	Close() error
+}
+
+// SendError is a delivery failure with what the relay said. Temporary errors (4xx,
+// broken connections) are worth retrying; permanent ones (5xx) are not.
+type SendError struct {
+	Code      int
+	Enhanced  string
+	Message   string
+	Temporary bool
+}
+
+func (e *SendError) Error() string {
+	kind := "permanent"
+	if e.Temporary {
+		kind = "temporary"
+	}
+	if e.Code == 0 {
+		return fmt.Sprintf("%s delivery failure: %s", kind, e.Message)
+	}
+	return fmt.Sprintf("%s delivery failure: %d %s %s", kind, e.Code, e.Enhanced, e.Message)
+}
+
+// IsTemporary reports whether err is worth retrying. Errors that are not SendErrors
+// (network trouble, timeouts) are.
+func IsTemporary(err error) bool {
+	var se *SendError
+	if errors.As(err, &se) {
+		return se.Temporary
+	}
+	return err != nil
+}
