@@ -10,6 +10,7 @@ package keys
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/ed25519"
 	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/rand"
@@ -30,6 +31,8 @@ var (
 // Keyring holds the keys derived from the master secret. It is safe for concurrent use.
 type Keyring struct {
 	wrap        cipher.AEAD // wraps per-person data keys
+	instance    cipher.AEAD // seals instance secrets kept in the database (DKIM private keys)
+	receipts    ed25519.PrivateKey
 	lookupKey   []byte
 	suppressKey []byte
 	signKey     []byte
@@ -52,7 +55,12 @@ func NewKeyring(master []byte) (*Keyring, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &Keyring{wrap: wrap, lookupKey: derive("lookup"), suppressKey: derive("suppression"), signKey: derive("sign")}
+	instance, err := newAEAD(derive("instance-data"))
+	if err != nil {
+		return nil, err
+	}
+	k := &Keyring{wrap: wrap, instance: instance, receipts: ed25519.NewKeyFromSeed(derive("receipt-signing")),
+		lookupKey: derive("lookup"), suppressKey: derive("suppression"), signKey: derive("sign")}
 	k.lookups.New = func() any { return hmac.New(sha256.New, k.lookupKey) }
 	return k, nil
 }
@@ -165,3 +173,13 @@ func (d *DataKey) OpenString(c []byte, aad string) (string, error) {
 	p, err := d.Open(c, []byte(aad))
 	return string(p), err
 }
+
+// SealInstance encrypts an instance secret (not personal data) for storage.
+func (k *Keyring) SealInstance(plaintext, aad []byte) []byte { return seal(k.instance, plaintext, aad) }
+
+// OpenInstance decrypts what SealInstance produced.
+func (k *Keyring) OpenInstance(c, aad []byte) ([]byte, error) { return open(k.instance, c, aad) }
+
+// ReceiptKey is the instance's Ed25519 key for signing consent receipts; its public half
+// is published so that anyone can check a receipt.
+func (k *Keyring) ReceiptKey() ed25519.PrivateKey { return k.receipts }

@@ -1,6 +1,9 @@
 package tidings
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Store is everything the application needs from persistence. Implementations live in
 // internal/sqlstore; internal/storetest holds the conformance suite every engine passes.
@@ -18,6 +21,8 @@ type Store interface {
 	ListStore
 	SubscriberStore
 	SettingStore
+	ConsentStore
+	DomainStore
 
 	// Ping checks that the database answers and the schema is current (for /readyz).
 	Ping(ctx context.Context) error
@@ -121,4 +126,117 @@ type SubscriberStore interface {
 type SettingStore interface {
 	GetSetting(ctx context.Context, key string) (string, error) // ErrNotFound when unset
 	PutSetting(ctx context.Context, key, value string) error
+}
+
+// SubscriptionRequest is a sign-up as the consent service hands it to the store.
+type SubscriptionRequest struct {
+	Email           Address
+	Name            string
+	Attributes      Attributes
+	TrackingConsent bool
+	Lists           []int64
+	Source          Source
+	Text            *ConsentText // the text the person saw; nil for imports and admin adds
+	Evidence        Evidence
+	// Kind is LedgerRequested (double opt-in: subscriptions stay unconfirmed until the
+	// token is used), LedgerSingleOptIn or LedgerImported (confirmed at once).
+	Kind      LedgerKind
+	TokenHash []byte    // double opt-in: SHA-256 of the confirmation token
+	ExpiresAt time.Time // double opt-in: when the request lapses
+	// RespectSuppression refuses suppressed addresses with ErrSuppressed. Controllers'
+	// adds (API, import) set it; the person's own request does not, because their
+	// confirmed re-subscription is what lifts a suppression.
+	RespectSuppression bool
+}
+
+// SubscriptionResult reports what RequestSubscription stored.
+type SubscriptionResult struct {
+	Subscriber Subscriber
+	LedgerSeq  int64 // the ledger entry of this request
+}
+
+// Confirmation reports a confirmed double opt-in.
+type Confirmation struct {
+	AccountID  int64
+	Subscriber Subscriber
+	Lists      []int64
+	LedgerSeq  int64
+	Time       time.Time
+	Text       ConsentText // the text the person saw when they asked (version 0: none)
+}
+
+// Proof is a stored piece of evidence, e.g. the confirmation mail exactly as sent.
+type Proof struct {
+	ID        int64     `json:"id"`
+	LedgerSeq int64     `json:"ledger_seq"`
+	Kind      string    `json:"kind"`
+	Data      []byte    `json:"-"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// ConsentStore keeps consent texts, requests, the ledger, proofs and suppressions.
+type ConsentStore interface {
+	PublishConsentText(ctx context.Context, accountID int64, body string) (ConsentText, error)
+	// ConsentText returns one version, or the current one for version 0.
+	ConsentText(ctx context.Context, accountID int64, version int) (ConsentText, error)
+
+	// RequestSubscription records a sign-up in one transaction: the subscriber (created,
+	// or updated with the new name and tracking consent), the subscriptions, the pending
+	// confirmation when double opt-in, and the ledger entry with sealed evidence.
+	RequestSubscription(ctx context.Context, accountID int64, req SubscriptionRequest) (SubscriptionResult, error)
+	// AttachProof seals data (e.g. the signed confirmation mail) under the person's key.
+	AttachProof(ctx context.Context, accountID, subscriberID, ledgerSeq int64, kind string, data []byte) error
+	Proofs(ctx context.Context, accountID, subscriberID int64) ([]Proof, error)
+	// ConfirmSubscription uses a pending confirmation once: ErrNotFound when the token is
+	// unknown, used or expired. It lifts the account's suppression of the address.
+	ConfirmSubscription(ctx context.Context, tokenHash []byte, ev Evidence) (Confirmation, error)
+	// DeclineSubscription deletes the pending request ("this wasn't me"), the unconfirmed
+	// subscriptions, and the subscriber if nothing else remains.
+	DeclineSubscription(ctx context.Context, tokenHash []byte, ev Evidence) error
+	// Unsubscribe ends the subscriber's subscriptions (one list, or all for listID 0),
+	// records the withdrawal, and suppresses the address in the account.
+	Unsubscribe(ctx context.Context, accountID, subscriberID, listID int64, source Source, ev Evidence) error
+	// ExpireUnconfirmed deletes pending requests created before cutoff, with their
+	// unconfirmed subscriptions and subscribers left with nothing; it returns how many.
+	ExpireUnconfirmed(ctx context.Context, cutoff time.Time, dryRun bool) (int, error)
+
+	LedgerAccounts(ctx context.Context) ([]int64, error)
+	LedgerEntries(ctx context.Context, accountID, afterSeq int64, limit int) ([]LedgerEntry, error)
+	LedgerHead(ctx context.Context, accountID int64) (seq int64, hash []byte, err error)
+	// OpenEvidence decrypts an entry's evidence (ErrNotFound after erasure).
+	OpenEvidence(ctx context.Context, e LedgerEntry) (Evidence, error)
+
+	AddSuppression(ctx context.Context, accountID int64, email Address, reason SuppressionReason) error
+	// Suppressed reports whether the address is suppressed for the account or instance-wide.
+	Suppressed(ctx context.Context, accountID int64, email Address) (bool, SuppressionReason, error)
+	RemoveSuppression(ctx context.Context, accountID int64, email Address) error
+}
+
+// SendingDomain is a domain an account sends from, with its DKIM keys.
+type SendingDomain struct {
+	ID        int64     `json:"id"`
+	AccountID int64     `json:"account_id"`
+	Domain    string    `json:"domain"`
+	Keys      []DKIMKey `json:"keys"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// DKIMKey is one key of a sending domain. PrivateKey is PKCS#8 PEM (sealed at rest).
+type DKIMKey struct {
+	ID         int64      `json:"id"`
+	Selector   string     `json:"selector"`
+	Algorithm  string     `json:"algorithm"`
+	PrivateKey []byte     `json:"-"`
+	PublicKey  []byte     `json:"public_key"` // PKIX DER (RSA) or raw 32 bytes (Ed25519)
+	CreatedAt  time.Time  `json:"created_at"`
+	RetiredAt  *time.Time `json:"retired_at,omitempty"`
+}
+
+// DomainStore keeps sending domains and their DKIM keys.
+type DomainStore interface {
+	// AddDKIMKey adds a key to the account's domain, creating the domain if new.
+	AddDKIMKey(ctx context.Context, accountID int64, domain string, k *DKIMKey) error
+	// RetireDKIMKey stops a key from signing; it stays for verifying old signatures.
+	RetireDKIMKey(ctx context.Context, accountID, keyID int64) error
+	SendingDomains(ctx context.Context, accountID int64) ([]SendingDomain, error)
 }

@@ -1,0 +1,210 @@
+// Package consent is how an address gets onto a list lawfully and how Tidings proves
+// it: double opt-in with signed single-use links, the hash-chained ledger, proof
+// messages kept exactly as sent, consent receipts, and suppression.
+package consent
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/tidings/tidings/internal/keys"
+	"github.com/tidings/tidings/internal/postman"
+	"github.com/tidings/tidings/internal/tidings"
+)
+
+// ConfirmWindow is how long a confirmation link works; unconfirmed requests are deleted
+// after it.
+const ConfirmWindow = 7 * 24 * time.Hour
+
+// ErrBadLink: a confirmation, decline or receipt link is forged, altered, used or expired.
+var ErrBadLink = errors.New("this link is not valid: it may have been used already, expired, or been altered")
+
+// Service runs the subscribe flows.
+type Service struct {
+	Store   tidings.Store
+	Keys    *keys.Keyring
+	Postman *postman.Postman
+	BaseURL string // public base of links in mail, without trailing slash
+	Log     *slog.Logger
+	Now     func() time.Time
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// SubscribeRequest is a sign-up from a form, the JSON API or the portal.
+type SubscribeRequest struct {
+	AccountID       int64
+	Lists           []int64
+	Email           string
+	Name            string
+	TrackingConsent bool
+	TextVersion     int // the version of the consent text the person saw
+	Source          tidings.Source
+	Evidence        tidings.Evidence
+}
+
+// Outcome says what happened, in terms a page can show.
+type Outcome struct {
+	SubscriberID int64
+	DoubleOptIn  bool // a confirmation mail was sent
+}
+
+// DefaultConsentText is published for an account that has none when its first form is
+// shown, so that every consent refers to a recorded text.
+func DefaultConsentText(a tidings.Account) string {
+	return fmt.Sprintf("I agree that %s may send me the newsletters I selected by email. "+
+		"I can withdraw my consent at any time with the unsubscribe link in every email, "+
+		"or in the subscriber portal.", a.Name)
+}
+
+// CurrentText returns the account's consent text, publishing the default if none exists.
+func (s *Service) CurrentText(ctx context.Context, a tidings.Account) (tidings.ConsentText, error) {
+	t, err := s.Store.ConsentText(ctx, a.ID, 0)
+	if errors.Is(err, tidings.ErrNotFound) {
+		return s.Store.PublishConsentText(ctx, a.ID, DefaultConsentText(a))
+	}
+	return t, err
+}
+
+// Subscribe records the request and sends the confirmation mail (double opt-in), or
+// subscribes at once where every chosen list uses single opt-in (recorded as such).
+func (s *Service) Subscribe(ctx context.Context, r SubscribeRequest) (Outcome, error) {
+	addr, err := tidings.ParseAddress(r.Email)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if len(r.Lists) == 0 {
+		return Outcome{}, tidings.Invalid("lists", "required", "choose at least one list")
+	}
+	acc, err := s.Store.GetAccount(ctx, r.AccountID)
+	if err != nil {
+		return Outcome{}, err
+	}
+	doubleOptIn := false
+	var names []string
+	for i, id := range r.Lists {
+		l, err := s.Store.GetList(ctx, r.AccountID, id)
+		if errors.Is(err, tidings.ErrNotFound) {
+			return Outcome{}, tidings.Invalid(fmt.Sprintf("lists[%d]", i), "unknown_list", "list %d does not exist", id)
+		}
+		if err != nil {
+			return Outcome{}, err
+		}
+		doubleOptIn = doubleOptIn || l.DoubleOptIn
+		names = append(names, l.Name)
+	}
+	text, err := s.Store.ConsentText(ctx, r.AccountID, r.TextVersion)
+	if errors.Is(err, tidings.ErrNotFound) || r.TextVersion <= 0 {
+		return Outcome{}, tidings.Invalid("consent_version", "unknown_version", "the consent text version is missing or unknown; reload the form")
+	}
+	if err != nil {
+		return Outcome{}, err
+	}
+	req := tidings.SubscriptionRequest{
+		Email: addr, Name: r.Name, Lists: r.Lists, Source: r.Source, Text: &text, Evidence: r.Evidence,
+		TrackingConsent: r.TrackingConsent && acc.TrackingEnabled, Kind: tidings.LedgerSingleOptIn,
+	}
+	var token string
+	if doubleOptIn {
+		token = s.Keys.Sign("confirm", randomBytes(32))
+		req.Kind, req.TokenHash, req.ExpiresAt = tidings.LedgerRequested, keys.HashSecretToken(token), s.now().Add(ConfirmWindow)
+	}
+	res, err := s.Store.RequestSubscription(ctx, r.AccountID, req)
+	if err != nil {
+		return Outcome{}, err
+	}
+	out := Outcome{SubscriberID: res.Subscriber.ID, DoubleOptIn: doubleOptIn}
+	var letter postman.Letter
+	if doubleOptIn {
+		letter = confirmationLetter(acc, names, text, addr, r.Name, s.BaseURL+"/confirm/"+token, s.BaseURL+"/decline/"+token)
+	} else {
+		letter = welcomeLetter(acc, names, addr, r.Name, s.receiptURL(r.AccountID, res.LedgerSeq, res.Subscriber.ID))
+	}
+	sent, err := s.Postman.Send(ctx, r.AccountID, letter)
+	if err != nil {
+		return out, fmt.Errorf("send %s mail: %w", req.Kind, err)
+	}
+	// The confirmation request exactly as sent, DKIM signature included, is the proof
+	// that the person was asked.
+	if err := s.Store.AttachProof(ctx, r.AccountID, res.Subscriber.ID, res.LedgerSeq, "confirmation_request", sent); err != nil {
+		return out, fmt.Errorf("store proof: %w", err)
+	}
+	s.log().Info("subscription requested", "account_id", r.AccountID, "subscriber_id", res.Subscriber.ID, "double_opt_in", doubleOptIn)
+	return out, nil
+}
+
+// Confirm uses a confirmation link: the subscriptions become confirmed, the ledger
+// records it, and a welcome mail carries the link to the consent receipt.
+func (s *Service) Confirm(ctx context.Context, token string, ev tidings.Evidence) (tidings.Confirmation, error) {
+	if _, err := s.Keys.Verify("confirm", token); err != nil {
+		return tidings.Confirmation{}, ErrBadLink
+	}
+	c, err := s.Store.ConfirmSubscription(ctx, keys.HashSecretToken(token), ev)
+	if errors.Is(err, tidings.ErrNotFound) {
+		return c, ErrBadLink
+	}
+	if err != nil {
+		return c, err
+	}
+	acc, err := s.Store.GetAccount(ctx, c.AccountID)
+	if err != nil {
+		return c, err
+	}
+	var names []string
+	for _, id := range c.Lists {
+		if l, err := s.Store.GetList(ctx, c.AccountID, id); err == nil {
+			names = append(names, l.Name)
+		}
+	}
+	letter := welcomeLetter(acc, names, c.Subscriber.Email, c.Subscriber.Name, s.receiptURL(c.AccountID, c.LedgerSeq, c.Subscriber.ID))
+	if sent, err := s.Postman.Send(ctx, c.AccountID, letter); err != nil {
+		// The confirmation stands; only the courtesy mail failed.
+		s.log().Warn("welcome mail not sent", "account_id", c.AccountID, "subscriber_id", c.Subscriber.ID, "err", err)
+	} else if err := s.Store.AttachProof(ctx, c.AccountID, c.Subscriber.ID, c.LedgerSeq, "welcome", sent); err != nil {
+		return c, err
+	}
+	s.log().Info("subscription confirmed", "account_id", c.AccountID, "subscriber_id", c.Subscriber.ID)
+	return c, nil
+}
+
+// Decline uses the "this wasn't me" link: the request and what it created are deleted.
+func (s *Service) Decline(ctx context.Context, token string) error {
+	if _, err := s.Keys.Verify("confirm", token); err != nil {
+		return ErrBadLink
+	}
+	err := s.Store.DeclineSubscription(ctx, keys.HashSecretToken(token), tidings.Evidence{})
+	if errors.Is(err, tidings.ErrNotFound) {
+		return ErrBadLink
+	}
+	return err
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Log
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+func greeting(name string) string {
+	if name = strings.TrimSpace(name); name != "" {
+		return "Hello " + name + ","
+	}
+	return "Hello,"
+}

@@ -1,0 +1,650 @@
+package sqlstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tidings/tidings/internal/keys"
+	"github.com/tidings/tidings/internal/tidings"
+)
+
+func (s *Store) PublishConsentText(ctx context.Context, accountID int64, body string) (tidings.ConsentText, error) {
+	body = strings.TrimSpace(body)
+	if body == "" {
+		return tidings.ConsentText{}, tidings.Invalid("consent_text", "required", "is required")
+	}
+	if len(body) > 10000 {
+		return tidings.ConsentText{}, tidings.Invalid("consent_text", "too_long", "must be at most 10000 bytes")
+	}
+	sum := sha256.Sum256([]byte(body))
+	t := tidings.ConsentText{AccountID: accountID, Body: body, SHA256: sum[:], CreatedAt: s.stamp()}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE id = $1`, accountID).Scan(new(int)); err != nil {
+			return translate(err)
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) + 1 FROM consent_texts WHERE account_id = $1`, accountID).Scan(&t.Version); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO consent_texts (account_id, version, body, sha256, created_at) VALUES ($1, $2, $3, $4, $5)`,
+			accountID, t.Version, t.Body, t.SHA256, toDB(t.CreatedAt))
+		return translate(err)
+	})
+	return t, err
+}
+
+func (s *Store) ConsentText(ctx context.Context, accountID int64, version int) (tidings.ConsentText, error) {
+	t := tidings.ConsentText{AccountID: accountID}
+	var created int64
+	q := `SELECT version, body, sha256, created_at FROM consent_texts WHERE account_id = $1 AND version = $2`
+	args := []any{accountID, version}
+	if version == 0 {
+		q = `SELECT version, body, sha256, created_at FROM consent_texts WHERE account_id = $1 ORDER BY version DESC LIMIT 1`
+		args = args[:1]
+	}
+	err := s.r.QueryRowContext(ctx, q, args...).Scan(&t.Version, &t.Body, &t.SHA256, &created)
+	t.CreatedAt = fromDB(created)
+	return t, translate(err)
+}
+
+// RequestSubscription: see tidings.ConsentStore.
+func (s *Store) RequestSubscription(ctx context.Context, accountID int64, req tidings.SubscriptionRequest) (tidings.SubscriptionResult, error) {
+	var res tidings.SubscriptionResult
+	if req.Email.IsZero() {
+		return res, tidings.Invalid("email", "required", "is required")
+	}
+	if len(req.Lists) == 0 {
+		return res, tidings.Invalid("lists", "required", "choose at least one list")
+	}
+	sub := tidings.Subscriber{Email: req.Email, Name: req.Name, Attributes: req.Attributes, TrackingConsent: req.TrackingConsent}
+	sub.Normalize()
+	if err := sub.Validate(); err != nil {
+		return res, err
+	}
+	doubleOptIn := req.Kind == tidings.LedgerRequested
+	if doubleOptIn && len(req.TokenHash) == 0 {
+		return res, fmt.Errorf("sqlstore: a double opt-in request needs a token hash")
+	}
+	now := s.stamp()
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if req.RespectSuppression {
+			if ok, _, err := suppressed(ctx, tx, accountID, s.keys.SuppressionHash(req.Email.String())); err != nil || ok {
+				if ok {
+					return tidings.ErrSuppressed
+				}
+				return err
+			}
+		}
+		pid, dk, err := s.person(ctx, tx, req.Email)
+		if err != nil {
+			return err
+		}
+		sub.AccountID, sub.PersonID = accountID, pid
+		if err := s.upsertSubscriber(ctx, tx, &sub, dk, now); err != nil {
+			return err
+		}
+		status := tidings.SubConfirmed
+		if doubleOptIn {
+			status = tidings.SubUnconfirmed
+		}
+		for _, listID := range req.Lists {
+			if err := requestSubscription(ctx, tx, accountID, sub.ID, listID, status, now); err != nil {
+				return err
+			}
+		}
+		var textVersion int
+		var textHash []byte
+		if req.Text != nil {
+			textVersion, textHash = req.Text.Version, req.Text.SHA256
+		}
+		if doubleOptIn {
+			_, err = tx.ExecContext(ctx, `
+				INSERT INTO pending_confirmations (account_id, subscriber_id, token_hash, lists, text_version, created_at, expires_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+				accountID, sub.ID, req.TokenHash, joinIDs(req.Lists), textVersion, toDB(now), toDB(req.ExpiresAt))
+			if err != nil {
+				return translate(err)
+			}
+		}
+		ev := req.Evidence
+		ev.Time = now
+		for i, listID := range req.Lists {
+			e := tidings.LedgerEntry{AccountID: accountID, Time: now, Kind: req.Kind, PersonID: pid, ListID: listID,
+				Source: req.Source, TextVersion: textVersion, TextSHA256: textHash}
+			if err := s.appendLedger(ctx, tx, &e, dk, ev); err != nil {
+				return err
+			}
+			if i == 0 {
+				res.LedgerSeq = e.Seq
+			}
+		}
+		return nil
+	})
+	res.Subscriber = sub
+	return res, err
+}
+
+// upsertSubscriber creates the subscriber, or refreshes an existing one's name,
+// attributes (merged) and tracking consent with what the person just gave.
+func (s *Store) upsertSubscriber(ctx context.Context, tx *sql.Tx, sub *tidings.Subscriber, dk *keys.DataKey, now time.Time) error {
+	var id int64
+	var nameEnc, attrsEnc []byte
+	var created int64
+	var status string
+	err := tx.QueryRowContext(ctx, `SELECT id, name_enc, attributes_enc, status, created_at FROM subscribers WHERE account_id = $1 AND person_id = $2`,
+		sub.AccountID, sub.PersonID).Scan(&id, &nameEnc, &attrsEnc, &status, &created)
+	if err == sql.ErrNoRows {
+		enc, err := seal(dk, sub)
+		if err != nil {
+			return err
+		}
+		err = tx.QueryRowContext(ctx, `
+			INSERT INTO subscribers (account_id, person_id, email_enc, name_enc, attributes_enc, status, tracking_consent, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id`,
+			sub.AccountID, sub.PersonID, enc.email, enc.name, enc.attrs, string(sub.Status), sub.TrackingConsent, toDB(now)).Scan(&sub.ID)
+		sub.CreatedAt, sub.UpdatedAt = now, now
+		return translate(err)
+	}
+	if err != nil {
+		return err
+	}
+	sub.ID, sub.Status, sub.CreatedAt, sub.UpdatedAt = id, tidings.SubscriberStatus(status), fromDB(created), now
+	a, p := sub.AccountID, sub.PersonID
+	if sub.Name == "" {
+		if sub.Name, err = dk.OpenString(nameEnc, aad(a, p, "name")); err != nil {
+			return err
+		}
+	}
+	if attrsEnc != nil {
+		raw, err := dk.Open(attrsEnc, []byte(aad(a, p, "attributes")))
+		if err != nil {
+			return err
+		}
+		old := tidings.Attributes{}
+		json.Unmarshal(raw, &old)
+		for k, v := range sub.Attributes {
+			old[k] = v
+		}
+		sub.Attributes = old
+	}
+	enc, err := seal(dk, sub)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE subscribers SET name_enc = $2, attributes_enc = $3, tracking_consent = $4, updated_at = $5 WHERE id = $1`,
+		sub.ID, enc.name, enc.attrs, sub.TrackingConsent, toDB(now))
+	return err
+}
+
+// requestSubscription adds the subscription; a confirmed one stays confirmed when the
+// person asks again.
+func requestSubscription(ctx context.Context, tx *sql.Tx, accountID, subscriberID, listID int64, status tidings.SubscriptionStatus, now time.Time) error {
+	if err := tx.QueryRowContext(ctx, `SELECT 1 FROM lists WHERE account_id = $1 AND id = $2`, accountID, listID).Scan(new(int)); err != nil {
+		if err == sql.ErrNoRows {
+			return tidings.Invalid("lists", "unknown_list", "list %d does not exist", listID)
+		}
+		return err
+	}
+	var confirmed sql.NullInt64
+	if status == tidings.SubConfirmed {
+		confirmed = sql.NullInt64{Int64: toDB(now), Valid: true}
+	}
+	_, err := tx.ExecContext(ctx, `
+		INSERT INTO subscriptions (list_id, subscriber_id, account_id, status, created_at, confirmed_at)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (list_id, subscriber_id) DO UPDATE SET
+			status = CASE WHEN subscriptions.status = 'confirmed' THEN 'confirmed' ELSE excluded.status END,
+			confirmed_at = COALESCE(subscriptions.confirmed_at, excluded.confirmed_at),
+			unsubscribed_at = CASE WHEN subscriptions.status = 'confirmed' THEN subscriptions.unsubscribed_at ELSE NULL END`,
+		listID, subscriberID, accountID, string(status), toDB(now), confirmed)
+	return translate(err)
+}
+
+var genesis = make([]byte, sha256.Size)
+
+func evidenceAAD(accountID, personID int64) []byte {
+	return []byte(fmt.Sprintf("tidings/v1 ledger evidence account=%d person=%d", accountID, personID))
+}
+
+// appendLedger seals the evidence, takes the next link of the account's chain (the
+// head row is locked by the UPDATE until the transaction ends), and writes the entry.
+func (s *Store) appendLedger(ctx context.Context, tx *sql.Tx, e *tidings.LedgerEntry, dk *keys.DataKey, ev tidings.Evidence) error {
+	raw, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	e.EvidenceSealed = dk.Seal(raw, evidenceAAD(e.AccountID, e.PersonID))
+	sum := sha256.Sum256(e.EvidenceSealed)
+	e.EvidenceSHA256 = sum[:]
+	if _, err := tx.ExecContext(ctx, `INSERT INTO ledger_heads (account_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (account_id) DO NOTHING`,
+		e.AccountID, genesis); err != nil {
+		return translate(err)
+	}
+	if err := tx.QueryRowContext(ctx, `UPDATE ledger_heads SET seq = seq + 1 WHERE account_id = $1 RETURNING seq, hash`, e.AccountID).
+		Scan(&e.Seq, &e.PrevHash); err != nil {
+		return err
+	}
+	e.Hash = e.ComputeHash()
+	if _, err := tx.ExecContext(ctx, `UPDATE ledger_heads SET hash = $2 WHERE account_id = $1`, e.AccountID, e.Hash); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `
+		INSERT INTO ledger (account_id, seq, created_at, kind, person_id, list_id, source, text_version, text_sha256,
+			evidence_sha256, evidence_sealed, prev_hash, hash)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		e.AccountID, e.Seq, toDB(e.Time), string(e.Kind), e.PersonID, e.ListID, string(e.Source), e.TextVersion, e.TextSHA256,
+		e.EvidenceSHA256, e.EvidenceSealed, e.PrevHash, e.Hash)
+	return translate(err)
+}
+
+func (s *Store) AttachProof(ctx context.Context, accountID, subscriberID, ledgerSeq int64, kind string, data []byte) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var pid int64
+		var wrapped []byte
+		err := tx.QueryRowContext(ctx, `
+			SELECT s.person_id, p.wrapped_key FROM subscribers s JOIN persons p ON p.id = s.person_id
+			WHERE s.account_id = $1 AND s.id = $2`, accountID, subscriberID).Scan(&pid, &wrapped)
+		if err != nil {
+			return translate(err)
+		}
+		dk, err := s.keys.UnwrapDataKey(wrapped)
+		if err != nil {
+			return err
+		}
+		sealed := dk.Seal(data, proofAAD(accountID, pid, ledgerSeq))
+		_, err = tx.ExecContext(ctx, `
+			INSERT INTO proofs (account_id, person_id, subscriber_id, ledger_seq, kind, data_sealed, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, accountID, pid, subscriberID, ledgerSeq, kind, sealed, toDB(s.stamp()))
+		return translate(err)
+	})
+}
+
+func proofAAD(accountID, personID, seq int64) []byte {
+	return []byte(fmt.Sprintf("tidings/v1 proof account=%d person=%d seq=%d", accountID, personID, seq))
+}
+
+func (s *Store) Proofs(ctx context.Context, accountID, subscriberID int64) ([]tidings.Proof, error) {
+	rows, err := s.r.QueryContext(ctx, `
+		SELECT x.id, x.person_id, x.ledger_seq, x.kind, x.data_sealed, x.created_at, p.wrapped_key
+		FROM proofs x JOIN persons p ON p.id = x.person_id
+		WHERE x.account_id = $1 AND x.subscriber_id = $2 ORDER BY x.id`, accountID, subscriberID)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, func(r interface{ Scan(...any) error }) (tidings.Proof, error) {
+		var p tidings.Proof
+		var pid, created int64
+		var sealed, wrapped []byte
+		if err := r.Scan(&p.ID, &pid, &p.LedgerSeq, &p.Kind, &sealed, &created, &wrapped); err != nil {
+			return p, err
+		}
+		p.CreatedAt = fromDB(created)
+		dk, err := s.keys.UnwrapDataKey(wrapped)
+		if err != nil {
+			return p, err
+		}
+		p.Data, err = dk.Open(sealed, proofAAD(accountID, pid, p.LedgerSeq))
+		return p, err
+	})
+}
+
+// pending is a row of pending_confirmations with its subscriber's key.
+type pending struct {
+	id, accountID, subscriberID, personID int64
+	lists                                 []int64
+	textVersion                           int
+	expires                               int64
+	dk                                    *keys.DataKey
+}
+
+func (s *Store) loadPending(ctx context.Context, tx *sql.Tx, tokenHash []byte) (pending, error) {
+	var p pending
+	var lists string
+	var wrapped []byte
+	err := tx.QueryRowContext(ctx, `
+		SELECT c.id, c.account_id, c.subscriber_id, c.lists, c.text_version, c.expires_at, s.person_id, k.wrapped_key
+		FROM pending_confirmations c JOIN subscribers s ON s.id = c.subscriber_id JOIN persons k ON k.id = s.person_id
+		WHERE c.token_hash = $1`, tokenHash).Scan(&p.id, &p.accountID, &p.subscriberID, &lists, &p.textVersion, &p.expires, &p.personID, &wrapped)
+	if err != nil {
+		return p, translate(err)
+	}
+	if p.lists, err = splitIDs(lists); err != nil {
+		return p, err
+	}
+	p.dk, err = s.keys.UnwrapDataKey(wrapped)
+	return p, err
+}
+
+func (s *Store) ConfirmSubscription(ctx context.Context, tokenHash []byte, ev tidings.Evidence) (tidings.Confirmation, error) {
+	var c tidings.Confirmation
+	var subscriberID int64
+	now := s.stamp()
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		p, err := s.loadPending(ctx, tx, tokenHash)
+		if err != nil {
+			return err
+		}
+		if p.expires < toDB(now) {
+			return tidings.ErrNotFound
+		}
+		c.AccountID, c.Time, subscriberID = p.accountID, now, p.subscriberID
+		ev.Time = now
+		var text tidings.ConsentText
+		if p.textVersion > 0 {
+			var created int64
+			err := tx.QueryRowContext(ctx, `SELECT version, body, sha256, created_at FROM consent_texts WHERE account_id = $1 AND version = $2`,
+				p.accountID, p.textVersion).Scan(&text.Version, &text.Body, &text.SHA256, &created)
+			if err != nil {
+				return translate(err)
+			}
+			text.AccountID, text.CreatedAt = p.accountID, fromDB(created)
+		}
+		c.Text = text
+		for _, listID := range p.lists {
+			res, err := tx.ExecContext(ctx, `
+				UPDATE subscriptions SET status = 'confirmed', confirmed_at = $3, unsubscribed_at = NULL
+				WHERE list_id = $1 AND subscriber_id = $2`, listID, p.subscriberID, toDB(now))
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				continue // the list was deleted meanwhile
+			}
+			e := tidings.LedgerEntry{AccountID: p.accountID, Time: now, Kind: tidings.LedgerConfirmed, PersonID: p.personID,
+				ListID: listID, Source: tidings.SourceMail, TextVersion: text.Version, TextSHA256: text.SHA256}
+			if err := s.appendLedger(ctx, tx, &e, p.dk, ev); err != nil {
+				return err
+			}
+			if c.LedgerSeq == 0 {
+				c.LedgerSeq = e.Seq
+			}
+			c.Lists = append(c.Lists, listID)
+		}
+		// The person's own confirmed subscription lifts the account's suppression.
+		var email string
+		var emailEnc []byte
+		if err := tx.QueryRowContext(ctx, `SELECT email_enc FROM subscribers WHERE id = $1`, p.subscriberID).Scan(&emailEnc); err != nil {
+			return err
+		}
+		if email, err = p.dk.OpenString(emailEnc, aad(p.accountID, p.personID, "email")); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM suppressions WHERE account_id = $1 AND hash = $2`,
+			p.accountID, s.keys.SuppressionHash(email)); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM pending_confirmations WHERE id = $1`, p.id)
+		return err
+	})
+	if err != nil {
+		return c, err
+	}
+	c.Subscriber, err = s.GetSubscriber(ctx, c.AccountID, subscriberID)
+	return c, err
+}
+
+func (s *Store) DeclineSubscription(ctx context.Context, tokenHash []byte, ev tidings.Evidence) error {
+	now := s.stamp()
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		p, err := s.loadPending(ctx, tx, tokenHash)
+		if err != nil {
+			return err
+		}
+		return s.dropPending(ctx, tx, p, tidings.LedgerDeclined, tidings.SourceMail, tidings.Evidence{Time: now}, now)
+	})
+}
+
+// dropPending removes a pending request, its unconfirmed subscriptions, and the
+// subscriber when nothing else is left; it records why in the ledger.
+func (s *Store) dropPending(ctx context.Context, tx *sql.Tx, p pending, kind tidings.LedgerKind, source tidings.Source, ev tidings.Evidence, now time.Time) error {
+	for _, listID := range p.lists {
+		res, err := tx.ExecContext(ctx, `DELETE FROM subscriptions WHERE list_id = $1 AND subscriber_id = $2 AND status = 'unconfirmed'`,
+			listID, p.subscriberID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			continue
+		}
+		e := tidings.LedgerEntry{AccountID: p.accountID, Time: now, Kind: kind, PersonID: p.personID, ListID: listID, Source: source}
+		if err := s.appendLedger(ctx, tx, &e, p.dk, ev); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM pending_confirmations WHERE id = $1`, p.id); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `
+		DELETE FROM subscribers WHERE id = $1
+		AND NOT EXISTS (SELECT 1 FROM subscriptions WHERE subscriber_id = $1)
+		AND NOT EXISTS (SELECT 1 FROM pending_confirmations WHERE subscriber_id = $1)`, p.subscriberID)
+	return err
+}
+
+func (s *Store) ExpireUnconfirmed(ctx context.Context, cutoff time.Time, dryRun bool) (int, error) {
+	if dryRun {
+		var n int
+		err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM pending_confirmations WHERE created_at < $1`, toDB(cutoff)).Scan(&n)
+		return n, err
+	}
+	total := 0
+	for {
+		// Batches keep each transaction short on big instances.
+		var n int
+		err := s.tx(ctx, func(tx *sql.Tx) error {
+			rows, err := tx.QueryContext(ctx, `SELECT token_hash FROM pending_confirmations WHERE created_at < $1 ORDER BY id LIMIT 500`, toDB(cutoff))
+			if err != nil {
+				return err
+			}
+			var hashes [][]byte
+			for rows.Next() {
+				var h []byte
+				rows.Scan(&h)
+				hashes = append(hashes, h)
+			}
+			rows.Close()
+			now := s.stamp()
+			for _, h := range hashes {
+				p, err := s.loadPending(ctx, tx, h)
+				if err != nil {
+					return err
+				}
+				if err := s.dropPending(ctx, tx, p, tidings.LedgerExpired, tidings.SourceAdmin, tidings.Evidence{Time: now}, now); err != nil {
+					return err
+				}
+			}
+			n = len(hashes)
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if n < 500 {
+			return total, nil
+		}
+	}
+}
+
+func (s *Store) Unsubscribe(ctx context.Context, accountID, subscriberID, listID int64, source tidings.Source, ev tidings.Evidence) error {
+	now := s.stamp()
+	ev.Time = now
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var pid int64
+		var wrapped, emailEnc []byte
+		err := tx.QueryRowContext(ctx, `
+			SELECT s.person_id, p.wrapped_key, s.email_enc FROM subscribers s JOIN persons p ON p.id = s.person_id
+			WHERE s.account_id = $1 AND s.id = $2`, accountID, subscriberID).Scan(&pid, &wrapped, &emailEnc)
+		if err != nil {
+			return translate(err)
+		}
+		dk, err := s.keys.UnwrapDataKey(wrapped)
+		if err != nil {
+			return err
+		}
+		q := `SELECT list_id FROM subscriptions WHERE account_id = $1 AND subscriber_id = $2 AND status <> 'unsubscribed'`
+		args := []any{accountID, subscriberID}
+		if listID != 0 {
+			q += ` AND list_id = $3`
+			args = append(args, listID)
+		}
+		rows, err := tx.QueryContext(ctx, q+` ORDER BY list_id`, args...)
+		if err != nil {
+			return err
+		}
+		var lists []int64
+		for rows.Next() {
+			var id int64
+			rows.Scan(&id)
+			lists = append(lists, id)
+		}
+		rows.Close()
+		for _, l := range lists {
+			if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET status = 'unsubscribed', unsubscribed_at = $3 WHERE list_id = $1 AND subscriber_id = $2`,
+				l, subscriberID, toDB(now)); err != nil {
+				return err
+			}
+			e := tidings.LedgerEntry{AccountID: accountID, Time: now, Kind: tidings.LedgerUnsubscribed, PersonID: pid, ListID: l, Source: source}
+			if err := s.appendLedger(ctx, tx, &e, dk, ev); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM pending_confirmations WHERE subscriber_id = $1`, subscriberID); err != nil {
+			return err
+		}
+		var active int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM subscriptions WHERE subscriber_id = $1 AND status <> 'unsubscribed'`,
+			subscriberID).Scan(&active); err != nil {
+			return err
+		}
+		if active > 0 {
+			return nil
+		}
+		email, err := dk.OpenString(emailEnc, aad(accountID, pid, "email"))
+		if err != nil {
+			return err
+		}
+		return addSuppression(ctx, tx, accountID, s.keys.SuppressionHash(email), tidings.SuppressUnsubscribed, now)
+	})
+}
+
+func (s *Store) LedgerAccounts(ctx context.Context) ([]int64, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT account_id FROM ledger_heads ORDER BY account_id`)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, func(r interface{ Scan(...any) error }) (int64, error) {
+		var id int64
+		return id, r.Scan(&id)
+	})
+}
+
+func (s *Store) LedgerEntries(ctx context.Context, accountID, afterSeq int64, limit int) ([]tidings.LedgerEntry, error) {
+	if limit <= 0 || limit > 10000 {
+		limit = 10000
+	}
+	rows, err := s.r.QueryContext(ctx, `
+		SELECT account_id, seq, created_at, kind, person_id, list_id, source, text_version, text_sha256,
+			evidence_sha256, evidence_sealed, prev_hash, hash
+		FROM ledger WHERE account_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, accountID, afterSeq, limit)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, func(r interface{ Scan(...any) error }) (tidings.LedgerEntry, error) {
+		var e tidings.LedgerEntry
+		var created int64
+		err := r.Scan(&e.AccountID, &e.Seq, &created, &e.Kind, &e.PersonID, &e.ListID, &e.Source, &e.TextVersion, &e.TextSHA256,
+			&e.EvidenceSHA256, &e.EvidenceSealed, &e.PrevHash, &e.Hash)
+		e.Time = fromDB(created)
+		return e, err
+	})
+}
+
+func (s *Store) LedgerHead(ctx context.Context, accountID int64) (int64, []byte, error) {
+	var seq int64
+	var hash []byte
+	err := s.r.QueryRowContext(ctx, `SELECT seq, hash FROM ledger_heads WHERE account_id = $1`, accountID).Scan(&seq, &hash)
+	return seq, hash, translate(err)
+}
+
+func (s *Store) OpenEvidence(ctx context.Context, e tidings.LedgerEntry) (tidings.Evidence, error) {
+	var ev tidings.Evidence
+	if e.EvidenceSealed == nil {
+		return ev, tidings.ErrNotFound
+	}
+	var wrapped []byte
+	if err := s.r.QueryRowContext(ctx, `SELECT wrapped_key FROM persons WHERE id = $1`, e.PersonID).Scan(&wrapped); err != nil {
+		return ev, translate(err)
+	}
+	dk, err := s.keys.UnwrapDataKey(wrapped)
+	if err != nil {
+		return ev, err
+	}
+	raw, err := dk.Open(e.EvidenceSealed, evidenceAAD(e.AccountID, e.PersonID))
+	if err != nil {
+		return ev, err
+	}
+	return ev, json.Unmarshal(raw, &ev)
+}
+
+func (s *Store) AddSuppression(ctx context.Context, accountID int64, email tidings.Address, reason tidings.SuppressionReason) error {
+	return addSuppression(ctx, s.w, accountID, s.keys.SuppressionHash(email.String()), reason, s.stamp())
+}
+
+type execer interface {
+	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+}
+
+func addSuppression(ctx context.Context, db execer, accountID int64, hash []byte, reason tidings.SuppressionReason, now time.Time) error {
+	_, err := db.ExecContext(ctx, `INSERT INTO suppressions (account_id, hash, reason, created_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (account_id, hash) DO NOTHING`, accountID, hash, string(reason), toDB(now))
+	return translate(err)
+}
+
+type querier interface {
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+func suppressed(ctx context.Context, db querier, accountID int64, hash []byte) (bool, tidings.SuppressionReason, error) {
+	var reason string
+	err := db.QueryRowContext(ctx, `SELECT reason FROM suppressions WHERE account_id IN ($1, 0) AND hash = $2 ORDER BY account_id DESC LIMIT 1`,
+		accountID, hash).Scan(&reason)
+	if err == sql.ErrNoRows {
+		return false, "", nil
+	}
+	return err == nil, tidings.SuppressionReason(reason), err
+}
+
+func (s *Store) Suppressed(ctx context.Context, accountID int64, email tidings.Address) (bool, tidings.SuppressionReason, error) {
+	return suppressed(ctx, s.r, accountID, s.keys.SuppressionHash(email.String()))
+}
+
+func (s *Store) RemoveSuppression(ctx context.Context, accountID int64, email tidings.Address) error {
+	return rowsAffected(s.w.ExecContext(ctx, `DELETE FROM suppressions WHERE account_id = $1 AND hash = $2`,
+		accountID, s.keys.SuppressionHash(email.String())))
+}
+
+func joinIDs(ids []int64) string {
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = strconv.FormatInt(id, 10)
+	}
+	return strings.Join(parts, ",")
+}
+
+func splitIDs(s string) ([]int64, error) {
+	var out []int64
+	for _, p := range strings.Split(s, ",") {
+		id, err := strconv.ParseInt(p, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("corrupt id list %q", s)
+		}
+		out = append(out, id)
+	}
+	return out, nil
+}
