@@ -10,21 +10,29 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/tidings/tidings/internal/config"
+	"github.com/tidings/tidings/internal/consent"
 	"github.com/tidings/tidings/internal/keys"
+	"github.com/tidings/tidings/internal/mail"
+	"github.com/tidings/tidings/internal/postman"
 	"github.com/tidings/tidings/internal/sqlstore"
 )
 
 // app is what most commands need: the configuration, a logger, the keyring, the store.
 type app struct {
-	cfg   config.Config
-	log   *slog.Logger
-	keys  *keys.Keyring
-	store *sqlstore.Store
+	cfg     config.Config
+	log     *slog.Logger
+	keys    *keys.Keyring
+	store   *sqlstore.Store
+	sender  mail.Sender
+	outbox  *mail.Outbox // nil when a relay is configured
+	consent *consent.Service
 }
 
 // newFlags returns a flag set carrying every configuration setting plus --config.
@@ -75,10 +83,59 @@ func openApp(ctx context.Context, cfg config.Config, e env) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &app{cfg: cfg, log: log, keys: kr, store: store}, nil
+	a := &app{cfg: cfg, log: log, keys: kr, store: store}
+	if err := a.openMail(); err != nil {
+		store.Close()
+		return nil, err
+	}
+	return a, nil
 }
 
-func (a *app) Close() { a.store.Close() }
+// openMail sets up delivery: the configured SMTP relay, or else the outbox in the data
+// folder, so a new user sees every mail Tidings would have sent.
+func (a *app) openMail() error {
+	if a.cfg.SMTP.Host != "" {
+		pool, err := mail.NewSMTPPool(mail.SMTPConfig{Host: a.cfg.SMTP.Host, Port: a.cfg.SMTP.Port, Username: a.cfg.SMTP.Username,
+			Password: a.cfg.SMTP.Password, TLS: a.cfg.SMTP.TLS, PoolSize: a.cfg.SMTP.PoolSize, HelloName: publicHost(a.cfg)})
+		if err != nil {
+			return fmt.Errorf("smtp: %w", err)
+		}
+		a.sender = pool
+	} else {
+		ob, err := mail.NewOutbox(filepath.Join(a.cfg.DataDir, "outbox"))
+		if err != nil {
+			return err
+		}
+		a.sender, a.outbox = ob, ob
+	}
+	a.consent = &consent.Service{Store: a.store, Keys: a.keys, Postman: postman.New(a.store, a.sender, fallbackDomain(a.cfg)),
+		BaseURL: a.cfg.PublicURL(), Log: a.log}
+	return nil
+}
+
+// publicHost is the host of the public URL, without a port.
+func publicHost(cfg config.Config) string {
+	u, err := url.Parse(cfg.PublicURL())
+	if err != nil {
+		return "localhost"
+	}
+	return u.Hostname()
+}
+
+// fallbackDomain sends mail for accounts without a sending domain: the public host when
+// it is a domain name, else "localhost".
+func fallbackDomain(cfg config.Config) string {
+	h := publicHost(cfg)
+	if net.ParseIP(h) != nil || !strings.Contains(h, ".") {
+		return "localhost"
+	}
+	return h
+}
+
+func (a *app) Close() {
+	a.sender.Close()
+	a.store.Close()
+}
 
 // keyring builds the instance keyring. The master secret comes from the configuration;
 // on the embedded SQLite default, without one, it is generated once and kept in the data

@@ -37,11 +37,14 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"serve":   {"start the HTTP server (applies migrations first)", cmdServe},
-	"migrate": {"apply database migrations and exit", cmdMigrate},
-	"config":  {"print the effective configuration, secrets redacted", cmdConfig},
-	"account": {"manage account holders: account create|list", cmdAccount},
-	"token":   {"manage API tokens: token create", cmdToken},
+	"serve":     {"start the HTTP server (applies migrations first)", cmdServe},
+	"migrate":   {"apply database migrations and exit", cmdMigrate},
+	"config":    {"print the effective configuration, secrets redacted", cmdConfig},
+	"account":   {"manage account holders: account create|list", cmdAccount},
+	"token":     {"manage API tokens: token create", cmdToken},
+	"dkim":      {"DKIM keys: dkim generate --account ID --domain D", cmdDKIM},
+	"ledger":    {"consent ledger: ledger verify [--account ID]", cmdLedger},
+	"retention": {"apply retention rules now: retention run [--dry-run]", cmdRetention},
 	"version": {"print the version", func(_ context.Context, e env, _ []string) error {
 		fmt.Fprintln(e.stdout, "tidings", version)
 		return nil
@@ -88,7 +91,7 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-9s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun 'tidings <command> -h' for the flags of a command. Every flag can also be set\nwith a TIDINGS_* environment variable or in a TOML file given by --config.")
 }

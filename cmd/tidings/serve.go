@@ -12,6 +12,7 @@ import (
 	"github.com/tidings/tidings/internal/keys"
 	"github.com/tidings/tidings/internal/sqlstore"
 	"github.com/tidings/tidings/internal/web"
+	"github.com/tidings/tidings/internal/web/clientip"
 )
 
 func cmdServe(ctx context.Context, e env, args []string) error {
@@ -37,6 +38,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		Handler: web.NewHandler(web.Deps{
 			Store: a.store, Keys: a.keys, Log: a.log,
 			BaseURL: cfg.PublicURL(), MaxBodyBytes: cfg.MaxBodyBytes,
+			Consent: a.consent, Outbox: a.outbox, ClientIP: clientip.Resolver{Trusted: cfg.TrustedProxies},
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       5 * time.Minute, // large CSV uploads
@@ -50,6 +52,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
+	go a.runRetention(ctx, time.Hour)
 	select {
 	case err := <-done:
 		return err

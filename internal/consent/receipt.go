@@ -207,3 +207,8 @@ func VerifyJWS(pub ed25519.PublicKey, jws string) ([]byte, error) {
 	}
 	return base64.RawURLEncoding.DecodeString(parts[1])
 }
+
+// ReceiptPublicKey is the base64url Ed25519 public key receipts are signed with.
+func (s *Service) ReceiptPublicKey() string {
+	return base64.RawURLEncoding.EncodeToString(s.Keys.ReceiptKey().Public().(ed25519.PublicKey))
+}

@@ -10,9 +10,13 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/tidings/tidings/internal/consent"
 	"github.com/tidings/tidings/internal/keys"
+	"github.com/tidings/tidings/internal/mail"
 	"github.com/tidings/tidings/internal/tidings"
 	"github.com/tidings/tidings/internal/web/api"
+	"github.com/tidings/tidings/internal/web/clientip"
+	"github.com/tidings/tidings/internal/web/public"
 )
 
 //go:embed static templates
@@ -25,6 +29,11 @@ type Deps struct {
 	Log          *slog.Logger
 	BaseURL      string
 	MaxBodyBytes int64
+	// Consent runs subscribe flows; nil disables the public pages (tests of other parts).
+	Consent *consent.Service
+	// Outbox is the embedded mail sink, viewable by operators; nil when a relay is used.
+	Outbox   *mail.Outbox
+	ClientIP clientip.Resolver
 }
 
 // NewHandler returns the complete HTTP handler.
@@ -51,11 +60,17 @@ func NewHandler(d Deps) http.Handler {
 	s := &setup{store: d.Store, log: d.Log}
 	mux.HandleFunc("GET /setup", s.form)
 	mux.HandleFunc("POST /setup", s.submit)
-	api.Routes(mux, api.Deps{Store: d.Store, Log: d.Log, MaxBodyBytes: d.MaxBodyBytes})
+	api.Routes(mux, api.Deps{Store: d.Store, Log: d.Log, MaxBodyBytes: d.MaxBodyBytes, Consent: d.Consent, Outbox: d.Outbox})
+	if d.Consent != nil {
+		public.Routes(mux, public.Deps{Store: d.Store, Consent: d.Consent, ClientIP: d.ClientIP, Log: d.Log})
+	}
 
 	// Outermost first: recover and log everything, then headers, then CSRF checks on
-	// browser form posts (the API is token-authenticated and carries no cookies).
+	// browser form posts (the API is token-authenticated and carries no cookies). Forms
+	// embedded on account holders' own sites post cross-origin to the subscribe endpoint:
+	// that one route is exempt, and protected by its honeypot and rate limit instead.
 	csrf := http.NewCrossOriginProtection()
+	csrf.AddInsecureBypassPattern(public.SubscribePattern)
 	var h http.Handler = mux
 	h = csrf.Handler(h)
 	h = securityHeaders(h)

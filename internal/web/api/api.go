@@ -15,7 +15,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tidings/tidings/internal/consent"
 	"github.com/tidings/tidings/internal/keys"
+	"github.com/tidings/tidings/internal/mail"
 	"github.com/tidings/tidings/internal/tidings"
 )
 
@@ -24,6 +26,8 @@ type Deps struct {
 	Store        tidings.Store
 	Log          *slog.Logger
 	MaxBodyBytes int64
+	Consent      *consent.Service // subscribe links and forms; may be nil in tests
+	Outbox       *mail.Outbox     // nil when mail goes to a relay
 }
 
 type api struct{ Deps }

@@ -27,6 +27,10 @@ func (a *api) routes() []Route {
 		{Method: "GET", Path: "/api/v1/lists/{id}", access: accountOnly, h: a.getList},
 		{Method: "PATCH", Path: "/api/v1/lists/{id}", access: accountOnly, h: a.patchList},
 		{Method: "DELETE", Path: "/api/v1/lists/{id}", access: accountOnly, h: a.deleteList},
+		{Method: "GET", Path: "/api/v1/lists/{id}/form", access: accountOnly, h: a.listForm},
+
+		{Method: "GET", Path: "/api/v1/consent-text", access: accountOnly, h: a.currentConsentText},
+		{Method: "POST", Path: "/api/v1/consent-text", access: accountOnly, h: a.publishConsentText},
 
 		{Method: "GET", Path: "/api/v1/subscribers", access: accountOnly, h: a.listSubscribers},
 		{Method: "POST", Path: "/api/v1/subscribers", access: accountOnly, h: a.createSubscriber},
@@ -34,6 +38,9 @@ func (a *api) routes() []Route {
 		{Method: "PATCH", Path: "/api/v1/subscribers/{id}", access: accountOnly, h: a.patchSubscriber},
 		{Method: "DELETE", Path: "/api/v1/subscribers/{id}", access: accountOnly, h: a.deleteSubscriber},
 		{Method: "GET", Path: "/api/v1/subscribers/{id}/subscriptions", access: accountOnly, h: a.subscriptions},
+
+		{Method: "GET", Path: "/api/v1/outbox", access: operatorOnly, h: a.listOutbox},
+		{Method: "GET", Path: "/api/v1/outbox/{msg}", access: operatorOnly, h: a.readOutbox},
 	}
 }
 

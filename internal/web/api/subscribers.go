@@ -80,6 +80,15 @@ func (a *api) createSubscriber(w http.ResponseWriter, r *http.Request, c caller)
 			status = tidings.SubUnconfirmed
 		}
 	}
+	// Suppressed addresses (unsubscribed, complained, erased) are never re-added by the
+	// controller; only the person's own confirmed subscription lifts a suppression.
+	if held, reason, err := a.Store.Suppressed(r.Context(), c.AccountID, sub.Email); err != nil {
+		return err
+	} else if held {
+		e := fail(http.StatusConflict, "suppressed", "this address is suppressed (%s) and cannot be added; only the person can subscribe again themselves", reason)
+		e.Field = "email"
+		return e
+	}
 	err := a.Store.CreateSubscriber(r.Context(), c.AccountID, &sub, in.Lists, status)
 	if errors.Is(err, tidings.ErrConflict) {
 		return fail(http.StatusConflict, "conflict", "this address is already a subscriber; change it with PATCH /api/v1/subscribers/{id}")

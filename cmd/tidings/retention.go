@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/tidings/tidings/internal/consent"
+)
+
+// runRetention applies the retention rules at start and then every interval, until ctx
+// ends. Each rule is idempotent, so two nodes running it at once do no harm.
+func (a *app) runRetention(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if n, err := a.expireUnconfirmed(ctx, false); err != nil {
+			a.log.Error("retention: expiring unconfirmed sign-ups failed", "err", err)
+		} else if n > 0 {
+			a.log.Info("retention: deleted unconfirmed sign-ups", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (a *app) expireUnconfirmed(ctx context.Context, dryRun bool) (int, error) {
+	return a.store.ExpireUnconfirmed(ctx, time.Now().Add(-consent.ConfirmWindow), dryRun)
+}
+
+func cmdRetention(ctx context.Context, e env, args []string) error {
+	if len(args) == 0 || args[0] != "run" {
+		return fmt.Errorf("%w: retention run [--dry-run]", errUsage)
+	}
+	fs, load := newFlags("retention run", e)
+	dry := fs.Bool("dry-run", false, "report what would be removed, remove nothing")
+	if err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	a, err := openLoaded(ctx, e, load)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	n, err := a.expireUnconfirmed(ctx, *dry)
+	if err != nil {
+		return err
+	}
+	verb := "deleted"
+	if *dry {
+		verb = "would delete"
+	}
+	fmt.Fprintf(e.stdout, "unconfirmed sign-ups older than %s: %s %d\n", consent.ConfirmWindow, verb, n)
+	return nil
+}

@@ -1,0 +1,111 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"html"
+	"net/http"
+	"strings"
+
+	"github.com/tidings/tidings/internal/mail"
+	"github.com/tidings/tidings/internal/tidings"
+)
+
+// listForm returns a list's hosted subscribe page, a snippet to embed on the account
+// holder's own site, and the JSON endpoint.
+func (a *api) listForm(w http.ResponseWriter, r *http.Request, c caller) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	l, err := a.Store.GetList(r.Context(), c.AccountID, id)
+	if err != nil {
+		return err
+	}
+	if a.Consent == nil {
+		return fail(http.StatusServiceUnavailable, "unavailable", "subscribe forms are not enabled on this server")
+	}
+	acc, err := a.Store.GetAccount(r.Context(), c.AccountID)
+	if err != nil {
+		return err
+	}
+	text, err := a.Consent.CurrentText(r.Context(), acc)
+	if err != nil {
+		return err
+	}
+	u := a.Consent.SubscribeURL(c.AccountID, l.ID)
+	return writeJSON(w, http.StatusOK, map[string]any{
+		"url": u, "json_endpoint": u, "consent_version": text.Version,
+		"embed_html": embedSnippet(u, l, acc, text),
+	})
+}
+
+// embedSnippet is a plain HTML form (no script) posting to the hosted endpoint.
+func embedSnippet(action string, l tidings.List, a tidings.Account, t tidings.ConsentText) string {
+	e := html.EscapeString
+	var b strings.Builder
+	fmt.Fprintf(&b, "<form method=\"post\" action=\"%s\">\n", e(action))
+	b.WriteString("  <label>Email address <input type=\"email\" name=\"email\" required></label>\n")
+	b.WriteString("  <label>Name (optional) <input name=\"name\"></label>\n")
+	b.WriteString("  <input name=\"website\" tabindex=\"-1\" autocomplete=\"off\" style=\"position:absolute;left:-10000px\" aria-hidden=\"true\">\n")
+	if a.TrackingEnabled {
+		b.WriteString("  <label><input type=\"checkbox\" name=\"tracking_consent\" value=\"yes\"> Let us see whether I open the emails and which links I click (optional)</label>\n")
+	}
+	fmt.Fprintf(&b, "  <input type=\"hidden\" name=\"consent_version\" value=\"%d\">\n", t.Version)
+	fmt.Fprintf(&b, "  <p>%s</p>\n", e(t.Body))
+	fmt.Fprintf(&b, "  <button type=\"submit\">Subscribe to %s</button>\n</form>\n", e(l.Name))
+	return b.String()
+}
+
+func (a *api) currentConsentText(w http.ResponseWriter, r *http.Request, c caller) error {
+	t, err := a.Store.ConsentText(r.Context(), c.AccountID, 0)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, t)
+}
+
+func (a *api) publishConsentText(w http.ResponseWriter, r *http.Request, c caller) error {
+	var in struct {
+		Body string `json:"body"`
+	}
+	if err := a.decode(w, r, &in); err != nil {
+		return err
+	}
+	t, err := a.Store.PublishConsentText(r.Context(), c.AccountID, in.Body)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, t)
+}
+
+func (a *api) listOutbox(w http.ResponseWriter, r *http.Request, _ caller) error {
+	if a.Outbox == nil {
+		return fail(http.StatusNotFound, "no_outbox", "mail goes to an SMTP relay; there is no outbox")
+	}
+	p, err := page(r)
+	if err != nil {
+		return err
+	}
+	entries, err := a.Outbox.List(p.Limit)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, pageOf[mail.OutboxEntry]{Data: entries})
+}
+
+func (a *api) readOutbox(w http.ResponseWriter, r *http.Request, _ caller) error {
+	if a.Outbox == nil {
+		return fail(http.StatusNotFound, "no_outbox", "mail goes to an SMTP relay; there is no outbox")
+	}
+	msg, err := a.Outbox.Read(r.PathValue("msg"))
+	if errors.Is(err, mail.ErrNoMessage) {
+		return fail(http.StatusNotFound, "not_found", "no such message in the outbox")
+	}
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "message/rfc822")
+	_, err = w.Write(msg)
+	return err
+}

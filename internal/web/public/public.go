@@ -1,0 +1,313 @@
+// Package public serves the pages and endpoints people reach without an account:
+// hosted subscribe forms (also the target of forms embedded on account holders' own
+// sites, and a JSON endpoint), confirmation and "this wasn't me" links, and consent
+// receipts.
+package public
+
+import (
+	"embed"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tidings/tidings/internal/consent"
+	"github.com/tidings/tidings/internal/tidings"
+	"github.com/tidings/tidings/internal/web/clientip"
+	"github.com/tidings/tidings/internal/web/ratelimit"
+)
+
+//go:embed templates/*.html
+var templates embed.FS
+
+var pages = template.Must(template.ParseFS(templates, "templates/*.html"))
+
+// Deps is what the public surface needs.
+type Deps struct {
+	Store    tidings.Store
+	Consent  *consent.Service
+	ClientIP clientip.Resolver
+	Log      *slog.Logger
+	// SubscribeLimit limits subscribe posts per client IP; nil uses the default
+	// (5 at once, then one every 20 seconds).
+	SubscribeLimit *ratelimit.Limiter
+}
+
+type server struct {
+	Deps
+}
+
+// SubscribePattern is the one route that accepts cross-origin posts (embedded forms).
+const SubscribePattern = "POST /s/{list}"
+
+// Routes registers the public routes.
+func Routes(mux *http.ServeMux, d Deps) {
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.SubscribeLimit == nil {
+		d.SubscribeLimit = ratelimit.New(20*time.Second, 5)
+	}
+	s := &server{d}
+	mux.HandleFunc("GET /s/{list}", s.subscribeForm)
+	mux.HandleFunc(SubscribePattern, s.subscribe)
+	mux.HandleFunc("GET /confirm/{token}", s.confirmPage)
+	mux.HandleFunc("POST /confirm/{token}", s.confirm)
+	mux.HandleFunc("GET /decline/{token}", s.declinePage)
+	mux.HandleFunc("POST /decline/{token}", s.decline)
+	mux.HandleFunc("GET /receipt/{token}", s.receipt)
+	mux.HandleFunc("GET /.well-known/tidings-receipt-key", s.receiptKey)
+}
+
+// formPage is the subscribe page's data.
+type formPage struct {
+	Action        string
+	Account       tidings.Account
+	List          tidings.List
+	Text          tidings.ConsentText
+	OfferTracking bool
+	Email, Name   string
+	Error         string
+}
+
+type messagePage struct {
+	Title, Message string
+	Action, Button string // a confirmation step: POST to Action
+}
+
+func (s *server) subscribeForm(w http.ResponseWriter, r *http.Request) {
+	p, status := s.loadForm(r)
+	if status != http.StatusOK {
+		s.message(w, status, "Form not found", "This subscribe form does not exist. Check the link you followed.")
+		return
+	}
+	s.render(w, http.StatusOK, "subscribe.html", p)
+}
+
+func (s *server) loadForm(r *http.Request) (formPage, int) {
+	accountID, listID, ok := s.Consent.ParseListToken(r.PathValue("list"))
+	if !ok {
+		return formPage{}, http.StatusNotFound
+	}
+	ctx := r.Context()
+	acc, err := s.Store.GetAccount(ctx, accountID)
+	if err != nil {
+		return formPage{}, http.StatusNotFound
+	}
+	list, err := s.Store.GetList(ctx, accountID, listID)
+	if err != nil {
+		return formPage{}, http.StatusNotFound
+	}
+	text, err := s.Consent.CurrentText(ctx, acc)
+	if err != nil {
+		s.Log.Error("consent text", "account_id", accountID, "err", err)
+		return formPage{}, http.StatusInternalServerError
+	}
+	return formPage{Action: "/s/" + r.PathValue("list"), Account: acc, List: list, Text: text, OfferTracking: acc.TrackingEnabled}, http.StatusOK
+}
+
+// subscribeInput is the JSON body of a subscribe post; forms carry the same fields.
+type subscribeInput struct {
+	Email           string `json:"email"`
+	Name            string `json:"name"`
+	TrackingConsent bool   `json:"tracking_consent"`
+	ConsentVersion  int    `json:"consent_version"`
+	Website         string `json:"website"` // the honeypot: people leave it empty
+}
+
+func (s *server) subscribe(w http.ResponseWriter, r *http.Request) {
+	asJSON := isJSON(r)
+	ip := s.ClientIP.IP(r)
+	if !s.SubscribeLimit.Allow(ip.String()) {
+		w.Header().Set("Retry-After", "60")
+		s.fail(w, asJSON, http.StatusTooManyRequests, "rate_limited", "", "Too many sign-ups from your network; please try again in a minute.", formPage{})
+		return
+	}
+	p, status := s.loadForm(r)
+	if status != http.StatusOK {
+		s.fail(w, asJSON, status, "not_found", "", "This subscribe form does not exist.", p)
+		return
+	}
+	in, err := readInput(w, r, asJSON)
+	if err != nil {
+		s.fail(w, asJSON, http.StatusBadRequest, "invalid_request", "", err.Error(), p)
+		return
+	}
+	p.Email, p.Name = in.Email, in.Name
+	if in.Website != "" {
+		// A bot filled the hidden field: answer as if all went well, store nothing.
+		s.succeed(w, asJSON, true)
+		return
+	}
+	out, err := s.Consent.Subscribe(r.Context(), consent.SubscribeRequest{
+		AccountID: p.Account.ID, Lists: []int64{p.List.ID}, Email: in.Email, Name: in.Name,
+		TrackingConsent: in.TrackingConsent, TextVersion: in.ConsentVersion, Source: sourceOf(asJSON),
+		Evidence: tidings.Evidence{IP: ip.String(), UserAgent: clip(r.UserAgent(), 512), Referrer: clip(r.Referer(), 1000)},
+	})
+	if v, ok := tidings.AsValidation(err); ok {
+		s.fail(w, asJSON, http.StatusUnprocessableEntity, v.Code, v.Field, v.Error(), p)
+		return
+	}
+	if err != nil {
+		s.Log.Error("subscribe failed", "account_id", p.Account.ID, "list_id", p.List.ID, "err", err)
+		s.fail(w, asJSON, http.StatusServiceUnavailable, "unavailable", "", "We could not complete your sign-up just now. Please try again later.", p)
+		return
+	}
+	// The answer is the same whether or not the address was already known.
+	s.succeed(w, asJSON, out.DoubleOptIn)
+}
+
+func sourceOf(asJSON bool) tidings.Source {
+	if asJSON {
+		return tidings.SourceAPI
+	}
+	return tidings.SourceForm
+}
+
+func readInput(w http.ResponseWriter, r *http.Request, asJSON bool) (subscribeInput, error) {
+	var in subscribeInput
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if asJSON {
+		dec := json.NewDecoder(r.Body)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&in); err != nil {
+			return in, errors.New("the body must be a JSON object with email, name, tracking_consent and consent_version")
+		}
+		if _, err := dec.Token(); err != io.EOF {
+			return in, errors.New("the body must hold exactly one JSON object")
+		}
+		return in, nil
+	}
+	if err := r.ParseForm(); err != nil {
+		return in, errors.New("the form could not be read")
+	}
+	f := r.PostForm
+	in.Email, in.Name, in.Website = f.Get("email"), f.Get("name"), f.Get("website")
+	in.TrackingConsent = f.Get("tracking_consent") == "yes"
+	in.ConsentVersion, _ = strconv.Atoi(f.Get("consent_version"))
+	return in, nil
+}
+
+func (s *server) succeed(w http.ResponseWriter, asJSON, doubleOptIn bool) {
+	status, title, msg := "subscribed", "You're subscribed", "Thank you! You are now subscribed. A welcome message is on its way."
+	if doubleOptIn {
+		status, title, msg = "confirmation_sent", "Check your inbox", "Almost done: we sent you an email. Open the link in it to confirm your subscription."
+	}
+	if asJSON {
+		writeJSON(w, http.StatusOK, map[string]string{"status": status, "message": msg})
+		return
+	}
+	s.message(w, http.StatusOK, title, msg)
+}
+
+func (s *server) fail(w http.ResponseWriter, asJSON bool, status int, code, field, msg string, p formPage) {
+	if asJSON {
+		writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg, "field": field}})
+		return
+	}
+	if p.Account.ID == 0 {
+		s.message(w, status, "Sign-up failed", msg)
+		return
+	}
+	p.Error = msg
+	s.render(w, status, "subscribe.html", p)
+}
+
+func (s *server) confirmPage(w http.ResponseWriter, r *http.Request) {
+	// GET never confirms: mail scanners follow links. The person presses the button.
+	s.render(w, http.StatusOK, "message.html", messagePage{Title: "Confirm your subscription",
+		Message: "Press the button to confirm that you want to receive these emails.",
+		Action:  "/confirm/" + r.PathValue("token"), Button: "Yes, subscribe me"})
+}
+
+func (s *server) confirm(w http.ResponseWriter, r *http.Request) {
+	ip := s.ClientIP.IP(r)
+	_, err := s.Consent.Confirm(r.Context(), r.PathValue("token"),
+		tidings.Evidence{IP: ip.String(), UserAgent: clip(r.UserAgent(), 512), Referrer: clip(r.Referer(), 1000)})
+	switch {
+	case errors.Is(err, consent.ErrBadLink):
+		s.message(w, http.StatusNotFound, "Link not valid", "This confirmation link is not valid. It may have been used already, it may have expired (links work for 7 days), or it was changed. Please sign up again.")
+	case err != nil:
+		s.Log.Error("confirm failed", "err", err)
+		s.message(w, http.StatusInternalServerError, "Something went wrong", "We could not confirm your subscription just now. Please try again later.")
+	default:
+		s.message(w, http.StatusOK, "Subscription confirmed", "Thank you: your subscription is confirmed. A welcome email with your consent receipt is on its way.")
+	}
+}
+
+func (s *server) declinePage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, http.StatusOK, "message.html", messagePage{Title: "Not you?",
+		Message: "If you did not ask to subscribe, press the button and the request is deleted. You will hear nothing more.",
+		Action:  "/decline/" + r.PathValue("token"), Button: "Delete this request"})
+}
+
+func (s *server) decline(w http.ResponseWriter, r *http.Request) {
+	err := s.Consent.Decline(r.Context(), r.PathValue("token"))
+	switch {
+	case errors.Is(err, consent.ErrBadLink):
+		s.message(w, http.StatusNotFound, "Link not valid", "This link is not valid any more: the request was already confirmed, deleted, or it expired.")
+	case err != nil:
+		s.Log.Error("decline failed", "err", err)
+		s.message(w, http.StatusInternalServerError, "Something went wrong", "Please try again later.")
+	default:
+		s.message(w, http.StatusOK, "Request deleted", "The request was deleted. We are sorry for the bother.")
+	}
+}
+
+func (s *server) receipt(w http.ResponseWriter, r *http.Request) {
+	rc, err := s.Consent.ReceiptFor(r.Context(), r.PathValue("token"))
+	if errors.Is(err, consent.ErrBadLink) {
+		s.message(w, http.StatusNotFound, "Receipt not found", "This receipt link is not valid, or the data it refers to was erased.")
+		return
+	}
+	if err != nil {
+		s.Log.Error("receipt failed", "err", err)
+		s.message(w, http.StatusInternalServerError, "Something went wrong", "Please try again later.")
+		return
+	}
+	w.Header().Set("Content-Disposition", `attachment; filename="consent-receipt.json"`)
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, rc)
+}
+
+func (s *server) receiptKey(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig",
+		"x": s.Consent.ReceiptPublicKey()})
+}
+
+func (s *server) message(w http.ResponseWriter, status int, title, msg string) {
+	s.render(w, status, "message.html", messagePage{Title: title, Message: msg})
+}
+
+func (s *server) render(w http.ResponseWriter, status int, name string, data any) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	if err := pages.ExecuteTemplate(w, name, data); err != nil {
+		s.Log.Error("render", "template", name, "err", err)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func isJSON(r *http.Request) bool {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return mt == "application/json"
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		s = s[:n]
+	}
+	return strings.ToValidUTF8(s, "")
+}

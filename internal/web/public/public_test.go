@@ -1,0 +1,378 @@
+package public_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	_ "github.com/emersion/go-message/charset"
+	gomail "github.com/emersion/go-message/mail"
+	"github.com/emersion/go-msgauth/dkim"
+
+	"github.com/tidings/tidings/internal/consent"
+	"github.com/tidings/tidings/internal/mail"
+	"github.com/tidings/tidings/internal/mail/mailtest"
+	"github.com/tidings/tidings/internal/postman"
+	"github.com/tidings/tidings/internal/testdb"
+	"github.com/tidings/tidings/internal/tidings"
+	"github.com/tidings/tidings/internal/web"
+)
+
+type world struct {
+	t       *testing.T
+	store   tidings.Store
+	srv     *httptest.Server
+	sink    *mailtest.Sink
+	consent *consent.Service
+	acc     tidings.Account
+	list    tidings.List
+	dns     map[string]string
+	client  *http.Client
+}
+
+func newWorld(t *testing.T, store tidings.Store, doubleOptIn bool) *world {
+	t.Helper()
+	ctx := context.Background()
+	w := &world{t: t, store: store, sink: mailtest.New(t), dns: map[string]string{}}
+	pool, err := mail.NewSMTPPool(mail.SMTPConfig{Host: "127.0.0.1", Port: w.sink.Port(), TLS: "none", PoolSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pool.Close() })
+	w.acc = tidings.Account{Name: "Bücherei Müller", ContactEmail: "dpo@books.example", PostalAddress: "Hauptstr. 1, Berlin",
+		PrivacyPolicyURL: "https://books.example/privacy", TrackingEnabled: true}
+	if err := store.CreateAccount(ctx, &w.acc); err != nil {
+		t.Fatal(err)
+	}
+	w.list = tidings.NewList("Neuerscheinungen")
+	w.list.Purpose = "Monthly news about new books"
+	w.list.DoubleOptIn = doubleOptIn
+	if err := store.CreateList(ctx, w.acc.ID, &w.list); err != nil {
+		t.Fatal(err)
+	}
+	for _, alg := range []string{"rsa", "ed25519"} {
+		signer, _ := mail.GenerateKey(alg)
+		priv, _ := mail.MarshalPrivateKey(signer)
+		pub, _ := x509.MarshalPKIXPublicKey(signer.Public())
+		if k, ok := signer.Public().(ed25519.PublicKey); ok {
+			pub = k
+		}
+		k := tidings.DKIMKey{Selector: "t-" + alg, Algorithm: alg, PrivateKey: priv, PublicKey: pub}
+		if err := store.AddDKIMKey(ctx, w.acc.ID, "books.example", &k); err != nil {
+			t.Fatal(err)
+		}
+		name, value, _ := mail.DNSRecord(k.Selector, "books.example", signer.Public())
+		w.dns[name] = value
+	}
+	w.consent = &consent.Service{Store: store, Keys: testdb.Keyring(t), Postman: postman.New(store, pool, "tidings.example")}
+	w.srv = httptest.NewServer(web.NewHandler(web.Deps{Store: store, Keys: testdb.Keyring(t), Consent: w.consent}))
+	w.consent.BaseURL = w.srv.URL
+	t.Cleanup(w.srv.Close)
+	w.client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return w
+}
+
+func (w *world) get(path string) (int, string) {
+	w.t.Helper()
+	res, err := w.client.Get(w.srv.URL + path)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+func (w *world) post(path string, form url.Values, headers ...string) (int, string) {
+	w.t.Helper()
+	req, _ := http.NewRequest("POST", w.srv.URL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := w.client.Do(req)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+// textOf returns the decoded text/plain part of a message.
+func textOf(t *testing.T, raw []byte) string {
+	r, err := gomail.CreateReader(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		p, err := r.NextPart()
+		if err != nil {
+			t.Fatalf("no text part: %v", err)
+		}
+		if ct, _, _ := p.Header.(*gomail.InlineHeader).ContentType(); ct == "text/plain" {
+			b, _ := io.ReadAll(p.Body)
+			return string(b)
+		}
+	}
+}
+
+func (w *world) verifyDKIM(raw []byte) {
+	w.t.Helper()
+	verifs, err := dkim.VerifyWithOptions(bytes.NewReader(raw), &dkim.VerifyOptions{LookupTXT: func(d string) ([]string, error) {
+		if v, ok := w.dns[d]; ok {
+			return []string{v}, nil
+		}
+		return nil, fmt.Errorf("no TXT %s", d)
+	}})
+	if err != nil || len(verifs) != 2 {
+		w.t.Fatalf("DKIM: %d signatures, %v", len(verifs), err)
+	}
+	for _, v := range verifs {
+		if v.Err != nil {
+			w.t.Fatalf("DKIM signature of %s does not verify: %v", v.Domain, v.Err)
+		}
+	}
+}
+
+var linkRE = regexp.MustCompile(`https?://[^\s]+/(confirm|decline|receipt)/[A-Za-z0-9_-]+`)
+
+func links(text string) map[string]string {
+	out := map[string]string{}
+	for _, m := range linkRE.FindAllStringSubmatch(text, -1) {
+		out[m[1]] = m[0][strings.Index(m[0], "/"+m[1]+"/"):]
+	}
+	return out
+}
+
+// TestDoubleOptInEndToEnd: hosted form → confirmation mail at the SMTP sink → confirm →
+// confirmed, ledger verifies, proof stored exactly as sent with a verifying DKIM
+// signature, receipt signed; the link is single-use.
+func TestDoubleOptInEndToEnd(t *testing.T) {
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			w := newWorld(t, testdb.Open(t, engine), true)
+			ctx := context.Background()
+			form := "/s/" + w.consent.ListToken(w.acc.ID, w.list.ID)
+			code, page := w.get(form)
+			if code != 200 || !strings.Contains(page, "Neuerscheinungen") || !strings.Contains(page, "Bücherei Müller") ||
+				!strings.Contains(page, `name="tracking_consent"`) || !strings.Contains(page, "https://books.example/privacy") {
+				t.Fatalf("form page: %d\n%s", code, page)
+			}
+			version := regexp.MustCompile(`name="consent_version" value="(\d+)"`).FindStringSubmatch(page)[1]
+
+			code, page = w.post(form, url.Values{"email": {"Zoe@Example.COM"}, "name": {"Zoë"}, "tracking_consent": {"yes"},
+				"consent_version": {version}}, "User-Agent", "TestBrowser/1.0", "Referer", "https://books.example/join")
+			if code != 200 || !strings.Contains(page, "Check your inbox") {
+				t.Fatalf("subscribe: %d %s", code, page)
+			}
+			msgs := w.sink.Find("zoe@example.com")
+			if len(msgs) != 1 {
+				t.Fatalf("%d mails at the sink, want 1 confirmation", len(msgs))
+			}
+			w.verifyDKIM(msgs[0].Data)
+			text := textOf(t, msgs[0].Data)
+			l := links(text)
+			if l["confirm"] == "" || l["decline"] == "" || !strings.Contains(text, "Hauptstr. 1, Berlin") {
+				t.Fatalf("confirmation mail lacks links or the controller's identity:\n%s", text)
+			}
+			subs, _ := w.store.ListSubscribers(ctx, w.acc.ID, tidings.SubscriberFilter{Email: tidings.MustParseAddress("zoe@example.com")})
+			if len(subs) != 1 {
+				t.Fatal("subscriber not stored")
+			}
+			st, _ := w.store.Subscriptions(ctx, w.acc.ID, subs[0].ID)
+			if st[0].Status != tidings.SubUnconfirmed {
+				t.Fatalf("before confirming: %s", st[0].Status)
+			}
+
+			// GET shows a button and changes nothing (link scanners).
+			if code, page := w.get(l["confirm"]); code != 200 || !strings.Contains(page, "<button") {
+				t.Fatalf("confirm page: %d", code)
+			}
+			st, _ = w.store.Subscriptions(ctx, w.acc.ID, subs[0].ID)
+			if st[0].Status != tidings.SubUnconfirmed {
+				t.Fatal("a GET confirmed the subscription")
+			}
+			if code, page := w.post(l["confirm"], nil, "User-Agent", "TestBrowser/2.0"); code != 200 || !strings.Contains(page, "confirmed") {
+				t.Fatalf("confirm: %d %s", code, page)
+			}
+			st, _ = w.store.Subscriptions(ctx, w.acc.ID, subs[0].ID)
+			if st[0].Status != tidings.SubConfirmed || st[0].ConfirmedAt == nil {
+				t.Fatalf("after confirming: %+v", st[0])
+			}
+			sub, _ := w.store.GetSubscriber(ctx, w.acc.ID, subs[0].ID)
+			if !sub.TrackingConsent || sub.Name != "Zoë" {
+				t.Fatalf("subscriber = %+v", sub)
+			}
+
+			// Replay: the link works once.
+			if code, page := w.post(l["confirm"], nil); code != 404 || !strings.Contains(page, "not valid") {
+				t.Fatalf("replayed confirm: %d", code)
+			}
+			// Forged or altered links fail the same way.
+			forged := l["confirm"][:len(l["confirm"])-3] + "abc"
+			if code, _ := w.post(forged, nil); code != 404 {
+				t.Fatalf("forged confirm: %d", code)
+			}
+
+			// Ledger: requested + confirmed, chain verifies, evidence is what was sent.
+			rep, err := consent.VerifyLedger(ctx, w.store, w.acc.ID)
+			if err != nil || !rep.OK || rep.Entries != 2 {
+				t.Fatalf("ledger: %+v %v", rep, err)
+			}
+			entries, _ := w.store.LedgerEntries(ctx, w.acc.ID, 0, 10)
+			if entries[0].Kind != tidings.LedgerRequested || entries[1].Kind != tidings.LedgerConfirmed || entries[0].TextVersion == 0 {
+				t.Fatalf("ledger entries: %+v", entries)
+			}
+			ev, err := w.store.OpenEvidence(ctx, entries[0])
+			if err != nil || ev.UserAgent != "TestBrowser/1.0" || ev.Referrer != "https://books.example/join" || ev.IP != "127.0.0.1" {
+				t.Fatalf("request evidence = %+v %v", ev, err)
+			}
+			ev, _ = w.store.OpenEvidence(ctx, entries[1])
+			if ev.UserAgent != "TestBrowser/2.0" {
+				t.Fatalf("confirmation evidence = %+v", ev)
+			}
+
+			// The proof is the confirmation mail exactly as sent, and it still verifies.
+			proofs, err := w.store.Proofs(ctx, w.acc.ID, sub.ID)
+			if err != nil || len(proofs) < 1 || !bytes.Equal(proofs[0].Data, msgs[0].Data) {
+				t.Fatalf("proof differs from the mail as sent (%d proofs, %v)", len(proofs), err)
+			}
+			w.verifyDKIM(proofs[0].Data)
+
+			// The welcome mail links a signed Kantara receipt.
+			var welcome []byte
+			for _, m := range w.sink.Find("zoe@example.com") {
+				if strings.Contains(textOf(t, m.Data), "/receipt/") {
+					welcome = m.Data
+				}
+			}
+			if welcome == nil {
+				t.Fatal("no welcome mail with a receipt link")
+			}
+			code, body := w.get(links(textOf(t, welcome))["receipt"])
+			if code != 200 {
+				t.Fatalf("receipt: %d %s", code, body)
+			}
+			var rc consent.SignedReceipt
+			json.Unmarshal([]byte(body), &rc)
+			if rc.Receipt.Version != "KI-CR-v1.1.0" || rc.Receipt.PIIPrincipalID != "zoe@example.com" ||
+				rc.Receipt.PIIControllers[0].PIIController != "Bücherei Müller" || rc.Receipt.Services[0].Service != "Neuerscheinungen" {
+				t.Fatalf("receipt = %+v", rc.Receipt)
+			}
+			pub := testdb.Keyring(t).ReceiptKey().Public().(ed25519.PublicKey)
+			payload, err := consent.VerifyJWS(pub, rc.JWS)
+			if err != nil || !strings.Contains(string(payload), "zoe@example.com") {
+				t.Fatalf("receipt JWS: %v", err)
+			}
+		})
+	}
+}
+
+func TestDeclineDeletesRequest(t *testing.T) {
+	w := newWorld(t, testdb.Open(t, "sqlite"), true)
+	ctx := context.Background()
+	form := "/s/" + w.consent.ListToken(w.acc.ID, w.list.ID)
+	text, _ := w.consent.CurrentText(ctx, w.acc)
+	w.post(form, url.Values{"email": {"victim@example.com"}, "consent_version": {fmt.Sprint(text.Version)}})
+	msgs := w.sink.Find("victim@example.com")
+	if len(msgs) != 1 {
+		t.Fatal("no confirmation mail")
+	}
+	l := links(textOf(t, msgs[0].Data))
+	if code, _ := w.post(l["decline"], nil); code != 200 {
+		t.Fatalf("decline: %d", code)
+	}
+	if subs, _ := w.store.ListSubscribers(ctx, w.acc.ID, tidings.SubscriberFilter{}); len(subs) != 0 {
+		t.Fatalf("declined request left %d subscribers", len(subs))
+	}
+	if code, _ := w.post(l["confirm"], nil); code != 404 {
+		t.Fatal("a declined request could still be confirmed")
+	}
+	if rep, _ := consent.VerifyLedger(ctx, w.store, w.acc.ID); !rep.OK || rep.Entries != 2 {
+		t.Fatalf("ledger after decline: %+v", rep)
+	}
+}
+
+func TestSingleOptInAndJSON(t *testing.T) {
+	w := newWorld(t, testdb.Open(t, "sqlite"), false)
+	ctx := context.Background()
+	text, _ := w.consent.CurrentText(ctx, w.acc)
+	path := "/s/" + w.consent.ListToken(w.acc.ID, w.list.ID)
+	body := fmt.Sprintf(`{"email":"json@example.com","name":"J","consent_version":%d}`, text.Version)
+	req, _ := http.NewRequest("POST", w.srv.URL+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", "https://books.example") // cross-origin: allowed for this endpoint
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(b), `"subscribed"`) {
+		t.Fatalf("JSON subscribe: %d %s", res.StatusCode, b)
+	}
+	subs, _ := w.store.ListSubscribers(ctx, w.acc.ID, tidings.SubscriberFilter{})
+	st, _ := w.store.Subscriptions(ctx, w.acc.ID, subs[0].ID)
+	if len(st) != 1 || st[0].Status != tidings.SubConfirmed {
+		t.Fatalf("single opt-in: %+v", st)
+	}
+	entries, _ := w.store.LedgerEntries(ctx, w.acc.ID, 0, 10)
+	if len(entries) != 1 || entries[0].Kind != tidings.LedgerSingleOptIn || entries[0].Source != tidings.SourceAPI {
+		t.Fatalf("single opt-in must be recorded as such: %+v", entries)
+	}
+	for _, bad := range []string{`{"email":"x"}`, `{"email":"a@b.example","consent_version":999}`, `{"email":"a@b.example","x":1}`, `not json`} {
+		req, _ := http.NewRequest("POST", w.srv.URL+path, strings.NewReader(bad))
+		req.Header.Set("Content-Type", "application/json")
+		res, _ := http.DefaultClient.Do(req)
+		res.Body.Close()
+		if res.StatusCode/100 != 4 {
+			t.Errorf("%s: %d, want 4xx", bad, res.StatusCode)
+		}
+	}
+}
+
+func TestBotsAndLimits(t *testing.T) {
+	store := testdb.Open(t, "sqlite")
+	w := newWorld(t, store, true)
+	ctx := context.Background()
+	text, _ := w.consent.CurrentText(ctx, w.acc)
+	form := "/s/" + w.consent.ListToken(w.acc.ID, w.list.ID)
+	v := url.Values{"email": {"bot@example.com"}, "website": {"http://spam.example"}, "consent_version": {fmt.Sprint(text.Version)}}
+	if code, page := w.post(form, v); code != 200 || !strings.Contains(page, "Check your inbox") {
+		t.Fatalf("honeypot should look like success: %d", code)
+	}
+	if subs, _ := store.ListSubscribers(ctx, w.acc.ID, tidings.SubscriberFilter{}); len(subs) != 0 || w.sink.Count() != 0 {
+		t.Fatal("the honeypot stored or mailed something")
+	}
+	if code, _ := w.get("/s/forged-token"); code != 404 {
+		t.Fatalf("forged list token: %d", code)
+	}
+	// The default limiter allows a burst of 5 posts per client IP, then refuses.
+	limited := httptest.NewServer(web.NewHandler(web.Deps{Store: store, Keys: testdb.Keyring(t), Consent: w.consent}))
+	defer limited.Close()
+	codes := []int{}
+	for i := range 7 {
+		v := url.Values{"email": {fmt.Sprintf("r%d@example.com", i)}, "consent_version": {fmt.Sprint(text.Version)}}
+		req, _ := http.NewRequest("POST", limited.URL+form, strings.NewReader(v.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		res, _ := http.DefaultClient.Do(req)
+		res.Body.Close()
+		codes = append(codes, res.StatusCode)
+	}
+	if codes[0] != 200 || codes[6] != http.StatusTooManyRequests {
+		t.Fatalf("rate limit: codes %v, want the default burst of 5 then 429", codes)
+	}
+}
