@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -55,6 +56,9 @@ func sqliteDSN(path string, writer bool) string {
 	}
 	if writer {
 		q.Set("_txlock", "immediate")
+		// A larger page cache for the one writer keeps bulk imports from spilling
+		// dirty pages to the WAL mid-transaction.
+		q.Add("_pragma", "cache_size(-65536)")
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -104,4 +108,16 @@ func translate(err error) error {
 		}
 	}
 	return err
+}
+
+// param is the n-th (1-based) bind parameter. Most statements write $n, which both
+// engines accept; but SQLite keeps $n (and ?n) in a list of *named* parameters that
+// the driver searches linearly for every bind, which turns a bulk insert with
+// thousands of parameters quadratic. Bulk statements therefore use anonymous ? on
+// SQLite, and must list their arguments in the order the parameters appear.
+func (e Engine) param(n int) string {
+	if e == SQLite {
+		return "?"
+	}
+	return "$" + strconv.Itoa(n)
 }

@@ -23,6 +23,7 @@ type Store interface {
 	SettingStore
 	ConsentStore
 	DomainStore
+	ImportStore
 
 	// Ping checks that the database answers and the schema is current (for /readyz).
 	Ping(ctx context.Context) error

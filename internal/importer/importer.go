@@ -1,0 +1,327 @@
+// Package importer reads subscriber CSV files: header mapping, attributes from extra
+// columns, validation and normalisation of every row, duplicate detection, and a
+// per-row report. Bad rows never abort the good ones; a file that cannot be read as CSV
+// in UTF-8 is refused as a whole. Confirmed imports are atomic: all rows or none.
+package importer
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/tidings/tidings/internal/tidings"
+)
+
+// Mode says what happens to imported people.
+type Mode string
+
+const (
+	// Confirmed marks them confirmed under the importer's declaration (recorded in the ledger).
+	Confirmed Mode = "confirmed"
+	// SendConfirmation asks each of them to confirm by email (double opt-in).
+	SendConfirmation Mode = "send_confirmation"
+)
+
+// Options configure one import.
+type Options struct {
+	AccountID   int64
+	ListID      int64
+	Declaration tidings.ImportDeclaration
+	Mode        Mode
+	// EmailColumn and NameColumn name header columns; empty means auto-detect
+	// ("email", "e-mail", "email address", "mail"; "name", "full name").
+	EmailColumn, NameColumn string
+	// Ignore lists columns not to import as attributes.
+	Ignore []string
+	// Progress, when set, is called every batch with the rows read so far.
+	Progress func(rows int)
+	// MaxProblems caps the per-row entries kept in the report (counts stay exact).
+	MaxProblems int
+}
+
+// Requester sends a confirmation request for one imported row (SendConfirmation mode).
+type Requester func(ctx context.Context, row tidings.ImportRow) (tidings.ImportResult, error)
+
+// Report is the outcome of an import.
+type Report struct {
+	Rows      int                          `json:"rows"`
+	Counts    map[tidings.ImportStatus]int `json:"counts"`
+	Problems  []tidings.ImportResult       `json:"problems"` // every row not added, up to MaxProblems
+	Truncated bool                         `json:"problems_truncated,omitempty"`
+	Committed bool                         `json:"committed"`
+}
+
+func (r *Report) add(res tidings.ImportResult, max int) {
+	r.Counts[res.Status]++
+	if res.Status == tidings.ImportAdded || res.Status == tidings.ImportRequested {
+		return
+	}
+	if len(r.Problems) < max {
+		r.Problems = append(r.Problems, res)
+	} else {
+		r.Truncated = true
+	}
+}
+
+// FileError is a problem with the file as a whole; nothing was imported.
+type FileError struct {
+	Line    int
+	Problem string
+}
+
+func (e *FileError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("line %d: %s", e.Line, e.Problem)
+	}
+	return e.Problem
+}
+
+const batchSize = 1000
+
+// Run imports the CSV from r. In Confirmed mode every valid row is added through store
+// in one transaction; in SendConfirmation mode each valid row goes to request.
+func Run(ctx context.Context, store tidings.ImportStore, request Requester, r io.Reader, opts Options) (Report, error) {
+	rep := Report{Counts: map[tidings.ImportStatus]int{}}
+	if opts.MaxProblems <= 0 {
+		opts.MaxProblems = 10000
+	}
+	if err := opts.Declaration.Validate(); err != nil {
+		return rep, err
+	}
+	switch opts.Mode {
+	case Confirmed:
+	case SendConfirmation:
+		if request == nil {
+			return rep, errors.New("importer: no confirmation sender")
+		}
+	default:
+		return rep, tidings.Invalid("mode", "invalid_choice", "must be confirmed or send_confirmation")
+	}
+	rd, err := newReader(r, opts)
+	if err != nil {
+		return rep, err
+	}
+	var im tidings.Importer
+	if opts.Mode == Confirmed {
+		if im, err = store.BeginImport(ctx, opts.AccountID, opts.ListID, opts.Declaration); err != nil {
+			return rep, err
+		}
+		defer func() {
+			if !rep.Committed {
+				im.Rollback()
+			}
+		}()
+	}
+	seen := map[string]int{} // address → first row
+	batch := make([]tidings.ImportRow, 0, batchSize)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if im != nil {
+			results, err := im.Add(ctx, batch)
+			if err != nil {
+				return err
+			}
+			for _, res := range results {
+				rep.add(res, opts.MaxProblems)
+			}
+		} else {
+			for _, row := range batch {
+				res, err := request(ctx, row)
+				if err != nil {
+					return err
+				}
+				rep.add(res, opts.MaxProblems)
+			}
+		}
+		batch = batch[:0]
+		if opts.Progress != nil {
+			opts.Progress(rep.Rows)
+		}
+		return nil
+	}
+	for {
+		row, res, err := rd.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return rep, err
+		}
+		rep.Rows++
+		if res != nil {
+			rep.add(*res, opts.MaxProblems)
+			continue
+		}
+		key := row.Email.String()
+		if first, dup := seen[key]; dup {
+			rep.add(tidings.ImportResult{Row: row.Row, Status: tidings.ImportDuplicate, Reason: fmt.Sprintf("same address as row %d", first)}, opts.MaxProblems)
+			continue
+		}
+		seen[key] = row.Row
+		batch = append(batch, row)
+		if len(batch) == batchSize {
+			if err := flush(); err != nil {
+				return rep, err
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+	}
+	if err := flush(); err != nil {
+		return rep, err
+	}
+	if im != nil {
+		if err := im.Commit(); err != nil {
+			return rep, err
+		}
+	}
+	rep.Committed = true
+	return rep, nil
+}
+
+// reader turns CSV records into rows.
+type reader struct {
+	csv      *csv.Reader
+	emailCol int
+	nameCol  int
+	attrs    map[int]string // column → attribute name
+	width    int
+}
+
+var emailHeaders = []string{"email", "e-mail", "email address", "e-mail address", "mail", "emailaddress"}
+var nameHeaders = []string{"name", "full name", "fullname"}
+
+func newReader(r io.Reader, opts Options) (*reader, error) {
+	br := bufio.NewReaderSize(r, 256<<10)
+	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte{0xEF, 0xBB, 0xBF}) {
+		br.Discard(3)
+	}
+	c := csv.NewReader(br)
+	c.FieldsPerRecord = -1 // rows with the wrong width are reported, not fatal
+	c.ReuseRecord = true
+	header, err := c.Read()
+	if err == io.EOF {
+		return nil, &FileError{Problem: "the file is empty; the first line must be a header naming the columns, one of them email"}
+	}
+	if err != nil {
+		return nil, csvError(err)
+	}
+	header = append([]string(nil), header...)
+	rd := &reader{csv: c, emailCol: -1, nameCol: -1, attrs: map[int]string{}, width: len(header)}
+	ignore := map[string]bool{}
+	for _, n := range opts.Ignore {
+		ignore[norm(n)] = true
+	}
+	for i, h := range header {
+		if !utf8.ValidString(h) {
+			return nil, &FileError{Line: 1, Problem: "the header is not valid UTF-8; save the file as UTF-8 (CSV UTF-8)"}
+		}
+		n := norm(h)
+		switch {
+		case opts.EmailColumn != "" && n == norm(opts.EmailColumn), opts.EmailColumn == "" && rd.emailCol < 0 && contains(emailHeaders, n):
+			rd.emailCol = i
+		case opts.NameColumn != "" && n == norm(opts.NameColumn), opts.NameColumn == "" && rd.nameCol < 0 && contains(nameHeaders, n):
+			rd.nameCol = i
+		case ignore[n] || n == "":
+		default:
+			key := attributeName(h)
+			if err := (tidings.Attributes{key: ""}).Validate(); err != nil {
+				return nil, &FileError{Line: 1, Problem: fmt.Sprintf("column %q cannot become an attribute name; rename it (letters, digits, underscores) or ignore it", h)}
+			}
+			rd.attrs[i] = key
+		}
+	}
+	if rd.emailCol < 0 {
+		want := "a column named email"
+		if opts.EmailColumn != "" {
+			want = fmt.Sprintf("the column %q", opts.EmailColumn)
+		}
+		return nil, &FileError{Line: 1, Problem: "the header has no email column: expected " + want}
+	}
+	return rd, nil
+}
+
+func norm(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// attributeName turns a header into an attribute key: "Customer ID" → "customer_id".
+func attributeName(h string) string {
+	h = strings.ToLower(strings.TrimSpace(h))
+	return strings.Map(func(r rune) rune {
+		if r == ' ' || r == '-' || r == '.' {
+			return '_'
+		}
+		return r
+	}, h)
+}
+
+func csvError(err error) error {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		return &FileError{Line: pe.StartLine, Problem: "the file is not valid CSV: " + pe.Err.Error()}
+	}
+	return err
+}
+
+// next returns the next row, or a result for a rejected row.
+func (rd *reader) next() (tidings.ImportRow, *tidings.ImportResult, error) {
+	rec, err := rd.csv.Read()
+	if err != nil {
+		return tidings.ImportRow{}, nil, csvError(err)
+	}
+	line, _ := rd.csv.FieldPos(0)
+	for _, f := range rec {
+		if !utf8.ValidString(f) {
+			return tidings.ImportRow{}, nil, &FileError{Line: line, Problem: "not valid UTF-8; save the file as UTF-8 (CSV UTF-8) and upload it again"}
+		}
+	}
+	invalid := func(reason string) (tidings.ImportRow, *tidings.ImportResult, error) {
+		return tidings.ImportRow{}, &tidings.ImportResult{Row: line, Status: tidings.ImportInvalid, Reason: reason}, nil
+	}
+	if len(rec) != rd.width {
+		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
+			return invalid("empty row")
+		}
+		return invalid(fmt.Sprintf("has %d fields, the header has %d", len(rec), rd.width))
+	}
+	addr, err := tidings.ParseAddress(rec[rd.emailCol])
+	if err != nil {
+		v, _ := tidings.AsValidation(err)
+		return invalid("email: " + v.Message)
+	}
+	row := tidings.ImportRow{Row: line, Email: addr}
+	if rd.nameCol >= 0 {
+		row.Name = strings.TrimSpace(rec[rd.nameCol])
+	}
+	if len(rd.attrs) > 0 {
+		row.Attributes = make(tidings.Attributes, len(rd.attrs))
+		for i, k := range rd.attrs {
+			if v := strings.TrimSpace(rec[i]); v != "" {
+				row.Attributes[k] = v
+			}
+		}
+	}
+	sub := tidings.Subscriber{Email: addr, Name: row.Name, Attributes: row.Attributes}
+	sub.Normalize()
+	if err := sub.Validate(); err != nil {
+		return invalid(err.Error())
+	}
+	return row, nil, nil
+}

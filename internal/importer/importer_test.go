@@ -1,0 +1,212 @@
+package importer_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/tidings/tidings/internal/consent"
+	"github.com/tidings/tidings/internal/importer"
+	"github.com/tidings/tidings/internal/sqlstore"
+	"github.com/tidings/tidings/internal/testdb"
+	"github.com/tidings/tidings/internal/tidings"
+)
+
+var decl = tidings.ImportDeclaration{Source: "sign-up sheet, book fair 2026", LawfulBasis: tidings.BasisConsent}
+
+func setup(t testing.TB, s tidings.Store) (tidings.Account, tidings.List) {
+	ctx := context.Background()
+	a := tidings.Account{Name: "Shop", ContactEmail: "dpo@shop.example"}
+	if err := s.CreateAccount(ctx, &a); err != nil {
+		t.Fatal(err)
+	}
+	l := tidings.NewList("News")
+	if err := s.CreateList(ctx, a.ID, &l); err != nil {
+		t.Fatal(err)
+	}
+	return a, l
+}
+
+func run(t *testing.T, s tidings.Store, a tidings.Account, l tidings.List, csv string) (importer.Report, error) {
+	return importer.Run(context.Background(), s, nil, strings.NewReader(csv),
+		importer.Options{AccountID: a.ID, ListID: l.ID, Declaration: decl, Mode: importer.Confirmed})
+}
+
+func TestImportReport(t *testing.T) {
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			s := testdb.Open(t, engine)
+			ctx := context.Background()
+			a, l := setup(t, s)
+			csv := "\ufeffE-Mail,Name,City,Customer ID\n" +
+				"ann@example.com,Ann,Oslo,17\n" +
+				"not-an-address,Bob,Rome,18\n" +
+				"ANN@example.com,Ann again,Oslo,17\n" +
+				"cy@example.com,Cy\n" +
+				"dee@Bücher.example,Dee,Berlin,19\n" +
+				"\n" +
+				"Eve <eve@example.com>,Eve,,20\n"
+			rep, err := run(t, s, a, l, csv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rep.Committed || rep.Rows != 6 || rep.Counts[tidings.ImportAdded] != 2 || rep.Counts[tidings.ImportInvalid] != 3 ||
+				rep.Counts[tidings.ImportDuplicate] != 1 {
+				t.Fatalf("report = %+v", rep)
+			}
+			want := map[int]string{3: "email:", 4: "same address as row 2", 5: "has 2 fields", 8: "display name"}
+			for _, p := range rep.Problems {
+				if w, ok := want[p.Row]; ok && !strings.Contains(p.Reason, w) {
+					t.Errorf("row %d: reason %q, want it to mention %q", p.Row, p.Reason, w)
+				}
+				delete(want, p.Row)
+			}
+			if len(want) != 0 {
+				t.Errorf("rows without a report entry: %v (problems %+v)", want, rep.Problems)
+			}
+			subs, _ := s.ListSubscribers(ctx, a.ID, tidings.SubscriberFilter{ListID: l.ID})
+			if len(subs) != 2 || subs[0].Attributes["city"] != "Oslo" || subs[0].Attributes["customer_id"] != "17" || subs[0].Name != "Ann" {
+				t.Fatalf("imported subscribers = %+v", subs)
+			}
+			st, _ := s.Subscriptions(ctx, a.ID, subs[0].ID)
+			if st[0].Status != tidings.SubConfirmed {
+				t.Fatalf("imported subscription %+v", st[0])
+			}
+			rep2, err := consent.VerifyLedger(ctx, s, a.ID)
+			if err != nil || !rep2.OK || rep2.Entries != 2 {
+				t.Fatalf("ledger after import: %+v %v", rep2, err)
+			}
+			entries, _ := s.LedgerEntries(ctx, a.ID, 0, 10)
+			ev, _ := s.OpenEvidence(ctx, entries[0])
+			if entries[0].Kind != tidings.LedgerImported || !strings.Contains(ev.Note, "book fair") || !strings.Contains(ev.Note, "consent") {
+				t.Fatalf("ledger entry %+v evidence %+v", entries[0], ev)
+			}
+
+			// Importing again changes nothing and says why.
+			rep, _ = run(t, s, a, l, "email\nann@example.com\n")
+			if rep.Counts[tidings.ImportExisting] != 1 {
+				t.Fatalf("re-import: %+v", rep)
+			}
+		})
+	}
+}
+
+// TestReimportUnsubscribed: a person who unsubscribed is suppressed; an upload cannot
+// add them back, and the report says why.
+func TestReimportUnsubscribed(t *testing.T) {
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			s := testdb.Open(t, engine)
+			ctx := context.Background()
+			a, l := setup(t, s)
+			if _, err := run(t, s, a, l, "email\ngone@example.com\nstays@example.com\n"); err != nil {
+				t.Fatal(err)
+			}
+			subs, _ := s.ListSubscribers(ctx, a.ID, tidings.SubscriberFilter{Email: tidings.MustParseAddress("gone@example.com")})
+			if err := s.Unsubscribe(ctx, a.ID, subs[0].ID, 0, tidings.SourceMail, tidings.Evidence{}); err != nil {
+				t.Fatal(err)
+			}
+			other := tidings.NewList("Other")
+			s.CreateList(ctx, a.ID, &other)
+			for _, target := range []tidings.List{l, other} {
+				rep, err := run(t, s, a, target, "email\nGONE@example.com\nnew@example.com\n")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rep.Counts[tidings.ImportSuppressed] != 1 || len(rep.Problems) != 1 || rep.Problems[0].Row != 2 ||
+					!strings.Contains(rep.Problems[0].Reason, "suppressed (unsubscribed)") {
+					t.Fatalf("re-import into %s: %+v", target.Name, rep)
+				}
+			}
+			st, _ := s.Subscriptions(ctx, a.ID, subs[0].ID)
+			for _, x := range st {
+				if x.Status != tidings.SubUnsubscribed {
+					t.Fatalf("the unsubscribed person was re-added: %+v", st)
+				}
+			}
+			// Another account is not bound by this account's suppression.
+			b := tidings.Account{Name: "Other shop", ContactEmail: "x@other.example"}
+			s.CreateAccount(ctx, &b)
+			lb := tidings.NewList("B")
+			s.CreateList(ctx, b.ID, &lb)
+			if rep, _ := run(t, s, b, lb, "email\ngone@example.com\n"); rep.Counts[tidings.ImportAdded] != 1 {
+				t.Fatalf("account B: %+v", rep)
+			}
+		})
+	}
+}
+
+func TestImportFileErrorsStoreNothing(t *testing.T) {
+	s := testdb.Open(t, sqlstore.SQLite)
+	ctx := context.Background()
+	a, l := setup(t, s)
+	cases := map[string]string{
+		"":                                       "empty",
+		"name,city\nAnn,Oslo\n":                  "no email column",
+		"email,na\"me\nann@example.com,x\n":      "not valid CSV",
+		"email\nok@example.com\n\"unclosed\n":    "not valid CSV",
+		"email,name\nok@example.com,M\xfcller\n": "UTF-8",
+		"email,bad/column\nok@example.com,x\n":   "cannot become an attribute",
+	}
+	for csv, want := range cases {
+		_, err := run(t, s, a, l, csv)
+		var fe *importer.FileError
+		if !errors.As(err, &fe) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want a file error about %q", csv, err, want)
+		}
+	}
+	if subs, _ := s.ListSubscribers(ctx, a.ID, tidings.SubscriberFilter{}); len(subs) != 0 {
+		t.Fatalf("a refused file stored %d subscribers", len(subs))
+	}
+	if _, err := importer.Run(ctx, s, nil, strings.NewReader("email\nx@example.com\n"),
+		importer.Options{AccountID: a.ID, ListID: l.ID, Mode: importer.Confirmed}); err == nil {
+		t.Fatal("an import without a declaration was accepted")
+	}
+	var other tidings.Account
+	other = tidings.Account{Name: "B", ContactEmail: "b@b.example"}
+	s.CreateAccount(ctx, &other)
+	if _, err := importer.Run(ctx, s, nil, strings.NewReader("email\nx@example.com\n"),
+		importer.Options{AccountID: other.ID, ListID: l.ID, Declaration: decl, Mode: importer.Confirmed}); !errors.Is(err, tidings.ErrNotFound) {
+		t.Fatalf("import into another account's list: %v", err)
+	}
+}
+
+// BenchmarkImport imports 100,000 generated rows (email, name, two attributes) in
+// Confirmed mode: parsing, validation, normalisation, suppression check, encryption,
+// inserts and ledger entries (TIDINGS_BENCH_ROWS changes the count). Run with
+// -benchtime=1x; rows/s is the figure to read.
+//
+//	go test -run=^$ -bench=Import -benchtime=1x ./internal/importer/
+func BenchmarkImport(b *testing.B) {
+	rows := 100000
+	if n, err := strconv.Atoi(os.Getenv("TIDINGS_BENCH_ROWS")); err == nil && n > 0 {
+		rows = n
+	}
+	var buf bytes.Buffer
+	buf.WriteString("email,name,city,plan\n")
+	for i := range rows {
+		fmt.Fprintf(&buf, "user%d@example%d.com,User %d,City %d,pro\n", i, i%1000, i, i%50)
+	}
+	data := buf.Bytes()
+	for _, engine := range testdb.Engines(b) {
+		b.Run(string(engine), func(b *testing.B) {
+			s := testdb.Open(b, engine)
+			a, l := setup(b, s)
+			for b.Loop() {
+				list := tidings.NewList(fmt.Sprint("bench", b.N, l.ID))
+				s.CreateList(context.Background(), a.ID, &list)
+				rep, err := importer.Run(context.Background(), s, nil, bytes.NewReader(data),
+					importer.Options{AccountID: a.ID, ListID: list.ID, Declaration: decl, Mode: importer.Confirmed})
+				if err != nil || rep.Counts[tidings.ImportAdded]+rep.Counts[tidings.ImportExisting] != rows {
+					b.Fatalf("%+v %v", rep.Counts, err)
+				}
+			}
+			b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
+}

@@ -1,0 +1,406 @@
+package sqlstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tidings/tidings/internal/keys"
+	"github.com/tidings/tidings/internal/tidings"
+)
+
+// importer is a bulk import inside one write transaction. Each Add works on a whole
+// batch with a handful of statements (IN lists and multi-row inserts) instead of
+// several statements per row: that is what makes a million rows take seconds.
+type importer struct {
+	s         *Store
+	tx        *sql.Tx
+	accountID int64
+	listID    int64
+	evidence  []byte // the declaration as JSON, sealed per person
+	now       time.Time
+	seq       int64  // ledger head
+	head      []byte // ledger head hash
+	stmts     map[string]*sql.Stmt
+}
+
+// prepared returns the statement for query, prepared once per import: full batches
+// repeat the same shapes, and parsing a statement with thousands of parameters costs
+// more than running it.
+func (im *importer) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := im.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := im.tx.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	im.stmts[query] = st
+	return st, nil
+}
+
+func (im *importer) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := im.prepared(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (im *importer) exec(ctx context.Context, q string, args ...any) error {
+	st, err := im.prepared(ctx, q)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(ctx, args...)
+	return translate(err)
+}
+
+func (s *Store) BeginImport(ctx context.Context, accountID, listID int64, d tidings.ImportDeclaration) (tidings.Importer, error) {
+	if err := d.Validate(); err != nil {
+		return nil, err
+	}
+	ev, _ := json.Marshal(tidings.Evidence{Note: fmt.Sprintf("import; source: %s; lawful basis: %s", d.Source, d.LawfulBasis)})
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	im := &importer{s: s, tx: tx, accountID: accountID, listID: listID, evidence: ev, now: s.stamp(), stmts: map[string]*sql.Stmt{}}
+	if err := tx.QueryRowContext(ctx, `SELECT 1 FROM lists WHERE account_id = $1 AND id = $2`, accountID, listID).Scan(new(int)); err != nil {
+		tx.Rollback()
+		return nil, translate(err)
+	}
+	// Take the ledger head for the whole import: the row stays locked until the end.
+	if _, err := tx.ExecContext(ctx, `INSERT INTO ledger_heads (account_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (account_id) DO NOTHING`,
+		accountID, genesis); err != nil {
+		tx.Rollback()
+		return nil, err
+	}
+	if err := tx.QueryRowContext(ctx, `UPDATE ledger_heads SET seq = seq WHERE account_id = $1 RETURNING seq, hash`, accountID).
+		Scan(&im.seq, &im.head); err != nil {
+		tx.Rollback()
+		return nil, err
+	}
+	return im, nil
+}
+
+func (im *importer) Commit() error {
+	if _, err := im.tx.Exec(`UPDATE ledger_heads SET seq = $2, hash = $3 WHERE account_id = $1`, im.accountID, im.seq, im.head); err != nil {
+		im.tx.Rollback()
+		return err
+	}
+	return im.tx.Commit()
+}
+
+func (im *importer) Rollback() error { return im.tx.Rollback() }
+
+// row is one import row on its way through the batch.
+type importRow struct {
+	tidings.ImportRow
+	lookup, suppress []byte
+	personID         int64
+	dk               *keys.DataKey
+	subscriberID     int64
+	result           tidings.ImportResult
+}
+
+func (im *importer) Add(ctx context.Context, in []tidings.ImportRow) ([]tidings.ImportResult, error) {
+	rows := make([]*importRow, len(in))
+	for i, r := range in {
+		addr := r.Email.String()
+		rows[i] = &importRow{ImportRow: r, lookup: im.s.keys.Lookup(addr), suppress: im.s.keys.SuppressionHash(addr),
+			result: tidings.ImportResult{Row: r.Row}}
+	}
+	steps := []func(context.Context, []*importRow) ([]*importRow, error){
+		im.dropSuppressed, im.resolvePersons, im.resolveSubscribers, im.subscribe,
+	}
+	live := rows
+	for _, step := range steps {
+		var err error
+		if live, err = step(ctx, live); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]tidings.ImportResult, len(rows))
+	for i, r := range rows {
+		out[i] = r.result
+	}
+	return out, nil
+}
+
+// placeholders returns "($n,$n+1,…),(…)" for rows×cols parameters starting at $start.
+func (im *importer) placeholders(rows, cols, start int) string {
+	var b strings.Builder
+	n := start
+	for r := 0; r < rows; r++ {
+		if r > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('(')
+		for c := 0; c < cols; c++ {
+			if c > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(im.s.engine.param(n))
+			n++
+		}
+		b.WriteByte(')')
+	}
+	return b.String()
+}
+
+func (im *importer) inList(n, start int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(im.s.engine.param(start + i))
+	}
+	return b.String()
+}
+
+func (im *importer) dropSuppressed(ctx context.Context, rows []*importRow) ([]*importRow, error) {
+	args := []any{im.accountID}
+	for _, r := range rows {
+		args = append(args, r.suppress)
+	}
+	q, err := im.query(ctx, `SELECT hash, reason FROM suppressions WHERE account_id IN (`+im.s.engine.param(1)+`, 0) AND hash IN (`+im.inList(len(rows), 2)+`)`, args...)
+	if err != nil {
+		return nil, err
+	}
+	held := map[string]string{}
+	for q.Next() {
+		var h []byte
+		var reason string
+		q.Scan(&h, &reason)
+		held[string(h)] = reason
+	}
+	q.Close()
+	var live []*importRow
+	for _, r := range rows {
+		if reason, ok := held[string(r.suppress)]; ok {
+			r.result.Status = tidings.ImportSuppressed
+			r.result.Reason = "the address is suppressed (" + reason + "); only the person can subscribe again"
+			continue
+		}
+		live = append(live, r)
+	}
+	return live, nil
+}
+
+// resolvePersons finds or creates each row's person and data key.
+func (im *importer) resolvePersons(ctx context.Context, rows []*importRow) ([]*importRow, error) {
+	if len(rows) == 0 {
+		return rows, nil
+	}
+	byHash := map[string][]*importRow{}
+	args := make([]any, 0, len(rows))
+	for _, r := range rows {
+		if _, seen := byHash[string(r.lookup)]; !seen {
+			args = append(args, r.lookup)
+		}
+		byHash[string(r.lookup)] = append(byHash[string(r.lookup)], r)
+	}
+	found := func(hash []byte, id int64, dk *keys.DataKey) {
+		for _, r := range byHash[string(hash)] {
+			r.personID, r.dk = id, dk
+		}
+	}
+	q, err := im.query(ctx, `SELECT email_hash, id, wrapped_key FROM persons WHERE email_hash IN (`+im.inList(len(args), 1)+`)`, args...)
+	if err != nil {
+		return nil, err
+	}
+	for q.Next() {
+		var h, wrapped []byte
+		var id int64
+		if err := q.Scan(&h, &id, &wrapped); err != nil {
+			q.Close()
+			return nil, err
+		}
+		dk, err := im.s.keys.UnwrapDataKey(wrapped)
+		if err != nil {
+			q.Close()
+			return nil, err
+		}
+		found(h, id, dk)
+	}
+	q.Close()
+	var ins []any
+	keysByHash := map[string]*keys.DataKey{}
+	for _, a := range args {
+		h := a.([]byte)
+		if byHash[string(h)][0].personID != 0 {
+			continue
+		}
+		dk, wrapped, err := im.s.keys.NewDataKey()
+		if err != nil {
+			return nil, err
+		}
+		keysByHash[string(h)] = dk
+		ins = append(ins, h, wrapped, toDB(im.now))
+	}
+	if len(ins) > 0 {
+		q, err := im.query(ctx, `INSERT INTO persons (email_hash, wrapped_key, created_at) VALUES `+im.placeholders(len(ins)/3, 3, 1)+
+			` RETURNING email_hash, id`, ins...)
+		if err != nil {
+			return nil, translate(err)
+		}
+		for q.Next() {
+			var h []byte
+			var id int64
+			if err := q.Scan(&h, &id); err != nil {
+				q.Close()
+				return nil, err
+			}
+			found(h, id, keysByHash[string(h)])
+		}
+		q.Close()
+		if err := q.Err(); err != nil {
+			return nil, translate(err)
+		}
+	}
+	return rows, nil
+}
+
+// resolveSubscribers finds the account's existing subscribers and creates the rest.
+func (im *importer) resolveSubscribers(ctx context.Context, rows []*importRow) ([]*importRow, error) {
+	if len(rows) == 0 {
+		return rows, nil
+	}
+	byPerson := map[int64]*importRow{}
+	args := []any{im.accountID}
+	for _, r := range rows {
+		byPerson[r.personID] = r
+		args = append(args, r.personID)
+	}
+	q, err := im.query(ctx, `SELECT person_id, id FROM subscribers WHERE account_id = `+im.s.engine.param(1)+` AND person_id IN (`+im.inList(len(rows), 2)+`)`, args...)
+	if err != nil {
+		return nil, err
+	}
+	for q.Next() {
+		var pid, id int64
+		q.Scan(&pid, &id)
+		byPerson[pid].subscriberID = id
+	}
+	q.Close()
+	var ins []any
+	for _, r := range rows {
+		if r.subscriberID != 0 {
+			continue
+		}
+		sub := tidings.Subscriber{AccountID: im.accountID, PersonID: r.personID, Email: r.Email, Name: r.Name, Attributes: r.Attributes}
+		sub.Normalize()
+		enc, err := seal(r.dk, &sub)
+		if err != nil {
+			return nil, err
+		}
+		ins = append(ins, im.accountID, r.personID, enc.email, enc.name, enc.attrs, string(tidings.StatusActive), false, toDB(im.now), toDB(im.now))
+	}
+	if len(ins) > 0 {
+		q, err := im.query(ctx, `INSERT INTO subscribers (account_id, person_id, email_enc, name_enc, attributes_enc, status,
+			tracking_consent, created_at, updated_at) VALUES `+im.placeholders(len(ins)/9, 9, 1)+` RETURNING person_id, id`, ins...)
+		if err != nil {
+			return nil, translate(err)
+		}
+		for q.Next() {
+			var pid, id int64
+			q.Scan(&pid, &id)
+			byPerson[pid].subscriberID = id
+		}
+		q.Close()
+		if err := q.Err(); err != nil {
+			return nil, translate(err)
+		}
+	}
+	return rows, nil
+}
+
+// subscribe confirms each row's subscription to the list under the declaration, and
+// records it in the ledger. Existing confirmed subscriptions are left alone; people who
+// left this list are not put back.
+func (im *importer) subscribe(ctx context.Context, rows []*importRow) ([]*importRow, error) {
+	if len(rows) == 0 {
+		return rows, nil
+	}
+	bySub := map[int64]*importRow{}
+	args := []any{im.listID}
+	for _, r := range rows {
+		bySub[r.subscriberID] = r
+		args = append(args, r.subscriberID)
+	}
+	q, err := im.query(ctx, `SELECT subscriber_id, status FROM subscriptions WHERE list_id = `+im.s.engine.param(1)+` AND subscriber_id IN (`+im.inList(len(rows), 2)+`)`, args...)
+	if err != nil {
+		return nil, err
+	}
+	existing := map[int64]string{}
+	for q.Next() {
+		var id int64
+		var st string
+		q.Scan(&id, &st)
+		existing[id] = st
+	}
+	q.Close()
+	var ins, upd []any
+	var added []*importRow
+	for _, r := range rows {
+		switch existing[r.subscriberID] {
+		case "confirmed":
+			r.result.Status, r.result.Reason = tidings.ImportExisting, "already subscribed to this list"
+			continue
+		case "unsubscribed":
+			r.result.Status, r.result.Reason = tidings.ImportUnsubscribed, "unsubscribed from this list earlier; only the person can subscribe again"
+			continue
+		case "unconfirmed":
+			upd = append(upd, r.subscriberID)
+		default:
+			ins = append(ins, im.listID, r.subscriberID, im.accountID, "confirmed", toDB(im.now), toDB(im.now))
+		}
+		r.result.Status = tidings.ImportAdded
+		added = append(added, r)
+	}
+	if len(ins) > 0 {
+		if err := im.exec(ctx, `INSERT INTO subscriptions (list_id, subscriber_id, account_id, status, created_at, confirmed_at) VALUES `+
+			im.placeholders(len(ins)/6, 6, 1), ins...); err != nil {
+			return nil, translate(err)
+		}
+	}
+	if len(upd) > 0 {
+		if _, err := im.tx.ExecContext(ctx, `UPDATE subscriptions SET status = 'confirmed', confirmed_at = `+im.s.engine.param(1)+` WHERE list_id = `+im.s.engine.param(2)+` AND subscriber_id IN (`+
+			im.inList(len(upd), 3)+`)`, append([]any{toDB(im.now), im.listID}, upd...)...); err != nil {
+			return nil, err
+		}
+	}
+	return added, im.ledger(ctx, added)
+}
+
+// ledger appends one "imported" entry per added subscription, chained in row order.
+func (im *importer) ledger(ctx context.Context, rows []*importRow) error {
+	const cols = 13
+	var args []any
+	for _, r := range rows {
+		e := tidings.LedgerEntry{AccountID: im.accountID, Seq: im.seq + 1, Time: im.now, Kind: tidings.LedgerImported,
+			PersonID: r.personID, ListID: im.listID, Source: tidings.SourceImport, PrevHash: im.head}
+		e.EvidenceSealed = r.dk.Seal(im.evidence, evidenceAAD(im.accountID, r.personID))
+		sum := sha256.Sum256(e.EvidenceSealed)
+		e.EvidenceSHA256 = sum[:]
+		e.Hash = e.ComputeHash()
+		im.seq, im.head = e.Seq, e.Hash
+		args = append(args, e.AccountID, e.Seq, toDB(e.Time), string(e.Kind), e.PersonID, e.ListID, string(e.Source), 0, nil,
+			e.EvidenceSHA256, e.EvidenceSealed, e.PrevHash, e.Hash)
+	}
+	for len(args) > 0 {
+		n := min(len(args)/cols, 500)
+		batch := args[:n*cols]
+		args = args[n*cols:]
+		if err := im.exec(ctx, `INSERT INTO ledger (account_id, seq, created_at, kind, person_id, list_id, source, text_version,
+			text_sha256, evidence_sha256, evidence_sealed, prev_hash, hash) VALUES `+im.placeholders(n, cols, 1), batch...); err != nil {
+			return translate(err)
+		}
+	}
+	return nil
+}
