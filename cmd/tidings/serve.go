@@ -37,7 +37,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	srv := &http.Server{
 		Handler: web.NewHandler(web.Deps{
 			Store: a.store, Keys: a.keys, Log: a.log,
-			BaseURL: cfg.PublicURL(), MaxBodyBytes: cfg.MaxBodyBytes,
+			BaseURL: cfg.PublicURL(), MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: cfg.MaxUploadBytes,
 			Consent: a.consent, Outbox: a.outbox, ClientIP: clientip.Resolver{Trusted: cfg.TrustedProxies},
 		}),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -24,11 +24,12 @@ var assets embed.FS
 
 // Deps is what the web layer needs from the rest of the program.
 type Deps struct {
-	Store        tidings.Store
-	Keys         *keys.Keyring
-	Log          *slog.Logger
-	BaseURL      string
-	MaxBodyBytes int64
+	Store          tidings.Store
+	Keys           *keys.Keyring
+	Log            *slog.Logger
+	BaseURL        string
+	MaxBodyBytes   int64
+	MaxUploadBytes int64
 	// Consent runs subscribe flows; nil disables the public pages (tests of other parts).
 	Consent *consent.Service
 	// Outbox is the embedded mail sink, viewable by operators; nil when a relay is used.
@@ -60,7 +61,7 @@ func NewHandler(d Deps) http.Handler {
 	s := &setup{store: d.Store, log: d.Log}
 	mux.HandleFunc("GET /setup", s.form)
 	mux.HandleFunc("POST /setup", s.submit)
-	api.Routes(mux, api.Deps{Store: d.Store, Log: d.Log, MaxBodyBytes: d.MaxBodyBytes, Consent: d.Consent, Outbox: d.Outbox})
+	api.Routes(mux, api.Deps{Store: d.Store, Log: d.Log, MaxBodyBytes: d.MaxBodyBytes, MaxUploadBytes: d.MaxUploadBytes, Consent: d.Consent, Outbox: d.Outbox})
 	if d.Consent != nil {
 		public.Routes(mux, public.Deps{Store: d.Store, Consent: d.Consent, ClientIP: d.ClientIP, Log: d.Log})
 	}

@@ -26,8 +26,10 @@ type Deps struct {
 	Store        tidings.Store
 	Log          *slog.Logger
 	MaxBodyBytes int64
-	Consent      *consent.Service // subscribe links and forms; may be nil in tests
-	Outbox       *mail.Outbox     // nil when mail goes to a relay
+	// MaxUploadBytes limits CSV uploads.
+	MaxUploadBytes int64
+	Consent        *consent.Service // subscribe links and forms; may be nil in tests
+	Outbox         *mail.Outbox     // nil when mail goes to a relay
 }
 
 type api struct{ Deps }
@@ -66,6 +68,9 @@ func Routes(mux *http.ServeMux, d Deps) {
 	}
 	if d.MaxBodyBytes <= 0 {
 		d.MaxBodyBytes = 1 << 20
+	}
+	if d.MaxUploadBytes <= 0 {
+		d.MaxUploadBytes = 64 << 20
 	}
 	a := &api{d}
 	for _, rt := range a.routes() {

@@ -31,7 +31,7 @@ type env struct {
 func newEnv(t *testing.T, store tidings.Store) *env {
 	t.Helper()
 	e := &env{t: t, store: store}
-	e.srv = httptest.NewServer(web.NewHandler(web.Deps{Store: store, Keys: testdb.Keyring(t), MaxBodyBytes: 4096}))
+	e.srv = httptest.NewServer(web.NewHandler(web.Deps{Store: store, Keys: testdb.Keyring(t), MaxBodyBytes: 4096, MaxUploadBytes: 4096}))
 	t.Cleanup(e.srv.Close)
 	ctx := context.Background()
 	e.operator = e.token(0)
@@ -387,3 +387,5 @@ func TestBadInput(t *testing.T) {
 		}
 	})
 }
+
+func evidence() tidings.Evidence { return tidings.Evidence{IP: "192.0.2.1"} }

@@ -1,12 +1,17 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"html"
+	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"strings"
 
+	"github.com/tidings/tidings/internal/importer"
 	"github.com/tidings/tidings/internal/mail"
 	"github.com/tidings/tidings/internal/tidings"
 )
@@ -108,4 +113,66 @@ func (a *api) readOutbox(w http.ResponseWriter, r *http.Request, _ caller) error
 	w.Header().Set("Content-Type", "message/rfc822")
 	_, err = w.Write(msg)
 	return err
+}
+
+// importCSV imports a CSV upload into a list. The body is the CSV itself (text/csv) or a
+// multipart form with a "file" field; the declaration and options are query parameters.
+// A confirmed import is atomic; the report lists every row not added, with its reason.
+func (a *api) importCSV(w http.ResponseWriter, r *http.Request, c caller) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	if _, err := a.Store.GetList(r.Context(), c.AccountID, id); err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	decl := tidings.ImportDeclaration{Source: q.Get("source"), LawfulBasis: tidings.LawfulBasis(q.Get("lawful_basis"))}
+	opts := importer.Options{AccountID: c.AccountID, ListID: id, Declaration: decl, Mode: importer.Mode(q.Get("mode")),
+		EmailColumn: q.Get("email_column"), NameColumn: q.Get("name_column")}
+	if opts.Mode == "" {
+		opts.Mode = importer.Confirmed
+	}
+	if v := q.Get("ignore"); v != "" {
+		opts.Ignore = strings.Split(v, ",")
+	}
+	if err := decl.Validate(); err != nil {
+		return err
+	}
+	body := http.MaxBytesReader(w, r.Body, a.MaxUploadBytes)
+	var csvData io.Reader = body
+	mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch mt {
+	case "text/csv", "text/plain", "application/csv":
+	case "multipart/form-data":
+		mr := multipart.NewReader(body, params["boundary"])
+		part, err := mr.NextPart()
+		for err == nil && part.FormName() != "file" {
+			part, err = mr.NextPart()
+		}
+		if err != nil {
+			return fail(http.StatusBadRequest, "invalid_upload", "the multipart body has no \"file\" part")
+		}
+		csvData = part
+	default:
+		return fail(http.StatusUnsupportedMediaType, "unsupported_media_type", "send the CSV as text/csv, or as multipart/form-data with a \"file\" field")
+	}
+	var request func(context.Context, tidings.ImportRow) (tidings.ImportResult, error)
+	if a.Consent != nil {
+		request = a.Consent.Requester(c.AccountID, id, decl)
+	}
+	rep, err := importer.Run(r.Context(), a.Store, request, csvData, opts)
+	var mbe *http.MaxBytesError
+	var fe *importer.FileError
+	switch {
+	case errors.As(err, &mbe):
+		return fail(http.StatusRequestEntityTooLarge, "body_too_large", "the upload is larger than %d bytes; nothing was imported", a.MaxUploadBytes)
+	case errors.As(err, &fe):
+		e := fail(http.StatusUnprocessableEntity, "invalid_csv", "nothing was imported: %s", fe.Error())
+		e.Field = "file"
+		return e
+	case err != nil:
+		return err
+	}
+	return writeJSON(w, http.StatusOK, rep)
 }

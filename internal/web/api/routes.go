@@ -28,6 +28,7 @@ func (a *api) routes() []Route {
 		{Method: "PATCH", Path: "/api/v1/lists/{id}", access: accountOnly, h: a.patchList},
 		{Method: "DELETE", Path: "/api/v1/lists/{id}", access: accountOnly, h: a.deleteList},
 		{Method: "GET", Path: "/api/v1/lists/{id}/form", access: accountOnly, h: a.listForm},
+		{Method: "POST", Path: "/api/v1/lists/{id}/imports", access: accountOnly, h: a.importCSV},
 
 		{Method: "GET", Path: "/api/v1/consent-text", access: accountOnly, h: a.currentConsentText},
 		{Method: "POST", Path: "/api/v1/consent-text", access: accountOnly, h: a.publishConsentText},
