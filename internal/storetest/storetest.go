@@ -38,6 +38,12 @@ func Run(t *testing.T, open Opener) {
 		{"SubscriptionsIsolation", testSubscriptionsIsolation},
 		{"SamePersonTwoAccounts", testSamePersonTwoAccounts},
 		{"DeleteAccountCascades", testDeleteAccountCascades},
+		{"ConsentTexts", testConsentTexts},
+		{"DoubleOptIn", testDoubleOptIn},
+		{"DeclineAndExpiry", testDeclineAndExpiry},
+		{"UnsubscribeAndSuppression", testUnsubscribeAndSuppression},
+		{"ConsentIsolation", testConsentIsolation},
+		{"Domains", testDomains},
 	}
 	s := open(t)
 	for _, tc := range tests {

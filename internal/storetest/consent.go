@@ -1,0 +1,242 @@
+package storetest
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"testing"
+	"time"
+
+	"github.com/tidings/tidings/internal/tidings"
+)
+
+func request(email string, lists []int64, kind tidings.LedgerKind, token string) tidings.SubscriptionRequest {
+	r := tidings.SubscriptionRequest{Email: tidings.MustParseAddress(email), Name: "N", Lists: lists, Source: tidings.SourceForm,
+		Kind: kind, Evidence: tidings.Evidence{IP: "198.51.100.1", UserAgent: "UA"}}
+	if token != "" {
+		r.TokenHash, r.ExpiresAt = tokenHash(token), time.Now().Add(time.Hour)
+	}
+	return r
+}
+
+func testConsentTexts(t *testing.T, s tidings.Store) {
+	a, b := mustAccount(t, s), mustAccount(t, s)
+	_, err := s.ConsentText(ctx, a.ID, 0)
+	wantErr(t, "ConsentText(none)", err, tidings.ErrNotFound)
+	t1, err := s.PublishConsentText(ctx, a.ID, "I agree, version one.")
+	noErr(t, "PublishConsentText", err)
+	t2, _ := s.PublishConsentText(ctx, a.ID, "I agree, version two.")
+	sum := sha256.Sum256([]byte("I agree, version two."))
+	if t1.Version != 1 || t2.Version != 2 || !bytes.Equal(t2.SHA256, sum[:]) {
+		t.Fatalf("versions %d %d, hash %x", t1.Version, t2.Version, t2.SHA256)
+	}
+	cur, _ := s.ConsentText(ctx, a.ID, 0)
+	old, _ := s.ConsentText(ctx, a.ID, 1)
+	if cur.Version != 2 || old.Body != "I agree, version one." {
+		t.Fatalf("current %+v, v1 %+v", cur, old)
+	}
+	_, err = s.ConsentText(ctx, b.ID, 1)
+	wantErr(t, "ConsentText(b, a's version)", err, tidings.ErrNotFound)
+	bt, _ := s.PublishConsentText(ctx, b.ID, "B's own text")
+	if bt.Version != 1 {
+		t.Fatalf("B's first version = %d", bt.Version)
+	}
+	wantValidation(t, "PublishConsentText(empty)", func() error { _, err := s.PublishConsentText(ctx, a.ID, "  "); return err }(), "consent_text")
+}
+
+func testDoubleOptIn(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l := mustList(t, s, a.ID)
+	text, _ := s.PublishConsentText(ctx, a.ID, "I agree.")
+	req := request("doi@example.com", []int64{l.ID}, tidings.LedgerRequested, "tok-doi")
+	req.Text = &text
+	res, err := s.RequestSubscription(ctx, a.ID, req)
+	noErr(t, "RequestSubscription", err)
+	subs, _ := s.Subscriptions(ctx, a.ID, res.Subscriber.ID)
+	if len(subs) != 1 || subs[0].Status != tidings.SubUnconfirmed || res.LedgerSeq != 1 {
+		t.Fatalf("after request: %+v seq %d", subs, res.LedgerSeq)
+	}
+	noErr(t, "AttachProof", s.AttachProof(ctx, a.ID, res.Subscriber.ID, res.LedgerSeq, "confirmation_request", []byte("the mail")))
+	_, err = s.ConfirmSubscription(ctx, tokenHash("wrong"), tidings.Evidence{})
+	wantErr(t, "ConfirmSubscription(wrong token)", err, tidings.ErrNotFound)
+	c, err := s.ConfirmSubscription(ctx, tokenHash("tok-doi"), tidings.Evidence{IP: "203.0.113.9"})
+	noErr(t, "ConfirmSubscription", err)
+	if c.AccountID != a.ID || c.Subscriber.ID != res.Subscriber.ID || len(c.Lists) != 1 || c.Text.Version != text.Version || c.LedgerSeq != 2 {
+		t.Fatalf("confirmation %+v", c)
+	}
+	subs, _ = s.Subscriptions(ctx, a.ID, res.Subscriber.ID)
+	if subs[0].Status != tidings.SubConfirmed || subs[0].ConfirmedAt == nil {
+		t.Fatalf("after confirm: %+v", subs)
+	}
+	_, err = s.ConfirmSubscription(ctx, tokenHash("tok-doi"), tidings.Evidence{})
+	wantErr(t, "ConfirmSubscription(used token)", err, tidings.ErrNotFound)
+
+	// Asking again while confirmed keeps the confirmation.
+	again := request("doi@example.com", []int64{l.ID}, tidings.LedgerRequested, "tok-doi-2")
+	again.Text = &text
+	_, err = s.RequestSubscription(ctx, a.ID, again)
+	noErr(t, "RequestSubscription(again)", err)
+	subs, _ = s.Subscriptions(ctx, a.ID, res.Subscriber.ID)
+	if subs[0].Status != tidings.SubConfirmed {
+		t.Fatal("a repeated request downgraded a confirmed subscription")
+	}
+
+	entries, err := s.LedgerEntries(ctx, a.ID, 0, 100)
+	noErr(t, "LedgerEntries", err)
+	if len(entries) != 3 || entries[0].Kind != tidings.LedgerRequested || entries[1].Kind != tidings.LedgerConfirmed ||
+		!bytes.Equal(entries[1].PrevHash, entries[0].Hash) || !bytes.Equal(entries[0].Hash, entries[0].ComputeHash()) ||
+		entries[0].TextVersion != text.Version || !bytes.Equal(entries[0].TextSHA256, text.SHA256) {
+		t.Fatalf("ledger %+v", entries)
+	}
+	ev, err := s.OpenEvidence(ctx, entries[1])
+	noErr(t, "OpenEvidence", err)
+	if ev.IP != "203.0.113.9" || ev.Time.IsZero() {
+		t.Fatalf("evidence %+v", ev)
+	}
+	seq, head, err := s.LedgerHead(ctx, a.ID)
+	noErr(t, "LedgerHead", err)
+	if seq != 3 || !bytes.Equal(head, entries[2].Hash) {
+		t.Fatalf("head %d %x", seq, head)
+	}
+	proofs, err := s.Proofs(ctx, a.ID, res.Subscriber.ID)
+	noErr(t, "Proofs", err)
+	if len(proofs) != 1 || string(proofs[0].Data) != "the mail" || proofs[0].LedgerSeq != 1 {
+		t.Fatalf("proofs %+v", proofs)
+	}
+}
+
+func testDeclineAndExpiry(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l := mustList(t, s, a.ID)
+	_, err := s.RequestSubscription(ctx, a.ID, request("decline@example.com", []int64{l.ID}, tidings.LedgerRequested, "tok-decline"))
+	noErr(t, "RequestSubscription", err)
+	noErr(t, "DeclineSubscription", s.DeclineSubscription(ctx, tokenHash("tok-decline"), tidings.Evidence{}))
+	if subs, _ := s.ListSubscribers(ctx, a.ID, tidings.SubscriberFilter{}); len(subs) != 0 {
+		t.Fatalf("decline left %+v", subs)
+	}
+	wantErr(t, "DeclineSubscription(again)", s.DeclineSubscription(ctx, tokenHash("tok-decline"), tidings.Evidence{}), tidings.ErrNotFound)
+
+	// An expired link no longer confirms.
+	late := request("late@example.com", []int64{l.ID}, tidings.LedgerRequested, "tok-late")
+	late.ExpiresAt = time.Now().Add(-time.Minute)
+	_, err = s.RequestSubscription(ctx, a.ID, late)
+	noErr(t, "RequestSubscription(late)", err)
+	_, err = s.ConfirmSubscription(ctx, tokenHash("tok-late"), tidings.Evidence{})
+	wantErr(t, "ConfirmSubscription(expired)", err, tidings.ErrNotFound)
+
+	// Expiry deletes old pending requests and what they created, and keeps confirmed people.
+	keep := mustSubscriber(t, s, a.ID, "keep@example.com", l.ID)
+	n, err := s.ExpireUnconfirmed(ctx, time.Now().Add(time.Hour), true)
+	noErr(t, "ExpireUnconfirmed(dry run)", err)
+	if n < 1 {
+		t.Fatalf("dry run found %d", n)
+	}
+	if subs, _ := s.ListSubscribers(ctx, a.ID, tidings.SubscriberFilter{}); len(subs) != 2 {
+		t.Fatalf("a dry run deleted something: %d subscribers", len(subs))
+	}
+	_, err = s.ExpireUnconfirmed(ctx, time.Now().Add(time.Hour), false)
+	noErr(t, "ExpireUnconfirmed", err)
+	subs, _ := s.ListSubscribers(ctx, a.ID, tidings.SubscriberFilter{})
+	if len(subs) != 1 || subs[0].ID != keep.ID {
+		t.Fatalf("after expiry: %+v", subs)
+	}
+	if n, _ := s.ExpireUnconfirmed(ctx, time.Now().Add(time.Hour), true); n != 0 {
+		t.Fatalf("%d pending left after expiry", n)
+	}
+}
+
+func testUnsubscribeAndSuppression(t *testing.T, s tidings.Store) {
+	a, b := mustAccount(t, s), mustAccount(t, s)
+	l1, l2 := mustList(t, s, a.ID), mustList(t, s, a.ID)
+	sub := mustSubscriber(t, s, a.ID, "leaver@example.com", l1.ID, l2.ID)
+	addr := sub.Email
+	noErr(t, "Unsubscribe(one list)", s.Unsubscribe(ctx, a.ID, sub.ID, l1.ID, tidings.SourceMail, tidings.Evidence{}))
+	if held, _, _ := s.Suppressed(ctx, a.ID, addr); held {
+		t.Fatal("suppressed while still on another list")
+	}
+	noErr(t, "Unsubscribe(all)", s.Unsubscribe(ctx, a.ID, sub.ID, 0, tidings.SourceMail, tidings.Evidence{}))
+	held, reason, err := s.Suppressed(ctx, a.ID, addr)
+	noErr(t, "Suppressed", err)
+	if !held || reason != tidings.SuppressUnsubscribed {
+		t.Fatalf("after unsubscribing from all: %v %s", held, reason)
+	}
+	if held, _, _ := s.Suppressed(ctx, b.ID, addr); held {
+		t.Fatal("account A's suppression holds in account B")
+	}
+	wantErr(t, "Unsubscribe(b, a's subscriber)", s.Unsubscribe(ctx, b.ID, sub.ID, 0, tidings.SourceMail, tidings.Evidence{}), tidings.ErrNotFound)
+	_, err = s.RequestSubscription(ctx, a.ID, tidings.SubscriptionRequest{Email: addr, Lists: []int64{l1.ID}, Kind: tidings.LedgerImported,
+		Source: tidings.SourceAPI, RespectSuppression: true})
+	wantErr(t, "RequestSubscription(suppressed, controller add)", err, tidings.ErrSuppressed)
+
+	// Instance-wide suppression (complaints) holds everywhere.
+	other := tidings.MustParseAddress("complainer@example.com")
+	noErr(t, "AddSuppression(instance)", s.AddSuppression(ctx, tidings.InstanceWide, other, tidings.SuppressComplaint))
+	if held, reason, _ := s.Suppressed(ctx, b.ID, other); !held || reason != tidings.SuppressComplaint {
+		t.Fatal("instance-wide suppression not seen by account B")
+	}
+	noErr(t, "AddSuppression(twice)", s.AddSuppression(ctx, tidings.InstanceWide, other, tidings.SuppressComplaint))
+
+	// The person's own confirmed request lifts the account's suppression.
+	lb := l1
+	_, err = s.RequestSubscription(ctx, a.ID, request(addr.String(), []int64{lb.ID}, tidings.LedgerRequested, "tok-back"))
+	noErr(t, "RequestSubscription(own request while suppressed)", err)
+	_, err = s.ConfirmSubscription(ctx, tokenHash("tok-back"), tidings.Evidence{})
+	noErr(t, "ConfirmSubscription(back)", err)
+	if held, _, _ := s.Suppressed(ctx, a.ID, addr); held {
+		t.Fatal("a confirmed re-subscription did not lift the suppression")
+	}
+	noErr(t, "AddSuppression", s.AddSuppression(ctx, a.ID, addr, tidings.SuppressObjection))
+	noErr(t, "RemoveSuppression", s.RemoveSuppression(ctx, a.ID, addr))
+	wantErr(t, "RemoveSuppression(missing)", s.RemoveSuppression(ctx, a.ID, addr), tidings.ErrNotFound)
+}
+
+func testConsentIsolation(t *testing.T, s tidings.Store) {
+	a, b := mustAccount(t, s), mustAccount(t, s)
+	la, lb := mustList(t, s, a.ID), mustList(t, s, b.ID)
+	res, err := s.RequestSubscription(ctx, a.ID, request("iso@example.com", []int64{la.ID}, tidings.LedgerSingleOptIn, ""))
+	noErr(t, "RequestSubscription", err)
+	// B cannot subscribe anyone to A's list, and nothing is half-written.
+	_, err = s.RequestSubscription(ctx, b.ID, request("intruder@example.com", []int64{lb.ID, la.ID}, tidings.LedgerSingleOptIn, ""))
+	wantValidation(t, "RequestSubscription(b, onto a's list)", err, "lists")
+	if subs, _ := s.ListSubscribers(ctx, b.ID, tidings.SubscriberFilter{}); len(subs) != 0 {
+		t.Fatal("a failed request left a subscriber in B")
+	}
+	if seq, _, err := s.LedgerHead(ctx, b.ID); err == nil && seq != 0 {
+		t.Fatalf("a failed request left %d ledger entries in B", seq)
+	}
+	wantErr(t, "AttachProof(b, a's subscriber)", s.AttachProof(ctx, b.ID, res.Subscriber.ID, 1, "x", []byte("x")), tidings.ErrNotFound)
+	proofs, err := s.Proofs(ctx, b.ID, res.Subscriber.ID)
+	noErr(t, "Proofs(b)", err)
+	if len(proofs) != 0 {
+		t.Fatal("B reads A's proofs")
+	}
+	entries, _ := s.LedgerEntries(ctx, b.ID, 0, 100)
+	if len(entries) != 0 {
+		t.Fatalf("B reads A's ledger: %+v", entries)
+	}
+}
+
+func testDomains(t *testing.T, s tidings.Store) {
+	a, b := mustAccount(t, s), mustAccount(t, s)
+	k := tidings.DKIMKey{Selector: "s1", Algorithm: "ed25519", PrivateKey: []byte("-----BEGIN PRIVATE KEY-----"), PublicKey: []byte{1, 2, 3}}
+	noErr(t, "AddDKIMKey", s.AddDKIMKey(ctx, a.ID, "News.Example.COM", &k))
+	k2 := tidings.DKIMKey{Selector: "s2", Algorithm: "rsa", PrivateKey: []byte("rsa key"), PublicKey: []byte{4}}
+	noErr(t, "AddDKIMKey(second)", s.AddDKIMKey(ctx, a.ID, "news.example.com", &k2))
+	wantErr(t, "AddDKIMKey(same selector)", s.AddDKIMKey(ctx, a.ID, "news.example.com", &tidings.DKIMKey{Selector: "s1", Algorithm: "rsa", PrivateKey: []byte("x"), PublicKey: []byte{1}}), tidings.ErrConflict)
+	wantValidation(t, "AddDKIMKey(bad domain)", s.AddDKIMKey(ctx, a.ID, "not a domain", &tidings.DKIMKey{Selector: "x", Algorithm: "rsa"}), "domain")
+	wantValidation(t, "AddDKIMKey(bad selector)", s.AddDKIMKey(ctx, a.ID, "x.example", &tidings.DKIMKey{Selector: "a b", Algorithm: "rsa"}), "selector")
+	ds, err := s.SendingDomains(ctx, a.ID)
+	noErr(t, "SendingDomains", err)
+	if len(ds) != 1 || ds[0].Domain != "news.example.com" || len(ds[0].Keys) != 2 || string(ds[0].Keys[0].PrivateKey) != "-----BEGIN PRIVATE KEY-----" {
+		t.Fatalf("domains %+v", ds)
+	}
+	wantErr(t, "RetireDKIMKey(b, a's key)", s.RetireDKIMKey(ctx, b.ID, k.ID), tidings.ErrNotFound)
+	noErr(t, "RetireDKIMKey", s.RetireDKIMKey(ctx, a.ID, k.ID))
+	ds, _ = s.SendingDomains(ctx, a.ID)
+	if ds[0].Keys[0].RetiredAt == nil || ds[0].Keys[1].RetiredAt != nil {
+		t.Fatalf("retired key should stay, marked: %+v", ds[0].Keys)
+	}
+	if ds, _ := s.SendingDomains(ctx, b.ID); len(ds) != 0 {
+		t.Fatalf("B sees A's domains: %+v", ds)
+	}
+	wantErr(t, "AddDKIMKey(missing account)", s.AddDKIMKey(ctx, 999999, "x.example", &tidings.DKIMKey{Selector: "x", Algorithm: "rsa", PrivateKey: []byte("x"), PublicKey: []byte{1}}), tidings.ErrNotFound)
+}
