@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tidings/tidings/internal/config"
+	"github.com/tidings/tidings/internal/tidings"
+)
+
+// openTestApp opens the app the CLI would open for c's environment.
+func openTestApp(t *testing.T, c *cli) *app {
+	t.Helper()
+	lookup := func(k string) (string, bool) { return env{environ: c.environ}.lookup(k) }
+	cfg, err := config.Load(config.Sources{Env: lookup, Environ: c.environ})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := openApp(context.Background(), cfg, env{stdout: io.Discard, stderr: io.Discard, environ: c.environ})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// setupImport creates an account and a list and writes a CSV; it returns their IDs and the file.
+func setupImport(t *testing.T, c *cli) (accountID, listID int64, file string) {
+	t.Helper()
+	code, out, errs := c.run("account", "create", "--name", "Shop", "--contact-email", "dpo@shop.example", "--json")
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	var acc tidings.Account
+	json.Unmarshal([]byte(out), &acc)
+	a := openTestApp(t, c)
+	l := tidings.NewList("News")
+	if err := a.store.CreateList(context.Background(), acc.ID, &l); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	file = filepath.Join(t.TempDir(), "people.csv")
+	os.WriteFile(file, []byte("email,name,city\nann@example.com,Ann,Oslo\nbob@example.com,Bob,Rome\nnope,X,Y\n"), 0o600)
+	return acc.ID, l.ID, file
+}
+
+func TestImportCommandAndLedgerTampering(t *testing.T) {
+	c := newCLI(t)
+	accountID, listID, file := setupImport(t, c)
+	ids := []string{"--account", fmt.Sprint(accountID), "--list", fmt.Sprint(listID)}
+
+	code, _, errs := c.run(append([]string{"import", file, "--source", "fair"}, ids...)...)
+	if code == 0 || !strings.Contains(errs, "lawful_basis") {
+		t.Fatalf("import without a lawful basis: %d %q", code, errs)
+	}
+	code, out, errs := c.run(append([]string{"import", file, "--source", "book fair", "--basis", "consent"}, ids...)...)
+	if code != 0 {
+		t.Fatalf("import: %d %s", code, errs)
+	}
+	if !strings.Contains(out, "3 rows read") || !strings.Contains(out, "added") || !strings.Contains(out, "row 4: invalid") {
+		t.Fatalf("import report:\n%s", out)
+	}
+	code, out, _ = c.run("ledger", "verify")
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("account %d: ok, 2 entries", accountID)) {
+		t.Fatalf("ledger verify before tampering: %d %s", code, out)
+	}
+
+	// Someone with database access rewrites history: entry 1 now claims another list.
+	a := openTestApp(t, c)
+	if _, err := a.store.DB().Exec(`UPDATE ledger SET list_id = list_id + 1 WHERE account_id = $1 AND seq = 1`, accountID); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	code, out, errs = c.run("ledger", "verify")
+	if code != 1 || !strings.Contains(out, "BROKEN at entry 1") || !strings.Contains(errs, "does not verify") {
+		t.Fatalf("ledger verify after tampering: exit %d\n%s\n%s", code, out, errs)
+	}
+
+	// Deleting the last entry is caught too.
+	a = openTestApp(t, c)
+	a.store.DB().Exec(`UPDATE ledger SET list_id = list_id - 1 WHERE account_id = $1 AND seq = 1`, accountID)
+	a.store.DB().Exec(`DELETE FROM ledger WHERE account_id = $1 AND seq = 2`, accountID)
+	a.Close()
+	code, out, _ = c.run("ledger", "verify", "--account", fmt.Sprint(accountID))
+	if code != 1 || !strings.Contains(out, "removed from the end") {
+		t.Fatalf("truncated ledger: %d %s", code, out)
+	}
+}
+
+func TestDKIMAndRetentionCommands(t *testing.T) {
+	c := newCLI(t)
+	code, out, errs := c.run("account", "create", "--name", "Shop", "--contact-email", "dpo@shop.example", "--json")
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	var acc tidings.Account
+	json.Unmarshal([]byte(out), &acc)
+	code, out, errs = c.run("dkim", "generate", "--account", fmt.Sprint(acc.ID), "--domain", "news.shop.example", "--selector", "t1")
+	if code != 0 {
+		t.Fatalf("dkim generate: %d %s", code, errs)
+	}
+	if !strings.Contains(out, `t1-rsa._domainkey.news.shop.example. IN TXT "v=DKIM1; k=rsa; p=`) ||
+		!strings.Contains(out, `t1-ed25519._domainkey.news.shop.example. IN TXT "v=DKIM1; k=ed25519; p=`) {
+		t.Fatalf("dkim records:\n%s", out)
+	}
+	a := openTestApp(t, c)
+	ds, err := a.store.SendingDomains(context.Background(), acc.ID)
+	a.Close()
+	if err != nil || len(ds) != 1 || len(ds[0].Keys) != 2 {
+		t.Fatalf("stored domains %+v %v", ds, err)
+	}
+	if code, _, _ := c.run("dkim", "generate", "--account", fmt.Sprint(acc.ID), "--domain", "x.example", "--algorithms", "dsa"); code != 2 {
+		t.Fatalf("unknown algorithm: exit %d", code)
+	}
+	code, out, _ = c.run("retention", "run", "--dry-run")
+	if code != 0 || !strings.Contains(out, "would delete 0") {
+		t.Fatalf("retention dry run: %d %s", code, out)
+	}
+}
