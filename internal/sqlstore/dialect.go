@@ -121,3 +121,13 @@ func (e Engine) param(n int) string {
 	}
 	return "$" + strconv.Itoa(n)
 }
+
+// skipLocked makes a claiming subquery pass over rows another transaction holds, so that
+// nodes sharing a PostgreSQL database claim different batches without waiting on each
+// other. SQLite has one writer at a time and no row locks.
+func (e Engine) skipLocked() string {
+	if e == Postgres {
+		return " FOR UPDATE SKIP LOCKED"
+	}
+	return ""
+}

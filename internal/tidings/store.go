@@ -24,6 +24,7 @@ type Store interface {
 	ConsentStore
 	DomainStore
 	ImportStore
+	CampaignStore
 
 	// Ping checks that the database answers and the schema is current (for /readyz).
 	Ping(ctx context.Context) error
@@ -240,4 +241,30 @@ type DomainStore interface {
 	// RetireDKIMKey stops a key from signing; it stays for verifying old signatures.
 	RetireDKIMKey(ctx context.Context, accountID, keyID int64) error
 	SendingDomains(ctx context.Context, accountID int64) ([]SendingDomain, error)
+}
+
+// CampaignStore keeps campaigns and runs their delivery bookkeeping. The claim and
+// record methods are the engine's: batches are leased, so that when a node dies its
+// batches are taken over after the lease expires.
+type CampaignStore interface {
+	CreateCampaign(ctx context.Context, accountID int64, c *Campaign) error
+	GetCampaign(ctx context.Context, accountID, id int64) (Campaign, error)
+	ListCampaigns(ctx context.Context, accountID int64, p Page) ([]Campaign, error)
+	// UpdateCampaign changes a draft or scheduled campaign's content and schedule.
+	UpdateCampaign(ctx context.Context, accountID int64, c *Campaign) error
+	DeleteCampaign(ctx context.Context, accountID, id int64) error
+	// SetCampaignStatus moves a campaign along its life; a move the life does not allow
+	// is a *ValidationError. Moving to sending the first time plans the recipients.
+	SetCampaignStatus(ctx context.Context, accountID, id int64, to CampaignStatus, reason string) error
+	// DueCampaigns lists campaigns of every account that have work: sending, or
+	// scheduled with a time that has come (those are started).
+	DueCampaigns(ctx context.Context, now time.Time) ([]Campaign, error)
+	// ClaimBatch leases the next open batch of a sending campaign to node until leaseUntil.
+	// ErrNotFound when there is none to claim.
+	ClaimBatch(ctx context.Context, campaignID int64, node string, now, leaseUntil time.Time) (Batch, error)
+	// RecordDeliveries stores results in one transaction (group commit); when done is
+	// set, the batch is closed in the same transaction, and the campaign is marked sent
+	// when it was the last.
+	RecordDeliveries(ctx context.Context, campaignID int64, batchNo int, node string, results []DeliveryResult, done bool) error
+	CampaignProgress(ctx context.Context, accountID, id int64) (Progress, error)
 }

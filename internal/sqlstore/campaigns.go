@@ -1,0 +1,447 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tidings/tidings/internal/tidings"
+)
+
+// BatchSize is how many recipients a batch holds: large enough that claiming is rare,
+// small enough that a crashed node's unfinished work is quickly taken over.
+const BatchSize = 500
+
+const campaignCols = `id, account_id, name, subject, from_name, from_address, reply_to, html, text_body, lists, segment,
+	status, scheduled_at, started_at, finished_at, pause_reason, created_at, updated_at`
+
+func scanCampaign(row interface{ Scan(...any) error }) (tidings.Campaign, error) {
+	var c tidings.Campaign
+	var lists, segment string
+	var scheduled, started, finished sql.NullInt64
+	var created, updated int64
+	err := row.Scan(&c.ID, &c.AccountID, &c.Name, &c.Subject, &c.FromName, &c.FromAddress, &c.ReplyTo, &c.HTML, &c.Text,
+		&lists, &segment, &c.Status, &scheduled, &started, &finished, &c.PauseReason, &created, &updated)
+	if err != nil {
+		return c, translate(err)
+	}
+	if c.Lists, err = splitIDs(lists); err != nil {
+		return c, err
+	}
+	if segment != "" {
+		if err := json.Unmarshal([]byte(segment), &c.Segment); err != nil {
+			return c, err
+		}
+	}
+	c.ScheduledAt, c.StartedAt, c.FinishedAt = fromDBPtr(scheduled), fromDBPtr(started), fromDBPtr(finished)
+	c.CreatedAt, c.UpdatedAt = fromDB(created), fromDB(updated)
+	return c, nil
+}
+
+func nullTime(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: toDB(*t), Valid: true}
+}
+
+func segmentJSON(s tidings.Segment) string {
+	if len(s) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// checkLists verifies that every list is the account's.
+func checkLists(ctx context.Context, tx *sql.Tx, accountID int64, lists []int64) error {
+	for i, id := range lists {
+		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM lists WHERE account_id = $1 AND id = $2`, accountID, id).Scan(new(int)); err != nil {
+			if err == sql.ErrNoRows {
+				return tidings.Invalid(fmt.Sprintf("lists[%d]", i), "unknown_list", "list %d does not exist", id)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) CreateCampaign(ctx context.Context, accountID int64, c *tidings.Campaign) error {
+	c.Status = tidings.CampaignDraft
+	c.Normalize()
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	now := s.stamp()
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := checkLists(ctx, tx, accountID, c.Lists); err != nil {
+			return err
+		}
+		err := tx.QueryRowContext(ctx, `
+			INSERT INTO campaigns (account_id, name, subject, from_name, from_address, reply_to, html, text_body, lists, segment,
+				status, scheduled_at, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) RETURNING id`,
+			accountID, c.Name, c.Subject, c.FromName, c.FromAddress, c.ReplyTo, c.HTML, c.Text, joinIDs(c.Lists), segmentJSON(c.Segment),
+			string(c.Status), nullTime(c.ScheduledAt), toDB(now)).Scan(&c.ID)
+		c.AccountID, c.CreatedAt, c.UpdatedAt = accountID, now, now
+		return translate(err)
+	})
+}
+
+func (s *Store) GetCampaign(ctx context.Context, accountID, id int64) (tidings.Campaign, error) {
+	return scanCampaign(s.r.QueryRowContext(ctx, `SELECT `+campaignCols+` FROM campaigns WHERE account_id = $1 AND id = $2`, accountID, id))
+}
+
+func (s *Store) ListCampaigns(ctx context.Context, accountID int64, p tidings.Page) ([]tidings.Campaign, error) {
+	p = p.Clamp()
+	rows, err := s.r.QueryContext(ctx, `SELECT `+campaignCols+` FROM campaigns WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
+		accountID, p.After, p.Limit)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanCampaign)
+}
+
+func (s *Store) UpdateCampaign(ctx context.Context, accountID int64, c *tidings.Campaign) error {
+	c.Normalize()
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	now := s.stamp()
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var status string
+		if err := tx.QueryRowContext(ctx, `SELECT status FROM campaigns WHERE account_id = $1 AND id = $2`, accountID, c.ID).Scan(&status); err != nil {
+			return translate(err)
+		}
+		if status != string(tidings.CampaignDraft) && status != string(tidings.CampaignScheduled) {
+			return tidings.Invalid("status", "not_editable", "a %s campaign can no longer be changed", status)
+		}
+		if err := checkLists(ctx, tx, accountID, c.Lists); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `
+			UPDATE campaigns SET name = $3, subject = $4, from_name = $5, from_address = $6, reply_to = $7, html = $8, text_body = $9,
+				lists = $10, segment = $11, scheduled_at = $12, updated_at = $13
+			WHERE account_id = $1 AND id = $2`,
+			accountID, c.ID, c.Name, c.Subject, c.FromName, c.FromAddress, c.ReplyTo, c.HTML, c.Text, joinIDs(c.Lists),
+			segmentJSON(c.Segment), nullTime(c.ScheduledAt), toDB(now))
+		c.AccountID, c.Status, c.UpdatedAt = accountID, tidings.CampaignStatus(status), now
+		return translate(err)
+	})
+}
+
+func (s *Store) DeleteCampaign(ctx context.Context, accountID, id int64) error {
+	var status string
+	if err := s.r.QueryRowContext(ctx, `SELECT status FROM campaigns WHERE account_id = $1 AND id = $2`, accountID, id).Scan(&status); err != nil {
+		return translate(err)
+	}
+	if status == string(tidings.CampaignSending) {
+		return tidings.Invalid("status", "sending", "pause or cancel the campaign before deleting it")
+	}
+	return rowsAffected(s.w.ExecContext(ctx, `DELETE FROM campaigns WHERE account_id = $1 AND id = $2`, accountID, id))
+}
+
+// allowed lists the moves of a campaign's life.
+var allowed = map[tidings.CampaignStatus][]tidings.CampaignStatus{
+	tidings.CampaignDraft:     {tidings.CampaignScheduled, tidings.CampaignSending, tidings.CampaignCancelled},
+	tidings.CampaignScheduled: {tidings.CampaignDraft, tidings.CampaignSending, tidings.CampaignCancelled},
+	tidings.CampaignSending:   {tidings.CampaignPaused, tidings.CampaignSent, tidings.CampaignCancelled},
+	tidings.CampaignPaused:    {tidings.CampaignSending, tidings.CampaignCancelled},
+}
+
+func (s *Store) SetCampaignStatus(ctx context.Context, accountID, id int64, to tidings.CampaignStatus, reason string) error {
+	now := s.stamp()
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		c, err := scanCampaign(tx.QueryRowContext(ctx, `SELECT `+campaignCols+` FROM campaigns WHERE account_id = $1 AND id = $2`, accountID, id))
+		if err != nil {
+			return err
+		}
+		ok := false
+		for _, next := range allowed[c.Status] {
+			ok = ok || next == to
+		}
+		if !ok {
+			return tidings.Invalid("status", "bad_transition", "a %s campaign cannot become %s", c.Status, to)
+		}
+		if to == tidings.CampaignScheduled && c.ScheduledAt == nil {
+			return tidings.Invalid("scheduled_at", "required", "set a time to schedule the campaign")
+		}
+		if to == tidings.CampaignSending && c.StartedAt == nil {
+			if err := s.plan(ctx, tx, c); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE campaigns SET started_at = $2 WHERE id = $1`, id, toDB(now)); err != nil {
+				return err
+			}
+		}
+		var finished sql.NullInt64
+		if to == tidings.CampaignSent || to == tidings.CampaignCancelled {
+			finished = sql.NullInt64{Int64: toDB(now), Valid: true}
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE campaigns SET status = $2, pause_reason = $3, finished_at = COALESCE($4, finished_at), updated_at = $5 WHERE id = $1`,
+			id, string(to), reason, finished, toDB(now))
+		return err
+	})
+}
+
+// plan writes one queued delivery per recipient: confirmed on a target list, active (not
+// restricted or objecting), matching the segment, not suppressed — each person once.
+func (s *Store) plan(ctx context.Context, tx *sql.Tx, c tidings.Campaign) error {
+	var total int64
+	batch := 0
+	after := int64(0)
+	for {
+		args := []any{c.AccountID, after}
+		q := `SELECT s.id, s.person_id, s.email_enc, s.attributes_enc, p.wrapped_key
+			FROM subscribers s JOIN persons p ON p.id = s.person_id
+			WHERE s.account_id = $1 AND s.id > $2 AND s.status = 'active'
+			AND EXISTS (SELECT 1 FROM subscriptions x WHERE x.subscriber_id = s.id AND x.status = 'confirmed' AND x.list_id IN (`
+		for i, l := range c.Lists {
+			if i > 0 {
+				q += ","
+			}
+			args = append(args, l)
+			q += fmt.Sprintf("$%d", len(args))
+		}
+		q += `)) ORDER BY s.id LIMIT 1000`
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		type cand struct {
+			id       int64
+			suppress []byte
+		}
+		var cands []cand
+		n := 0
+		for rows.Next() {
+			n++
+			var id, pid int64
+			var emailEnc, attrsEnc, wrapped []byte
+			if err := rows.Scan(&id, &pid, &emailEnc, &attrsEnc, &wrapped); err != nil {
+				rows.Close()
+				return err
+			}
+			after = id
+			dk, err := s.keys.UnwrapDataKey(wrapped)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			if len(c.Segment) > 0 {
+				attrs := tidings.Attributes{}
+				if attrsEnc != nil {
+					raw, err := dk.Open(attrsEnc, []byte(aad(c.AccountID, pid, "attributes")))
+					if err != nil {
+						rows.Close()
+						return err
+					}
+					json.Unmarshal(raw, &attrs)
+				}
+				if !c.Segment.Matches(attrs) {
+					continue
+				}
+			}
+			email, err := dk.OpenString(emailEnc, aad(c.AccountID, pid, "email"))
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			cands = append(cands, cand{id, s.keys.SuppressionHash(email)})
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(cands) > 0 {
+			held := map[string]bool{}
+			args := []any{c.AccountID}
+			ph := make([]string, len(cands))
+			for i, cd := range cands {
+				args = append(args, cd.suppress)
+				ph[i] = s.engine.param(i + 2)
+			}
+			srows, err := tx.QueryContext(ctx, `SELECT hash FROM suppressions WHERE account_id IN (`+s.engine.param(1)+`, 0) AND hash IN (`+strings.Join(ph, ",")+`)`, args...)
+			if err != nil {
+				return err
+			}
+			for srows.Next() {
+				var h []byte
+				srows.Scan(&h)
+				held[string(h)] = true
+			}
+			srows.Close()
+			var ins []any
+			var vals []string
+			for _, cd := range cands {
+				if held[string(cd.suppress)] {
+					continue
+				}
+				no := int(total / BatchSize)
+				ins = append(ins, c.ID, cd.id, no)
+				vals = append(vals, "("+s.engine.param(len(ins)-2)+","+s.engine.param(len(ins)-1)+","+s.engine.param(len(ins))+")")
+				total++
+				batch = no
+			}
+			if len(ins) > 0 {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries (campaign_id, subscriber_id, batch_no) VALUES `+strings.Join(vals, ","), ins...); err != nil {
+					return translate(err)
+				}
+			}
+		}
+		if n < 1000 {
+			break
+		}
+	}
+	if total > 0 {
+		for no := 0; no <= batch; no++ {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO campaign_batches (campaign_id, batch_no) VALUES ($1, $2)`, c.ID, no); err != nil {
+				return err
+			}
+		}
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE campaigns SET total = $2 WHERE id = $1`, c.ID, total)
+	return err
+}
+
+func (s *Store) DueCampaigns(ctx context.Context, now time.Time) ([]tidings.Campaign, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+campaignCols+` FROM campaigns
+		WHERE status = 'sending' OR (status = 'scheduled' AND scheduled_at <= $1) ORDER BY id`, toDB(now))
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanCampaign)
+}
+
+func (s *Store) ClaimBatch(ctx context.Context, campaignID int64, node string, now, leaseUntil time.Time) (tidings.Batch, error) {
+	b := tidings.Batch{CampaignID: campaignID}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var status string
+		if err := tx.QueryRowContext(ctx, `SELECT account_id, status FROM campaigns WHERE id = $1`, campaignID).Scan(&b.AccountID, &status); err != nil {
+			return translate(err)
+		}
+		if status != string(tidings.CampaignSending) {
+			return tidings.ErrNotFound
+		}
+		// The outer lease test is re-checked on the locked row, so two nodes racing for
+		// the same batch cannot both win; PostgreSQL also skips rows another node holds.
+		err := tx.QueryRowContext(ctx, `
+			UPDATE campaign_batches SET lease_owner = $3, lease_until = $4
+			WHERE campaign_id = $1 AND NOT done AND lease_until < $2 AND batch_no = (
+				SELECT batch_no FROM campaign_batches WHERE campaign_id = $1 AND NOT done AND lease_until < $2
+				ORDER BY batch_no LIMIT 1`+s.engine.skipLocked()+`)
+			RETURNING batch_no`, campaignID, toDB(now), node, toDB(leaseUntil)).Scan(&b.No)
+		if err != nil {
+			return translate(err)
+		}
+		// People who were erased, restricted or who objected since planning get nothing.
+		if _, err := tx.ExecContext(ctx, `
+			UPDATE deliveries SET status = 'failed', error = 'recipient no longer eligible'
+			WHERE campaign_id = $1 AND batch_no = $2 AND status = 'queued'
+			AND NOT EXISTS (SELECT 1 FROM subscribers s WHERE s.id = deliveries.subscriber_id AND s.status = 'active')`, campaignID, b.No); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `
+			SELECT s.id, s.account_id, s.person_id, s.email_enc, s.name_enc, s.attributes_enc, s.status,
+				s.tracking_consent, s.created_at, s.updated_at, p.wrapped_key, d.attempts
+			FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id JOIN persons p ON p.id = s.person_id
+			WHERE d.campaign_id = $1 AND d.batch_no = $2 AND d.status = 'queued' ORDER BY s.id`, campaignID, b.No)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var r tidings.Recipient
+			sub, err := s.scanSubscriber(attemptsScanner{rows, &r.Attempts})
+			if err != nil {
+				return err
+			}
+			r.Subscriber = sub
+			b.Recipients = append(b.Recipients, r)
+		}
+		return rows.Err()
+	})
+	return b, err
+}
+
+// attemptsScanner lets scanSubscriber read a row that carries one extra column.
+type attemptsScanner struct {
+	rows     *sql.Rows
+	attempts *int
+}
+
+func (a attemptsScanner) Scan(dest ...any) error { return a.rows.Scan(append(dest, a.attempts)...) }
+
+func (s *Store) RecordDeliveries(ctx context.Context, campaignID int64, batchNo int, node string, results []tidings.DeliveryResult, done bool) error {
+	now := toDB(s.stamp())
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if len(results) > 0 {
+			st, err := tx.PrepareContext(ctx, `UPDATE deliveries SET status = $3, message_id = $4, error = $5, attempts = $6,
+				sent_at = CASE WHEN $3 = 'sent' THEN $7 ELSE sent_at END WHERE campaign_id = $1 AND subscriber_id = $2`)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			for _, r := range results {
+				if _, err := st.ExecContext(ctx, campaignID, r.SubscriberID, string(r.Status), r.MessageID, r.Error, r.Attempts, now); err != nil {
+					return err
+				}
+			}
+		}
+		if !done {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE campaign_batches SET done = TRUE, lease_owner = $3 WHERE campaign_id = $1 AND batch_no = $2`,
+			campaignID, batchNo, node); err != nil {
+			return err
+		}
+		var open int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM campaign_batches WHERE campaign_id = $1 AND NOT done`, campaignID).Scan(&open); err != nil {
+			return err
+		}
+		if open == 0 {
+			_, err := tx.ExecContext(ctx, `UPDATE campaigns SET status = 'sent', finished_at = $2, updated_at = $2 WHERE id = $1 AND status = 'sending'`,
+				campaignID, now)
+			return err
+		}
+		return nil
+	})
+}
+
+func (s *Store) CampaignProgress(ctx context.Context, accountID, id int64) (tidings.Progress, error) {
+	var p tidings.Progress
+	var started sql.NullInt64
+	if err := s.r.QueryRowContext(ctx, `SELECT total, started_at FROM campaigns WHERE account_id = $1 AND id = $2`, accountID, id).Scan(&p.Total, &started); err != nil {
+		return p, translate(err)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT status, COUNT(*) FROM deliveries WHERE campaign_id = $1 GROUP BY status`, id)
+	if err != nil {
+		return p, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var st string
+		var n int64
+		rows.Scan(&st, &n)
+		switch tidings.DeliveryStatus(st) {
+		case tidings.DeliverySent:
+			p.Sent = n
+		case tidings.DeliveryFailed:
+			p.Failed = n
+		}
+	}
+	p.Remaining = p.Total - p.Sent - p.Failed
+	if started.Valid {
+		p.StartedAt = fromDB(started.Int64)
+		if el := s.now().Sub(p.StartedAt).Seconds(); el > 0 {
+			p.Rate = float64(p.Sent+p.Failed) / el
+			if p.Rate > 0 && p.Remaining > 0 {
+				p.ETA = (time.Duration(float64(p.Remaining)/p.Rate) * time.Second).Round(time.Second).String()
+			}
+		}
+	}
+	return p, rows.Err()
+}
