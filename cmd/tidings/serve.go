@@ -38,7 +38,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		Handler: web.NewHandler(web.Deps{
 			Store: a.store, Keys: a.keys, Log: a.log,
 			BaseURL: cfg.PublicURL(), MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: cfg.MaxUploadBytes,
-			Consent: a.consent, Outbox: a.outbox, ClientIP: clientip.Resolver{Trusted: cfg.TrustedProxies},
+			Consent: a.consent, Outbox: a.outbox, ClientIP: clientip.Resolver{Trusted: cfg.TrustedProxies}, Engine: a.engine(),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       5 * time.Minute, // large CSV uploads
@@ -53,6 +53,8 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	go a.runRetention(ctx, time.Hour)
+	eng := a.engine()
+	go eng.Run(ctx, 2*time.Second)
 	select {
 	case err := <-done:
 		return err

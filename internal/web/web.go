@@ -13,6 +13,7 @@ import (
 	"github.com/tidings/tidings/internal/consent"
 	"github.com/tidings/tidings/internal/keys"
 	"github.com/tidings/tidings/internal/mail"
+	"github.com/tidings/tidings/internal/send"
 	"github.com/tidings/tidings/internal/tidings"
 	"github.com/tidings/tidings/internal/web/api"
 	"github.com/tidings/tidings/internal/web/clientip"
@@ -35,6 +36,8 @@ type Deps struct {
 	// Outbox is the embedded mail sink, viewable by operators; nil when a relay is used.
 	Outbox   *mail.Outbox
 	ClientIP clientip.Resolver
+	// Engine sends campaigns' test mails and previews; nil disables them.
+	Engine *send.Engine
 }
 
 // NewHandler returns the complete HTTP handler.
@@ -61,17 +64,20 @@ func NewHandler(d Deps) http.Handler {
 	s := &setup{store: d.Store, log: d.Log}
 	mux.HandleFunc("GET /setup", s.form)
 	mux.HandleFunc("POST /setup", s.submit)
-	api.Routes(mux, api.Deps{Store: d.Store, Log: d.Log, MaxBodyBytes: d.MaxBodyBytes, MaxUploadBytes: d.MaxUploadBytes, Consent: d.Consent, Outbox: d.Outbox})
+	api.Routes(mux, api.Deps{Store: d.Store, Log: d.Log, MaxBodyBytes: d.MaxBodyBytes, MaxUploadBytes: d.MaxUploadBytes, Consent: d.Consent, Outbox: d.Outbox, Engine: d.Engine})
 	if d.Consent != nil {
 		public.Routes(mux, public.Deps{Store: d.Store, Consent: d.Consent, ClientIP: d.ClientIP, Log: d.Log})
 	}
 
 	// Outermost first: recover and log everything, then headers, then CSRF checks on
 	// browser form posts (the API is token-authenticated and carries no cookies). Forms
-	// embedded on account holders' own sites post cross-origin to the subscribe endpoint:
-	// that one route is exempt, and protected by its honeypot and rate limit instead.
+	// embedded on account holders' own sites post cross-origin to the subscribe endpoint
+	// (protected by its honeypot and rate limit instead), and mail providers post
+	// one-click unsubscribes (RFC 8058; the signed token is the authority): those two
+	// routes are exempt.
 	csrf := http.NewCrossOriginProtection()
 	csrf.AddInsecureBypassPattern(public.SubscribePattern)
+	csrf.AddInsecureBypassPattern(public.UnsubscribePattern)
 	var h http.Handler = mux
 	h = csrf.Handler(h)
 	h = securityHeaders(h)

@@ -18,6 +18,7 @@ import (
 	"github.com/tidings/tidings/internal/consent"
 	"github.com/tidings/tidings/internal/keys"
 	"github.com/tidings/tidings/internal/mail"
+	"github.com/tidings/tidings/internal/send"
 	"github.com/tidings/tidings/internal/tidings"
 )
 
@@ -30,6 +31,7 @@ type Deps struct {
 	MaxUploadBytes int64
 	Consent        *consent.Service // subscribe links and forms; may be nil in tests
 	Outbox         *mail.Outbox     // nil when mail goes to a relay
+	Engine         *send.Engine     // test sends and previews; may be nil in tests
 }
 
 type api struct{ Deps }

@@ -40,6 +40,16 @@ func (a *api) routes() []Route {
 		{Method: "DELETE", Path: "/api/v1/subscribers/{id}", access: accountOnly, h: a.deleteSubscriber},
 		{Method: "GET", Path: "/api/v1/subscribers/{id}/subscriptions", access: accountOnly, h: a.subscriptions},
 
+		{Method: "GET", Path: "/api/v1/campaigns", access: accountOnly, h: a.listCampaigns},
+		{Method: "POST", Path: "/api/v1/campaigns", access: accountOnly, h: a.createCampaign},
+		{Method: "GET", Path: "/api/v1/campaigns/{id}", access: accountOnly, h: a.getCampaign},
+		{Method: "PATCH", Path: "/api/v1/campaigns/{id}", access: accountOnly, h: a.patchCampaign},
+		{Method: "DELETE", Path: "/api/v1/campaigns/{id}", access: accountOnly, h: a.deleteCampaign},
+		{Method: "POST", Path: "/api/v1/campaigns/{id}/{action}", access: accountOnly, h: a.campaignAction},
+		{Method: "GET", Path: "/api/v1/campaigns/{id}/progress", access: accountOnly, h: a.campaignProgress},
+		{Method: "GET", Path: "/api/v1/campaigns/{id}/preview", access: accountOnly, h: a.previewCampaign},
+		{Method: "POST", Path: "/api/v1/campaigns/{id}/test", access: accountOnly, h: a.testCampaign},
+
 		{Method: "GET", Path: "/api/v1/outbox", access: operatorOnly, h: a.listOutbox},
 		{Method: "GET", Path: "/api/v1/outbox/{msg}", access: operatorOnly, h: a.readOutbox},
 	}

@@ -62,6 +62,8 @@ func Routes(mux *http.ServeMux, d Deps) {
 	mux.HandleFunc("GET /decline/{token}", s.declinePage)
 	mux.HandleFunc("POST /decline/{token}", s.decline)
 	mux.HandleFunc("GET /receipt/{token}", s.receipt)
+	mux.HandleFunc("GET /u/{token}", s.unsubscribePage)
+	mux.HandleFunc(UnsubscribePattern, s.unsubscribe)
 	mux.HandleFunc("GET /.well-known/tidings-receipt-key", s.receiptKey)
 }
 

@@ -1,0 +1,452 @@
+package send
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	netmail "net/mail"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/tidings/tidings/internal/keys"
+	"github.com/tidings/tidings/internal/mail"
+	"github.com/tidings/tidings/internal/postman"
+	"github.com/tidings/tidings/internal/tidings"
+)
+
+// Engine sends campaigns. Several engines (one per node) may share a PostgreSQL
+// database: batches are leased, so each recipient is claimed by one node at a time, and
+// a dead node's batches are taken over once their lease expires.
+type Engine struct {
+	Store   tidings.Store
+	Keys    *keys.Keyring
+	Sender  mail.Sender
+	BaseURL string
+	Log     *slog.Logger
+
+	Node      string        // this node's name in leases
+	Workers   int           // batches sent at once (default 8)
+	Rate      float64       // messages per second across the node; 0 = unlimited
+	PerDomain float64       // messages per second per recipient domain; 0 = unlimited
+	Lease     time.Duration // how long a claimed batch is ours (default 1 minute)
+	// Retries of a temporary failure, waiting Backoff, then 2×, 4×… before giving up.
+	Retries int
+	Backoff time.Duration
+	// ErrorThreshold pauses a campaign when more than this share of at least
+	// ErrorMinimum attempts failed (default 0.5 of 100).
+	ErrorThreshold float64
+	ErrorMinimum   int64
+	// FlushEvery and FlushSize shape the group commit of delivery records.
+	FlushEvery time.Duration
+	FlushSize  int
+
+	once    sync.Once
+	limiter *rate.Limiter
+	domMu   sync.Mutex
+	domains map[string]*rate.Limiter
+}
+
+func (e *Engine) init() {
+	e.once.Do(func() {
+		if e.Workers <= 0 {
+			e.Workers = 8
+		}
+		if e.Lease <= 0 {
+			e.Lease = time.Minute
+		}
+		if e.Retries <= 0 {
+			e.Retries = 3
+		}
+		if e.Backoff <= 0 {
+			e.Backoff = time.Second
+		}
+		if e.ErrorThreshold <= 0 {
+			e.ErrorThreshold = 0.5
+		}
+		if e.ErrorMinimum <= 0 {
+			e.ErrorMinimum = 100
+		}
+		if e.FlushEvery <= 0 {
+			e.FlushEvery = 50 * time.Millisecond
+		}
+		if e.FlushSize <= 0 {
+			e.FlushSize = 500
+		}
+		if e.Node == "" {
+			e.Node = fmt.Sprintf("node-%x", randomBytes(4))
+		}
+		if e.Log == nil {
+			e.Log = slog.New(slog.DiscardHandler)
+		}
+		if e.Rate > 0 {
+			e.limiter = rate.NewLimiter(rate.Limit(e.Rate), max(1, int(e.Rate/10)))
+		}
+		e.domains = map[string]*rate.Limiter{}
+	})
+}
+
+// Run sends due campaigns until ctx ends, polling for new work every poll.
+func (e *Engine) Run(ctx context.Context, poll time.Duration) {
+	e.init()
+	for {
+		if err := e.RunOnce(ctx); err != nil && ctx.Err() == nil {
+			e.Log.Error("campaign engine", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(poll):
+		}
+	}
+}
+
+// RunOnce starts scheduled campaigns that are due and sends every sending campaign
+// until no batch is left to claim.
+func (e *Engine) RunOnce(ctx context.Context) error {
+	e.init()
+	due, err := e.Store.DueCampaigns(ctx, time.Now())
+	if err != nil {
+		return err
+	}
+	for _, c := range due {
+		if c.Status == tidings.CampaignScheduled {
+			if err := e.Store.SetCampaignStatus(ctx, c.AccountID, c.ID, tidings.CampaignSending, ""); err != nil {
+				var v *tidings.ValidationError
+				if !errors.As(err, &v) { // another node started it first
+					return err
+				}
+			}
+		}
+		if err := e.Send(ctx, c.AccountID, c.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// job is one campaign's prepared sending context, shared by the workers.
+type job struct {
+	campaign tidings.Campaign
+	account  tidings.Account
+	tmpl     *Template
+	signer   *mail.Signer
+	domain   string
+	listID   string
+	footer   [2]string
+	attempts atomic.Int64
+	failures atomic.Int64
+	paused   atomic.Bool
+}
+
+// Send sends one campaign with the node's workers until no batch is left to claim (or
+// the campaign is paused or cancelled, or ctx ends).
+func (e *Engine) Send(ctx context.Context, accountID, campaignID int64) error {
+	e.init()
+	j, err := e.prepare(ctx, accountID, campaignID)
+	if err != nil {
+		return err
+	}
+	rec := newRecorder(e, campaignID)
+	var wg sync.WaitGroup
+	errs := make(chan error, e.Workers)
+	for range e.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := e.work(ctx, j, rec); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := rec.close(); err != nil {
+		return err
+	}
+	return <-errs
+}
+
+func (e *Engine) prepare(ctx context.Context, accountID, campaignID int64) (*job, error) {
+	c, err := e.Store.GetCampaign(ctx, accountID, campaignID)
+	if err != nil {
+		return nil, err
+	}
+	acc, err := e.Store.GetAccount(ctx, accountID)
+	if err != nil {
+		return nil, err
+	}
+	tmpl, err := Compile(c)
+	if err != nil {
+		return nil, err
+	}
+	from := tidings.MustParseAddress(c.FromAddress)
+	j := &job{campaign: c, account: acc, tmpl: tmpl, domain: from.Domain}
+	domains, err := e.Store.SendingDomains(ctx, accountID)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range domains {
+		if d.Domain != from.Domain {
+			continue
+		}
+		var ks []mail.DKIMKey
+		for _, k := range d.Keys {
+			if k.RetiredAt != nil {
+				continue
+			}
+			signer, err := mail.ParsePrivateKey(k.PrivateKey)
+			if err != nil {
+				return nil, err
+			}
+			ks = append(ks, mail.DKIMKey{Domain: d.Domain, Selector: k.Selector, Signer: signer})
+		}
+		if len(ks) > 0 {
+			if j.signer, err = mail.NewSigner(ks...); err != nil {
+				return nil, err
+			}
+		}
+	}
+	j.listID = fmt.Sprintf("<list-%d.account-%d.%s>", c.Lists[0], accountID, from.Domain)
+	j.footer[0], j.footer[1] = postman.Footer(acc)
+	return j, nil
+}
+
+// work claims batches until none is left.
+func (e *Engine) work(ctx context.Context, j *job, rec *recorder) error {
+	for {
+		if ctx.Err() != nil || j.paused.Load() {
+			return nil
+		}
+		now := time.Now()
+		b, err := e.Store.ClaimBatch(ctx, j.campaign.ID, e.Node, now, now.Add(e.Lease))
+		if errors.Is(err, tidings.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		complete := true
+		for _, r := range b.Recipients {
+			if ctx.Err() != nil || j.paused.Load() {
+				complete = false // the lease expires and whoever resumes sends the rest
+				break
+			}
+			res := e.deliver(ctx, j, r)
+			if ctx.Err() != nil && res.Status == tidings.DeliveryQueued {
+				complete = false
+				break
+			}
+			rec.add(b.No, res)
+			e.watchErrors(ctx, j, res)
+		}
+		rec.finish(b.No, complete)
+	}
+}
+
+// deliver renders, signs and sends one message, retrying temporary failures.
+func (e *Engine) deliver(ctx context.Context, j *job, r tidings.Recipient) tidings.DeliveryResult {
+	sub := r.Subscriber
+	res := tidings.DeliveryResult{SubscriberID: sub.ID, Attempts: r.Attempts}
+	msg, env, id, err := e.compose(j, sub)
+	if err != nil {
+		res.Status, res.Error = tidings.DeliveryFailed, "render: "+err.Error()
+		return res
+	}
+	res.MessageID = id
+	wait := e.Backoff
+	for {
+		if err := e.throttle(ctx, sub.Email.Domain); err != nil {
+			res.Status = tidings.DeliveryQueued
+			return res
+		}
+		res.Attempts++
+		err = e.Sender.Send(ctx, env, msg)
+		if err == nil {
+			res.Status, res.Error = tidings.DeliverySent, ""
+			return res
+		}
+		res.Error = err.Error()
+		if !mail.IsTemporary(err) || res.Attempts >= e.Retries {
+			res.Status = tidings.DeliveryFailed
+			return res
+		}
+		select {
+		case <-ctx.Done():
+			res.Status = tidings.DeliveryQueued
+			return res
+		case <-time.After(wait):
+			wait *= 2
+		}
+	}
+}
+
+func (e *Engine) throttle(ctx context.Context, domain string) error {
+	if e.limiter != nil {
+		if err := e.limiter.Wait(ctx); err != nil {
+			return err
+		}
+	}
+	if e.PerDomain > 0 {
+		e.domMu.Lock()
+		l, ok := e.domains[domain]
+		if !ok {
+			l = rate.NewLimiter(rate.Limit(e.PerDomain), 1)
+			e.domains[domain] = l
+		}
+		e.domMu.Unlock()
+		return l.Wait(ctx)
+	}
+	return nil
+}
+
+// watchErrors pauses the campaign when too many attempts fail: a broken template, a
+// relay that refuses the sender, a blocked IP — better to stop and say why.
+func (e *Engine) watchErrors(ctx context.Context, j *job, res tidings.DeliveryResult) {
+	n := j.attempts.Add(1)
+	f := j.failures.Load()
+	if res.Status == tidings.DeliveryFailed {
+		f = j.failures.Add(1)
+	}
+	if n < e.ErrorMinimum || float64(f)/float64(n) <= e.ErrorThreshold || j.paused.Swap(true) {
+		return
+	}
+	reason := fmt.Sprintf("paused automatically: %d of the last %d messages failed (last error: %s)", f, n, res.Error)
+	if err := e.Store.SetCampaignStatus(context.WithoutCancel(ctx), j.campaign.AccountID, j.campaign.ID, tidings.CampaignPaused, reason); err != nil {
+		e.Log.Error("pausing campaign failed", "campaign_id", j.campaign.ID, "err", err)
+	}
+	e.Log.Warn("campaign paused: error rate over threshold", "campaign_id", j.campaign.ID, "failed", f, "attempts", n)
+}
+
+// compose builds one recipient's signed message and envelope.
+func (e *Engine) compose(j *job, sub tidings.Subscriber) ([]byte, mail.Envelope, string, error) {
+	c := j.campaign
+	token := e.recipientToken(c.AccountID, c.ID, sub.ID)
+	unsub := e.BaseURL + "/u/" + token
+	d := Data{
+		Subscriber:     SubscriberData{Email: sub.Email.String(), Name: sub.Name, Attributes: sub.Attributes},
+		Account:        AccountData{Name: j.account.Name, PostalAddress: j.account.PostalAddress, ContactEmail: j.account.ContactEmail, PrivacyPolicyURL: j.account.PrivacyPolicyURL},
+		Campaign:       CampaignData{Name: c.Name, Subject: c.Subject},
+		UnsubscribeURL: unsub, PortalURL: e.BaseURL + "/portal", PreferencesURL: e.BaseURL + "/portal",
+	}
+	r, err := j.tmpl.Render(d)
+	if err != nil {
+		return nil, mail.Envelope{}, "", err
+	}
+	id := mail.NewMessageID(j.domain)
+	m := &mail.Message{
+		From:      netmail.Address{Name: c.FromName, Address: c.FromAddress},
+		To:        netmail.Address{Name: sub.Name, Address: sub.Email.String()},
+		Subject:   r.Subject,
+		Date:      time.Now(),
+		MessageID: id,
+		Headers: []mail.Header{
+			{Key: "List-Unsubscribe", Value: "<" + unsub + ">, <mailto:unsubscribe+" + token + "@" + j.domain + ">"},
+			{Key: "List-Unsubscribe-Post", Value: "List-Unsubscribe=One-Click"},
+			{Key: "List-Id", Value: j.listID},
+			{Key: "Feedback-ID", Value: fmt.Sprintf("c%d:a%d:campaign:tidings", c.ID, c.AccountID)},
+		},
+	}
+	if c.ReplyTo != "" {
+		m.ReplyTo = &netmail.Address{Address: c.ReplyTo}
+	}
+	footerText := "\n\n-- \n" + j.footer[0] + "\nUnsubscribe: " + unsub + "\n"
+	footerHTML := j.footer[1] + `<p style="font-size:12px"><a href="` + htmlEscape(unsub) + `">Unsubscribe</a></p>`
+	if r.Text != "" {
+		m.Text = r.Text + footerText
+	}
+	if r.HTML != "" {
+		m.HTML = insertBeforeBodyEnd(r.HTML, footerHTML)
+	}
+	raw := m.Bytes()
+	if j.signer != nil {
+		if raw, err = j.signer.Sign(raw); err != nil {
+			return nil, mail.Envelope{}, "", err
+		}
+	}
+	return raw, mail.Envelope{From: "bounces+" + token + "@" + j.domain, To: []string{sub.Email.String()}}, id, nil
+}
+
+// recipientToken identifies (account, campaign, subscriber) in unsubscribe links and the
+// VERP return path; it is signed, so it cannot be guessed or altered.
+func (e *Engine) recipientToken(accountID, campaignID, subscriberID int64) string {
+	return RecipientToken(e.Keys, accountID, campaignID, subscriberID)
+}
+
+// RecipientToken is the signed token of one campaign recipient.
+func RecipientToken(k *keys.Keyring, accountID, campaignID, subscriberID int64) string {
+	var b [24]byte
+	binary.BigEndian.PutUint64(b[0:], uint64(accountID))
+	binary.BigEndian.PutUint64(b[8:], uint64(campaignID))
+	binary.BigEndian.PutUint64(b[16:], uint64(subscriberID))
+	return k.Sign("recipient", b[:])
+}
+
+// ParseRecipientToken reverses RecipientToken; ok is false for forged tokens.
+func ParseRecipientToken(k *keys.Keyring, token string) (accountID, campaignID, subscriberID int64, ok bool) {
+	p, err := k.Verify("recipient", token)
+	if err != nil || len(p) != 24 {
+		return 0, 0, 0, false
+	}
+	return int64(binary.BigEndian.Uint64(p[0:])), int64(binary.BigEndian.Uint64(p[8:])), int64(binary.BigEndian.Uint64(p[16:])), true
+}
+
+func insertBeforeBodyEnd(html, footer string) string {
+	if i := strings.LastIndex(strings.ToLower(html), "</body>"); i >= 0 {
+		return html[:i] + footer + html[i:]
+	}
+	return html + footer
+}
+
+var htmlEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&#34;", "'", "&#39;")
+
+func htmlEscape(s string) string { return htmlEscaper.Replace(s) }
+
+// SendTest sends the campaign to the given addresses, rendered for a sample subscriber
+// named after each address; no delivery is recorded and the unsubscribe link is inert.
+func (e *Engine) SendTest(ctx context.Context, accountID, campaignID int64, to []tidings.Address) error {
+	e.init()
+	j, err := e.prepare(ctx, accountID, campaignID)
+	if err != nil {
+		return err
+	}
+	j.campaign.Subject = "[Test] " + j.campaign.Subject
+	if j.tmpl, err = Compile(j.campaign); err != nil {
+		return err
+	}
+	for _, addr := range to {
+		sub := tidings.Subscriber{Email: addr, Name: "Test Recipient", Attributes: tidings.Attributes{}}
+		msg, env, _, err := e.compose(j, sub)
+		if err != nil {
+			return err
+		}
+		if err := e.Sender.Send(ctx, env, msg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Preview renders the campaign for one of the account's subscribers.
+func (e *Engine) Preview(ctx context.Context, accountID, campaignID, subscriberID int64) (Rendered, error) {
+	e.init()
+	j, err := e.prepare(ctx, accountID, campaignID)
+	if err != nil {
+		return Rendered{}, err
+	}
+	sub, err := e.Store.GetSubscriber(ctx, accountID, subscriberID)
+	if err != nil {
+		return Rendered{}, err
+	}
+	return j.tmpl.Render(Data{
+		Subscriber:     SubscriberData{Email: sub.Email.String(), Name: sub.Name, Attributes: sub.Attributes},
+		Account:        AccountData{Name: j.account.Name, PostalAddress: j.account.PostalAddress, ContactEmail: j.account.ContactEmail, PrivacyPolicyURL: j.account.PrivacyPolicyURL},
+		Campaign:       CampaignData{Name: j.campaign.Name, Subject: j.campaign.Subject},
+		UnsubscribeURL: e.BaseURL + "/u/preview", PortalURL: e.BaseURL + "/portal", PreferencesURL: e.BaseURL + "/portal",
+	})
+}

@@ -1,0 +1,314 @@
+package send_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/x509"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-msgauth/dkim"
+	"github.com/emersion/go-smtp"
+
+	"github.com/tidings/tidings/internal/mail"
+	"github.com/tidings/tidings/internal/mail/mailtest"
+	"github.com/tidings/tidings/internal/send"
+	"github.com/tidings/tidings/internal/sqlstore"
+	"github.com/tidings/tidings/internal/testdb"
+	"github.com/tidings/tidings/internal/tidings"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// fixture is an account with a signed sending domain, two lists and a campaign.
+type fixture struct {
+	store    tidings.Store
+	acc      tidings.Account
+	l1, l2   tidings.List
+	dns      map[string]string
+	campaign tidings.Campaign
+}
+
+const body = `<html><body><h1>Hello {{.Subscriber.Name | default "friend"}}</h1>
+<p>News for {{.Subscriber.Attributes.city}}: <a href="https://shop.example/a">one</a>, <a href="https://shop.example/b">two</a>,
+<a href="https://shop.example/c?x=1&y=2">three</a>.</p>
+</body></html>`
+
+func newFixture(t testing.TB, store tidings.Store) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	f := &fixture{store: store, dns: map[string]string{}}
+	f.acc = tidings.Account{Name: "Shop & Co", ContactEmail: "dpo@shop.example", PostalAddress: "1 Market Sq, York"}
+	if err := store.CreateAccount(ctx, &f.acc); err != nil {
+		t.Fatal(err)
+	}
+	f.l1, f.l2 = tidings.NewList("Weekly"), tidings.NewList("Offers")
+	store.CreateList(ctx, f.acc.ID, &f.l1)
+	store.CreateList(ctx, f.acc.ID, &f.l2)
+	for _, alg := range []string{"rsa", "ed25519"} {
+		signer, _ := mail.GenerateKey(alg)
+		priv, _ := mail.MarshalPrivateKey(signer)
+		pub, _ := x509.MarshalPKIXPublicKey(signer.Public())
+		if k, ok := signer.Public().(ed25519.PublicKey); ok {
+			pub = k
+		}
+		k := tidings.DKIMKey{Selector: "s-" + alg, Algorithm: alg, PrivateKey: priv, PublicKey: pub}
+		if err := store.AddDKIMKey(ctx, f.acc.ID, "news.shop.example", &k); err != nil {
+			t.Fatal(err)
+		}
+		name, value, _ := mail.DNSRecord(k.Selector, "news.shop.example", signer.Public())
+		f.dns[name] = value
+	}
+	f.campaign = tidings.Campaign{Name: "November", Subject: "News for {{.Subscriber.Name}}", FromName: "Shop & Co",
+		FromAddress: "news@news.shop.example", HTML: body, Lists: []int64{f.l1.ID, f.l2.ID}}
+	if err := store.CreateCampaign(ctx, f.acc.ID, &f.campaign); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *fixture) subscribe(t testing.TB, email string, lists ...int64) tidings.Subscriber {
+	t.Helper()
+	s := tidings.Subscriber{Email: tidings.MustParseAddress(email), Name: "P " + email[:3], Attributes: tidings.Attributes{"city": "York"}}
+	if err := f.store.CreateSubscriber(context.Background(), f.acc.ID, &s, lists, tidings.SubConfirmed); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func engineFor(t testing.TB, store tidings.Store, sink *mailtest.Sink) *send.Engine {
+	pool, err := mail.NewSMTPPool(mail.SMTPConfig{Host: "127.0.0.1", Port: sink.Port(), TLS: "none", PoolSize: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pool.Close() })
+	return &send.Engine{Store: store, Keys: testdb.Keyring(t), Sender: pool, BaseURL: "https://tidings.example", Workers: 4,
+		Backoff: time.Millisecond, FlushEvery: 5 * time.Millisecond}
+}
+
+func (f *fixture) verify(t *testing.T, raw []byte) {
+	t.Helper()
+	verifs, err := dkim.VerifyWithOptions(bytes.NewReader(raw), &dkim.VerifyOptions{LookupTXT: func(d string) ([]string, error) {
+		return []string{f.dns[d]}, nil
+	}})
+	if err != nil || len(verifs) != 2 {
+		t.Fatalf("dkim: %d signatures, %v", len(verifs), err)
+	}
+	for _, v := range verifs {
+		if v.Err != nil {
+			t.Fatalf("signature %s: %v", v.Domain, v.Err)
+		}
+		for _, h := range []string{"list-unsubscribe", "list-unsubscribe-post", "list-id"} {
+			if !strings.Contains(strings.ToLower(strings.Join(v.HeaderKeys, ",")), h) {
+				t.Fatalf("signature does not cover %s", h)
+			}
+		}
+	}
+}
+
+func TestCampaignReachesEveryRecipientOnce(t *testing.T) {
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			store := testdb.Open(t, engine)
+			ctx := context.Background()
+			f := newFixture(t, store)
+			want := map[string]bool{}
+			for i := range 1200 {
+				addr := fmt.Sprintf("r%04d@example.com", i)
+				lists := []int64{f.l1.ID}
+				if i%3 == 0 {
+					lists = append(lists, f.l2.ID) // on both lists: still one message
+				}
+				f.subscribe(t, addr, lists...)
+				want[addr] = true
+			}
+			// Not recipients: restricted, objecting, unconfirmed, suppressed, on no target list.
+			r := f.subscribe(t, "restricted@example.com", f.l1.ID)
+			r.Status = tidings.StatusRestricted
+			store.UpdateSubscriber(ctx, f.acc.ID, &r)
+			o := f.subscribe(t, "objected@example.com", f.l1.ID)
+			o.Status = tidings.StatusObjected
+			store.UpdateSubscriber(ctx, f.acc.ID, &o)
+			u := tidings.Subscriber{Email: tidings.MustParseAddress("unconfirmed@example.com")}
+			store.CreateSubscriber(ctx, f.acc.ID, &u, []int64{f.l1.ID}, tidings.SubUnconfirmed)
+			f.subscribe(t, "suppressed@example.com", f.l1.ID)
+			store.AddSuppression(ctx, tidings.InstanceWide, tidings.MustParseAddress("suppressed@example.com"), tidings.SuppressComplaint)
+			other := tidings.NewList("Other")
+			store.CreateList(ctx, f.acc.ID, &other)
+			f.subscribe(t, "otherlist@example.com", other.ID)
+
+			sink := mailtest.New(t)
+			eng := engineFor(t, store, sink)
+			if err := store.SetCampaignStatus(ctx, f.acc.ID, f.campaign.ID, tidings.CampaignSending, ""); err != nil {
+				t.Fatal(err)
+			}
+			if err := eng.Send(ctx, f.acc.ID, f.campaign.ID); err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]int{}
+			for _, m := range sink.Messages() {
+				for _, to := range m.To {
+					got[to]++
+				}
+				if !strings.HasPrefix(m.From, "bounces+") || !strings.HasSuffix(m.From, "@news.shop.example") {
+					t.Fatalf("return path %q is not a VERP address", m.From)
+				}
+			}
+			for addr := range want {
+				if got[addr] != 1 {
+					t.Fatalf("%s received %d messages", addr, got[addr])
+				}
+			}
+			if len(got) != len(want) {
+				t.Fatalf("%d recipients, want %d (extra: excluded people were mailed)", len(got), len(want))
+			}
+			f.verify(t, sink.Messages()[0].Data)
+			p, _ := store.CampaignProgress(ctx, f.acc.ID, f.campaign.ID)
+			c, _ := store.GetCampaign(ctx, f.acc.ID, f.campaign.ID)
+			if p.Total != 1200 || p.Sent != 1200 || p.Remaining != 0 || c.Status != tidings.CampaignSent || c.FinishedAt == nil {
+				t.Fatalf("progress %+v, status %s", p, c.Status)
+			}
+		})
+	}
+}
+
+// TestGoldenMessage compares a rendered message with testdata/campaign.eml, with the
+// parts that change per send (dates, IDs, tokens, boundaries, signatures) masked.
+func TestGoldenMessage(t *testing.T) {
+	store := testdb.Open(t, sqlstore.SQLite)
+	ctx := context.Background()
+	f := newFixture(t, store)
+	f.subscribe(t, "golden@example.com", f.l1.ID)
+	sink := mailtest.New(t)
+	eng := engineFor(t, store, sink)
+	store.SetCampaignStatus(ctx, f.acc.ID, f.campaign.ID, tidings.CampaignSending, "")
+	if err := eng.Send(ctx, f.acc.ID, f.campaign.ID); err != nil {
+		t.Fatal(err)
+	}
+	raw := sink.Messages()[0].Data
+	f.verify(t, raw)
+	masked := raw
+	for _, m := range []struct{ re, with string }{
+		{`(?s)DKIM-Signature:.*?\r\n(From:)`, "DKIM-Signature: <masked>\r\n$1"},
+		{`(?s)DKIM-Signature:.*?\r\n(DKIM-Signature:)`, "DKIM-Signature: <masked>\r\n$1"},
+		{`Date: .*`, "Date: <date>\r"},
+		{`[a-z0-9]{24}@news\.shop\.example`, "<id>@news.shop.example"},
+		{`/u/[A-Za-z0-9_-]+`, "/u/<token>"},
+		{`unsubscribe\+[A-Za-z0-9_-]+@`, "unsubscribe+<token>@"},
+		{`=_[a-z0-9]+`, "=_<boundary>"},
+		{`/u/<token>=\r\n[A-Za-z0-9_=-]+`, "/u/<token>"},
+	} {
+		masked = regexp.MustCompile(m.re).ReplaceAll(masked, []byte(m.with))
+	}
+	path := filepath.Join("testdata", "campaign.eml")
+	if *update {
+		os.MkdirAll("testdata", 0o755)
+		os.WriteFile(path, masked, 0o644)
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(masked, want) {
+		t.Fatalf("message differs from %s:\n%s", path, masked)
+	}
+}
+
+func TestTemplateSandbox(t *testing.T) {
+	base := tidings.Campaign{Name: "x", Subject: "s", FromAddress: "a@b.example", Lists: []int64{1}}
+	for _, c := range []struct{ html, want string }{
+		{`{{env "HOME"}}`, `function "env" not defined`},
+		{"<p>ok</p>\n{{readFile \"/etc/passwd\"}}", `line 2: function "readFile" not defined`},
+		{`{{exec "ls"}}`, `function "exec" not defined`},
+		{`{{.Subscriber.Password}}`, `Password`},
+		{`{{.Os.Getenv}}`, `Os`},
+		{`{{if}}`, "missing value for if"},
+		{`{{range 100000000}}xxxxxxxxxxxxxxxxxxxx{{end}}`, "more than 4 MiB"},
+	} {
+		camp := base
+		camp.HTML = c.html
+		_, err := send.Compile(camp)
+		v, ok := tidings.AsValidation(err)
+		if !ok || v.Field != "html" || v.Code != "template" || !strings.Contains(v.Message, c.want) {
+			t.Errorf("%q: %v, want a template error mentioning %q", c.html, err, c.want)
+		}
+	}
+	ok := base
+	ok.HTML = `<p>{{.Subscriber.Name | upper}} {{.Subscriber.Attributes.plan | default "free"}} {{truncate 3 "abcdef"}}</p>`
+	tmpl, err := send.Compile(ok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := tmpl.Render(send.Data{Subscriber: send.SubscriberData{Name: "<b>ann</b>", Attributes: map[string]any{}}})
+	if !strings.Contains(r.HTML, "&lt;B&gt;ANN&lt;/B&gt; free abc…") || !strings.Contains(r.Text, "<B>ANN</B> free abc…") {
+		t.Fatalf("render: %q / %q", r.HTML, r.Text)
+	}
+}
+
+func TestTemporaryFailuresRetryAndErrorsPause(t *testing.T) {
+	store := testdb.Open(t, sqlstore.SQLite)
+	ctx := context.Background()
+	f := newFixture(t, store)
+	for i := range 30 {
+		f.subscribe(t, fmt.Sprintf("p%02d@example.com", i), f.l1.ID)
+	}
+	sink := mailtest.New(t)
+	var mu sync.Mutex
+	seen := map[string]int{}
+	sink.Reject = func(rcpt string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		seen[rcpt]++
+		if rcpt == "p01@example.com" && seen[rcpt] == 1 {
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try later"}
+		}
+		if rcpt == "p02@example.com" {
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+		}
+		return nil
+	}
+	eng := engineFor(t, store, sink)
+	store.SetCampaignStatus(ctx, f.acc.ID, f.campaign.ID, tidings.CampaignSending, "")
+	if err := eng.Send(ctx, f.acc.ID, f.campaign.ID); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := store.CampaignProgress(ctx, f.acc.ID, f.campaign.ID)
+	if p.Sent != 29 || p.Failed != 1 || len(sink.Find("p01@example.com")) != 1 {
+		t.Fatalf("progress %+v; p01 got %d", p, len(sink.Find("p01@example.com")))
+	}
+
+	// A relay refusing everything pauses the campaign with a visible reason.
+	c2 := f.campaign
+	c2.ID, c2.Name = 0, "second"
+	store.CreateCampaign(ctx, f.acc.ID, &c2)
+	sink.Reject = func(string) error {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "sender blocked"}
+	}
+	eng2 := engineFor(t, store, sink)
+	eng2.ErrorMinimum, eng2.Workers = 10, 1
+	store.SetCampaignStatus(ctx, f.acc.ID, c2.ID, tidings.CampaignSending, "")
+	if err := eng2.Send(ctx, f.acc.ID, c2.ID); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := store.GetCampaign(ctx, f.acc.ID, c2.ID)
+	p, _ = store.CampaignProgress(ctx, f.acc.ID, c2.ID)
+	if got.Status != tidings.CampaignPaused || !strings.Contains(got.PauseReason, "sender blocked") || p.Remaining == 0 {
+		t.Fatalf("after a failing relay: %s %q %+v", got.Status, got.PauseReason, p)
+	}
+}
+
+func TestHTMLToText(t *testing.T) {
+	got := send.HTMLToText(`<html><head><style>p{}</style></head><body><h1>Hi {{.Subscriber.Name}}</h1><p>See <a href="https://x.example/a">this</a>.</p><ul><li>one</li><li>two</li></ul><script>evil()</script></body></html>`)
+	want := "Hi {{.Subscriber.Name}}\n\nSee this (https://x.example/a).\n\n- one\n- two\n"
+	if got != want {
+		t.Fatalf("got %q\nwant %q", got, want)
+	}
+}

@@ -1,0 +1,61 @@
+package public
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/tidings/tidings/internal/send"
+	"github.com/tidings/tidings/internal/tidings"
+)
+
+// UnsubscribePattern receives one-click unsubscribes (RFC 8058): mail providers post
+// without cookies, origin or CSRF token, so it is exempt from cross-origin checks; the
+// signed token in the path is the authority.
+const UnsubscribePattern = "POST /u/{token}"
+
+// unsubscribePage answers GET: a button, never an unsubscribe, because link scanners
+// and prefetchers follow every link in a mail.
+func (s *server) unsubscribePage(w http.ResponseWriter, r *http.Request) {
+	if _, _, _, ok := send.ParseRecipientToken(s.Consent.Keys, r.PathValue("token")); !ok {
+		s.message(w, http.StatusNotFound, "Link not valid", "This unsubscribe link is not valid. Use the link from the email exactly as it is.")
+		return
+	}
+	s.render(w, http.StatusOK, "unsubscribe.html", messagePage{Title: "Unsubscribe",
+		Message: "Press the button to stop receiving these emails.", Action: "/u/" + r.PathValue("token"), Button: "Unsubscribe"})
+}
+
+// unsubscribe answers POST: at once, with 200 and no redirect, as RFC 8058 requires.
+func (s *server) unsubscribe(w http.ResponseWriter, r *http.Request) {
+	accountID, campaignID, subscriberID, ok := send.ParseRecipientToken(s.Consent.Keys, r.PathValue("token"))
+	if !ok {
+		s.message(w, http.StatusNotFound, "Link not valid", "This unsubscribe link is not valid. Use the link from the email exactly as it is.")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseMultipartForm(64 << 10); err != nil && !errors.Is(err, http.ErrNotMultipart) {
+		s.message(w, http.StatusBadRequest, "Request not understood", "The unsubscribe request could not be read.")
+		return
+	}
+	if r.PostForm.Get("List-Unsubscribe") != "One-Click" {
+		s.message(w, http.StatusBadRequest, "Request not understood", "Use the button on the unsubscribe page, or your mail program's unsubscribe action.")
+		return
+	}
+	ctx := r.Context()
+	lists := []int64{0} // 0: every list, when the campaign is gone
+	if c, err := s.Store.GetCampaign(ctx, accountID, campaignID); err == nil {
+		lists = c.Lists
+	}
+	ev := tidings.Evidence{IP: s.ClientIP.IP(r).String(), UserAgent: clip(r.UserAgent(), 512)}
+	for _, l := range lists {
+		err := s.Store.Unsubscribe(ctx, accountID, subscriberID, l, tidings.SourceMail, ev)
+		if errors.Is(err, tidings.ErrNotFound) {
+			break // already erased: nothing left to unsubscribe
+		}
+		if err != nil {
+			s.Log.Error("unsubscribe failed", "account_id", accountID, "subscriber_id", subscriberID, "err", err)
+			s.message(w, http.StatusInternalServerError, "Something went wrong", "Please try again in a moment.")
+			return
+		}
+	}
+	s.message(w, http.StatusOK, "You are unsubscribed", "You will not receive these emails any more.")
+}
