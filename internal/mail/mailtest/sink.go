@@ -5,11 +5,13 @@ package mailtest
 import (
 	"bytes"
 	"io"
+	"log"
 	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-smtp"
 )
@@ -32,6 +34,8 @@ type Sink struct {
 	connections atomic.Int64
 	// Reject, when set, decides per recipient: return an *smtp.SMTPError to refuse it.
 	Reject func(rcpt string) error
+	// Delay slows every accepted message (to stretch a campaign for crash tests).
+	Delay time.Duration
 }
 
 // Start starts a sink on 127.0.0.1:0. With countOnly it keeps no message data (for
@@ -43,6 +47,7 @@ func Start(countOnly bool) (*Sink, error) {
 		return &session{sink: s}, nil
 	}))
 	s.srv.Domain = "sink.test"
+	s.srv.ErrorLog = log.New(io.Discard, "", 0) // clients killed mid-session are expected here
 	s.srv.AllowInsecureAuth = true
 	s.srv.MaxMessageBytes = 32 << 20
 	s.srv.MaxRecipients = 1000
@@ -107,6 +112,9 @@ func (x *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 }
 
 func (x *session) Data(r io.Reader) error {
+	if x.sink.Delay > 0 {
+		time.Sleep(x.sink.Delay)
+	}
 	if x.sink.countOnly {
 		io.Copy(io.Discard, r)
 		x.sink.count.Add(1)
