@@ -1,0 +1,105 @@
+package send_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tidings/tidings/internal/importer"
+	"github.com/tidings/tidings/internal/mail"
+	"github.com/tidings/tidings/internal/mail/mailtest"
+	"github.com/tidings/tidings/internal/send"
+	"github.com/tidings/tidings/internal/testdb"
+	"github.com/tidings/tidings/internal/tidings"
+)
+
+// BenchmarkCampaign sends one campaign to N recipients (TIDINGS_BENCH_RECIPIENTS,
+// default 100,000) into an in-process SMTP sink on loopback: a ~5 KB personalised HTML
+// body with 3 links, without DKIM and with RSA-2048 + Ed25519. It reports the sustained
+// send rate (planning excluded, reported separately) and the process's peak RSS.
+//
+//	TIDINGS_TEST_POSTGRES_URL=… go test -run=^$ -bench=Campaign -benchtime=1x ./internal/send/
+func BenchmarkCampaign(b *testing.B) {
+	n := 100000
+	if v, err := strconv.Atoi(os.Getenv("TIDINGS_BENCH_RECIPIENTS")); err == nil && v > 0 {
+		n = v
+	}
+	var csv bytes.Buffer
+	csv.WriteString("email,name,city\n")
+	for i := range n {
+		fmt.Fprintf(&csv, "reader%d@example%d.com,Reader %d,City %d\n", i, i%500, i, i%40)
+	}
+	para := `<p>Dear {{.Subscriber.Name}}, here is what is new in {{.Subscriber.Attributes.city}} this week. ` +
+		strings.Repeat("Our booksellers picked the season's best novels, essays and poetry for you. ", 4) + "</p>\n"
+	html := "<html><body><h1>Hello {{.Subscriber.Name}}</h1>\n" + strings.Repeat(para, 10) +
+		`<p><a href="https://shop.example/new">New</a> · <a href="https://shop.example/offers">Offers</a> · <a href="https://shop.example/events?city={{.Subscriber.Attributes.city}}">Events</a></p></body></html>`
+	for _, engine := range testdb.Engines(b) {
+		for _, signed := range []bool{false, true} {
+			name := string(engine) + "/no-dkim"
+			if signed {
+				name = string(engine) + "/rsa+ed25519"
+			}
+			b.Run(name, func(b *testing.B) {
+				store := testdb.Open(b, engine)
+				ctx := context.Background()
+				f := newFixture(b, store)
+				if !signed {
+					// A second domain without keys: mail from it goes out unsigned.
+					f.campaign.FromAddress = "news@unsigned.shop.example"
+				}
+				rep, err := importer.Run(ctx, store, nil, bytes.NewReader(csv.Bytes()), importer.Options{AccountID: f.acc.ID, ListID: f.l1.ID,
+					Declaration: tidings.ImportDeclaration{Source: "bench", LawfulBasis: tidings.BasisConsent}, Mode: importer.Confirmed})
+				if err != nil || rep.Counts[tidings.ImportAdded] != n {
+					b.Fatalf("import: %v %v", rep.Counts, err)
+				}
+				f.campaign.HTML = html
+				if err := store.UpdateCampaign(ctx, f.acc.ID, &f.campaign); err != nil {
+					b.Fatal(err)
+				}
+				sink, _ := mailtest.Start(true)
+				defer sink.Close()
+				pool, _ := mail.NewSMTPPool(mail.SMTPConfig{Host: "127.0.0.1", Port: sink.Port(), TLS: "none", PoolSize: 16})
+				defer pool.Close()
+				eng := &send.Engine{Store: store, Keys: testdb.Keyring(b), Sender: pool, BaseURL: "https://tidings.example", Workers: 16}
+				for b.Loop() {
+					planStart := time.Now()
+					if err := store.SetCampaignStatus(ctx, f.acc.ID, f.campaign.ID, tidings.CampaignSending, ""); err != nil {
+						b.Fatal(err)
+					}
+					plan := time.Since(planStart)
+					start := time.Now()
+					if err := eng.Send(ctx, f.acc.ID, f.campaign.ID); err != nil {
+						b.Fatal(err)
+					}
+					el := time.Since(start)
+					if sink.Count() != int64(n) {
+						b.Fatalf("sink got %d of %d", sink.Count(), n)
+					}
+					b.ReportMetric(float64(n)/el.Seconds(), "msgs/s")
+					b.ReportMetric(plan.Seconds(), "plan-s")
+				}
+				b.ReportMetric(float64(peakRSS())/(1<<20), "peakRSS-MB")
+			})
+		}
+	}
+}
+
+// peakRSS reads the process's high-water resident set size (Linux).
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
