@@ -15,7 +15,7 @@ import (
 // engine returns the campaign engine configured for this node.
 func (a *app) engine() *send.Engine {
 	return &send.Engine{Store: a.store, Keys: a.keys, Sender: a.sender, BaseURL: a.cfg.PublicURL(), Log: a.log,
-		Workers: a.cfg.SMTP.PoolSize * 2}
+		Workers: a.cfg.Send.Workers, Rate: a.cfg.Send.Rate, PerDomain: a.cfg.Send.PerDomain}
 }
 
 func cmdCampaign(ctx context.Context, e env, args []string) error {

@@ -36,6 +36,14 @@ type Config struct {
 	MaxBodyBytes    int64
 	MaxUploadBytes  int64
 	ShutdownTimeout time.Duration
+	Send            SendConfig
+}
+
+// SendConfig shapes the campaign engine on this node.
+type SendConfig struct {
+	Workers   int     // batches sent at once
+	Rate      float64 // messages per second across the node; 0 = unlimited
+	PerDomain float64 // messages per second to one recipient domain; 0 = unlimited
 }
 
 // SMTPConfig is the outbound relay. An empty Host means "no relay: use the outbox".
@@ -109,6 +117,15 @@ var settings = []setting{
 	{key: "max_upload_bytes", help: "largest accepted upload (CSV import), in bytes",
 		get: func(c *Config) string { return strconv.FormatInt(c.MaxUploadBytes, 10) },
 		set: func(c *Config, v string) error { return int64Range(&c.MaxUploadBytes, v, 1024, 1<<40) }},
+	{key: "send_workers", help: "campaign batches this node sends at once, 1–256",
+		get: func(c *Config) string { return strconv.Itoa(c.Send.Workers) },
+		set: func(c *Config, v string) error { return intRange(&c.Send.Workers, v, 1, 256) }},
+	{key: "send_rate", help: "campaign messages per second on this node (0: unlimited)",
+		get: func(c *Config) string { return strconv.FormatFloat(c.Send.Rate, 'f', -1, 64) },
+		set: func(c *Config, v string) error { return floatRange(&c.Send.Rate, v, 0, 1e6) }},
+	{key: "send_domain_rate", help: "campaign messages per second to one recipient domain (0: unlimited)",
+		get: func(c *Config) string { return strconv.FormatFloat(c.Send.PerDomain, 'f', -1, 64) },
+		set: func(c *Config, v string) error { return floatRange(&c.Send.PerDomain, v, 0, 1e6) }},
 	{key: "shutdown_timeout", help: "grace period for in-flight requests on shutdown (e.g. 15s)",
 		get: func(c *Config) string { return c.ShutdownTimeout.String() },
 		set: func(c *Config, v string) error { return duration(&c.ShutdownTimeout, v) }},
@@ -120,6 +137,7 @@ func Default() Config {
 		DataDir: "./tidings-data", Listen: "127.0.0.1:8080", LogLevel: "info", LogFormat: "text",
 		SMTP:         SMTPConfig{Port: 587, TLS: "starttls", PoolSize: 4},
 		MaxBodyBytes: 1 << 20, MaxUploadBytes: 64 << 20, ShutdownTimeout: 15 * time.Second,
+		Send: SendConfig{Workers: 8},
 	}
 }
 
@@ -307,7 +325,7 @@ func (c Config) WriteTOML(w io.Writer) error {
 
 func tomlValue(key, v string) string {
 	switch key {
-	case "smtp_port", "smtp_pool_size", "max_body_bytes", "max_upload_bytes":
+	case "smtp_port", "smtp_pool_size", "max_body_bytes", "max_upload_bytes", "send_workers", "send_rate", "send_domain_rate":
 		return v
 	case "trusted_proxies":
 		var parts []string
@@ -373,6 +391,15 @@ func int64Range(dst *int64, v string, lo, hi int64) error {
 	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 	if err != nil || n < lo || n > hi {
 		return fmt.Errorf("%q must be a whole number of bytes from %d to %d", v, lo, hi)
+	}
+	*dst = n
+	return nil
+}
+
+func floatRange(dst *float64, v string, lo, hi float64) error {
+	n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil || n < lo || n > hi {
+		return fmt.Errorf("%q must be a number from %g to %g", v, lo, hi)
 	}
 	*dst = n
 	return nil

@@ -106,6 +106,8 @@ func TestBadValuesNameTheSetting(t *testing.T) {
 		{"TIDINGS_SMTP_POOL_SIZE", "0", "from 1 to 256"},
 		{"TIDINGS_MAX_BODY_BYTES", "-1", "TIDINGS_MAX_BODY_BYTES"},
 		{"TIDINGS_SHUTDOWN_TIMEOUT", "soon", "positive duration"},
+		{"TIDINGS_SEND_RATE", "-5", "TIDINGS_SEND_RATE"},
+		{"TIDINGS_SEND_WORKERS", "0", "from 1 to 256"},
 		{"TIDINGS_DATA_DIR", " ", "must not be empty"},
 		{"TIDINGS_LISTNE", "x", "TIDINGS_LISTNE (from environment): unknown setting"},
 	}
