@@ -46,6 +46,7 @@ var commands = map[string]command{
 	"ledger":    {"consent ledger: ledger verify [--account ID]", cmdLedger},
 	"retention": {"apply retention rules now: retention run [--dry-run]", cmdRetention},
 	"campaign":  {"send a campaign in the foreground, or show progress: campaign send|status --account ID --id ID", cmdCampaign},
+	"dsar":      {"data-subject requests: dsar export --email A | dsar erase --email A [--account ID]", cmdDSAR},
 	"import":    {"import a CSV: import FILE --account ID --list ID --source S --basis B", cmdImport},
 	"version": {"print the version", func(_ context.Context, e env, _ []string) error {
 		fmt.Fprintln(e.stdout, "tidings", version)

@@ -169,3 +169,31 @@ func (o *Outbox) Delete(id string) error {
 		return err
 	}
 }
+
+// Purge deletes every stored message whose envelope recipients include addr (erasure:
+// the outbox holds mail in clear). It returns how many it deleted.
+func (o *Outbox) Purge(addr string) (int, error) {
+	files, err := os.ReadDir(filepath.Join(o.dir, "new"))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, f := range files {
+		if !validID.MatchString(f.Name()) {
+			continue
+		}
+		e, err := o.entry(f.Name())
+		if err != nil {
+			continue
+		}
+		for _, to := range e.To {
+			if strings.EqualFold(to, addr) {
+				if err := o.Delete(f.Name()); err == nil {
+					n++
+				}
+				break
+			}
+		}
+	}
+	return n, nil
+}

@@ -44,6 +44,7 @@ func Run(t *testing.T, open Opener) {
 		{"UnsubscribeAndSuppression", testUnsubscribeAndSuppression},
 		{"ConsentIsolation", testConsentIsolation},
 		{"Domains", testDomains},
+		{"PersonDataAndErasure", testPersonDataAndErasure},
 	}
 	s := open(t)
 	for _, tc := range tests {

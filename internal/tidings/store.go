@@ -25,6 +25,7 @@ type Store interface {
 	DomainStore
 	ImportStore
 	CampaignStore
+	PersonStore
 
 	// Ping checks that the database answers and the schema is current (for /readyz).
 	Ping(ctx context.Context) error

@@ -1,0 +1,167 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/tidings/tidings/internal/tidings"
+)
+
+func (s *Store) PersonData(ctx context.Context, email tidings.Address) ([]tidings.PersonRecord, error) {
+	var pid int64
+	err := s.r.QueryRowContext(ctx, `SELECT id FROM persons WHERE email_hash = $1`, s.keys.Lookup(email.String())).Scan(&pid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return []tidings.PersonRecord{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT account_id, id FROM subscribers WHERE person_id = $1 ORDER BY account_id`, pid)
+	if err != nil {
+		return nil, err
+	}
+	type ref struct{ account, subscriber int64 }
+	var refs []ref
+	for rows.Next() {
+		var r ref
+		rows.Scan(&r.account, &r.subscriber)
+		refs = append(refs, r)
+	}
+	rows.Close()
+	out := []tidings.PersonRecord{}
+	for _, r := range refs {
+		var rec tidings.PersonRecord
+		if rec.Account, err = s.GetAccount(ctx, r.account); err != nil {
+			return nil, err
+		}
+		if rec.Subscriber, err = s.GetSubscriber(ctx, r.account, r.subscriber); err != nil {
+			return nil, err
+		}
+		if rec.Subscriptions, err = s.Subscriptions(ctx, r.account, r.subscriber); err != nil {
+			return nil, err
+		}
+		entries, err := s.personLedger(ctx, r.account, pid)
+		if err != nil {
+			return nil, err
+		}
+		rec.Consent = []tidings.ConsentRecord{}
+		for _, e := range entries {
+			ev, _ := s.OpenEvidence(ctx, e) // gone after an earlier erasure: empty
+			rec.Consent = append(rec.Consent, tidings.ConsentRecord{Seq: e.Seq, Time: e.Time, Kind: e.Kind, ListID: e.ListID, Source: e.Source, Evidence: ev})
+		}
+		drows, err := s.r.QueryContext(ctx, `SELECT d.campaign_id, c.name, d.status, d.sent_at FROM deliveries d JOIN campaigns c ON c.id = d.campaign_id
+			WHERE d.subscriber_id = $1 AND c.account_id = $2 ORDER BY d.campaign_id`, r.subscriber, r.account)
+		if err != nil {
+			return nil, err
+		}
+		rec.Deliveries, err = collect(drows, func(x interface{ Scan(...any) error }) (tidings.DeliveryRecord, error) {
+			var d tidings.DeliveryRecord
+			var sent sql.NullInt64
+			err := x.Scan(&d.CampaignID, &d.CampaignName, &d.Status, &sent)
+			d.SentAt = fromDBPtr(sent)
+			return d, err
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}
+
+func (s *Store) personLedger(ctx context.Context, accountID, personID int64) ([]tidings.LedgerEntry, error) {
+	rows, err := s.r.QueryContext(ctx, `
+		SELECT account_id, seq, created_at, kind, person_id, list_id, source, text_version, text_sha256,
+			evidence_sha256, evidence_sealed, prev_hash, hash
+		FROM ledger WHERE account_id = $1 AND person_id = $2 ORDER BY seq`, accountID, personID)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, func(r interface{ Scan(...any) error }) (tidings.LedgerEntry, error) {
+		var e tidings.LedgerEntry
+		var created int64
+		err := r.Scan(&e.AccountID, &e.Seq, &created, &e.Kind, &e.PersonID, &e.ListID, &e.Source, &e.TextVersion, &e.TextSHA256,
+			&e.EvidenceSHA256, &e.EvidenceSealed, &e.PrevHash, &e.Hash)
+		e.Time = fromDB(created)
+		return e, err
+	})
+}
+
+func (s *Store) ErasePerson(ctx context.Context, email tidings.Address, accountID int64) (tidings.Erasure, error) {
+	er := tidings.Erasure{Accounts: []int64{}}
+	now := s.stamp()
+	suppress := s.keys.SuppressionHash(email.String())
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var pid int64
+		err := tx.QueryRowContext(ctx, `SELECT id FROM persons WHERE email_hash = $1`, s.keys.Lookup(email.String())).Scan(&pid)
+		if errors.Is(err, sql.ErrNoRows) {
+			if accountID != 0 { // nothing held, but the request still bars re-adding
+				return addSuppression(ctx, tx, accountID, suppress, tidings.SuppressErasure, now)
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		q := `SELECT account_id, id FROM subscribers WHERE person_id = $1`
+		args := []any{pid}
+		if accountID != 0 {
+			q += ` AND account_id = $2`
+			args = append(args, accountID)
+		}
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		type ref struct{ account, subscriber int64 }
+		var refs []ref
+		for rows.Next() {
+			var r ref
+			rows.Scan(&r.account, &r.subscriber)
+			refs = append(refs, r)
+		}
+		rows.Close()
+		for _, r := range refs {
+			for _, q := range []string{
+				`DELETE FROM deliveries WHERE subscriber_id = $1`,
+				`DELETE FROM subscribers WHERE id = $1`, // cascades to subscriptions, pending requests, proofs
+			} {
+				if _, err := tx.ExecContext(ctx, q, r.subscriber); err != nil {
+					return err
+				}
+			}
+			// The chain stays verifiable: only the sealed evidence goes; its digest stays.
+			if _, err := tx.ExecContext(ctx, `UPDATE ledger SET evidence_sealed = NULL WHERE account_id = $1 AND person_id = $2`, r.account, pid); err != nil {
+				return err
+			}
+			if err := addSuppression(ctx, tx, r.account, suppress, tidings.SuppressErasure, now); err != nil {
+				return err
+			}
+			er.Accounts = append(er.Accounts, r.account)
+		}
+		if accountID != 0 && len(refs) == 0 {
+			if err := addSuppression(ctx, tx, accountID, suppress, tidings.SuppressErasure, now); err != nil {
+				return err
+			}
+		}
+		var left int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM subscribers WHERE person_id = $1`, pid).Scan(&left); err != nil {
+			return err
+		}
+		if left == 0 {
+			if accountID == 0 {
+				// Evidence in accounts where the person has no subscriber row any more.
+				if _, err := tx.ExecContext(ctx, `UPDATE ledger SET evidence_sealed = NULL WHERE person_id = $1`, pid); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM persons WHERE id = $1`, pid); err != nil {
+				return err
+			}
+			er.KeyDestroyed = true
+		}
+		return nil
+	})
+	return er, err
+}

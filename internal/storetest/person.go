@@ -1,0 +1,74 @@
+package storetest
+
+import (
+	"testing"
+
+	"github.com/tidings/tidings/internal/consent"
+	"github.com/tidings/tidings/internal/tidings"
+)
+
+func testPersonDataAndErasure(t *testing.T, s tidings.Store) {
+	a, b := mustAccount(t, s), mustAccount(t, s)
+	la, lb := mustList(t, s, a.ID), mustList(t, s, b.ID)
+	addr := tidings.MustParseAddress("person@rights.example")
+	ra, err := s.RequestSubscription(ctx, a.ID, request(addr.String(), []int64{la.ID}, tidings.LedgerSingleOptIn, ""))
+	noErr(t, "RequestSubscription(a)", err)
+	_, err = s.RequestSubscription(ctx, b.ID, request(addr.String(), []int64{lb.ID}, tidings.LedgerSingleOptIn, ""))
+	noErr(t, "RequestSubscription(b)", err)
+	noErr(t, "AttachProof", s.AttachProof(ctx, a.ID, ra.Subscriber.ID, ra.LedgerSeq, "confirmation_request", []byte("mail")))
+	mustSubscriber(t, s, a.ID, "someone.else@rights.example", la.ID)
+
+	recs, err := s.PersonData(ctx, addr)
+	noErr(t, "PersonData", err)
+	if len(recs) != 2 || recs[0].Account.ID != a.ID || recs[1].Account.ID != b.ID || recs[0].Subscriber.Email != addr ||
+		len(recs[0].Subscriptions) != 1 || len(recs[0].Consent) != 1 || recs[0].Consent[0].Evidence.IP != "198.51.100.1" {
+		t.Fatalf("PersonData = %+v", recs)
+	}
+	none, err := s.PersonData(ctx, tidings.MustParseAddress("nobody@rights.example"))
+	noErr(t, "PersonData(unknown)", err)
+	if len(none) != 0 {
+		t.Fatal("an unknown address has data")
+	}
+
+	// Erase in A only: A forgets, B keeps, the key survives for B.
+	er, err := s.ErasePerson(ctx, addr, a.ID)
+	noErr(t, "ErasePerson(a)", err)
+	if len(er.Accounts) != 1 || er.Accounts[0] != a.ID || er.KeyDestroyed {
+		t.Fatalf("erasure in A: %+v", er)
+	}
+	recs, _ = s.PersonData(ctx, addr)
+	if len(recs) != 1 || recs[0].Account.ID != b.ID {
+		t.Fatalf("after erasing in A: %+v", recs)
+	}
+	if held, reason, _ := s.Suppressed(ctx, a.ID, addr); !held || reason != tidings.SuppressErasure {
+		t.Fatal("no erasure suppression in A")
+	}
+	entries, _ := s.LedgerEntries(ctx, a.ID, 0, 100)
+	for _, e := range entries {
+		if e.PersonID == ra.Subscriber.PersonID && e.EvidenceSealed != nil {
+			t.Fatal("A's ledger still holds the person's evidence")
+		}
+	}
+	if others, _ := s.ListSubscribers(ctx, a.ID, tidings.SubscriberFilter{}); len(others) != 1 {
+		t.Fatalf("erasure touched someone else: %d left in A", len(others))
+	}
+
+	// Erase everywhere: the key is destroyed.
+	er, err = s.ErasePerson(ctx, addr, 0)
+	noErr(t, "ErasePerson(all)", err)
+	if len(er.Accounts) != 1 || !er.KeyDestroyed {
+		t.Fatalf("erasure everywhere: %+v", er)
+	}
+	if recs, _ := s.PersonData(ctx, addr); len(recs) != 0 {
+		t.Fatalf("after erasing everywhere: %+v", recs)
+	}
+	for _, acc := range []int64{a.ID, b.ID} {
+		if rep, err := consent.VerifyLedger(ctx, s, acc); err != nil || !rep.OK {
+			t.Fatalf("ledger of account %d after erasure: %+v %v", acc, rep, err)
+		}
+	}
+	// The same address can come back only by their own request; imports are refused.
+	_, err = s.RequestSubscription(ctx, b.ID, tidings.SubscriptionRequest{Email: addr, Lists: []int64{lb.ID}, Kind: tidings.LedgerImported,
+		Source: tidings.SourceImport, RespectSuppression: true})
+	wantErr(t, "re-adding an erased person", err, tidings.ErrSuppressed)
+}
