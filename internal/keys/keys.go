@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"sync"
 )
 
@@ -33,10 +34,9 @@ type Keyring struct {
 	wrap        cipher.AEAD // wraps per-person data keys
 	instance    cipher.AEAD // seals instance secrets kept in the database (DKIM private keys)
 	receipts    ed25519.PrivateKey
-	lookupKey   []byte
-	suppressKey []byte
-	signKey     []byte
-	lookups     sync.Pool // of hash.Hash (HMAC under lookupKey), to spare allocations on hot paths
+	lookup      *macPool
+	suppression *macPool
+	sign        *macPool
 }
 
 // NewKeyring derives the keyring from master, which must hold at least 32 bytes.
@@ -59,11 +59,13 @@ func NewKeyring(master []byte) (*Keyring, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &Keyring{wrap: wrap, instance: instance, receipts: ed25519.NewKeyFromSeed(derive("receipt-signing")),
-		lookupKey: derive("lookup"), suppressKey: derive("suppression"), signKey: derive("sign")}
-	k.lookups.New = func() any { return hmac.New(sha256.New, k.lookupKey) }
-	return k, nil
+	return &Keyring{wrap: wrap, instance: instance, receipts: ed25519.NewKeyFromSeed(derive("receipt-signing")),
+		lookup: newMACPool(derive("lookup")), suppression: newMACPool(derive("suppression")),
+		sign: newMACPool(derive("sign"))}, nil
 }
+
+// Format keeps key material out of logs and error messages, whatever the verb.
+func (k *Keyring) Format(f fmt.State, _ rune) { io.WriteString(f, "keys.Keyring{redacted}") }
 
 // GenerateMaster returns 32 random bytes for a new master secret.
 func GenerateMaster() []byte {
@@ -73,21 +75,40 @@ func GenerateMaster() []byte {
 }
 
 // Lookup returns the keyed hash (HMAC-SHA256) of s; callers pass a normalised address.
-func (k *Keyring) Lookup(s string) []byte {
-	h := k.lookups.Get().(hash.Hash)
-	h.Reset()
-	h.Write([]byte(s))
-	sum := h.Sum(nil)
-	k.lookups.Put(h)
-	return sum
-}
+func (k *Keyring) Lookup(s string) []byte { return k.lookup.sum(nil, s, nil) }
 
 // SuppressionHash is a keyed hash under its own key, for suppression entries: it cannot
 // be joined to person lookups, and it survives the person's erasure.
-func (k *Keyring) SuppressionHash(s string) []byte {
-	h := hmac.New(sha256.New, k.suppressKey)
-	h.Write([]byte(s))
-	return h.Sum(nil)
+func (k *Keyring) SuppressionHash(s string) []byte { return k.suppression.sum(nil, s, nil) }
+
+// macPool reuses HMAC states (and a scratch buffer) for one key: building an HMAC costs
+// more than hashing a short address, and lookups sit on hot paths.
+type macPool struct{ pool sync.Pool }
+
+type macState struct {
+	h   hash.Hash
+	buf []byte
+}
+
+func newMACPool(key []byte) *macPool {
+	return &macPool{sync.Pool{New: func() any { return &macState{h: hmac.New(sha256.New, key)} }}}
+}
+
+// sum appends to dst the HMAC of s||rest (a new slice if dst is nil).
+func (p *macPool) sum(dst []byte, s string, rest []byte) []byte {
+	m := p.pool.Get().(*macState)
+	// Copying s into a reused buffer avoids the allocation of []byte(s) passed to an interface.
+	m.buf = append(append(m.buf[:0], s...), rest...)
+	m.h.Reset()
+	m.h.Write(m.buf)
+	if dst == nil {
+		dst = make([]byte, 0, sha256.Size)
+	}
+	dst = m.h.Sum(dst)
+	if cap(m.buf) <= 4096 { // don't pin the buffer of one huge input
+		p.pool.Put(m)
+	}
+	return dst
 }
 
 const version1 = 1
@@ -120,8 +141,12 @@ func open(a cipher.AEAD, c, aad []byte) ([]byte, error) {
 	return p, nil
 }
 
-// DataKey seals and opens one person's personal fields with AES-256-GCM.
+// DataKey seals and opens one person's personal fields with AES-256-GCM. It is safe for
+// concurrent use, so callers may cache it.
 type DataKey struct{ aead cipher.AEAD }
+
+// Format keeps key material out of logs and error messages, whatever the verb.
+func (d *DataKey) Format(f fmt.State, _ rune) { io.WriteString(f, "keys.DataKey{redacted}") }
 
 var wrapAAD = []byte("tidings/v1 data key")
 
@@ -130,6 +155,7 @@ var wrapAAD = []byte("tidings/v1 data key")
 func (k *Keyring) NewDataKey() (*DataKey, []byte, error) {
 	raw := make([]byte, 32)
 	rand.Read(raw)
+	defer clear(raw) // the only plaintext copy outside the AES key schedule
 	aead, err := newAEAD(raw)
 	if err != nil {
 		return nil, nil, err
@@ -143,6 +169,7 @@ func (k *Keyring) UnwrapDataKey(wrapped []byte) (*DataKey, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer clear(raw)
 	aead, err := newAEAD(raw)
 	if err != nil {
 		return nil, err
@@ -165,9 +192,10 @@ func (d *DataKey) SealString(s, aad string) []byte {
 	return d.Seal([]byte(s), []byte(aad))
 }
 
-// OpenString opens what SealString produced; nil opens to "".
+// OpenString opens what SealString produced; nil (or empty, as some drivers return an
+// empty column) opens to "".
 func (d *DataKey) OpenString(c []byte, aad string) (string, error) {
-	if c == nil {
+	if len(c) == 0 {
 		return "", nil
 	}
 	p, err := d.Open(c, []byte(aad))
