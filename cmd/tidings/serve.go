@@ -11,6 +11,7 @@ import (
 
 	"github.com/tidings/tidings/internal/keys"
 	"github.com/tidings/tidings/internal/sqlstore"
+	"github.com/tidings/tidings/internal/track"
 	"github.com/tidings/tidings/internal/web"
 	"github.com/tidings/tidings/internal/web/clientip"
 )
@@ -38,7 +39,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		Handler: web.NewHandler(web.Deps{
 			Store: a.store, Keys: a.keys, Log: a.log,
 			BaseURL: cfg.PublicURL(), MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: cfg.MaxUploadBytes,
-			Consent: a.consent, Outbox: a.outbox, ClientIP: clientip.Resolver{Trusted: cfg.TrustedProxies}, Engine: a.engine(),
+			Consent: a.consent, Outbox: a.outbox, ClientIP: clientip.Resolver{Trusted: cfg.TrustedProxies}, Engine: a.engine(), Events: track.NewWriter(ctx, a.store),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       5 * time.Minute, // large CSV uploads

@@ -18,6 +18,7 @@ import (
 	"github.com/tidings/tidings/internal/mail"
 	"github.com/tidings/tidings/internal/postman"
 	"github.com/tidings/tidings/internal/tidings"
+	"github.com/tidings/tidings/internal/track"
 )
 
 // Engine sends campaigns. Several engines (one per node) may share a PostgreSQL
@@ -361,7 +362,9 @@ func (e *Engine) compose(j *job, sub tidings.Subscriber) ([]byte, mail.Envelope,
 		m.Text = r.Text + footerText
 	}
 	if r.HTML != "" {
-		m.HTML = insertBeforeBodyEnd(r.HTML, footerHTML)
+		level := tidings.TrackingFor(j.account, sub)
+		html := track.Instrument(e.Keys, e.BaseURL, r.HTML, track.Link{AccountID: c.AccountID, CampaignID: c.ID, SubscriberID: sub.ID}, level, "")
+		m.HTML = insertBeforeBodyEnd(html, footerHTML)
 	}
 	raw := m.Bytes()
 	if j.signer != nil {

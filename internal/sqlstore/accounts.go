@@ -7,12 +7,12 @@ import (
 	"github.com/tidings/tidings/internal/tidings"
 )
 
-const accountCols = `id, name, postal_address, contact_email, privacy_policy_url, tracking_enabled, created_at, updated_at`
+const accountCols = `id, name, postal_address, contact_email, privacy_policy_url, tracking_enabled, anonymous_counts, created_at, updated_at`
 
 func scanAccount(row interface{ Scan(...any) error }) (tidings.Account, error) {
 	var a tidings.Account
 	var created, updated int64
-	err := row.Scan(&a.ID, &a.Name, &a.PostalAddress, &a.ContactEmail, &a.PrivacyPolicyURL, &a.TrackingEnabled, &created, &updated)
+	err := row.Scan(&a.ID, &a.Name, &a.PostalAddress, &a.ContactEmail, &a.PrivacyPolicyURL, &a.TrackingEnabled, &a.AnonymousCounts, &created, &updated)
 	a.CreatedAt, a.UpdatedAt = fromDB(created), fromDB(updated)
 	return a, translate(err)
 }
@@ -25,9 +25,9 @@ func (s *Store) CreateAccount(ctx context.Context, a *tidings.Account) error {
 	}
 	now := s.stamp()
 	err := s.w.QueryRowContext(ctx, `
-		INSERT INTO accounts (name, postal_address, contact_email, privacy_policy_url, tracking_enabled, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id`,
-		a.Name, a.PostalAddress, a.ContactEmail, a.PrivacyPolicyURL, a.TrackingEnabled, toDB(now)).Scan(&a.ID)
+		INSERT INTO accounts (name, postal_address, contact_email, privacy_policy_url, tracking_enabled, anonymous_counts, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id`,
+		a.Name, a.PostalAddress, a.ContactEmail, a.PrivacyPolicyURL, a.TrackingEnabled, a.AnonymousCounts, toDB(now)).Scan(&a.ID)
 	if err != nil {
 		return translate(err)
 	}
@@ -56,9 +56,9 @@ func (s *Store) UpdateAccount(ctx context.Context, a *tidings.Account) error {
 	now := s.stamp()
 	err := s.w.QueryRowContext(ctx, `
 		UPDATE accounts SET name = $2, postal_address = $3, contact_email = $4, privacy_policy_url = $5,
-			tracking_enabled = $6, updated_at = $7
+			tracking_enabled = $6, anonymous_counts = $7, updated_at = $8
 		WHERE id = $1 RETURNING created_at`,
-		a.ID, a.Name, a.PostalAddress, a.ContactEmail, a.PrivacyPolicyURL, a.TrackingEnabled, toDB(now)).Scan(new(int64))
+		a.ID, a.Name, a.PostalAddress, a.ContactEmail, a.PrivacyPolicyURL, a.TrackingEnabled, a.AnonymousCounts, toDB(now)).Scan(new(int64))
 	if err != nil {
 		return translate(err)
 	}

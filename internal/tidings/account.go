@@ -9,14 +9,17 @@ import (
 // Account is an account holder: a GDPR controller that owns lists, subscribers and
 // campaigns. Every piece of account data carries its AccountID.
 type Account struct {
-	ID               int64     `json:"id"`
-	Name             string    `json:"name"`               // the controller's legal name, shown in every mail footer
-	PostalAddress    string    `json:"postal_address"`     // shown in every mail footer
-	ContactEmail     string    `json:"contact_email"`      // where subscribers and the operator reach the controller
-	PrivacyPolicyURL string    `json:"privacy_policy_url"` // linked from forms, mails and the portal
-	TrackingEnabled  bool      `json:"tracking_enabled"`   // off by default: no tracking without the controller's choice
-	CreatedAt        time.Time `json:"created_at"`
-	UpdatedAt        time.Time `json:"updated_at"`
+	ID               int64  `json:"id"`
+	Name             string `json:"name"`               // the controller's legal name, shown in every mail footer
+	PostalAddress    string `json:"postal_address"`     // shown in every mail footer
+	ContactEmail     string `json:"contact_email"`      // where subscribers and the operator reach the controller
+	PrivacyPolicyURL string `json:"privacy_policy_url"` // linked from forms, mails and the portal
+	TrackingEnabled  bool   `json:"tracking_enabled"`   // off by default: no tracking without the controller's choice
+	// AnonymousCounts lets tracking count, without any link to the person, the opens and
+	// clicks of subscribers who did not consent to tracking. Off by default.
+	AnonymousCounts bool      `json:"anonymous_counts"`
+	CreatedAt       time.Time `json:"created_at"`
+	UpdatedAt       time.Time `json:"updated_at"`
 }
 
 // Normalize trims the free-text fields and normalises the contact address.

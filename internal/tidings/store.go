@@ -26,6 +26,7 @@ type Store interface {
 	ImportStore
 	CampaignStore
 	PersonStore
+	TrackingStore
 
 	// Ping checks that the database answers and the schema is current (for /readyz).
 	Ping(ctx context.Context) error

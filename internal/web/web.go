@@ -15,6 +15,7 @@ import (
 	"github.com/tidings/tidings/internal/mail"
 	"github.com/tidings/tidings/internal/send"
 	"github.com/tidings/tidings/internal/tidings"
+	"github.com/tidings/tidings/internal/track"
 	"github.com/tidings/tidings/internal/web/api"
 	"github.com/tidings/tidings/internal/web/clientip"
 	"github.com/tidings/tidings/internal/web/public"
@@ -38,6 +39,8 @@ type Deps struct {
 	ClientIP clientip.Resolver
 	// Engine sends campaigns' test mails and previews; nil disables them.
 	Engine *send.Engine
+	// Events records opens and clicks; nil disables tracking endpoints.
+	Events *track.Writer
 }
 
 // NewHandler returns the complete HTTP handler.
@@ -66,7 +69,7 @@ func NewHandler(d Deps) http.Handler {
 	mux.HandleFunc("POST /setup", s.submit)
 	api.Routes(mux, api.Deps{Store: d.Store, Log: d.Log, MaxBodyBytes: d.MaxBodyBytes, MaxUploadBytes: d.MaxUploadBytes, Consent: d.Consent, Outbox: d.Outbox, Engine: d.Engine})
 	if d.Consent != nil {
-		public.Routes(mux, public.Deps{Store: d.Store, Consent: d.Consent, ClientIP: d.ClientIP, Log: d.Log})
+		public.Routes(mux, public.Deps{Store: d.Store, Consent: d.Consent, ClientIP: d.ClientIP, Log: d.Log, Events: d.Events})
 	}
 
 	// Outermost first: recover and log everything, then headers, then CSRF checks on

@@ -12,6 +12,7 @@ type accountInput struct {
 	ContactEmail     *string `json:"contact_email"`
 	PrivacyPolicyURL *string `json:"privacy_policy_url"`
 	TrackingEnabled  *bool   `json:"tracking_enabled"`
+	AnonymousCounts  *bool   `json:"anonymous_counts"`
 }
 
 // apply copies the fields present in the input onto acc.
@@ -21,6 +22,7 @@ func (in accountInput) apply(acc *tidings.Account) {
 	set(&acc.ContactEmail, in.ContactEmail)
 	set(&acc.PrivacyPolicyURL, in.PrivacyPolicyURL)
 	set(&acc.TrackingEnabled, in.TrackingEnabled)
+	set(&acc.AnonymousCounts, in.AnonymousCounts)
 }
 
 func set[T any](dst *T, src *T) {
@@ -103,4 +105,22 @@ func (a *api) deleteAccount(w http.ResponseWriter, r *http.Request, _ caller) er
 		return err
 	}
 	return noContent(w)
+}
+
+// patchOwnAccount lets an account change its own controller details and tracking
+// settings (tracking stays off until the account turns it on).
+func (a *api) patchOwnAccount(w http.ResponseWriter, r *http.Request, c caller) error {
+	var in accountInput
+	if err := a.decode(w, r, &in); err != nil {
+		return err
+	}
+	acc, err := a.Store.GetAccount(r.Context(), c.AccountID)
+	if err != nil {
+		return err
+	}
+	in.apply(&acc)
+	if err := a.Store.UpdateAccount(r.Context(), &acc); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, acc)
 }

@@ -229,3 +229,15 @@ func (a *api) previewCampaign(w http.ResponseWriter, r *http.Request, c caller) 
 	}
 	return writeJSON(w, http.StatusOK, map[string]string{"subject": out.Subject, "html": out.HTML, "text": out.Text})
 }
+
+func (a *api) campaignStats(w http.ResponseWriter, r *http.Request, c caller) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	st, err := a.Store.CampaignStats(r.Context(), c.AccountID, id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, st)
+}

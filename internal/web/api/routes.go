@@ -16,6 +16,7 @@ func (a *api) routes() []Route {
 		{Method: "GET", Path: "/api/v1/openapi.json", Public: true, h: serveOpenAPI},
 
 		{Method: "GET", Path: "/api/v1/account", access: accountOnly, h: a.ownAccount},
+		{Method: "PATCH", Path: "/api/v1/account", access: accountOnly, h: a.patchOwnAccount},
 		{Method: "GET", Path: "/api/v1/accounts", access: operatorOnly, h: a.listAccounts},
 		{Method: "POST", Path: "/api/v1/accounts", access: operatorOnly, h: a.createAccount},
 		{Method: "GET", Path: "/api/v1/accounts/{id}", access: operatorOnly, h: a.getAccount},
@@ -47,6 +48,7 @@ func (a *api) routes() []Route {
 		{Method: "DELETE", Path: "/api/v1/campaigns/{id}", access: accountOnly, h: a.deleteCampaign},
 		{Method: "POST", Path: "/api/v1/campaigns/{id}/{action}", access: accountOnly, h: a.campaignAction},
 		{Method: "GET", Path: "/api/v1/campaigns/{id}/progress", access: accountOnly, h: a.campaignProgress},
+		{Method: "GET", Path: "/api/v1/campaigns/{id}/stats", access: accountOnly, h: a.campaignStats},
 		{Method: "GET", Path: "/api/v1/campaigns/{id}/preview", access: accountOnly, h: a.previewCampaign},
 		{Method: "POST", Path: "/api/v1/campaigns/{id}/test", access: accountOnly, h: a.testCampaign},
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tidings/tidings/internal/consent"
 	"github.com/tidings/tidings/internal/tidings"
+	"github.com/tidings/tidings/internal/track"
 	"github.com/tidings/tidings/internal/web/clientip"
 	"github.com/tidings/tidings/internal/web/ratelimit"
 )
@@ -34,6 +35,8 @@ type Deps struct {
 	Consent  *consent.Service
 	ClientIP clientip.Resolver
 	Log      *slog.Logger
+	// Events records opens and clicks; nil disables the tracking endpoints.
+	Events *track.Writer
 	// SubscribeLimit limits subscribe posts per client IP; nil uses the default
 	// (5 at once, then one every 20 seconds).
 	SubscribeLimit *ratelimit.Limiter
@@ -64,6 +67,11 @@ func Routes(mux *http.ServeMux, d Deps) {
 	mux.HandleFunc("GET /receipt/{token}", s.receipt)
 	mux.HandleFunc("GET /u/{token}", s.unsubscribePage)
 	mux.HandleFunc(UnsubscribePattern, s.unsubscribe)
+	mux.HandleFunc("GET /.well-known/gpc.json", s.gpc)
+	if d.Events != nil {
+		mux.HandleFunc("GET /c/{token}", s.click)
+		mux.HandleFunc("GET /o/{token}", s.open)
+	}
 	mux.HandleFunc("GET /.well-known/tidings-receipt-key", s.receiptKey)
 }
 

@@ -3,6 +3,7 @@ package public
 import (
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/tidings/tidings/internal/send"
 	"github.com/tidings/tidings/internal/tidings"
@@ -56,6 +57,9 @@ func (s *server) unsubscribe(w http.ResponseWriter, r *http.Request) {
 			s.message(w, http.StatusInternalServerError, "Something went wrong", "Please try again in a moment.")
 			return
 		}
+	}
+	if s.Events != nil {
+		s.Events.Record(ctx, tidings.Event{AccountID: accountID, CampaignID: campaignID, Kind: tidings.EventUnsubscribe, Time: time.Now()})
 	}
 	s.message(w, http.StatusOK, "You are unsubscribed", "You will not receive these emails any more.")
 }

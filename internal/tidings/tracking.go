@@ -1,0 +1,85 @@
+package tidings
+
+import (
+	"context"
+	"time"
+)
+
+// EventKind names a tracking event.
+type EventKind string
+
+const (
+	EventOpen  EventKind = "open"
+	EventClick EventKind = "click"
+	// EventUnsubscribe counts one-click unsubscribes per campaign (never personal:
+	// the ledger holds the person's withdrawal).
+	EventUnsubscribe EventKind = "unsubscribe"
+)
+
+// TrackingLevel is what may be recorded about one recipient's reading.
+type TrackingLevel int
+
+const (
+	TrackNone      TrackingLevel = iota // nothing: the account does not track, or counts nothing without consent
+	TrackAnonymous                      // counted, with no link to the person
+	TrackPersonal                       // the account tracks and the subscriber consented
+)
+
+// TrackingFor decides, at send time, from the account's settings and the subscriber's
+// stored consent. At request time, Do Not Track or Global Privacy Control lower a
+// personal event to an anonymous one.
+func TrackingFor(a Account, s Subscriber) TrackingLevel {
+	switch {
+	case !a.TrackingEnabled:
+		return TrackNone
+	case s.TrackingConsent:
+		return TrackPersonal
+	case a.AnonymousCounts:
+		return TrackAnonymous
+	}
+	return TrackNone
+}
+
+// Event is one open or click. SubscriberID 0 makes it anonymous.
+type Event struct {
+	AccountID    int64
+	CampaignID   int64
+	SubscriberID int64
+	Kind         EventKind
+	URL          string
+	Time         time.Time
+}
+
+// LinkCount is one link's clicks.
+type LinkCount struct {
+	URL    string `json:"url"`
+	Clicks int64  `json:"clicks"`
+}
+
+// CampaignStats are a campaign's results, from counters kept with every event.
+type CampaignStats struct {
+	Total        int64       `json:"total"`
+	Delivered    int64       `json:"delivered"`
+	Failed       int64       `json:"failed"`
+	Opens        int64       `json:"opens"`
+	UniqueOpens  int64       `json:"unique_opens"`
+	AnonOpens    int64       `json:"anonymous_opens"`
+	Clicks       int64       `json:"clicks"`
+	UniqueClicks int64       `json:"unique_clicks"`
+	AnonClicks   int64       `json:"anonymous_clicks"`
+	Automated    int64       `json:"automated_clicks"` // flagged as link scanners, still counted
+	Unsubscribes int64       `json:"unsubscribes"`
+	TopLinks     []LinkCount `json:"top_links"`
+}
+
+// TrackingStore records events and reads results.
+type TrackingStore interface {
+	// RecordEvents stores events in one transaction and updates the counters. A click
+	// within ScannerWindow of the delivery, from someone with no recorded open, is
+	// flagged as automated (a link scanner) but kept.
+	RecordEvents(ctx context.Context, events []Event) error
+	CampaignStats(ctx context.Context, accountID, campaignID int64) (CampaignStats, error)
+}
+
+// ScannerWindow is how soon after delivery a click without an open looks automated.
+const ScannerWindow = 10 * time.Second

@@ -1,0 +1,171 @@
+// Package track records opens and clicks, only as far as consent allows: signed links
+// (no open redirects), Do Not Track and Global Privacy Control honoured at request time,
+// and group-committed writes whose callers wait for the commit, so an acknowledged
+// event is never lost.
+package track
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"html"
+	"regexp"
+	"strings"
+
+	"github.com/tidings/tidings/internal/keys"
+	"github.com/tidings/tidings/internal/tidings"
+)
+
+// Link is what a tracking token carries: whose message, which campaign, and (for
+// clicks) where to go. SubscriberID 0 is an anonymous link.
+type Link struct {
+	AccountID, CampaignID, SubscriberID int64
+	URL                                 string
+}
+
+func encode(l Link) []byte {
+	b := make([]byte, 24, 24+len(l.URL))
+	binary.BigEndian.PutUint64(b[0:], uint64(l.AccountID))
+	binary.BigEndian.PutUint64(b[8:], uint64(l.CampaignID))
+	binary.BigEndian.PutUint64(b[16:], uint64(l.SubscriberID))
+	return append(b, l.URL...)
+}
+
+func decode(p []byte) (Link, bool) {
+	if len(p) < 24 {
+		return Link{}, false
+	}
+	return Link{AccountID: int64(binary.BigEndian.Uint64(p[0:])), CampaignID: int64(binary.BigEndian.Uint64(p[8:])),
+		SubscriberID: int64(binary.BigEndian.Uint64(p[16:])), URL: string(p[24:])}, true
+}
+
+// ClickToken signs a click link; the target URL is inside the signature, so an altered
+// token redirects nowhere.
+func ClickToken(k *keys.Keyring, l Link) string { return k.Sign("click", encode(l)) }
+
+// OpenToken signs an open pixel.
+func OpenToken(k *keys.Keyring, l Link) string { l.URL = ""; return k.Sign("open", encode(l)) }
+
+// ParseClick verifies a click token; only http(s) targets are accepted.
+func ParseClick(k *keys.Keyring, token string) (Link, bool) {
+	p, err := k.Verify("click", token)
+	if err != nil {
+		return Link{}, false
+	}
+	l, ok := decode(p)
+	if !ok || !(strings.HasPrefix(l.URL, "https://") || strings.HasPrefix(l.URL, "http://")) {
+		return Link{}, false
+	}
+	return l, true
+}
+
+// ParseOpen verifies an open token.
+func ParseOpen(k *keys.Keyring, token string) (Link, bool) {
+	p, err := k.Verify("open", token)
+	if err != nil {
+		return Link{}, false
+	}
+	return decode(p)
+}
+
+var hrefRE = regexp.MustCompile(`href="(https?://[^"]+)"`)
+
+// Instrument rewrites the links of a rendered HTML body to signed click links and, for
+// personal tracking, adds the open pixel. Links under skip (the unsubscribe link) stay.
+func Instrument(k *keys.Keyring, baseURL, body string, l Link, level tidings.TrackingLevel, skip string) string {
+	if level == tidings.TrackNone {
+		return body
+	}
+	if level == tidings.TrackAnonymous {
+		l.SubscriberID = 0
+	}
+	body = hrefRE.ReplaceAllStringFunc(body, func(m string) string {
+		target := html.UnescapeString(m[len(`href="`) : len(m)-1])
+		if skip != "" && strings.HasPrefix(target, skip) {
+			return m
+		}
+		c := l
+		c.URL = target
+		return `href="` + baseURL + "/c/" + ClickToken(k, c) + `"`
+	})
+	if level == tidings.TrackPersonal {
+		pixel := `<img src="` + baseURL + "/o/" + OpenToken(k, l) + `" width="1" height="1" alt="">`
+		if i := strings.LastIndex(strings.ToLower(body), "</body>"); i >= 0 {
+			body = body[:i] + pixel + body[i:]
+		} else {
+			body += pixel
+		}
+	}
+	return body
+}
+
+// Writer group-commits events: requests that arrive together share one transaction,
+// and each caller returns only after the commit that holds its event.
+type Writer struct {
+	store    tidings.TrackingStore
+	in       chan request
+	maxBatch int
+}
+
+type request struct {
+	ev   tidings.Event
+	done chan error
+}
+
+// NewWriter starts a writer; it stops when ctx ends.
+func NewWriter(ctx context.Context, store tidings.TrackingStore) *Writer {
+	w := &Writer{store: store, in: make(chan request, 4096), maxBatch: 1000}
+	go w.loop(ctx)
+	return w
+}
+
+// ErrStopped: the writer is shutting down.
+var ErrStopped = errors.New("track: writer stopped")
+
+// Record stores ev and returns after it is committed.
+func (w *Writer) Record(ctx context.Context, ev tidings.Event) error {
+	req := request{ev: ev, done: make(chan error, 1)}
+	select {
+	case w.in <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (w *Writer) loop(ctx context.Context) {
+	batch := make([]request, 0, w.maxBatch)
+	events := make([]tidings.Event, 0, w.maxBatch)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case r := <-w.in:
+			batch = append(batch[:0], r)
+		}
+		// Take whatever queued up while the previous commit ran: under load, batches grow
+		// by themselves; when idle, a lone event commits at once.
+	gather:
+		for len(batch) < w.maxBatch {
+			select {
+			case r := <-w.in:
+				batch = append(batch, r)
+			default:
+				break gather
+			}
+		}
+		events = events[:0]
+		for _, r := range batch {
+			events = append(events, r.ev)
+		}
+		err := w.store.RecordEvents(context.WithoutCancel(ctx), events)
+		for _, r := range batch {
+			r.done <- err
+		}
+	}
+}
