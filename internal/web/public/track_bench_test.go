@@ -1,0 +1,102 @@
+package public_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tidings/tidings/internal/consent"
+	"github.com/tidings/tidings/internal/testdb"
+	"github.com/tidings/tidings/internal/tidings"
+	"github.com/tidings/tidings/internal/track"
+	"github.com/tidings/tidings/internal/web"
+)
+
+// BenchmarkTracking drives the open pixel and the click redirect with 64 concurrent
+// keep-alive connections over loopback (client and server share the machine), each
+// request recording an event in a group commit before it is answered. It reports
+// requests per second and the 99th-percentile latency.
+//
+//	go test -run=^$ -bench=Tracking -benchtime=1x ./internal/web/public/
+func BenchmarkTracking(b *testing.B) {
+	dur := 5 * time.Second
+	if v, err := time.ParseDuration(os.Getenv("TIDINGS_BENCH_DURATION")); err == nil {
+		dur = v
+	}
+	for _, engine := range testdb.Engines(b) {
+		for _, kind := range []string{"open", "click"} {
+			b.Run(string(engine)+"/"+kind, func(b *testing.B) {
+				store := testdb.Open(b, engine)
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				kr := testdb.Keyring(b)
+				acc := tidings.Account{Name: "Bench", ContactEmail: "b@bench.example", TrackingEnabled: true}
+				store.CreateAccount(ctx, &acc)
+				l := tidings.NewList("l")
+				store.CreateList(ctx, acc.ID, &l)
+				camp := tidings.Campaign{Name: "c", Subject: "s", FromAddress: "a@bench.example", HTML: "x", Lists: []int64{l.ID}}
+				store.CreateCampaign(ctx, acc.ID, &camp)
+				const people = 1000
+				paths := make([]string, people)
+				for i := range people {
+					link := track.Link{AccountID: acc.ID, CampaignID: camp.ID, SubscriberID: int64(i + 1), URL: "https://bench.example/article?id=" + strconv.Itoa(i%3)}
+					if kind == "open" {
+						paths[i] = "/o/" + track.OpenToken(kr, link)
+					} else {
+						paths[i] = "/c/" + track.ClickToken(kr, link)
+					}
+				}
+				h := web.NewHandler(web.Deps{Store: store, Keys: kr, Consent: &consent.Service{Store: store, Keys: kr}, Events: track.NewWriter(ctx, store)})
+				ln, _ := net.Listen("tcp", "127.0.0.1:0")
+				srv := &http.Server{Handler: h}
+				go srv.Serve(ln)
+				defer srv.Close()
+				base := "http://" + ln.Addr().String()
+				tr := &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64}
+				client := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+				var mu sync.Mutex
+				var lat []time.Duration
+				var wg sync.WaitGroup
+				b.ResetTimer()
+				stop := time.Now().Add(dur)
+				for g := range 64 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						var mine []time.Duration
+						for i := g; time.Now().Before(stop); i += 64 {
+							t0 := time.Now()
+							res, err := client.Get(base + paths[i%people])
+							if err != nil {
+								b.Error(err)
+								return
+							}
+							io.Copy(io.Discard, res.Body)
+							res.Body.Close()
+							mine = append(mine, time.Since(t0))
+						}
+						mu.Lock()
+						lat = append(lat, mine...)
+						mu.Unlock()
+					}()
+				}
+				wg.Wait()
+				b.StopTimer()
+				sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+				b.ReportMetric(float64(len(lat))/dur.Seconds(), "req/s")
+				b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+				st, _ := store.CampaignStats(ctx, acc.ID, camp.ID)
+				if st.Opens+st.Clicks != int64(len(lat)) {
+					b.Fatalf("%d requests answered, %d events stored", len(lat), st.Opens+st.Clicks)
+				}
+			})
+		}
+	}
+}
