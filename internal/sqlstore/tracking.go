@@ -3,49 +3,121 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"strings"
 
 	"github.com/tidings/tidings/internal/tidings"
 )
 
 type statDelta struct{ opens, uniqueOpens, anonOpens, clicks, uniqueClicks, anonClicks, automated, unsubscribes int64 }
 
+// RecordEvents writes a whole batch with a handful of statements: the uniques insert
+// reports which (campaign, subscriber, kind) are new, one query per campaign finds the
+// delivery times and earlier opens needed to flag scanners, and one multi-row insert
+// stores the events. The counters are bumped once per campaign.
 func (s *Store) RecordEvents(ctx context.Context, events []tidings.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
+	p := s.engine.param
 	return s.tx(ctx, func(tx *sql.Tx) error {
+		type key struct {
+			campaign, subscriber int64
+			kind                 string
+		}
+		// Which personal events are the first of their kind for that person.
+		fresh := map[key]bool{}
+		var uargs []any
+		var uvals []string
+		for i := range events {
+			e := &events[i]
+			if e.Kind == tidings.EventUnsubscribe {
+				e.SubscriberID = 0
+			}
+			if e.SubscriberID == 0 {
+				continue
+			}
+			k := key{e.CampaignID, e.SubscriberID, string(e.Kind)}
+			if _, seen := fresh[k]; seen {
+				continue
+			}
+			fresh[k] = false
+			n := len(uargs)
+			uargs = append(uargs, k.campaign, k.subscriber, k.kind)
+			uvals = append(uvals, "("+p(n+1)+","+p(n+2)+","+p(n+3)+")")
+		}
+		if len(uargs) > 0 {
+			rows, err := tx.QueryContext(ctx, `INSERT INTO event_uniques (campaign_id, subscriber_id, kind) VALUES `+strings.Join(uvals, ",")+
+				` ON CONFLICT (campaign_id, subscriber_id, kind) DO NOTHING RETURNING campaign_id, subscriber_id, kind`, uargs...)
+			if err != nil {
+				return translate(err)
+			}
+			for rows.Next() {
+				var k key
+				rows.Scan(&k.campaign, &k.subscriber, &k.kind)
+				fresh[k] = true
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+		}
+		// Delivery times and earlier opens of the people who clicked, per campaign.
+		clickers := map[int64][]any{}
+		for _, e := range events {
+			if e.Kind == tidings.EventClick && e.SubscriberID != 0 {
+				clickers[e.CampaignID] = append(clickers[e.CampaignID], e.SubscriberID)
+			}
+		}
+		sentAt := map[[2]int64]int64{}
+		opened := map[[2]int64]bool{}
+		for campaign, subs := range clickers {
+			in := make([]string, len(subs))
+			for i := range subs {
+				in[i] = p(i + 2)
+			}
+			args := append([]any{campaign}, subs...)
+			rows, err := tx.QueryContext(ctx, `SELECT d.subscriber_id, d.sent_at,
+				EXISTS (SELECT 1 FROM event_uniques u WHERE u.campaign_id = d.campaign_id AND u.subscriber_id = d.subscriber_id AND u.kind = 'open')
+				FROM deliveries d WHERE d.campaign_id = `+p(1)+` AND d.subscriber_id IN (`+strings.Join(in, ",")+`)`, args...)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var sub int64
+				var sent sql.NullInt64
+				var open bool
+				rows.Scan(&sub, &sent, &open)
+				if sent.Valid {
+					sentAt[[2]int64{campaign, sub}] = sent.Int64
+				}
+				opened[[2]int64{campaign, sub}] = open
+			}
+			rows.Close()
+		}
 		deltas := map[int64]*statDelta{}
+		var eargs []any
+		var evals []string
 		for _, e := range events {
 			d := deltas[e.CampaignID]
 			if d == nil {
 				d = &statDelta{}
 				deltas[e.CampaignID] = d
 			}
-			unique, automated := false, false
-			if e.Kind == tidings.EventUnsubscribe {
-				e.SubscriberID = 0
+			k := key{e.CampaignID, e.SubscriberID, string(e.Kind)}
+			unique := fresh[k]
+			fresh[k] = false // later duplicates in the same batch are not unique
+			automated := false
+			if e.Kind == tidings.EventClick && e.SubscriberID != 0 {
+				pair := [2]int64{e.CampaignID, e.SubscriberID}
+				sent, ok := sentAt[pair]
+				automated = ok && !opened[pair] && toDB(e.Time)-sent < tidings.ScannerWindow.Microseconds()
 			}
-			if e.SubscriberID != 0 {
-				res, err := tx.ExecContext(ctx, `INSERT INTO event_uniques (campaign_id, subscriber_id, kind) VALUES ($1, $2, $3)
-					ON CONFLICT (campaign_id, subscriber_id, kind) DO NOTHING`, e.CampaignID, e.SubscriberID, string(e.Kind))
-				if err != nil {
-					return err
-				}
-				n, _ := res.RowsAffected()
-				unique = n == 1
-				if e.Kind == tidings.EventClick {
-					var sent sql.NullInt64
-					var opened int
-					tx.QueryRowContext(ctx, `SELECT sent_at FROM deliveries WHERE campaign_id = $1 AND subscriber_id = $2`, e.CampaignID, e.SubscriberID).Scan(&sent)
-					tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM event_uniques WHERE campaign_id = $1 AND subscriber_id = $2 AND kind = 'open'`,
-						e.CampaignID, e.SubscriberID).Scan(&opened)
-					automated = sent.Valid && opened == 0 && toDB(e.Time)-sent.Int64 < tidings.ScannerWindow.Microseconds()
-				}
+			if e.Kind == tidings.EventOpen && e.SubscriberID != 0 {
+				opened[[2]int64{e.CampaignID, e.SubscriberID}] = true
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO events (account_id, campaign_id, subscriber_id, kind, url, automated, created_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7)`, e.AccountID, e.CampaignID, e.SubscriberID, string(e.Kind), e.URL, automated, toDB(e.Time)); err != nil {
-				return translate(err)
-			}
+			n := len(eargs)
+			eargs = append(eargs, e.AccountID, e.CampaignID, e.SubscriberID, string(e.Kind), e.URL, automated, toDB(e.Time))
+			evals = append(evals, "("+p(n+1)+","+p(n+2)+","+p(n+3)+","+p(n+4)+","+p(n+5)+","+p(n+6)+","+p(n+7)+")")
 			switch {
 			case e.Kind == tidings.EventUnsubscribe:
 				d.unsubscribes++
@@ -67,6 +139,10 @@ func (s *Store) RecordEvents(ctx context.Context, events []tidings.Event) error 
 			if automated {
 				d.automated++
 			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO events (account_id, campaign_id, subscriber_id, kind, url, automated, created_at) VALUES `+
+			strings.Join(evals, ","), eargs...); err != nil {
+			return translate(err)
 		}
 		for id, d := range deltas {
 			if _, err := tx.ExecContext(ctx, `
