@@ -46,6 +46,8 @@ type Engine struct {
 	// FlushEvery and FlushSize shape the group commit of delivery records.
 	FlushEvery time.Duration
 	FlushSize  int
+	// Now is the clock for leases (tests move it forward); default time.Now.
+	Now func() time.Time
 
 	once    sync.Once
 	limiter *rate.Limiter
@@ -84,6 +86,9 @@ func (e *Engine) init() {
 		}
 		if e.Log == nil {
 			e.Log = slog.New(slog.DiscardHandler)
+		}
+		if e.Now == nil {
+			e.Now = time.Now
 		}
 		if e.Rate > 0 {
 			e.limiter = rate.NewLimiter(rate.Limit(e.Rate), max(1, int(e.Rate/10)))
@@ -224,7 +229,7 @@ func (e *Engine) work(ctx context.Context, j *job, rec *recorder) error {
 		if ctx.Err() != nil || j.paused.Load() {
 			return nil
 		}
-		now := time.Now()
+		now := e.Now()
 		b, err := e.Store.ClaimBatch(ctx, j.campaign.ID, e.Node, now, now.Add(e.Lease))
 		if errors.Is(err, tidings.ErrNotFound) {
 			return nil

@@ -42,8 +42,10 @@ func TestTwoNodesShareACampaign(t *testing.T) {
 				t.Fatal(err)
 			}
 			sink := mailtest.New(t)
+			sink.Delay = time.Millisecond // each batch takes a while, so neither node can take them all
 			engA, engB := engineFor(t, nodeA, sink), engineFor(t, nodeB, sink)
 			engA.Node, engB.Node = "node-a", "node-b"
+			engA.Workers, engB.Workers = 1, 1
 			var wg sync.WaitGroup
 			for _, e := range []interface {
 				Send(context.Context, int64, int64) error
@@ -99,7 +101,7 @@ func TestDeadNodesBatchIsTakenOver(t *testing.T) {
 			}
 			store.SetCampaignStatus(ctx, f.acc.ID, f.campaign.ID, tidings.CampaignSending, "")
 			now := time.Now()
-			dead, err := store.ClaimBatch(ctx, f.campaign.ID, "dead-node", now, now.Add(1500*time.Millisecond))
+			dead, err := store.ClaimBatch(ctx, f.campaign.ID, "dead-node", now, now.Add(time.Minute))
 			if err != nil || len(dead.Recipients) == 0 {
 				t.Fatalf("claim: %v", err)
 			}
@@ -112,7 +114,7 @@ func TestDeadNodesBatchIsTakenOver(t *testing.T) {
 			if c, _ := store.GetCampaign(ctx, f.acc.ID, f.campaign.ID); c.Status != tidings.CampaignSending {
 				t.Fatalf("the campaign finished while a batch was still leased: %s", c.Status)
 			}
-			time.Sleep(time.Until(now.Add(1600 * time.Millisecond)))
+			eng.Now = func() time.Time { return time.Now().Add(2 * time.Minute) } // the dead node's lease has run out
 			if err := eng.Send(ctx, f.acc.ID, f.campaign.ID); err != nil {
 				t.Fatal(err)
 			}
