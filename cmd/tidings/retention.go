@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tidings/tidings/internal/consent"
+	"github.com/tidings/tidings/internal/tidings"
 )
 
 // runRetention applies the retention rules at start and then every interval, until ctx
@@ -18,6 +19,11 @@ func (a *app) runRetention(ctx context.Context, every time.Duration) {
 			a.log.Error("retention: expiring unconfirmed sign-ups failed", "err", err)
 		} else if n > 0 {
 			a.log.Info("retention: deleted unconfirmed sign-ups", "count", n)
+		}
+		if n, err := a.store.RollUpEvents(ctx, time.Now().Add(-tidings.EventRetention), false); err != nil {
+			a.log.Error("retention: rolling up tracking events failed", "err", err)
+		} else if n > 0 {
+			a.log.Info("retention: rolled tracking events into daily aggregates", "count", n)
 		}
 		select {
 		case <-ctx.Done():
@@ -54,5 +60,13 @@ func cmdRetention(ctx context.Context, e env, args []string) error {
 		verb = "would delete"
 	}
 	fmt.Fprintf(e.stdout, "unconfirmed sign-ups older than %s: %s %d\n", consent.ConfirmWindow, verb, n)
+	events, err := a.store.RollUpEvents(ctx, time.Now().Add(-tidings.EventRetention), *dry)
+	if err != nil {
+		return err
+	}
+	if !*dry {
+		verb = "rolled into daily aggregates and deleted"
+	}
+	fmt.Fprintf(e.stdout, "tracking events older than 6 months: %s %d\n", verb, events)
 	return nil
 }

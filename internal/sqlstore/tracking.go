@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"strings"
+	"time"
 
 	"github.com/tidings/tidings/internal/tidings"
 )
@@ -174,8 +175,11 @@ func (s *Store) CampaignStats(ctx context.Context, accountID, campaignID int64) 
 	if err != nil && err != sql.ErrNoRows {
 		return st, err
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT url, COUNT(*) FROM events WHERE campaign_id = $1 AND kind = 'click'
-		GROUP BY url ORDER BY COUNT(*) DESC, url LIMIT 10`, campaignID)
+	rows, err := s.r.QueryContext(ctx, `SELECT url, SUM(n) FROM (
+			SELECT url, COUNT(*) AS n FROM events WHERE campaign_id = $1 AND kind = 'click' GROUP BY url
+			UNION ALL
+			SELECT url, SUM(personal + anonymous) AS n FROM event_daily WHERE campaign_id = $1 AND kind = 'click' GROUP BY url
+		) AS links GROUP BY url ORDER BY SUM(n) DESC, url LIMIT 10`, campaignID)
 	if err != nil {
 		return st, err
 	}
@@ -184,4 +188,58 @@ func (s *Store) CampaignStats(ctx context.Context, accountID, campaignID int64) 
 		return l, r.Scan(&l.URL, &l.Clicks)
 	})
 	return st, err
+}
+
+func (s *Store) RollUpEvents(ctx context.Context, cutoff time.Time, dryRun bool) (int64, error) {
+	if dryRun {
+		var n int64
+		err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM events WHERE created_at < $1`, toDB(cutoff)).Scan(&n)
+		return n, err
+	}
+	var n int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		// Integer division by a day of microseconds gives the UTC day in both engines.
+		if _, err := tx.ExecContext(ctx, `
+			INSERT INTO event_daily (account_id, campaign_id, day, kind, url, personal, anonymous)
+			SELECT account_id, campaign_id, created_at / 86400000000, kind, url,
+				SUM(CASE WHEN subscriber_id <> 0 THEN 1 ELSE 0 END), SUM(CASE WHEN subscriber_id = 0 THEN 1 ELSE 0 END)
+			FROM events WHERE created_at < $1
+			GROUP BY account_id, campaign_id, created_at / 86400000000, kind, url
+			ON CONFLICT (campaign_id, day, kind, url) DO UPDATE SET
+				personal = event_daily.personal + excluded.personal, anonymous = event_daily.anonymous + excluded.anonymous`,
+			toDB(cutoff)); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE created_at < $1`, toDB(cutoff))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}
+
+func (s *Store) EventTotals(ctx context.Context, accountID, campaignID int64) (tidings.EventTotals, error) {
+	t := tidings.EventTotals{}
+	rows, err := s.r.QueryContext(ctx, `
+		SELECT kind, SUM(CASE WHEN subscriber_id <> 0 THEN 1 ELSE 0 END), SUM(CASE WHEN subscriber_id = 0 THEN 1 ELSE 0 END)
+		FROM events WHERE account_id = $1 AND campaign_id = $2 GROUP BY kind
+		UNION ALL
+		SELECT kind, SUM(personal), SUM(anonymous) FROM event_daily WHERE account_id = $1 AND campaign_id = $2 GROUP BY kind`,
+		accountID, campaignID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var kind string
+		var personal, anonymous int64
+		if err := rows.Scan(&kind, &personal, &anonymous); err != nil {
+			return nil, err
+		}
+		v := t[tidings.EventKind(kind)]
+		t[tidings.EventKind(kind)] = [2]int64{v[0] + personal, v[1] + anonymous}
+	}
+	return t, rows.Err()
 }

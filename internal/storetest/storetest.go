@@ -45,6 +45,7 @@ func Run(t *testing.T, open Opener) {
 		{"ConsentIsolation", testConsentIsolation},
 		{"Domains", testDomains},
 		{"PersonDataAndErasure", testPersonDataAndErasure},
+		{"EventRetention", testEventRetention},
 	}
 	s := open(t)
 	for _, tc := range tests {

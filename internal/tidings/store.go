@@ -27,6 +27,7 @@ type Store interface {
 	CampaignStore
 	PersonStore
 	TrackingStore
+	EventRetentionStore
 
 	// Ping checks that the database answers and the schema is current (for /readyz).
 	Ping(ctx context.Context) error

@@ -83,3 +83,19 @@ type TrackingStore interface {
 
 // ScannerWindow is how soon after delivery a click without an open looks automated.
 const ScannerWindow = 10 * time.Second
+
+// EventRetention is how long events are kept before only daily aggregates remain.
+const EventRetention = 183 * 24 * time.Hour
+
+// EventTotals counts events by kind, personal and anonymous, whether still held as
+// events or already rolled into daily aggregates.
+type EventTotals map[EventKind][2]int64
+
+// EventRetentionStore rolls old events into aggregates.
+type EventRetentionStore interface {
+	// RollUpEvents aggregates events older than cutoff into daily counts and deletes
+	// them; it returns how many events it removed (or would, with dryRun).
+	RollUpEvents(ctx context.Context, cutoff time.Time, dryRun bool) (int64, error)
+	// EventTotals sums events and aggregates of one campaign.
+	EventTotals(ctx context.Context, accountID, campaignID int64) (EventTotals, error)
+}

@@ -1,0 +1,60 @@
+package storetest
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/tidings/tidings/internal/tidings"
+)
+
+// testEventRetention records events of various ages, rolls the old ones into daily
+// aggregates, and checks that the totals are the same before and after.
+func testEventRetention(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l := mustList(t, s, a.ID)
+	camp := tidings.Campaign{Name: "c", Subject: "s", FromAddress: "a@x.example", HTML: "x", Lists: []int64{l.ID}}
+	noErr(t, "CreateCampaign", s.CreateCampaign(ctx, a.ID, &camp))
+	now := time.Now()
+	var events []tidings.Event
+	for i := range 40 {
+		age := time.Duration(i%4) * 100 * 24 * time.Hour // 0, 100, 200 and 300 days old
+		kind := tidings.EventOpen
+		if i%3 == 0 {
+			kind = tidings.EventClick
+		}
+		events = append(events, tidings.Event{AccountID: a.ID, CampaignID: camp.ID, SubscriberID: int64(i % 5), Kind: kind,
+			URL: fmt.Sprintf("https://x.example/%d", i%2), Time: now.Add(-age)})
+	}
+	noErr(t, "RecordEvents", s.RecordEvents(ctx, events))
+	before, err := s.EventTotals(ctx, a.ID, camp.ID)
+	noErr(t, "EventTotals", err)
+	statsBefore, _ := s.CampaignStats(ctx, a.ID, camp.ID)
+
+	cutoff := now.Add(-tidings.EventRetention)
+	n, err := s.RollUpEvents(ctx, cutoff, true)
+	noErr(t, "RollUpEvents(dry run)", err)
+	if n != 20 { // the 200- and 300-day-old half
+		t.Fatalf("dry run would remove %d, want 20", n)
+	}
+	n, err = s.RollUpEvents(ctx, cutoff, false)
+	noErr(t, "RollUpEvents", err)
+	if n != 20 {
+		t.Fatalf("removed %d events, want 20", n)
+	}
+	after, _ := s.EventTotals(ctx, a.ID, camp.ID)
+	if fmt.Sprint(before) != fmt.Sprint(after) {
+		t.Fatalf("totals changed by the roll-up:\nbefore %v\nafter  %v", before, after)
+	}
+	statsAfter, _ := s.CampaignStats(ctx, a.ID, camp.ID)
+	if fmt.Sprint(statsBefore) != fmt.Sprint(statsAfter) {
+		t.Fatalf("campaign stats changed:\nbefore %+v\nafter  %+v", statsBefore, statsAfter)
+	}
+	if n, _ := s.RollUpEvents(ctx, cutoff, true); n != 0 {
+		t.Fatalf("%d old events left", n)
+	}
+	other := mustAccount(t, s)
+	if tot, _ := s.EventTotals(ctx, other.ID, camp.ID); len(tot) != 0 {
+		t.Fatalf("another account sees the totals: %v", tot)
+	}
+}
