@@ -3,8 +3,6 @@ package send_test
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/x509"
 	"flag"
 	"fmt"
 	"os"
@@ -53,20 +51,7 @@ func newFixture(t testing.TB, store tidings.Store) *fixture {
 	f.l1, f.l2 = tidings.NewList("Weekly"), tidings.NewList("Offers")
 	store.CreateList(ctx, f.acc.ID, &f.l1)
 	store.CreateList(ctx, f.acc.ID, &f.l2)
-	for _, alg := range []string{"rsa", "ed25519"} {
-		signer, _ := mail.GenerateKey(alg)
-		priv, _ := mail.MarshalPrivateKey(signer)
-		pub, _ := x509.MarshalPKIXPublicKey(signer.Public())
-		if k, ok := signer.Public().(ed25519.PublicKey); ok {
-			pub = k
-		}
-		k := tidings.DKIMKey{Selector: "s-" + alg, Algorithm: alg, PrivateKey: priv, PublicKey: pub}
-		if err := store.AddDKIMKey(ctx, f.acc.ID, "news.shop.example", &k); err != nil {
-			t.Fatal(err)
-		}
-		name, value, _ := mail.DNSRecord(k.Selector, "news.shop.example", signer.Public())
-		f.dns[name] = value
-	}
+	f.dns = testdb.DKIMKeys(t, store, f.acc.ID, "news.shop.example")
 	f.campaign = tidings.Campaign{Name: "November", Subject: "News for {{.Subscriber.Name}}", FromName: "Shop & Co",
 		FromAddress: "news@news.shop.example", HTML: body, Lists: []int64{f.l1.ID, f.l2.ID}}
 	if err := store.CreateCampaign(ctx, f.acc.ID, &f.campaign); err != nil {

@@ -544,25 +544,28 @@ func (s *Store) LedgerAccounts(ctx context.Context) ([]int64, error) {
 	})
 }
 
+const ledgerCols = `account_id, seq, created_at, kind, person_id, list_id, source, text_version, text_sha256,
+	evidence_sha256, evidence_sealed, prev_hash, hash`
+
+func scanLedger(r interface{ Scan(...any) error }) (tidings.LedgerEntry, error) {
+	var e tidings.LedgerEntry
+	var created int64
+	err := r.Scan(&e.AccountID, &e.Seq, &created, &e.Kind, &e.PersonID, &e.ListID, &e.Source, &e.TextVersion, &e.TextSHA256,
+		&e.EvidenceSHA256, &e.EvidenceSealed, &e.PrevHash, &e.Hash)
+	e.Time = fromDB(created)
+	return e, err
+}
+
 func (s *Store) LedgerEntries(ctx context.Context, accountID, afterSeq int64, limit int) ([]tidings.LedgerEntry, error) {
 	if limit <= 0 || limit > 10000 {
 		limit = 10000
 	}
-	rows, err := s.r.QueryContext(ctx, `
-		SELECT account_id, seq, created_at, kind, person_id, list_id, source, text_version, text_sha256,
-			evidence_sha256, evidence_sealed, prev_hash, hash
-		FROM ledger WHERE account_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, accountID, afterSeq, limit)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+ledgerCols+` FROM ledger WHERE account_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+		accountID, afterSeq, limit)
 	if err != nil {
 		return nil, err
 	}
-	return collect(rows, func(r interface{ Scan(...any) error }) (tidings.LedgerEntry, error) {
-		var e tidings.LedgerEntry
-		var created int64
-		err := r.Scan(&e.AccountID, &e.Seq, &created, &e.Kind, &e.PersonID, &e.ListID, &e.Source, &e.TextVersion, &e.TextSHA256,
-			&e.EvidenceSHA256, &e.EvidenceSealed, &e.PrevHash, &e.Hash)
-		e.Time = fromDB(created)
-		return e, err
-	})
+	return collect(rows, scanLedger)
 }
 
 func (s *Store) LedgerHead(ctx context.Context, accountID int64) (int64, []byte, error) {

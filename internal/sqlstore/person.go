@@ -71,21 +71,12 @@ func (s *Store) PersonData(ctx context.Context, email tidings.Address) ([]tiding
 }
 
 func (s *Store) personLedger(ctx context.Context, accountID, personID int64) ([]tidings.LedgerEntry, error) {
-	rows, err := s.r.QueryContext(ctx, `
-		SELECT account_id, seq, created_at, kind, person_id, list_id, source, text_version, text_sha256,
-			evidence_sha256, evidence_sealed, prev_hash, hash
-		FROM ledger WHERE account_id = $1 AND person_id = $2 ORDER BY seq`, accountID, personID)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+ledgerCols+` FROM ledger WHERE account_id = $1 AND person_id = $2 ORDER BY seq`,
+		accountID, personID)
 	if err != nil {
 		return nil, err
 	}
-	return collect(rows, func(r interface{ Scan(...any) error }) (tidings.LedgerEntry, error) {
-		var e tidings.LedgerEntry
-		var created int64
-		err := r.Scan(&e.AccountID, &e.Seq, &created, &e.Kind, &e.PersonID, &e.ListID, &e.Source, &e.TextVersion, &e.TextSHA256,
-			&e.EvidenceSHA256, &e.EvidenceSealed, &e.PrevHash, &e.Hash)
-		e.Time = fromDB(created)
-		return e, err
-	})
+	return collect(rows, scanLedger)
 }
 
 func (s *Store) ErasePerson(ctx context.Context, email tidings.Address, accountID int64) (tidings.Erasure, error) {

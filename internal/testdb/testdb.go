@@ -5,7 +5,9 @@ package testdb
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/x509"
 	"database/sql"
 	"encoding/hex"
 	"fmt"
@@ -18,7 +20,9 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/tidings/tidings/internal/keys"
+	"github.com/tidings/tidings/internal/mail"
 	"github.com/tidings/tidings/internal/sqlstore"
+	"github.com/tidings/tidings/internal/tidings"
 )
 
 // PostgresEnv names the variable that carries the test PostgreSQL URL.
@@ -101,4 +105,29 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// DKIMKeys gives the account an RSA and an Ed25519 key on domain and returns the DNS
+// TXT records (name → value) an independent verifier needs.
+func DKIMKeys(t testing.TB, store tidings.Store, accountID int64, domain string) map[string]string {
+	t.Helper()
+	dns := map[string]string{}
+	for _, alg := range []string{"rsa", "ed25519"} {
+		signer, err := mail.GenerateKey(alg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		priv, _ := mail.MarshalPrivateKey(signer)
+		pub, _ := x509.MarshalPKIXPublicKey(signer.Public())
+		if k, ok := signer.Public().(ed25519.PublicKey); ok {
+			pub = k
+		}
+		k := tidings.DKIMKey{Selector: "t-" + alg, Algorithm: alg, PrivateKey: priv, PublicKey: pub}
+		if err := store.AddDKIMKey(context.Background(), accountID, domain, &k); err != nil {
+			t.Fatal(err)
+		}
+		name, value, _ := mail.DNSRecord(k.Selector, domain, signer.Public())
+		dns[name] = value
+	}
+	return dns
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -60,20 +59,7 @@ func newWorld(t *testing.T, store tidings.Store, doubleOptIn bool) *world {
 	if err := store.CreateList(ctx, w.acc.ID, &w.list); err != nil {
 		t.Fatal(err)
 	}
-	for _, alg := range []string{"rsa", "ed25519"} {
-		signer, _ := mail.GenerateKey(alg)
-		priv, _ := mail.MarshalPrivateKey(signer)
-		pub, _ := x509.MarshalPKIXPublicKey(signer.Public())
-		if k, ok := signer.Public().(ed25519.PublicKey); ok {
-			pub = k
-		}
-		k := tidings.DKIMKey{Selector: "t-" + alg, Algorithm: alg, PrivateKey: priv, PublicKey: pub}
-		if err := store.AddDKIMKey(ctx, w.acc.ID, "books.example", &k); err != nil {
-			t.Fatal(err)
-		}
-		name, value, _ := mail.DNSRecord(k.Selector, "books.example", signer.Public())
-		w.dns[name] = value
-	}
+	w.dns = testdb.DKIMKeys(t, store, w.acc.ID, "books.example")
 	w.consent = &consent.Service{Store: store, Keys: testdb.Keyring(t), Postman: postman.New(store, pool, "tidings.example")}
 	w.srv = httptest.NewServer(web.NewHandler(web.Deps{Store: store, Keys: testdb.Keyring(t), Consent: w.consent}))
 	w.consent.BaseURL = w.srv.URL
