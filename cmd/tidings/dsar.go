@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
-	"encoding/json"
 	"fmt"
-	"sort"
 	"strconv"
 
+	"github.com/tidings/tidings/internal/privacy"
 	"github.com/tidings/tidings/internal/tidings"
 )
 
@@ -38,11 +36,9 @@ func cmdDSAR(ctx context.Context, e env, args []string) error {
 		}
 		switch *format {
 		case "json":
-			enc := json.NewEncoder(e.stdout)
-			enc.SetIndent("", "  ")
-			return enc.Encode(map[string]any{"format": "tidings-person-export/1", "email": addr.String(), "accounts": recs})
+			return privacy.WriteJSON(e.stdout, addr, recs)
 		case "csv":
-			return writePersonCSV(e, recs)
+			return privacy.WriteCSV(e.stdout, recs)
 		}
 		return fmt.Errorf("%w: --format must be json or csv", errUsage)
 	}
@@ -66,41 +62,4 @@ func cmdDSAR(ctx context.Context, e env, args []string) error {
 	fmt.Fprintf(e.stdout, "erased in %d account(s); data key destroyed: %v; outbox messages deleted: %d\n", len(er.Accounts), er.KeyDestroyed, purged)
 	fmt.Fprintln(e.stdout, "Kept: a keyed hash of the address per account (so uploads cannot add the person back), and the consent ledger's hashes (no personal data).")
 	return nil
-}
-
-// writePersonCSV flattens an export: one row per fact, account by account.
-func writePersonCSV(e env, recs []tidings.PersonRecord) error {
-	w := csv.NewWriter(e.stdout)
-	w.Write([]string{"account", "kind", "field", "value", "time"})
-	for _, r := range recs {
-		acc := r.Account.Name
-		s := r.Subscriber
-		w.Write([]string{acc, "subscriber", "email", s.Email.String(), ""})
-		w.Write([]string{acc, "subscriber", "name", s.Name, ""})
-		w.Write([]string{acc, "subscriber", "status", string(s.Status), ""})
-		w.Write([]string{acc, "subscriber", "tracking_consent", strconv.FormatBool(s.TrackingConsent), ""})
-		keys := make([]string, 0, len(s.Attributes))
-		for k := range s.Attributes {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			w.Write([]string{acc, "attribute", k, fmt.Sprint(s.Attributes[k]), ""})
-		}
-		for _, x := range r.Subscriptions {
-			w.Write([]string{acc, "subscription", fmt.Sprintf("list %d", x.ListID), string(x.Status), x.CreatedAt.Format("2006-01-02T15:04:05Z")})
-		}
-		for _, c := range r.Consent {
-			w.Write([]string{acc, "consent", string(c.Kind), fmt.Sprintf("list %d via %s; ip %s; user agent %s", c.ListID, c.Source, c.Evidence.IP, c.Evidence.UserAgent), c.Time.Format("2006-01-02T15:04:05Z")})
-		}
-		for _, d := range r.Deliveries {
-			at := ""
-			if d.SentAt != nil {
-				at = d.SentAt.Format("2006-01-02T15:04:05Z")
-			}
-			w.Write([]string{acc, "delivery", d.CampaignName, string(d.Status), at})
-		}
-	}
-	w.Flush()
-	return w.Error()
 }

@@ -150,6 +150,10 @@ func (s *Store) ErasePerson(ctx context.Context, email tidings.Address, accountI
 			if _, err := tx.ExecContext(ctx, `DELETE FROM persons WHERE id = $1`, pid); err != nil {
 				return err
 			}
+			// Portal links and sessions hold the address sealed under the instance key.
+			if _, err := tx.ExecContext(ctx, `DELETE FROM portal_tokens WHERE email_hash = $1`, s.keys.Lookup(email.String())); err != nil {
+				return err
+			}
 			er.KeyDestroyed = true
 		}
 		return nil

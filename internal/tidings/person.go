@@ -48,3 +48,13 @@ type PersonStore interface {
 	// removed. When no account holds the person any more, their data key is destroyed.
 	ErasePerson(ctx context.Context, email Address, accountID int64) (Erasure, error)
 }
+
+// PortalStore keeps the subscriber portal's sign-in links and sessions.
+type PortalStore interface {
+	// CreatePortalToken stores a sign-in link (session false) or a session (true).
+	CreatePortalToken(ctx context.Context, hash []byte, email Address, session bool, expires time.Time) error
+	// UsePortalToken returns the address of a live token; a sign-in link is consumed
+	// (single use). ErrNotFound for unknown, used or expired tokens.
+	UsePortalToken(ctx context.Context, hash []byte, session bool) (Address, error)
+	DeletePortalToken(ctx context.Context, hash []byte) error
+}

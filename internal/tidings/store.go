@@ -28,6 +28,7 @@ type Store interface {
 	PersonStore
 	TrackingStore
 	EventRetentionStore
+	PortalStore
 
 	// Ping checks that the database answers and the schema is current (for /readyz).
 	Ping(ctx context.Context) error

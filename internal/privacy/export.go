@@ -1,0 +1,61 @@
+// Package privacy formats what Tidings holds about a person for access and portability
+// requests. The JSON format is documented in docs/EXPORT.md.
+package privacy
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+
+	"github.com/tidings/tidings/internal/tidings"
+)
+
+// Format names the JSON export's version.
+const Format = "tidings-person-export/1"
+
+// WriteJSON writes the machine-readable export.
+func WriteJSON(w io.Writer, email tidings.Address, recs []tidings.PersonRecord) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(map[string]any{"format": Format, "email": email.String(), "accounts": recs})
+}
+
+// WriteCSV flattens an export: one row per fact, account by account.
+func WriteCSV(out io.Writer, recs []tidings.PersonRecord) error {
+	w := csv.NewWriter(out)
+	w.Write([]string{"account", "kind", "field", "value", "time"})
+	for _, r := range recs {
+		acc := r.Account.Name
+		s := r.Subscriber
+		w.Write([]string{acc, "subscriber", "email", s.Email.String(), ""})
+		w.Write([]string{acc, "subscriber", "name", s.Name, ""})
+		w.Write([]string{acc, "subscriber", "status", string(s.Status), ""})
+		w.Write([]string{acc, "subscriber", "tracking_consent", strconv.FormatBool(s.TrackingConsent), ""})
+		keys := make([]string, 0, len(s.Attributes))
+		for k := range s.Attributes {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			w.Write([]string{acc, "attribute", k, fmt.Sprint(s.Attributes[k]), ""})
+		}
+		for _, x := range r.Subscriptions {
+			w.Write([]string{acc, "subscription", fmt.Sprintf("list %d", x.ListID), string(x.Status), x.CreatedAt.Format("2006-01-02T15:04:05Z")})
+		}
+		for _, c := range r.Consent {
+			w.Write([]string{acc, "consent", string(c.Kind), fmt.Sprintf("list %d via %s; ip %s; user agent %s", c.ListID, c.Source, c.Evidence.IP, c.Evidence.UserAgent), c.Time.Format("2006-01-02T15:04:05Z")})
+		}
+		for _, d := range r.Deliveries {
+			at := ""
+			if d.SentAt != nil {
+				at = d.SentAt.Format("2006-01-02T15:04:05Z")
+			}
+			w.Write([]string{acc, "delivery", d.CampaignName, string(d.Status), at})
+		}
+	}
+	w.Flush()
+	return w.Error()
+}
