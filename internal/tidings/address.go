@@ -37,6 +37,10 @@ const (
 	maxLocal   = 64
 	maxDomain  = 253
 	maxAddress = 254 // the RFC 5321 path limit (256) less the angle brackets
+	// A UTF-8 part whose normalised form fits its limit is never four times longer: the
+	// raw parts are capped at that before any Unicode work, because IDNA conversion of
+	// a huge label is slow (quadratic in its distinct characters).
+	rawFactor = 4
 )
 
 var idnaProfile = idna.New(idna.MapForLookup(), idna.BidiRule(), idna.Transitional(false), idna.ValidateLabels(true))
@@ -49,8 +53,6 @@ func ParseAddress(s string) (Address, error) {
 	switch {
 	case s == "":
 		return Address{}, addrErr("required", "is required")
-	case !utf8.ValidString(s):
-		return Address{}, addrErr("bad_local", "is not valid UTF-8 text")
 	case strings.ContainsAny(s, "<>"):
 		return Address{}, addrErr("display_name", "must be a bare address like name@example.com, without a display name or angle brackets")
 	case strings.ContainsAny(s, "()"):
@@ -63,6 +65,18 @@ func ParseAddress(s string) (Address, error) {
 		return Address{}, addrErr("missing_at", "must contain an @, like name@example.com")
 	}
 	local, domain := s[:at], s[at+1:]
+	if !utf8.ValidString(local) {
+		return Address{}, addrErr("bad_local", "the part before the @ is not valid UTF-8 text")
+	}
+	if !utf8.ValidString(domain) {
+		return Address{}, addrErr("bad_domain", "the part after the @ is not valid UTF-8 text")
+	}
+	if len(local) > rawFactor*maxLocal {
+		return Address{}, addrErr("too_long", "the part before the @ must be at most %d characters", maxLocal)
+	}
+	if len(domain) > rawFactor*maxDomain {
+		return Address{}, addrErr("too_long", "the domain must be at most %d characters", maxDomain)
+	}
 	if strings.Contains(local, "@") {
 		return Address{}, addrErr("missing_at", "must contain exactly one @")
 	}
@@ -89,7 +103,9 @@ func ParseAddress(s string) (Address, error) {
 // parseLocal checks a dot-atom local part: atext characters (RFC 5322) or any non-ASCII
 // UTF-8 (RFC 6531), in atoms separated by single dots.
 func parseLocal(local string) (string, error) {
-	local = strings.ToLower(norm.NFC.String(local))
+	// Lowercase first, then compose: lowercasing can turn a precomposable pair (J+◌̌)
+	// into one with a precomposed form (ǰ), and the result must be NFC to be stable.
+	local = norm.NFC.String(strings.ToLower(local))
 	if len(local) > maxLocal {
 		return "", addrErr("too_long", "the part before the @ must be at most %d characters", maxLocal)
 	}
@@ -119,7 +135,7 @@ func parseDomain(domain string) (string, error) {
 	if strings.HasPrefix(domain, "[") {
 		return "", addrErr("ip_literal", "must use a domain name after the @, not an IP address")
 	}
-	domain = strings.TrimSuffix(domain, ".")
+	domain = trimRootDot(domain)
 	ascii, err := idnaProfile.ToASCII(domain)
 	if err != nil {
 		return "", addrErr("bad_domain", "the part after the @ must be a domain like example.com")
@@ -152,6 +168,17 @@ func parseDomain(domain string) (string, error) {
 		return "", addrErr("bad_domain", "the domain must end in a name like .com, not a number")
 	}
 	return ascii, nil
+}
+
+// trimRootDot drops one trailing full stop (the DNS root), in any of the forms IDNA
+// treats as a dot: ".", "。", "．", "｡".
+func trimRootDot(domain string) string {
+	for _, dot := range []string{".", "\u3002", "\uff0e", "\uff61"} {
+		if strings.HasSuffix(domain, dot) {
+			return strings.TrimSuffix(domain, dot)
+		}
+	}
+	return domain
 }
 
 func addrErr(code, format string, args ...any) error { return Invalid("email", code, format, args...) }
