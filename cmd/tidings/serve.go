@@ -40,6 +40,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 			Store: a.store, Keys: a.keys, Log: a.log,
 			BaseURL: cfg.PublicURL(), MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: cfg.MaxUploadBytes,
 			Consent: a.consent, Outbox: a.outbox, ClientIP: clientip.Resolver{Trusted: cfg.TrustedProxies}, Engine: a.engine(), Events: track.NewWriter(ctx, a.store),
+			Sender: a.sender, MailFrom: "no-reply@" + fallbackDomain(cfg),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       5 * time.Minute, // large CSV uploads

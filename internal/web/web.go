@@ -18,6 +18,7 @@ import (
 	"github.com/tidings/tidings/internal/track"
 	"github.com/tidings/tidings/internal/web/api"
 	"github.com/tidings/tidings/internal/web/clientip"
+	"github.com/tidings/tidings/internal/web/portal"
 	"github.com/tidings/tidings/internal/web/public"
 )
 
@@ -41,6 +42,9 @@ type Deps struct {
 	Engine *send.Engine
 	// Events records opens and clicks; nil disables tracking endpoints.
 	Events *track.Writer
+	// Sender delivers portal sign-in links; nil disables the portal.
+	Sender   mail.Sender
+	MailFrom string // sender address of instance mail (portal links)
 }
 
 // NewHandler returns the complete HTTP handler.
@@ -68,6 +72,10 @@ func NewHandler(d Deps) http.Handler {
 	mux.HandleFunc("GET /setup", s.form)
 	mux.HandleFunc("POST /setup", s.submit)
 	api.Routes(mux, api.Deps{Store: d.Store, Log: d.Log, MaxBodyBytes: d.MaxBodyBytes, MaxUploadBytes: d.MaxUploadBytes, Consent: d.Consent, Outbox: d.Outbox, Engine: d.Engine})
+	if d.Sender != nil {
+		portal.Routes(mux, portal.Deps{Store: d.Store, Sender: d.Sender, Outbox: d.Outbox, BaseURL: d.BaseURL, From: d.MailFrom,
+			ClientIP: d.ClientIP, Log: d.Log})
+	}
 	if d.Consent != nil {
 		public.Routes(mux, public.Deps{Store: d.Store, Consent: d.Consent, ClientIP: d.ClientIP, Log: d.Log, Events: d.Events})
 	}
