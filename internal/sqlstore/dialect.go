@@ -132,3 +132,14 @@ func (e Engine) skipLocked() string {
 	}
 	return ""
 }
+
+// bulkSession prepares a long bulk transaction. On PostgreSQL the tables an import fills
+// grow inside one transaction, where autovacuum cannot refresh their statistics: the
+// planner keeps believing they are empty and scans them whole for every batch, which
+// makes a large import quadratic. Index lookups are always right for these statements.
+func (e Engine) bulkSession() string {
+	if e == Postgres {
+		return "SET LOCAL enable_seqscan = off"
+	}
+	return ""
+}

@@ -70,6 +70,12 @@ func (s *Store) BeginImport(ctx context.Context, accountID, listID int64, d tidi
 		return nil, err
 	}
 	im := &importer{s: s, tx: tx, accountID: accountID, listID: listID, evidence: ev, now: s.stamp(), stmts: map[string]*sql.Stmt{}}
+	if q := s.engine.bulkSession(); q != "" {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			tx.Rollback()
+			return nil, err
+		}
+	}
 	if err := tx.QueryRowContext(ctx, `SELECT 1 FROM lists WHERE account_id = $1 AND id = $2`, accountID, listID).Scan(new(int)); err != nil {
 		tx.Rollback()
 		return nil, translate(err)
@@ -105,6 +111,8 @@ type importRow struct {
 	personID         int64
 	dk               *keys.DataKey
 	subscriberID     int64
+	newPerson        bool // created by this batch: has no subscriber yet
+	newSubscriber    bool // created by this batch: has no subscription yet
 	result           tidings.ImportResult
 }
 
@@ -206,9 +214,9 @@ func (im *importer) resolvePersons(ctx context.Context, rows []*importRow) ([]*i
 		}
 		byHash[string(r.lookup)] = append(byHash[string(r.lookup)], r)
 	}
-	found := func(hash []byte, id int64, dk *keys.DataKey) {
+	found := func(hash []byte, id int64, dk *keys.DataKey, created bool) {
 		for _, r := range byHash[string(hash)] {
-			r.personID, r.dk = id, dk
+			r.personID, r.dk, r.newPerson = id, dk, created
 		}
 	}
 	q, err := im.query(ctx, `SELECT email_hash, id, wrapped_key FROM persons WHERE email_hash IN (`+im.inList(len(args), 1)+`)`, args...)
@@ -227,7 +235,7 @@ func (im *importer) resolvePersons(ctx context.Context, rows []*importRow) ([]*i
 			q.Close()
 			return nil, err
 		}
-		found(h, id, dk)
+		found(h, id, dk, false)
 	}
 	q.Close()
 	var ins []any
@@ -257,7 +265,7 @@ func (im *importer) resolvePersons(ctx context.Context, rows []*importRow) ([]*i
 				q.Close()
 				return nil, err
 			}
-			found(h, id, keysByHash[string(h)])
+			found(h, id, keysByHash[string(h)], true)
 		}
 		q.Close()
 		if err := q.Err(); err != nil {
@@ -272,22 +280,28 @@ func (im *importer) resolveSubscribers(ctx context.Context, rows []*importRow) (
 	if len(rows) == 0 {
 		return rows, nil
 	}
+	// Only people who existed before this batch can already be subscribers: asking
+	// about the others would make the statement grow with nothing to find.
 	byPerson := map[int64]*importRow{}
 	args := []any{im.accountID}
 	for _, r := range rows {
 		byPerson[r.personID] = r
-		args = append(args, r.personID)
+		if !r.newPerson {
+			args = append(args, r.personID)
+		}
 	}
-	q, err := im.query(ctx, `SELECT person_id, id FROM subscribers WHERE account_id = `+im.s.engine.param(1)+` AND person_id IN (`+im.inList(len(rows), 2)+`)`, args...)
-	if err != nil {
-		return nil, err
+	if len(args) > 1 {
+		q, err := im.query(ctx, `SELECT person_id, id FROM subscribers WHERE account_id = `+im.s.engine.param(1)+` AND person_id IN (`+im.inList(len(args)-1, 2)+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for q.Next() {
+			var pid, id int64
+			q.Scan(&pid, &id)
+			byPerson[pid].subscriberID = id
+		}
+		q.Close()
 	}
-	for q.Next() {
-		var pid, id int64
-		q.Scan(&pid, &id)
-		byPerson[pid].subscriberID = id
-	}
-	q.Close()
 	var ins []any
 	for _, r := range rows {
 		if r.subscriberID != 0 {
@@ -310,7 +324,7 @@ func (im *importer) resolveSubscribers(ctx context.Context, rows []*importRow) (
 		for q.Next() {
 			var pid, id int64
 			q.Scan(&pid, &id)
-			byPerson[pid].subscriberID = id
+			byPerson[pid].subscriberID, byPerson[pid].newSubscriber = id, true
 		}
 		q.Close()
 		if err := q.Err(); err != nil {
@@ -327,24 +341,26 @@ func (im *importer) subscribe(ctx context.Context, rows []*importRow) ([]*import
 	if len(rows) == 0 {
 		return rows, nil
 	}
-	bySub := map[int64]*importRow{}
 	args := []any{im.listID}
 	for _, r := range rows {
-		bySub[r.subscriberID] = r
-		args = append(args, r.subscriberID)
-	}
-	q, err := im.query(ctx, `SELECT subscriber_id, status FROM subscriptions WHERE list_id = `+im.s.engine.param(1)+` AND subscriber_id IN (`+im.inList(len(rows), 2)+`)`, args...)
-	if err != nil {
-		return nil, err
+		if !r.newSubscriber {
+			args = append(args, r.subscriberID)
+		}
 	}
 	existing := map[int64]string{}
-	for q.Next() {
-		var id int64
-		var st string
-		q.Scan(&id, &st)
-		existing[id] = st
+	if len(args) > 1 {
+		q, err := im.query(ctx, `SELECT subscriber_id, status FROM subscriptions WHERE list_id = `+im.s.engine.param(1)+` AND subscriber_id IN (`+im.inList(len(args)-1, 2)+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for q.Next() {
+			var id int64
+			var st string
+			q.Scan(&id, &st)
+			existing[id] = st
+		}
+		q.Close()
 	}
-	q.Close()
 	var ins, upd []any
 	var added []*importRow
 	for _, r := range rows {
