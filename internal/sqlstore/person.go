@@ -116,6 +116,8 @@ func (s *Store) ErasePerson(ctx context.Context, email tidings.Address, accountI
 		for _, r := range refs {
 			for _, q := range []string{
 				`DELETE FROM deliveries WHERE subscriber_id = $1`,
+				`DELETE FROM events WHERE subscriber_id = $1`, // campaign counters keep the numbers, without the person
+				`DELETE FROM event_uniques WHERE subscriber_id = $1`,
 				`DELETE FROM subscribers WHERE id = $1`, // cascades to subscriptions, pending requests, proofs
 			} {
 				if _, err := tx.ExecContext(ctx, q, r.subscriber); err != nil {

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"testing"
+	"time"
 
 	"github.com/tidings/tidings/internal/consent"
 	"github.com/tidings/tidings/internal/tidings"
@@ -17,6 +18,10 @@ func testPersonDataAndErasure(t *testing.T, s tidings.Store) {
 	noErr(t, "RequestSubscription(b)", err)
 	noErr(t, "AttachProof", s.AttachProof(ctx, a.ID, ra.Subscriber.ID, ra.LedgerSeq, "confirmation_request", []byte("mail")))
 	mustSubscriber(t, s, a.ID, "someone.else@rights.example", la.ID)
+	camp := tidings.Campaign{Name: "c", Subject: "s", FromAddress: "a@rights.example", HTML: "x", Lists: []int64{la.ID}}
+	noErr(t, "CreateCampaign", s.CreateCampaign(ctx, a.ID, &camp))
+	noErr(t, "RecordEvents", s.RecordEvents(ctx, []tidings.Event{{AccountID: a.ID, CampaignID: camp.ID, SubscriberID: ra.Subscriber.ID,
+		Kind: tidings.EventOpen, Time: time.Now()}}))
 
 	recs, err := s.PersonData(ctx, addr)
 	noErr(t, "PersonData", err)
@@ -48,6 +53,12 @@ func testPersonDataAndErasure(t *testing.T, s tidings.Store) {
 		if e.PersonID == ra.Subscriber.PersonID && e.EvidenceSealed != nil {
 			t.Fatal("A's ledger still holds the person's evidence")
 		}
+	}
+	if tot, _ := s.EventTotals(ctx, a.ID, camp.ID); tot[tidings.EventOpen][0] != 0 {
+		t.Fatalf("the erased person's events remain: %v", tot)
+	}
+	if st, _ := s.CampaignStats(ctx, a.ID, camp.ID); st.Opens != 1 {
+		t.Fatalf("erasure changed the campaign's counters: %+v", st)
 	}
 	if others, _ := s.ListSubscribers(ctx, a.ID, tidings.SubscriberFilter{}); len(others) != 1 {
 		t.Fatalf("erasure touched someone else: %d left in A", len(others))
