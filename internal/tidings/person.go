@@ -58,3 +58,38 @@ type PortalStore interface {
 	UsePortalToken(ctx context.Context, hash []byte, session bool) (Address, error)
 	DeletePortalToken(ctx context.Context, hash []byte) error
 }
+
+// DSARKind is the right a data-subject request exercises.
+type DSARKind string
+
+const (
+	DSARAccess        DSARKind = "access"
+	DSARPortability   DSARKind = "portability"
+	DSARRectification DSARKind = "rectification"
+	DSARErasure       DSARKind = "erasure"
+	DSARRestriction   DSARKind = "restriction"
+	DSARObjection     DSARKind = "objection"
+	DSARTracking      DSARKind = "tracking_consent"
+	DSARUnsubscribe   DSARKind = "unsubscribe"
+)
+
+// DSAR is one entry of an account's data-subject request log.
+type DSAR struct {
+	ID          int64      `json:"id"`
+	AccountID   int64      `json:"account_id"`
+	Kind        DSARKind   `json:"kind"`
+	Source      Source     `json:"source"`
+	ReceivedAt  time.Time  `json:"received_at"`
+	DueAt       time.Time  `json:"due_at"` // one month after receipt (Art. 12(3))
+	CompletedAt *time.Time `json:"completed_at,omitempty"`
+}
+
+// DSARStore keeps the request log.
+type DSARStore interface {
+	// LogDSAR records a request about email in the account; completed marks it done at once
+	// (self-service requests are fulfilled as they are made).
+	LogDSAR(ctx context.Context, accountID int64, email Address, kind DSARKind, source Source, completed bool) error
+	ListDSARs(ctx context.Context, accountID int64, p Page) ([]DSAR, error)
+	// SetTrackingConsent changes a subscriber's tracking consent and records it in the ledger.
+	SetTrackingConsent(ctx context.Context, accountID, subscriberID int64, on bool, source Source, ev Evidence) error
+}

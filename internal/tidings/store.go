@@ -29,6 +29,7 @@ type Store interface {
 	TrackingStore
 	EventRetentionStore
 	PortalStore
+	DSARStore
 
 	// Ping checks that the database answers and the schema is current (for /readyz).
 	Ping(ctx context.Context) error

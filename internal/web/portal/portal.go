@@ -73,6 +73,8 @@ func Routes(mux *http.ServeMux, d Deps) {
 	mux.HandleFunc("GET /portal/export.csv", p.exportCSV)
 	mux.HandleFunc("POST /portal/erase", p.erase)
 	mux.HandleFunc("POST /portal/signout", p.signout)
+	mux.HandleFunc("POST /portal/account/{id}/{action}", p.act)
+	mux.HandleFunc("GET /portal/info/{id}", p.info)
 }
 
 // privacySignals is the browser's Do Not Track / Global Privacy Control state, shown to
@@ -227,6 +229,7 @@ func (p *portal) exportJSON(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "export failed", http.StatusInternalServerError)
 		return
 	}
+	p.logAll(r.Context(), addr, recs, tidings.DSARPortability)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Disposition", `attachment; filename="my-data.json"`)
 	w.Header().Set("Cache-Control", "no-store")
@@ -243,6 +246,7 @@ func (p *portal) exportCSV(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "export failed", http.StatusInternalServerError)
 		return
 	}
+	p.logAll(r.Context(), addr, recs, tidings.DSARAccess)
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="my-data.csv"`)
 	w.Header().Set("Cache-Control", "no-store")
@@ -270,6 +274,9 @@ func (p *portal) erase(w http.ResponseWriter, r *http.Request) {
 		p.render(w, http.StatusInternalServerError, "message.html", page{Title: "Please try again", Message: "Something went wrong; nothing was erased."})
 		return
 	}
+	for _, acc := range er.Accounts {
+		p.Store.LogDSAR(r.Context(), acc, addr, tidings.DSARErasure, tidings.SourcePortal, true)
+	}
 	if er.KeyDestroyed {
 		if p.Outbox != nil {
 			p.Outbox.Purge(addr.String())
@@ -288,4 +295,93 @@ func (p *portal) signout(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/portal", MaxAge: -1, HttpOnly: true})
 	p.render(w, http.StatusOK, "message.html", page{Title: "Signed out", Message: "You are signed out."})
+}
+
+// logAll records a request in the log of every account that holds the person.
+func (p *portal) logAll(ctx context.Context, addr tidings.Address, recs []tidings.PersonRecord, kind tidings.DSARKind) {
+	for _, rec := range recs {
+		if err := p.Store.LogDSAR(ctx, rec.Account.ID, addr, kind, tidings.SourcePortal, true); err != nil {
+			p.Log.Error("dsar log", "account_id", rec.Account.ID, "err", err)
+		}
+	}
+}
+
+// act applies one right at one account: restriction (Art. 18), objection to direct
+// marketing (Art. 21: no more campaigns, and a suppression), tracking consent on/off,
+// unsubscribing from every list, or lifting a restriction.
+func (p *portal) act(w http.ResponseWriter, r *http.Request) {
+	addr, ok := p.session(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	var accountID int64
+	fmt.Sscan(r.PathValue("id"), &accountID)
+	recs, err := p.Store.PersonData(ctx, addr)
+	if err != nil {
+		p.render(w, http.StatusInternalServerError, "message.html", page{Title: "Please try again", Message: "Something went wrong."})
+		return
+	}
+	var sub *tidings.Subscriber
+	for i := range recs {
+		if recs[i].Account.ID == accountID {
+			sub = &recs[i].Subscriber
+		}
+	}
+	if sub == nil { // not theirs, or nothing held: the same answer
+		p.render(w, http.StatusNotFound, "message.html", page{Title: "Not found", Message: "Nothing is held about you there."})
+		return
+	}
+	ev := tidings.Evidence{IP: p.ClientIP.IP(r).String(), UserAgent: r.UserAgent()}
+	var kind tidings.DSARKind
+	switch r.PathValue("action") {
+	case "restrict", "unrestrict", "object":
+		kind = map[string]tidings.DSARKind{"restrict": tidings.DSARRestriction, "unrestrict": tidings.DSARRestriction, "object": tidings.DSARObjection}[r.PathValue("action")]
+		sub.Status = map[string]tidings.SubscriberStatus{"restrict": tidings.StatusRestricted, "unrestrict": tidings.StatusActive, "object": tidings.StatusObjected}[r.PathValue("action")]
+		err = p.Store.UpdateSubscriber(ctx, accountID, sub)
+		if err == nil && kind == tidings.DSARObjection {
+			err = p.Store.AddSuppression(ctx, accountID, addr, tidings.SuppressObjection)
+		}
+	case "tracking-on", "tracking-off":
+		kind = tidings.DSARTracking
+		err = p.Store.SetTrackingConsent(ctx, accountID, sub.ID, r.PathValue("action") == "tracking-on", tidings.SourcePortal, ev)
+	case "unsubscribe":
+		kind = tidings.DSARUnsubscribe
+		err = p.Store.Unsubscribe(ctx, accountID, sub.ID, 0, tidings.SourcePortal, ev)
+	default:
+		p.render(w, http.StatusNotFound, "message.html", page{Title: "Not found", Message: "Unknown action."})
+		return
+	}
+	if err == nil {
+		err = p.Store.LogDSAR(ctx, accountID, addr, kind, tidings.SourcePortal, true)
+	}
+	if err != nil {
+		p.Log.Error("portal action", "account_id", accountID, "err", err)
+		p.render(w, http.StatusInternalServerError, "message.html", page{Title: "Please try again", Message: "Something went wrong; nothing changed."})
+		return
+	}
+	http.Redirect(w, r, "/portal/me", http.StatusSeeOther)
+}
+
+type infoPage struct {
+	Account tidings.Account
+	Lists   []tidings.List
+}
+
+// info says, for one account holder, what is collected, why, on which basis, for how
+// long, who processes it and where (Art. 13/14). It is public: it reveals nothing about
+// any person.
+func (p *portal) info(w http.ResponseWriter, r *http.Request) {
+	var id int64
+	fmt.Sscan(r.PathValue("id"), &id)
+	acc, err := p.Store.GetAccount(r.Context(), id)
+	if err != nil {
+		p.render(w, http.StatusNotFound, "message.html", page{Title: "Not found", Message: "There is no such account holder."})
+		return
+	}
+	lists, _ := p.Store.ListLists(r.Context(), id, tidings.Page{Limit: tidings.MaxPageSize})
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := pages.ExecuteTemplate(w, "info.html", infoPage{Account: acc, Lists: lists}); err != nil {
+		p.Log.Error("render info", "err", err)
+	}
 }

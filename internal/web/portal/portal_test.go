@@ -146,6 +146,35 @@ func TestPortalAcrossAccounts(t *testing.T) {
 				t.Fatalf("CSV export:\n%s", csv)
 			}
 
+			// Rights at one account at a time: restriction, objection, tracking consent.
+			for _, act := range []string{"restrict", "tracking-on"} {
+				if code, _, _ := do("POST", "/portal/account/"+itoa(accounts[1].ID)+"/"+act, url.Values{}); code != 200 {
+					t.Fatalf("%s: %d", act, code)
+				}
+			}
+			do("POST", "/portal/account/"+itoa(accounts[0].ID)+"/object", url.Values{})
+			recs, _ := store.PersonData(ctx, tidings.MustParseAddress(person))
+			if recs[0].Subscriber.Status != tidings.StatusObjected || recs[1].Subscriber.Status != tidings.StatusRestricted || !recs[1].Subscriber.TrackingConsent {
+				t.Fatalf("after the actions: %+v / %+v", recs[0].Subscriber, recs[1].Subscriber)
+			}
+			if held, reason, _ := store.Suppressed(ctx, accounts[0].ID, tidings.MustParseAddress(person)); !held || reason != tidings.SuppressObjection {
+				t.Fatal("an objection must suppress the address")
+			}
+			if code, _, _ := do("POST", "/portal/account/999999/restrict", url.Values{}); code != 404 {
+				t.Fatalf("acting on an account that holds nothing: %d", code)
+			}
+			logB, _ := store.ListDSARs(ctx, accounts[1].ID, tidings.Page{})
+			kinds := map[tidings.DSARKind]bool{}
+			for _, d := range logB {
+				kinds[d.Kind] = d.CompletedAt != nil && d.DueAt.After(d.ReceivedAt)
+			}
+			if !kinds[tidings.DSARRestriction] || !kinds[tidings.DSARTracking] || !kinds[tidings.DSARPortability] {
+				t.Fatalf("DSAR log of Book Shop: %+v", logB)
+			}
+			if code, info, _ := do("GET", "/portal/info/"+itoa(accounts[1].ID), nil); code != 200 || !strings.Contains(info, "lawful basis: consent") {
+				t.Fatalf("information page: %d", code)
+			}
+
 			code, page, _ = do("POST", "/portal/erase", url.Values{"account": {itoa(accounts[0].ID)}})
 			if code != 200 || strings.Contains(page, "Chess Club") || !strings.Contains(page, "Book Shop") {
 				t.Fatalf("after erasing at Chess Club: %d\n%s", code, page)

@@ -1,0 +1,66 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/tidings/tidings/internal/tidings"
+)
+
+func (s *Store) LogDSAR(ctx context.Context, accountID int64, email tidings.Address, kind tidings.DSARKind, source tidings.Source, completed bool) error {
+	now := s.stamp()
+	due := now.AddDate(0, 1, 0)
+	var done sql.NullInt64
+	if completed {
+		done = sql.NullInt64{Int64: toDB(now), Valid: true}
+	}
+	_, err := s.w.ExecContext(ctx, `INSERT INTO dsar_requests (account_id, subject_hash, kind, source, received_at, due_at, completed_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, accountID, s.keys.Lookup(email.String()), string(kind), string(source), toDB(now), toDB(due), done)
+	return translate(err)
+}
+
+func (s *Store) ListDSARs(ctx context.Context, accountID int64, p tidings.Page) ([]tidings.DSAR, error) {
+	p = p.Clamp()
+	rows, err := s.r.QueryContext(ctx, `SELECT id, account_id, kind, source, received_at, due_at, completed_at FROM dsar_requests
+		WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3`, accountID, p.After, p.Limit)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, func(r interface{ Scan(...any) error }) (tidings.DSAR, error) {
+		var d tidings.DSAR
+		var received, due int64
+		var done sql.NullInt64
+		err := r.Scan(&d.ID, &d.AccountID, &d.Kind, &d.Source, &received, &due, &done)
+		d.ReceivedAt, d.DueAt, d.CompletedAt = fromDB(received), fromDB(due), fromDBPtr(done)
+		return d, err
+	})
+}
+
+func (s *Store) SetTrackingConsent(ctx context.Context, accountID, subscriberID int64, on bool, source tidings.Source, ev tidings.Evidence) error {
+	now := s.stamp()
+	ev.Time = now
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var pid int64
+		var wrapped []byte
+		err := tx.QueryRowContext(ctx, `SELECT s.person_id, p.wrapped_key FROM subscribers s JOIN persons p ON p.id = s.person_id
+			WHERE s.account_id = $1 AND s.id = $2`, accountID, subscriberID).Scan(&pid, &wrapped)
+		if err != nil {
+			return translate(err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE subscribers SET tracking_consent = $3, updated_at = $4 WHERE account_id = $1 AND id = $2`,
+			accountID, subscriberID, on, toDB(now)); err != nil {
+			return err
+		}
+		dk, err := s.keys.UnwrapDataKey(wrapped)
+		if err != nil {
+			return err
+		}
+		if on {
+			ev.Note = "tracking consent given"
+		} else {
+			ev.Note = "tracking consent withdrawn"
+		}
+		e := tidings.LedgerEntry{AccountID: accountID, Time: now, Kind: tidings.LedgerTrackingChange, PersonID: pid, Source: source}
+		return s.appendLedger(ctx, tx, &e, dk, ev)
+	})
+}
