@@ -52,6 +52,9 @@ func (a *api) routes() []Route {
 		{Method: "GET", Path: "/api/v1/campaigns/{id}/preview", access: accountOnly, h: a.previewCampaign},
 		{Method: "POST", Path: "/api/v1/campaigns/{id}/test", access: accountOnly, h: a.testCampaign},
 
+		{Method: "GET", Path: "/api/v1/dsar", access: accountOnly, h: a.listDSARs},
+		{Method: "POST", Path: "/api/v1/dsar", access: accountOnly, h: a.createDSAR},
+
 		{Method: "GET", Path: "/api/v1/outbox", access: operatorOnly, h: a.listOutbox},
 		{Method: "GET", Path: "/api/v1/outbox/{msg}", access: operatorOnly, h: a.readOutbox},
 	}
