@@ -17,9 +17,12 @@ type Account struct {
 	TrackingEnabled  bool   `json:"tracking_enabled"`   // off by default: no tracking without the controller's choice
 	// AnonymousCounts lets tracking count, without any link to the person, the opens and
 	// clicks of subscribers who did not consent to tracking. Off by default.
-	AnonymousCounts bool      `json:"anonymous_counts"`
-	CreatedAt       time.Time `json:"created_at"`
-	UpdatedAt       time.Time `json:"updated_at"`
+	AnonymousCounts bool `json:"anonymous_counts"`
+	// EditableAttributes are the subscriber attributes people may correct in the portal
+	// (their name is always editable).
+	EditableAttributes []string  `json:"editable_attributes"`
+	CreatedAt          time.Time `json:"created_at"`
+	UpdatedAt          time.Time `json:"updated_at"`
 }
 
 // Normalize trims the free-text fields and normalises the contact address.
@@ -46,6 +49,11 @@ func (a *Account) Validate() error {
 	if _, err := ParseAddress(a.ContactEmail); err != nil {
 		v, _ := AsValidation(err)
 		return Invalid("contact_email", v.Code, "%s", v.Message)
+	}
+	for _, k := range a.EditableAttributes {
+		if !attrKey.MatchString(k) {
+			return Invalid("editable_attributes", "bad_key", "%q is not an attribute name", k)
+		}
 	}
 	return validateURL("privacy_policy_url", a.PrivacyPolicyURL)
 }

@@ -7,12 +7,13 @@ import (
 )
 
 type accountInput struct {
-	Name             *string `json:"name"`
-	PostalAddress    *string `json:"postal_address"`
-	ContactEmail     *string `json:"contact_email"`
-	PrivacyPolicyURL *string `json:"privacy_policy_url"`
-	TrackingEnabled  *bool   `json:"tracking_enabled"`
-	AnonymousCounts  *bool   `json:"anonymous_counts"`
+	Name               *string   `json:"name"`
+	PostalAddress      *string   `json:"postal_address"`
+	ContactEmail       *string   `json:"contact_email"`
+	PrivacyPolicyURL   *string   `json:"privacy_policy_url"`
+	TrackingEnabled    *bool     `json:"tracking_enabled"`
+	AnonymousCounts    *bool     `json:"anonymous_counts"`
+	EditableAttributes *[]string `json:"editable_attributes"`
 }
 
 // apply copies the fields present in the input onto acc.
@@ -23,6 +24,7 @@ func (in accountInput) apply(acc *tidings.Account) {
 	set(&acc.PrivacyPolicyURL, in.PrivacyPolicyURL)
 	set(&acc.TrackingEnabled, in.TrackingEnabled)
 	set(&acc.AnonymousCounts, in.AnonymousCounts)
+	set(&acc.EditableAttributes, in.EditableAttributes)
 }
 
 func set[T any](dst *T, src *T) {

@@ -28,6 +28,12 @@ var templates embed.FS
 
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"when": func(t time.Time) string { return t.UTC().Format("2 Jan 2006, 15:04 UTC") },
+	"attr": func(a tidings.Attributes, k string) string {
+		if v, ok := a[k]; ok {
+			return fmt.Sprint(v)
+		}
+		return ""
+	},
 }).ParseFS(templates, "templates/*.html"))
 
 // Lifetimes of links and sessions.
@@ -348,6 +354,24 @@ func (p *portal) act(w http.ResponseWriter, r *http.Request) {
 	case "unsubscribe":
 		kind = tidings.DSARUnsubscribe
 		err = p.Store.Unsubscribe(ctx, accountID, sub.ID, 0, tidings.SourcePortal, ev)
+	case "rectify":
+		// The name, and only the attributes the account lets people correct.
+		kind = tidings.DSARRectification
+		r.ParseForm()
+		sub.Name = r.PostForm.Get("name")
+		acc, _ := p.Store.GetAccount(ctx, accountID)
+		for _, k := range acc.EditableAttributes {
+			if v := strings.TrimSpace(r.PostForm.Get("attr_" + k)); v != "" {
+				sub.Attributes[k] = v
+			} else {
+				delete(sub.Attributes, k)
+			}
+		}
+		err = p.Store.UpdateSubscriber(ctx, accountID, sub)
+		if v, ok := tidings.AsValidation(err); ok {
+			p.render(w, http.StatusUnprocessableEntity, "message.html", page{Title: "Not saved", Message: v.Error()})
+			return
+		}
 	default:
 		p.render(w, http.StatusNotFound, "message.html", page{Title: "Not found", Message: "Unknown action."})
 		return

@@ -146,6 +146,18 @@ func TestPortalAcrossAccounts(t *testing.T) {
 				t.Fatalf("CSV export:\n%s", csv)
 			}
 
+			// Rectification: the name, and only the attributes the account allows.
+			accounts[1].EditableAttributes = []string{"city"}
+			store.UpdateAccount(ctx, &accounts[1])
+			if code, _, _ := do("POST", "/portal/account/"+itoa(accounts[1].ID)+"/rectify",
+				url.Values{"name": {"Patricia"}, "attr_city": {"Leeds"}, "attr_vip": {"yes"}}); code != 200 {
+				t.Fatalf("rectify: %d", code)
+			}
+			if recs, _ := store.PersonData(ctx, tidings.MustParseAddress(person)); recs[1].Subscriber.Name != "Patricia" ||
+				recs[1].Subscriber.Attributes["city"] != "Leeds" || recs[1].Subscriber.Attributes["vip"] != nil || recs[0].Subscriber.Name != "Pat" {
+				t.Fatalf("after rectifying: %+v / %+v", recs[0].Subscriber, recs[1].Subscriber)
+			}
+
 			// Rights at one account at a time: restriction, objection, tracking consent.
 			for _, act := range []string{"restrict", "tracking-on"} {
 				if code, _, _ := do("POST", "/portal/account/"+itoa(accounts[1].ID)+"/"+act, url.Values{}); code != 200 {
@@ -168,7 +180,7 @@ func TestPortalAcrossAccounts(t *testing.T) {
 			for _, d := range logB {
 				kinds[d.Kind] = d.CompletedAt != nil && d.DueAt.After(d.ReceivedAt)
 			}
-			if !kinds[tidings.DSARRestriction] || !kinds[tidings.DSARTracking] || !kinds[tidings.DSARPortability] {
+			if !kinds[tidings.DSARRestriction] || !kinds[tidings.DSARTracking] || !kinds[tidings.DSARPortability] || !kinds[tidings.DSARRectification] {
 				t.Fatalf("DSAR log of Book Shop: %+v", logB)
 			}
 			if code, info, _ := do("GET", "/portal/info/"+itoa(accounts[1].ID), nil); code != 200 || !strings.Contains(info, "lawful basis: consent") {
