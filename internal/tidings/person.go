@@ -93,3 +93,25 @@ type DSARStore interface {
 	// SetTrackingConsent changes a subscriber's tracking consent and records it in the ledger.
 	SetTrackingConsent(ctx context.Context, accountID, subscriberID int64, on bool, source Source, ev Evidence) error
 }
+
+// OpenDSRRequest is a data-subject request a controller routed to Tidings through the
+// OpenDSR API.
+type OpenDSRRequest struct {
+	ID          string     `json:"subject_request_id"`
+	AccountID   int64      `json:"-"`
+	Kind        string     `json:"subject_request_type"` // erasure, access, portability
+	Status      string     `json:"request_status"`       // pending, in_progress, completed, cancelled
+	Email       Address    `json:"-"`                    // kept only for access/portability results
+	Callbacks   []string   `json:"-"`
+	ReceivedAt  time.Time  `json:"received_time"`
+	ExpectedAt  time.Time  `json:"expected_completion_time"`
+	CompletedAt *time.Time `json:"completed_time,omitempty"`
+}
+
+// OpenDSRStore keeps OpenDSR requests.
+type OpenDSRStore interface {
+	CreateOpenDSR(ctx context.Context, r *OpenDSRRequest) error // ErrConflict for a reused ID
+	GetOpenDSR(ctx context.Context, accountID int64, id string) (OpenDSRRequest, error)
+	// SetOpenDSRStatus moves the request on; keepEmail false drops the sealed address.
+	SetOpenDSRStatus(ctx context.Context, accountID int64, id, status string, keepEmail bool) error
+}

@@ -30,6 +30,7 @@ type Store interface {
 	EventRetentionStore
 	PortalStore
 	DSARStore
+	OpenDSRStore
 
 	// Ping checks that the database answers and the schema is current (for /readyz).
 	Ping(ctx context.Context) error

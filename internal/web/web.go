@@ -45,6 +45,8 @@ type Deps struct {
 	// Sender delivers portal sign-in links; nil disables the portal.
 	Sender   mail.Sender
 	MailFrom string // sender address of instance mail (portal links)
+	// CallbackClient posts OpenDSR status callbacks; nil uses a default client.
+	CallbackClient *http.Client
 }
 
 // NewHandler returns the complete HTTP handler.
@@ -71,7 +73,7 @@ func NewHandler(d Deps) http.Handler {
 	s := &setup{store: d.Store, log: d.Log}
 	mux.HandleFunc("GET /setup", s.form)
 	mux.HandleFunc("POST /setup", s.submit)
-	api.Routes(mux, api.Deps{Store: d.Store, Log: d.Log, MaxBodyBytes: d.MaxBodyBytes, MaxUploadBytes: d.MaxUploadBytes, Consent: d.Consent, Outbox: d.Outbox, Engine: d.Engine})
+	api.Routes(mux, api.Deps{Store: d.Store, Log: d.Log, MaxBodyBytes: d.MaxBodyBytes, MaxUploadBytes: d.MaxUploadBytes, Keys: d.Keys, BaseURL: d.BaseURL, CallbackClient: d.CallbackClient, Consent: d.Consent, Outbox: d.Outbox, Engine: d.Engine})
 	if d.Sender != nil {
 		portal.Routes(mux, portal.Deps{Store: d.Store, Sender: d.Sender, Outbox: d.Outbox, BaseURL: d.BaseURL, From: d.MailFrom,
 			ClientIP: d.ClientIP, Log: d.Log})

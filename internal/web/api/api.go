@@ -32,6 +32,10 @@ type Deps struct {
 	Consent        *consent.Service // subscribe links and forms; may be nil in tests
 	Outbox         *mail.Outbox     // nil when mail goes to a relay
 	Engine         *send.Engine     // test sends and previews; may be nil in tests
+	Keys           *keys.Keyring    // signs OpenDSR callbacks
+	BaseURL        string           // public base for links in responses
+	// CallbackClient posts OpenDSR status callbacks (https only); nil uses a default.
+	CallbackClient *http.Client
 }
 
 type api struct{ Deps }

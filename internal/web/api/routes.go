@@ -55,6 +55,12 @@ func (a *api) routes() []Route {
 		{Method: "GET", Path: "/api/v1/dsar", access: accountOnly, h: a.listDSARs},
 		{Method: "POST", Path: "/api/v1/dsar", access: accountOnly, h: a.createDSAR},
 
+		{Method: "GET", Path: "/api/v1/opendsr/discovery", access: accountOnly, h: a.openDSRDiscovery},
+		{Method: "POST", Path: "/api/v1/opendsr", access: accountOnly, h: a.createOpenDSR},
+		{Method: "GET", Path: "/api/v1/opendsr/{rid}", access: accountOnly, h: a.openDSRStatus},
+		{Method: "DELETE", Path: "/api/v1/opendsr/{rid}", access: accountOnly, h: a.cancelOpenDSR},
+		{Method: "GET", Path: "/api/v1/opendsr/{rid}/results", access: accountOnly, h: a.openDSRResults},
+
 		{Method: "GET", Path: "/api/v1/outbox", access: operatorOnly, h: a.listOutbox},
 		{Method: "GET", Path: "/api/v1/outbox/{msg}", access: operatorOnly, h: a.readOutbox},
 	}
