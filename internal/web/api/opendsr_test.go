@@ -37,7 +37,7 @@ func TestOpenDSR(t *testing.T) {
 		}
 		req := func(id, kind, value, format string, callbacks ...string) map[string]any {
 			return map[string]any{"subject_request_id": id, "subject_request_type": kind, "api_version": "0.2",
-				"subject_identities": []map[string]string{{"identity_type": "email", "identity_value": value, "identity_format": format}},
+				"subject_identities":   []map[string]string{{"identity_type": "email", "identity_value": value, "identity_format": format}},
 				"status_callback_urls": callbacks}
 		}
 		const access = "11111111-2222-4333-8444-555555555555"
