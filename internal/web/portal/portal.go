@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	netmail "net/mail"
+	"strconv"
 	"strings"
 	"time"
 
@@ -268,7 +269,7 @@ func (p *portal) erase(w http.ResponseWriter, r *http.Request) {
 	r.ParseForm()
 	var accountID int64
 	if v := r.PostForm.Get("account"); v != "" && v != "all" {
-		fmt.Sscan(v, &accountID)
+		accountID = parseID(v)
 		if accountID <= 0 {
 			p.render(w, http.StatusBadRequest, "message.html", page{Title: "Not understood", Message: "Choose an account or everything."})
 			return
@@ -321,8 +322,7 @@ func (p *portal) act(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	var accountID int64
-	fmt.Sscan(r.PathValue("id"), &accountID)
+	accountID := parseID(r.PathValue("id"))
 	recs, err := p.Store.PersonData(ctx, addr)
 	if err != nil {
 		p.render(w, http.StatusInternalServerError, "message.html", page{Title: "Please try again", Message: "Something went wrong."})
@@ -396,8 +396,7 @@ type infoPage struct {
 // long, who processes it and where (Art. 13/14). It is public: it reveals nothing about
 // any person.
 func (p *portal) info(w http.ResponseWriter, r *http.Request) {
-	var id int64
-	fmt.Sscan(r.PathValue("id"), &id)
+	id := parseID(r.PathValue("id"))
 	acc, err := p.Store.GetAccount(r.Context(), id)
 	if err != nil {
 		p.render(w, http.StatusNotFound, "message.html", page{Title: "Not found", Message: "There is no such account holder."})
@@ -408,4 +407,13 @@ func (p *portal) info(w http.ResponseWriter, r *http.Request) {
 	if err := pages.ExecuteTemplate(w, "info.html", infoPage{Account: acc, Lists: lists}); err != nil {
 		p.Log.Error("render info", "err", err)
 	}
+}
+
+// parseID reads a positive decimal ID; anything else is 0, which matches nothing.
+func parseID(s string) int64 {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
 }
