@@ -242,7 +242,7 @@ func TestSMTPErrorsAreClassified(t *testing.T) {
 		case strings.HasPrefix(rcpt, "full"):
 			return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "mailbox full"}
 		case strings.HasPrefix(rcpt, "gone"):
-			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "<" + rcpt + ">: no such user"}
 		}
 		return nil
 	}
@@ -259,6 +259,9 @@ func TestSMTPErrorsAreClassified(t *testing.T) {
 	err = send("gone@example.com")
 	if !errors.As(err, &se) || se.Temporary || se.Enhanced != "5.1.1" || mail.IsTemporary(err) {
 		t.Fatalf("5xx: %v", err)
+	}
+	if strings.Contains(err.Error(), "gone@example.com") || !strings.Contains(err.Error(), "<address>") {
+		t.Fatalf("the relay's reply kept the address: %v", err)
 	}
 	if err := send("ok@example.com"); err != nil {
 		t.Fatalf("the connection is unusable after a rejection: %v", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 )
 
 // Envelope is the SMTP envelope: the return path (perhaps a VERP address) and recipients.
@@ -47,3 +48,9 @@ func IsTemporary(err error) bool {
 	}
 	return err != nil
 }
+
+var addressRE = regexp.MustCompile(`[^\s<>"'()\[\],;:@]+@[^\s<>"'()\[\],;:]+`)
+
+// redact removes email addresses from a relay's reply ("550 <ann@example.com>: no such
+// user"): delivery errors end up in logs and delivery records, which carry no addresses.
+func redact(s string) string { return addressRE.ReplaceAllString(s, "<address>") }

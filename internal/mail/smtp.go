@@ -94,13 +94,13 @@ func (p *SMTPPool) Send(ctx context.Context, env Envelope, msg []byte) error {
 				p.discard(c)
 			}
 			return &SendError{Code: se.Code, Enhanced: fmt.Sprintf("%d.%d.%d", se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2]),
-				Message: se.Message, Temporary: se.Code >= 400 && se.Code < 500}
+				Message: redact(se.Message), Temporary: se.Code >= 400 && se.Code < 500}
 		default:
 			p.discard(c)
 			if attempt == 0 {
 				continue // a stale pooled connection: try a fresh one once
 			}
-			return &SendError{Message: err.Error(), Temporary: true}
+			return &SendError{Message: redact(err.Error()), Temporary: true}
 		}
 	}
 }
@@ -138,7 +138,7 @@ func (p *SMTPPool) get(ctx context.Context) (*smtp.Client, error) {
 		c, err := p.dial(ctx)
 		if err != nil {
 			<-p.slots
-			return nil, &SendError{Message: err.Error(), Temporary: true}
+			return nil, &SendError{Message: redact(err.Error()), Temporary: true}
 		}
 		return c, nil
 	case <-ctx.Done():
