@@ -10,26 +10,36 @@ import (
 )
 
 // runRetention applies the retention rules at start and then every interval, until ctx
-// ends. Each rule is idempotent, so two nodes running it at once do no harm.
+// ends. On PostgreSQL one node sweeps at a time (an advisory lock); the rules are
+// idempotent besides.
 func (a *app) runRetention(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		if n, err := a.expireUnconfirmed(ctx, false); err != nil {
-			a.log.Error("retention: expiring unconfirmed sign-ups failed", "err", err)
-		} else if n > 0 {
-			a.log.Info("retention: deleted unconfirmed sign-ups", "count", n)
-		}
-		if n, err := a.store.RollUpEvents(ctx, time.Now().Add(-tidings.EventRetention), false); err != nil {
-			a.log.Error("retention: rolling up tracking events failed", "err", err)
-		} else if n > 0 {
-			a.log.Info("retention: rolled tracking events into daily aggregates", "count", n)
-		}
+		// One node sweeps; on PostgreSQL the others skip this round.
+		a.store.RunExclusive(ctx, "retention", func(ctx context.Context) error {
+			a.sweep(ctx)
+			return nil
+		})
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// sweep applies every retention rule once.
+func (a *app) sweep(ctx context.Context) {
+	if n, err := a.expireUnconfirmed(ctx, false); err != nil {
+		a.log.Error("retention: expiring unconfirmed sign-ups failed", "err", err)
+	} else if n > 0 {
+		a.log.Info("retention: deleted unconfirmed sign-ups", "count", n)
+	}
+	if n, err := a.store.RollUpEvents(ctx, time.Now().Add(-tidings.EventRetention), false); err != nil {
+		a.log.Error("retention: rolling up tracking events failed", "err", err)
+	} else if n > 0 {
+		a.log.Info("retention: rolled tracking events into daily aggregates", "count", n)
 	}
 }
 

@@ -108,3 +108,38 @@ func TestBadURL(t *testing.T) {
 		}
 	}
 }
+
+// TestRunExclusive: while one node runs the sweep, another skips it.
+func TestRunExclusive(t *testing.T) {
+	for _, engine := range testdb.Engines(t) {
+		if engine != sqlstore.Postgres {
+			continue
+		}
+		t.Run(string(engine), func(t *testing.T) {
+			url := testdb.URL(t, engine)
+			a, err := sqlstore.Open(context.Background(), url, testdb.Keyring(t), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			b, err := sqlstore.Open(context.Background(), url, testdb.Keyring(t), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			ranA, err := a.RunExclusive(context.Background(), "sweep", func(ctx context.Context) error {
+				ranB, err := b.RunExclusive(ctx, "sweep", func(context.Context) error { return nil })
+				if err != nil || ranB {
+					t.Errorf("the second node ran while the first held the lock (%v)", err)
+				}
+				return nil
+			})
+			if err != nil || !ranA {
+				t.Fatalf("first node: %v %v", ranA, err)
+			}
+			if ran, _ := b.RunExclusive(context.Background(), "sweep", func(context.Context) error { return nil }); !ran {
+				t.Fatal("the lock was not released")
+			}
+		})
+	}
+}

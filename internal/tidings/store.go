@@ -31,6 +31,7 @@ type Store interface {
 	PortalStore
 	DSARStore
 	OpenDSRStore
+	Exclusive
 
 	// Ping checks that the database answers and the schema is current (for /readyz).
 	Ping(ctx context.Context) error
@@ -273,4 +274,11 @@ type CampaignStore interface {
 	// when it was the last.
 	RecordDeliveries(ctx context.Context, campaignID int64, batchNo int, node string, results []DeliveryResult, done bool) error
 	CampaignProgress(ctx context.Context, accountID, id int64) (Progress, error)
+}
+
+// Exclusive runs work that exactly one node may do at a time (the retention sweep).
+type Exclusive interface {
+	// RunExclusive runs fn unless another node holds the named lock; it reports whether
+	// fn ran.
+	RunExclusive(ctx context.Context, name string, fn func(context.Context) error) (bool, error)
 }
