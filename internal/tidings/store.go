@@ -32,6 +32,7 @@ type Store interface {
 	DSARStore
 	OpenDSRStore
 	Exclusive
+	AnalyticsStore
 
 	// Ping checks that the database answers and the schema is current (for /readyz).
 	Ping(ctx context.Context) error

@@ -99,3 +99,29 @@ type EventRetentionStore interface {
 	// EventTotals sums events and aggregates of one campaign.
 	EventTotals(ctx context.Context, accountID, campaignID int64) (EventTotals, error)
 }
+
+// DayCount is one day's count in a series.
+type DayCount struct {
+	Day   time.Time `json:"day"`
+	Count int64     `json:"count"`
+}
+
+// Series are named daily counts ("opens", "clicks"; "subscribed", "confirmed", "unsubscribed").
+type Series map[string][]DayCount
+
+// ListStats are a list's totals and its daily growth.
+type ListStats struct {
+	Confirmed    int64  `json:"confirmed"`
+	Unconfirmed  int64  `json:"unconfirmed"`
+	Unsubscribed int64  `json:"unsubscribed"`
+	Daily        Series `json:"daily"`
+}
+
+// AnalyticsStore reads time series for charts.
+type AnalyticsStore interface {
+	// CampaignDaily counts opens and clicks per day (events and rolled-up aggregates).
+	CampaignDaily(ctx context.Context, accountID, campaignID int64) (Series, error)
+	// ListStats counts a list's subscriptions by status, and sign-ups, confirmations and
+	// unsubscribes per day.
+	ListStats(ctx context.Context, accountID, listID int64) (ListStats, error)
+}

@@ -30,6 +30,8 @@ func (a *api) routes() []Route {
 		{Method: "DELETE", Path: "/api/v1/lists/{id}", access: accountOnly, h: a.deleteList},
 		{Method: "GET", Path: "/api/v1/lists/{id}/form", access: accountOnly, h: a.listForm},
 		{Method: "POST", Path: "/api/v1/lists/{id}/imports", access: accountOnly, h: a.importCSV},
+		{Method: "GET", Path: "/api/v1/lists/{id}/stats", access: accountOnly, h: a.listStats},
+		{Method: "GET", Path: "/api/v1/lists/{id}/chart.svg", access: accountOnly, h: a.listChart},
 
 		{Method: "GET", Path: "/api/v1/consent-text", access: accountOnly, h: a.currentConsentText},
 		{Method: "POST", Path: "/api/v1/consent-text", access: accountOnly, h: a.publishConsentText},
@@ -49,6 +51,8 @@ func (a *api) routes() []Route {
 		{Method: "POST", Path: "/api/v1/campaigns/{id}/{action}", access: accountOnly, h: a.campaignAction},
 		{Method: "GET", Path: "/api/v1/campaigns/{id}/progress", access: accountOnly, h: a.campaignProgress},
 		{Method: "GET", Path: "/api/v1/campaigns/{id}/stats", access: accountOnly, h: a.campaignStats},
+		{Method: "GET", Path: "/api/v1/campaigns/{id}/daily", access: accountOnly, h: a.campaignDaily},
+		{Method: "GET", Path: "/api/v1/campaigns/{id}/chart.svg", access: accountOnly, h: a.campaignChart},
 		{Method: "GET", Path: "/api/v1/campaigns/{id}/preview", access: accountOnly, h: a.previewCampaign},
 		{Method: "POST", Path: "/api/v1/campaigns/{id}/test", access: accountOnly, h: a.testCampaign},
 
