@@ -117,7 +117,9 @@ func Connect(ctx context.Context, url string, kr *keys.Keyring, log *slog.Logger
 	}
 	var gopts []goose.ProviderOption
 	if engine == Postgres {
-		locker, err := lock.NewPostgresSessionLocker()
+		// Nodes starting together poll for the lock every second (goose waits 5 s by
+		// default), for up to five minutes of someone else migrating.
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
 		if err != nil {
 			s.Close()
 			return nil, err

@@ -145,6 +145,9 @@ func (s *Store) RecordEvents(ctx context.Context, events []tidings.Event) error 
 			strings.Join(evals, ","), eargs...); err != nil {
 			return translate(err)
 		}
+		if err := bumpDailyAndLinks(ctx, tx, events); err != nil {
+			return err
+		}
 		for id, d := range deltas {
 			if _, err := tx.ExecContext(ctx, `
 				INSERT INTO campaign_stats (campaign_id, opens, unique_opens, anon_opens, clicks, unique_clicks, anon_clicks, automated, unsubscribes)
@@ -175,11 +178,7 @@ func (s *Store) CampaignStats(ctx context.Context, accountID, campaignID int64) 
 	if err != nil && err != sql.ErrNoRows {
 		return st, err
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT url, SUM(n) FROM (
-			SELECT url, COUNT(*) AS n FROM events WHERE campaign_id = $1 AND kind = 'click' GROUP BY url
-			UNION ALL
-			SELECT url, SUM(personal + anonymous) AS n FROM event_daily WHERE campaign_id = $1 AND kind = 'click' GROUP BY url
-		) AS links GROUP BY url ORDER BY SUM(n) DESC, url LIMIT 10`, campaignID)
+	rows, err := s.r.QueryContext(ctx, `SELECT url, clicks FROM campaign_links WHERE campaign_id = $1 ORDER BY clicks DESC, url LIMIT 10`, campaignID)
 	if err != nil {
 		return st, err
 	}
@@ -242,4 +241,39 @@ func (s *Store) EventTotals(ctx context.Context, accountID, campaignID int64) (t
 		t[tidings.EventKind(kind)] = [2]int64{v[0] + personal, v[1] + anonymous}
 	}
 	return t, rows.Err()
+}
+
+// bumpDailyAndLinks adds a batch of events to the per-day and per-link counters.
+func bumpDailyAndLinks(ctx context.Context, tx *sql.Tx, events []tidings.Event) error {
+	type day struct {
+		campaign, day int64
+		kind          string
+	}
+	type link struct {
+		campaign int64
+		url      string
+	}
+	days, links := map[day]int64{}, map[link]int64{}
+	for _, e := range events {
+		if e.Kind != tidings.EventOpen && e.Kind != tidings.EventClick {
+			continue
+		}
+		days[day{e.CampaignID, toDB(e.Time) / dayMicros, string(e.Kind)}]++
+		if e.Kind == tidings.EventClick {
+			links[link{e.CampaignID, e.URL}]++
+		}
+	}
+	for k, n := range days {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO campaign_daily (campaign_id, day, kind, n) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (campaign_id, day, kind) DO UPDATE SET n = campaign_daily.n + excluded.n`, k.campaign, k.day, k.kind, n); err != nil {
+			return err
+		}
+	}
+	for k, n := range links {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO campaign_links (campaign_id, url, clicks) VALUES ($1, $2, $3)
+			ON CONFLICT (campaign_id, url) DO UPDATE SET clicks = campaign_links.clicks + excluded.clicks`, k.campaign, k.url, n); err != nil {
+			return err
+		}
+	}
+	return nil
 }
