@@ -338,11 +338,17 @@ func (s *Store) ClaimBatch(ctx context.Context, campaignID int64, node string, n
 			return translate(err)
 		}
 		// People who were erased, restricted or who objected since planning get nothing.
-		if _, err := tx.ExecContext(ctx, `
+		res, err := tx.ExecContext(ctx, `
 			UPDATE deliveries SET status = 'failed', error = 'recipient no longer eligible'
 			WHERE campaign_id = $1 AND batch_no = $2 AND status = 'queued'
-			AND NOT EXISTS (SELECT 1 FROM subscribers s WHERE s.id = deliveries.subscriber_id AND s.status = 'active')`, campaignID, b.No); err != nil {
+			AND NOT EXISTS (SELECT 1 FROM subscribers s WHERE s.id = deliveries.subscriber_id AND s.status = 'active')`, campaignID, b.No)
+		if err != nil {
 			return err
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			if _, err := tx.ExecContext(ctx, `UPDATE campaigns SET failed = failed + $2 WHERE id = $1`, campaignID, n); err != nil {
+				return err
+			}
 		}
 		rows, err := tx.QueryContext(ctx, `
 			SELECT s.id, s.account_id, s.person_id, s.email_enc, s.name_enc, s.attributes_enc, s.status,
@@ -378,17 +384,31 @@ func (a attemptsScanner) Scan(dest ...any) error { return a.rows.Scan(append(des
 func (s *Store) RecordDeliveries(ctx context.Context, campaignID int64, batchNo int, node string, results []tidings.DeliveryResult, done bool) error {
 	now := toDB(s.stamp())
 	return s.tx(ctx, func(tx *sql.Tx) error {
+		// Only queued deliveries change: a result recorded twice (a batch resumed after a
+		// crash) neither overwrites nor counts twice.
 		if len(results) > 0 {
 			st, err := tx.PrepareContext(ctx, `UPDATE deliveries SET status = $3, message_id = $4, error = $5, attempts = $6,
-				sent_at = CASE WHEN $3 = 'sent' THEN $7 ELSE sent_at END WHERE campaign_id = $1 AND subscriber_id = $2`)
+				sent_at = CASE WHEN $3 = 'sent' THEN $7 ELSE sent_at END WHERE campaign_id = $1 AND subscriber_id = $2 AND status = 'queued'`)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
+			var sent, failed int64
 			for _, r := range results {
-				if _, err := st.ExecContext(ctx, campaignID, r.SubscriberID, string(r.Status), r.MessageID, r.Error, r.Attempts, now); err != nil {
+				res, err := st.ExecContext(ctx, campaignID, r.SubscriberID, string(r.Status), r.MessageID, r.Error, r.Attempts, now)
+				if err != nil {
 					return err
 				}
+				if n, _ := res.RowsAffected(); n == 1 {
+					if r.Status == tidings.DeliverySent {
+						sent++
+					} else if r.Status == tidings.DeliveryFailed {
+						failed++
+					}
+				}
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE campaigns SET sent = sent + $2, failed = failed + $3 WHERE id = $1`, campaignID, sent, failed); err != nil {
+				return err
 			}
 		}
 		if !done {
@@ -414,24 +434,10 @@ func (s *Store) RecordDeliveries(ctx context.Context, campaignID int64, batchNo 
 func (s *Store) CampaignProgress(ctx context.Context, accountID, id int64) (tidings.Progress, error) {
 	var p tidings.Progress
 	var started sql.NullInt64
-	if err := s.r.QueryRowContext(ctx, `SELECT total, started_at FROM campaigns WHERE account_id = $1 AND id = $2`, accountID, id).Scan(&p.Total, &started); err != nil {
-		return p, translate(err)
-	}
-	rows, err := s.r.QueryContext(ctx, `SELECT status, COUNT(*) FROM deliveries WHERE campaign_id = $1 GROUP BY status`, id)
+	err := s.r.QueryRowContext(ctx, `SELECT total, sent, failed, started_at FROM campaigns WHERE account_id = $1 AND id = $2`, accountID, id).
+		Scan(&p.Total, &p.Sent, &p.Failed, &started)
 	if err != nil {
-		return p, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var st string
-		var n int64
-		rows.Scan(&st, &n)
-		switch tidings.DeliveryStatus(st) {
-		case tidings.DeliverySent:
-			p.Sent = n
-		case tidings.DeliveryFailed:
-			p.Failed = n
-		}
+		return p, translate(err)
 	}
 	p.Remaining = p.Total - p.Sent - p.Failed
 	if started.Valid {
@@ -443,5 +449,5 @@ func (s *Store) CampaignProgress(ctx context.Context, accountID, id int64) (tidi
 			}
 		}
 	}
-	return p, rows.Err()
+	return p, nil
 }
