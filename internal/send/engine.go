@@ -368,7 +368,8 @@ func (e *Engine) compose(j *job, sub tidings.Subscriber) ([]byte, mail.Envelope,
 	}
 	if r.HTML != "" {
 		level := tidings.TrackingFor(j.account, sub)
-		html := track.Instrument(e.Keys, e.BaseURL, r.HTML, track.Link{AccountID: c.AccountID, CampaignID: c.ID, SubscriberID: sub.ID}, level, "")
+		html := track.AddUTM(r.HTML, c.UTM)
+		html = track.Instrument(e.Keys, e.BaseURL, html, track.Link{AccountID: c.AccountID, CampaignID: c.ID, SubscriberID: sub.ID}, level, "")
 		m.HTML = insertBeforeBodyEnd(html, footerHTML)
 	}
 	raw := m.Bytes()

@@ -16,15 +16,15 @@ import (
 const BatchSize = 500
 
 const campaignCols = `id, account_id, name, subject, from_name, from_address, reply_to, html, text_body, lists, segment,
-	status, scheduled_at, started_at, finished_at, pause_reason, created_at, updated_at`
+	status, scheduled_at, started_at, finished_at, pause_reason, created_at, updated_at, utm`
 
 func scanCampaign(row interface{ Scan(...any) error }) (tidings.Campaign, error) {
 	var c tidings.Campaign
-	var lists, segment string
+	var lists, segment, utm string
 	var scheduled, started, finished sql.NullInt64
 	var created, updated int64
 	err := row.Scan(&c.ID, &c.AccountID, &c.Name, &c.Subject, &c.FromName, &c.FromAddress, &c.ReplyTo, &c.HTML, &c.Text,
-		&lists, &segment, &c.Status, &scheduled, &started, &finished, &c.PauseReason, &created, &updated)
+		&lists, &segment, &c.Status, &scheduled, &started, &finished, &c.PauseReason, &created, &updated, &utm)
 	if err != nil {
 		return c, translate(err)
 	}
@@ -33,6 +33,12 @@ func scanCampaign(row interface{ Scan(...any) error }) (tidings.Campaign, error)
 	}
 	if segment != "" {
 		if err := json.Unmarshal([]byte(segment), &c.Segment); err != nil {
+			return c, err
+		}
+	}
+	if utm != "" {
+		c.UTM = &tidings.UTM{}
+		if err := json.Unmarshal([]byte(utm), c.UTM); err != nil {
 			return c, err
 		}
 	}
@@ -46,6 +52,14 @@ func nullTime(t *time.Time) sql.NullInt64 {
 		return sql.NullInt64{}
 	}
 	return sql.NullInt64{Int64: toDB(*t), Valid: true}
+}
+
+func utmJSON(u *tidings.UTM) string {
+	if u == nil {
+		return ""
+	}
+	b, _ := json.Marshal(u)
+	return string(b)
 }
 
 func segmentJSON(s tidings.Segment) string {
@@ -82,10 +96,10 @@ func (s *Store) CreateCampaign(ctx context.Context, accountID int64, c *tidings.
 		}
 		err := tx.QueryRowContext(ctx, `
 			INSERT INTO campaigns (account_id, name, subject, from_name, from_address, reply_to, html, text_body, lists, segment,
-				status, scheduled_at, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) RETURNING id`,
+				status, scheduled_at, created_at, updated_at, utm)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14) RETURNING id`,
 			accountID, c.Name, c.Subject, c.FromName, c.FromAddress, c.ReplyTo, c.HTML, c.Text, joinIDs(c.Lists), segmentJSON(c.Segment),
-			string(c.Status), nullTime(c.ScheduledAt), toDB(now)).Scan(&c.ID)
+			string(c.Status), nullTime(c.ScheduledAt), toDB(now), utmJSON(c.UTM)).Scan(&c.ID)
 		c.AccountID, c.CreatedAt, c.UpdatedAt = accountID, now, now
 		return translate(err)
 	})
@@ -124,10 +138,10 @@ func (s *Store) UpdateCampaign(ctx context.Context, accountID int64, c *tidings.
 		}
 		_, err := tx.ExecContext(ctx, `
 			UPDATE campaigns SET name = $3, subject = $4, from_name = $5, from_address = $6, reply_to = $7, html = $8, text_body = $9,
-				lists = $10, segment = $11, scheduled_at = $12, updated_at = $13
+				lists = $10, segment = $11, scheduled_at = $12, updated_at = $13, utm = $14
 			WHERE account_id = $1 AND id = $2`,
 			accountID, c.ID, c.Name, c.Subject, c.FromName, c.FromAddress, c.ReplyTo, c.HTML, c.Text, joinIDs(c.Lists),
-			segmentJSON(c.Segment), nullTime(c.ScheduledAt), toDB(now))
+			segmentJSON(c.Segment), nullTime(c.ScheduledAt), toDB(now), utmJSON(c.UTM))
 		c.AccountID, c.Status, c.UpdatedAt = accountID, tidings.CampaignStatus(status), now
 		return translate(err)
 	})

@@ -31,6 +31,7 @@ type Campaign struct {
 	Text        string         `json:"text"` // generated from HTML when empty
 	Lists       []int64        `json:"lists"`
 	Segment     Segment        `json:"segment,omitempty"`
+	UTM         *UTM           `json:"utm,omitempty"`
 	Status      CampaignStatus `json:"status"`
 	ScheduledAt *time.Time     `json:"scheduled_at,omitempty"`
 	StartedAt   *time.Time     `json:"started_at,omitempty"`
@@ -38,6 +39,14 @@ type Campaign struct {
 	PauseReason string         `json:"pause_reason,omitempty"`
 	CreatedAt   time.Time      `json:"created_at"`
 	UpdatedAt   time.Time      `json:"updated_at"`
+}
+
+// UTM parameters are added to every http(s) link of a campaign. They name the campaign,
+// never the person.
+type UTM struct {
+	Source   string `json:"source"`
+	Medium   string `json:"medium"`
+	Campaign string `json:"campaign"`
 }
 
 // Segment narrows recipients by attribute equality: every condition must hold.
@@ -109,6 +118,13 @@ func (c *Campaign) Validate() error {
 	}
 	if len(c.Lists) == 0 {
 		return Invalid("lists", "required", "choose at least one list")
+	}
+	if c.UTM != nil {
+		for field, v := range map[string]string{"utm.source": c.UTM.Source, "utm.medium": c.UTM.Medium, "utm.campaign": c.UTM.Campaign} {
+			if err := optionalText(field, v, 200); err != nil {
+				return err
+			}
+		}
 	}
 	for i, cond := range c.Segment {
 		if !attrKey.MatchString(cond.Attribute) {

@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"html"
+	"net/url"
 	"regexp"
 	"strings"
 
@@ -168,4 +169,27 @@ func (w *Writer) loop(ctx context.Context) {
 			r.done <- err
 		}
 	}
+}
+
+// AddUTM adds the campaign's UTM parameters to every http(s) link of an HTML body
+// (parameters the link already has are left as they are).
+func AddUTM(body string, u *tidings.UTM) string {
+	if u == nil {
+		return body
+	}
+	return hrefRE.ReplaceAllStringFunc(body, func(m string) string {
+		raw := html.UnescapeString(m[len(`href="`) : len(m)-1])
+		target, err := url.Parse(raw)
+		if err != nil {
+			return m
+		}
+		q := target.Query()
+		for k, v := range map[string]string{"utm_source": u.Source, "utm_medium": u.Medium, "utm_campaign": u.Campaign} {
+			if v != "" && q.Get(k) == "" {
+				q.Set(k, v)
+			}
+		}
+		target.RawQuery = q.Encode()
+		return `href="` + html.EscapeString(target.String()) + `"`
+	})
 }

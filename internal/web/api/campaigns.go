@@ -21,6 +21,7 @@ type campaignInput struct {
 	Text        *string          `json:"text"`
 	Lists       *[]int64         `json:"lists"`
 	Segment     *tidings.Segment `json:"segment"`
+	UTM         *tidings.UTM     `json:"utm"`
 	ScheduledAt *time.Time       `json:"scheduled_at"`
 }
 
@@ -34,6 +35,9 @@ func (in campaignInput) apply(c *tidings.Campaign) {
 	set(&c.Text, in.Text)
 	set(&c.Lists, in.Lists)
 	set(&c.Segment, in.Segment)
+	if in.UTM != nil {
+		c.UTM = in.UTM
+	}
 	if in.ScheduledAt != nil {
 		t := in.ScheduledAt.UTC()
 		c.ScheduledAt = &t
