@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tidings/tidings/internal/consent"
+	"github.com/tidings/tidings/internal/postman"
 	"github.com/tidings/tidings/internal/tidings"
 )
 
@@ -41,6 +42,41 @@ func (a *app) sweep(ctx context.Context) {
 	} else if n > 0 {
 		a.log.Info("retention: rolled tracking events into daily aggregates", "count", n)
 	}
+	if _, err := a.deleteInactive(ctx, false); err != nil {
+		a.log.Error("retention: deleting inactive subscribers failed", "err", err)
+	}
+}
+
+// deleteInactive applies each account's inactivity rule and tells the account holder
+// how many subscribers went; it returns the total.
+func (a *app) deleteInactive(ctx context.Context, dryRun bool) (int, error) {
+	accounts, err := a.store.AccountsDeletingInactive(ctx)
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, acc := range accounts {
+		cutoff := time.Now().AddDate(0, 0, -acc.InactiveDays)
+		n, err := a.store.DeleteInactive(ctx, acc.ID, cutoff, dryRun)
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if n == 0 || dryRun {
+			continue
+		}
+		a.log.Info("retention: deleted inactive subscribers", "account_id", acc.ID, "count", n)
+		to, err := tidings.ParseAddress(acc.ContactEmail)
+		if err != nil {
+			continue
+		}
+		text := fmt.Sprintf("Following your retention setting, %d subscriber(s) with no activity for %d days were deleted today, "+
+			"with their consent evidence. They can subscribe again.\n", n, acc.InactiveDays)
+		if _, err := a.consent.Postman.Send(ctx, acc.ID, postman.Letter{To: to, Subject: "Inactive subscribers deleted", Text: text}); err != nil {
+			a.log.Warn("retention: notice to the account holder not sent", "account_id", acc.ID, "err", err)
+		}
+	}
+	return total, nil
 }
 
 func (a *app) expireUnconfirmed(ctx context.Context, dryRun bool) (int, error) {
@@ -78,5 +114,14 @@ func cmdRetention(ctx context.Context, e env, args []string) error {
 		verb = "rolled into daily aggregates and deleted"
 	}
 	fmt.Fprintf(e.stdout, "tracking events older than 6 months: %s %d\n", verb, events)
+	inactive, err := a.deleteInactive(ctx, *dry)
+	if err != nil {
+		return err
+	}
+	verb = "deleted"
+	if *dry {
+		verb = "would delete"
+	}
+	fmt.Fprintf(e.stdout, "inactive subscribers (accounts that enabled it): %s %d\n", verb, inactive)
 	return nil
 }

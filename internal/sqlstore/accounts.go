@@ -8,13 +8,13 @@ import (
 	"github.com/tidings/tidings/internal/tidings"
 )
 
-const accountCols = `id, name, postal_address, contact_email, privacy_policy_url, tracking_enabled, anonymous_counts, editable_attributes, created_at, updated_at`
+const accountCols = `id, name, postal_address, contact_email, privacy_policy_url, tracking_enabled, anonymous_counts, editable_attributes, inactive_days, created_at, updated_at`
 
 func scanAccount(row interface{ Scan(...any) error }) (tidings.Account, error) {
 	var a tidings.Account
 	var created, updated int64
 	var editable string
-	err := row.Scan(&a.ID, &a.Name, &a.PostalAddress, &a.ContactEmail, &a.PrivacyPolicyURL, &a.TrackingEnabled, &a.AnonymousCounts, &editable, &created, &updated)
+	err := row.Scan(&a.ID, &a.Name, &a.PostalAddress, &a.ContactEmail, &a.PrivacyPolicyURL, &a.TrackingEnabled, &a.AnonymousCounts, &editable, &a.InactiveDays, &created, &updated)
 	a.CreatedAt, a.UpdatedAt = fromDB(created), fromDB(updated)
 	a.EditableAttributes = []string{}
 	if editable != "" {
@@ -31,9 +31,11 @@ func (s *Store) CreateAccount(ctx context.Context, a *tidings.Account) error {
 	}
 	now := s.stamp()
 	err := s.w.QueryRowContext(ctx, `
-		INSERT INTO accounts (name, postal_address, contact_email, privacy_policy_url, tracking_enabled, anonymous_counts, editable_attributes, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id`,
-		a.Name, a.PostalAddress, a.ContactEmail, a.PrivacyPolicyURL, a.TrackingEnabled, a.AnonymousCounts, strings.Join(a.EditableAttributes, ","), toDB(now)).Scan(&a.ID)
+		INSERT INTO accounts (name, postal_address, contact_email, privacy_policy_url, tracking_enabled, anonymous_counts, editable_attributes,
+			inactive_days, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id`,
+		a.Name, a.PostalAddress, a.ContactEmail, a.PrivacyPolicyURL, a.TrackingEnabled, a.AnonymousCounts, strings.Join(a.EditableAttributes, ","),
+		a.InactiveDays, toDB(now)).Scan(&a.ID)
 	if err != nil {
 		return translate(err)
 	}
@@ -62,9 +64,10 @@ func (s *Store) UpdateAccount(ctx context.Context, a *tidings.Account) error {
 	now := s.stamp()
 	err := s.w.QueryRowContext(ctx, `
 		UPDATE accounts SET name = $2, postal_address = $3, contact_email = $4, privacy_policy_url = $5,
-			tracking_enabled = $6, anonymous_counts = $7, editable_attributes = $8, updated_at = $9
+			tracking_enabled = $6, anonymous_counts = $7, editable_attributes = $8, inactive_days = $9, updated_at = $10
 		WHERE id = $1 RETURNING created_at`,
-		a.ID, a.Name, a.PostalAddress, a.ContactEmail, a.PrivacyPolicyURL, a.TrackingEnabled, a.AnonymousCounts, strings.Join(a.EditableAttributes, ","), toDB(now)).Scan(new(int64))
+		a.ID, a.Name, a.PostalAddress, a.ContactEmail, a.PrivacyPolicyURL, a.TrackingEnabled, a.AnonymousCounts, strings.Join(a.EditableAttributes, ","),
+		a.InactiveDays, toDB(now)).Scan(new(int64))
 	if err != nil {
 		return translate(err)
 	}

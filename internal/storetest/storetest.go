@@ -46,6 +46,7 @@ func Run(t *testing.T, open Opener) {
 		{"Domains", testDomains},
 		{"PersonDataAndErasure", testPersonDataAndErasure},
 		{"EventRetention", testEventRetention},
+		{"DeleteInactive", testDeleteInactive},
 	}
 	s := open(t)
 	for _, tc := range tests {

@@ -58,3 +58,53 @@ func testEventRetention(t *testing.T, s tidings.Store) {
 		t.Fatalf("another account sees the totals: %v", tot)
 	}
 }
+
+func testDeleteInactive(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	a.InactiveDays = 365
+	noErr(t, "UpdateAccount", s.UpdateAccount(ctx, &a))
+	l := mustList(t, s, a.ID)
+	sleeper := mustSubscriber(t, s, a.ID, "sleeper@inactive.example", l.ID)
+	reader := mustSubscriber(t, s, a.ID, "reader@inactive.example", l.ID)
+	other := mustAccount(t, s)
+	elsewhere := mustSubscriber(t, s, other.ID, "sleeper@inactive.example")
+	camp := tidings.Campaign{Name: "c", Subject: "s", FromAddress: "a@inactive.example", HTML: "x", Lists: []int64{l.ID}}
+	noErr(t, "CreateCampaign", s.CreateCampaign(ctx, a.ID, &camp))
+	cutoff := time.Now().Add(time.Hour) // everything so far counts as old
+	noErr(t, "RecordEvents", s.RecordEvents(ctx, []tidings.Event{{AccountID: a.ID, CampaignID: camp.ID, SubscriberID: reader.ID,
+		Kind: tidings.EventOpen, Time: cutoff.Add(time.Minute)}}))
+
+	accs, err := s.AccountsDeletingInactive(ctx)
+	noErr(t, "AccountsDeletingInactive", err)
+	found := false
+	for _, x := range accs {
+		found = found || x.ID == a.ID
+		if x.ID == other.ID {
+			t.Fatal("an account without the rule is listed")
+		}
+	}
+	if !found {
+		t.Fatal("the account with the rule is not listed")
+	}
+	n, err := s.DeleteInactive(ctx, a.ID, cutoff, true)
+	noErr(t, "DeleteInactive(dry run)", err)
+	if n != 1 {
+		t.Fatalf("dry run: %d, want 1", n)
+	}
+	n, err = s.DeleteInactive(ctx, a.ID, cutoff, false)
+	noErr(t, "DeleteInactive", err)
+	if n != 1 {
+		t.Fatalf("deleted %d, want 1", n)
+	}
+	_, err = s.GetSubscriber(ctx, a.ID, sleeper.ID)
+	wantErr(t, "GetSubscriber(inactive)", err, tidings.ErrNotFound)
+	if _, err := s.GetSubscriber(ctx, a.ID, reader.ID); err != nil {
+		t.Fatalf("an active reader was deleted: %v", err)
+	}
+	if _, err := s.GetSubscriber(ctx, other.ID, elsewhere.ID); err != nil {
+		t.Fatalf("the same person in another account was deleted: %v", err)
+	}
+	if held, _, _ := s.Suppressed(ctx, a.ID, sleeper.Email); held {
+		t.Fatal("inactive deletion must not suppress: they may subscribe again")
+	}
+}

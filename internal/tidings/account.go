@@ -20,9 +20,12 @@ type Account struct {
 	AnonymousCounts bool `json:"anonymous_counts"`
 	// EditableAttributes are the subscriber attributes people may correct in the portal
 	// (their name is always editable).
-	EditableAttributes []string  `json:"editable_attributes"`
-	CreatedAt          time.Time `json:"created_at"`
-	UpdatedAt          time.Time `json:"updated_at"`
+	EditableAttributes []string `json:"editable_attributes"`
+	// InactiveDays deletes subscribers with no activity (no open or click, no confirmation,
+	// no change) for that many days; 0 (the default) never does.
+	InactiveDays int       `json:"inactive_days"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
 }
 
 // Normalize trims the free-text fields and normalises the contact address.
@@ -49,6 +52,9 @@ func (a *Account) Validate() error {
 	if _, err := ParseAddress(a.ContactEmail); err != nil {
 		v, _ := AsValidation(err)
 		return Invalid("contact_email", v.Code, "%s", v.Message)
+	}
+	if a.InactiveDays < 0 || a.InactiveDays > 36500 {
+		return Invalid("inactive_days", "out_of_range", "must be 0 (never) or a number of days up to 36500")
 	}
 	for _, k := range a.EditableAttributes {
 		if !attrKey.MatchString(k) {

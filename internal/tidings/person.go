@@ -115,3 +115,12 @@ type OpenDSRStore interface {
 	// SetOpenDSRStatus moves the request on; keepEmail false drops the sealed address.
 	SetOpenDSRStatus(ctx context.Context, accountID int64, id, status string, keepEmail bool) error
 }
+
+// InactiveStore deletes subscribers who have shown no sign of life for a long time.
+type InactiveStore interface {
+	// AccountsDeletingInactive lists accounts that enabled the rule.
+	AccountsDeletingInactive(ctx context.Context) ([]Account, error)
+	// DeleteInactive deletes the account's subscribers with no open, click, confirmation
+	// or change since cutoff (their evidence too; no suppression: they may come back).
+	DeleteInactive(ctx context.Context, accountID int64, cutoff time.Time, dryRun bool) (int, error)
+}

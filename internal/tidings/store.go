@@ -33,6 +33,7 @@ type Store interface {
 	OpenDSRStore
 	Exclusive
 	AnalyticsStore
+	InactiveStore
 
 	// Ping checks that the database answers and the schema is current (for /readyz).
 	Ping(ctx context.Context) error

@@ -14,6 +14,7 @@ type accountInput struct {
 	TrackingEnabled    *bool     `json:"tracking_enabled"`
 	AnonymousCounts    *bool     `json:"anonymous_counts"`
 	EditableAttributes *[]string `json:"editable_attributes"`
+	InactiveDays       *int      `json:"inactive_days"`
 }
 
 // apply copies the fields present in the input onto acc.
@@ -25,6 +26,7 @@ func (in accountInput) apply(acc *tidings.Account) {
 	set(&acc.TrackingEnabled, in.TrackingEnabled)
 	set(&acc.AnonymousCounts, in.AnonymousCounts)
 	set(&acc.EditableAttributes, in.EditableAttributes)
+	set(&acc.InactiveDays, in.InactiveDays)
 }
 
 func set[T any](dst *T, src *T) {

@@ -1,0 +1,67 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/tidings/tidings/internal/tidings"
+)
+
+func (s *Store) AccountsDeletingInactive(ctx context.Context) ([]tidings.Account, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE inactive_days > 0 ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanAccount)
+}
+
+// inactiveWhere selects an account's subscribers with no sign of life since $2.
+const inactiveWhere = `s.account_id = $1 AND s.created_at < $2 AND s.updated_at < $2
+	AND NOT EXISTS (SELECT 1 FROM events e WHERE e.subscriber_id = s.id AND e.created_at >= $2)
+	AND NOT EXISTS (SELECT 1 FROM subscriptions x WHERE x.subscriber_id = s.id AND x.confirmed_at >= $2)`
+
+func (s *Store) DeleteInactive(ctx context.Context, accountID int64, cutoff time.Time, dryRun bool) (int, error) {
+	if dryRun {
+		var n int
+		err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM subscribers s WHERE `+inactiveWhere, accountID, toDB(cutoff)).Scan(&n)
+		return n, err
+	}
+	var n int
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT s.id, s.person_id FROM subscribers s WHERE `+inactiveWhere, accountID, toDB(cutoff))
+		if err != nil {
+			return err
+		}
+		type ref struct{ id, person int64 }
+		var refs []ref
+		for rows.Next() {
+			var r ref
+			rows.Scan(&r.id, &r.person)
+			refs = append(refs, r)
+		}
+		rows.Close()
+		for _, r := range refs {
+			for _, q := range []string{
+				`DELETE FROM deliveries WHERE subscriber_id = $1`,
+				`DELETE FROM events WHERE subscriber_id = $1`,
+				`DELETE FROM event_uniques WHERE subscriber_id = $1`,
+				`DELETE FROM subscribers WHERE id = $1`,
+			} {
+				if _, err := tx.ExecContext(ctx, q, r.id); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE ledger SET evidence_sealed = NULL WHERE account_id = $1 AND person_id = $2`, accountID, r.person); err != nil {
+				return err
+			}
+			// The person's key goes with their last subscriber anywhere.
+			if _, err := tx.ExecContext(ctx, `DELETE FROM persons WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM subscribers WHERE person_id = $1)`, r.person); err != nil {
+				return err
+			}
+		}
+		n = len(refs)
+		return nil
+	})
+	return n, err
+}
