@@ -47,6 +47,7 @@ func Run(t *testing.T, open Opener) {
 		{"PersonDataAndErasure", testPersonDataAndErasure},
 		{"EventRetention", testEventRetention},
 		{"DeleteInactive", testDeleteInactive},
+		{"ListCounters", testListCounters},
 	}
 	s := open(t)
 	for _, tc := range tests {

@@ -108,3 +108,46 @@ func testDeleteInactive(t *testing.T, s tidings.Store) {
 		t.Fatal("inactive deletion must not suppress: they may subscribe again")
 	}
 }
+
+// testListCounters follows a list's counters through every kind of subscription change.
+func testListCounters(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l := mustList(t, s, a.ID)
+	check := func(what string, confirmed, unconfirmed, unsubscribed int64) {
+		t.Helper()
+		st, err := s.ListStats(ctx, a.ID, l.ID)
+		noErr(t, "ListStats", err)
+		if st.Confirmed != confirmed || st.Unconfirmed != unconfirmed || st.Unsubscribed != unsubscribed {
+			t.Fatalf("%s: counts %d/%d/%d, want %d/%d/%d", what, st.Confirmed, st.Unconfirmed, st.Unsubscribed, confirmed, unconfirmed, unsubscribed)
+		}
+	}
+	one := mustSubscriber(t, s, a.ID, "c1@counters.example", l.ID)
+	mustSubscriber(t, s, a.ID, "c2@counters.example", l.ID)
+	_, err := s.RequestSubscription(ctx, a.ID, request("c3@counters.example", []int64{l.ID}, tidings.LedgerRequested, "tok-counters"))
+	noErr(t, "RequestSubscription", err)
+	check("after sign-ups", 2, 1, 0)
+	_, err = s.ConfirmSubscription(ctx, tokenHash("tok-counters"), tidings.Evidence{})
+	noErr(t, "ConfirmSubscription", err)
+	check("after a confirmation", 3, 0, 0)
+	noErr(t, "Unsubscribe", s.Unsubscribe(ctx, a.ID, one.ID, l.ID, tidings.SourceMail, tidings.Evidence{}))
+	check("after an unsubscribe", 2, 0, 1)
+	noErr(t, "DeleteSubscriber", s.DeleteSubscriber(ctx, a.ID, one.ID))
+	check("after a deletion", 2, 0, 0)
+	st, _ := s.ListStats(ctx, a.ID, l.ID)
+	var subscribed, confirmed, unsubscribed int64
+	for _, d := range st.Daily["subscribed"] {
+		subscribed += d.Count
+	}
+	for _, d := range st.Daily["confirmed"] {
+		confirmed += d.Count
+	}
+	for _, d := range st.Daily["unsubscribed"] {
+		unsubscribed += d.Count
+	}
+	if subscribed != 3 || confirmed != 3 || unsubscribed != 1 {
+		t.Fatalf("daily totals: %d subscribed, %d confirmed, %d unsubscribed", subscribed, confirmed, unsubscribed)
+	}
+	other := mustAccount(t, s)
+	_, err = s.ListStats(ctx, other.ID, l.ID)
+	wantErr(t, "ListStats(another account)", err, tidings.ErrNotFound)
+}

@@ -1,6 +1,6 @@
 -- +goose Up
 -- Counters that keep dashboards instant at millions of rows: list totals and daily
--- growth, kept by a trigger on subscriptions; campaign opens/clicks per day and per link,
+-- growth, kept by triggers on subscriptions; campaign opens/clicks per day and per link,
 -- kept by the event writer.
 CREATE TABLE list_counts (
     list_id      BIGINT NOT NULL PRIMARY KEY,
@@ -46,39 +46,82 @@ SELECT campaign_id, url, SUM(n) FROM (
     UNION ALL SELECT campaign_id, url, SUM(personal + anonymous) FROM event_daily WHERE kind = 'click' GROUP BY 1, 2
 ) AS l GROUP BY 1, 2;
 
+-- Statement-level triggers with transition tables: one counter update per statement
+-- (an import batch of a thousand rows), not per row. Updating one counter row a million
+-- times inside one transaction would leave PostgreSQL walking ever longer version chains.
 -- +goose StatementBegin
-CREATE FUNCTION subscriptions_counts() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION subscriptions_counts_insert() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        UPDATE list_counts SET confirmed = confirmed - (OLD.status = 'confirmed')::int, unconfirmed = unconfirmed - (OLD.status = 'unconfirmed')::int,
-            unsubscribed = unsubscribed - (OLD.status = 'unsubscribed')::int WHERE list_id = OLD.list_id;
-    END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        INSERT INTO list_counts (list_id) VALUES (NEW.list_id) ON CONFLICT (list_id) DO NOTHING;
-        UPDATE list_counts SET confirmed = confirmed + (NEW.status = 'confirmed')::int, unconfirmed = unconfirmed + (NEW.status = 'unconfirmed')::int,
-            unsubscribed = unsubscribed + (NEW.status = 'unsubscribed')::int WHERE list_id = NEW.list_id;
-    END IF;
-    IF TG_OP = 'INSERT' THEN
-        INSERT INTO list_daily (list_id, day, kind, n) VALUES (NEW.list_id, NEW.created_at / 86400000000, 'subscribed', 1)
-            ON CONFLICT (list_id, day, kind) DO UPDATE SET n = list_daily.n + 1;
-    END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.confirmed_at IS NOT NULL AND (TG_OP = 'INSERT' OR OLD.confirmed_at IS NULL) THEN
-        INSERT INTO list_daily (list_id, day, kind, n) VALUES (NEW.list_id, NEW.confirmed_at / 86400000000, 'confirmed', 1)
-            ON CONFLICT (list_id, day, kind) DO UPDATE SET n = list_daily.n + 1;
-    END IF;
-    IF TG_OP = 'UPDATE' AND NEW.unsubscribed_at IS NOT NULL AND OLD.unsubscribed_at IS NULL THEN
-        INSERT INTO list_daily (list_id, day, kind, n) VALUES (NEW.list_id, NEW.unsubscribed_at / 86400000000, 'unsubscribed', 1)
-            ON CONFLICT (list_id, day, kind) DO UPDATE SET n = list_daily.n + 1;
-    END IF;
+    INSERT INTO list_counts (list_id, confirmed, unconfirmed, unsubscribed)
+    SELECT list_id, COUNT(*) FILTER (WHERE status = 'confirmed'), COUNT(*) FILTER (WHERE status = 'unconfirmed'),
+        COUNT(*) FILTER (WHERE status = 'unsubscribed') FROM new_rows GROUP BY list_id
+    ON CONFLICT (list_id) DO UPDATE SET confirmed = list_counts.confirmed + excluded.confirmed,
+        unconfirmed = list_counts.unconfirmed + excluded.unconfirmed, unsubscribed = list_counts.unsubscribed + excluded.unsubscribed;
+    INSERT INTO list_daily (list_id, day, kind, n)
+    SELECT list_id, created_at / 86400000000, 'subscribed', COUNT(*) FROM new_rows GROUP BY 1, 2
+    ON CONFLICT (list_id, day, kind) DO UPDATE SET n = list_daily.n + excluded.n;
+    INSERT INTO list_daily (list_id, day, kind, n)
+    SELECT list_id, confirmed_at / 86400000000, 'confirmed', COUNT(*) FROM new_rows WHERE confirmed_at IS NOT NULL GROUP BY 1, 2
+    ON CONFLICT (list_id, day, kind) DO UPDATE SET n = list_daily.n + excluded.n;
     RETURN NULL;
 END $$;
 -- +goose StatementEnd
 
-CREATE TRIGGER subscriptions_counts AFTER INSERT OR UPDATE OR DELETE ON subscriptions FOR EACH ROW EXECUTE FUNCTION subscriptions_counts();
+-- +goose StatementBegin
+CREATE FUNCTION subscriptions_counts_update() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE list_counts c SET confirmed = c.confirmed + d.confirmed, unconfirmed = c.unconfirmed + d.unconfirmed,
+        unsubscribed = c.unsubscribed + d.unsubscribed
+    FROM (
+        SELECT n.list_id,
+            SUM((n.status = 'confirmed')::int - (o.status = 'confirmed')::int) AS confirmed,
+            SUM((n.status = 'unconfirmed')::int - (o.status = 'unconfirmed')::int) AS unconfirmed,
+            SUM((n.status = 'unsubscribed')::int - (o.status = 'unsubscribed')::int) AS unsubscribed
+        FROM new_rows n JOIN old_rows o ON o.list_id = n.list_id AND o.subscriber_id = n.subscriber_id
+        GROUP BY n.list_id
+    ) d WHERE c.list_id = d.list_id;
+    INSERT INTO list_daily (list_id, day, kind, n)
+    SELECT n.list_id, n.confirmed_at / 86400000000, 'confirmed', COUNT(*)
+    FROM new_rows n JOIN old_rows o ON o.list_id = n.list_id AND o.subscriber_id = n.subscriber_id
+    WHERE n.confirmed_at IS NOT NULL AND o.confirmed_at IS NULL GROUP BY 1, 2
+    ON CONFLICT (list_id, day, kind) DO UPDATE SET n = list_daily.n + excluded.n;
+    INSERT INTO list_daily (list_id, day, kind, n)
+    SELECT n.list_id, n.unsubscribed_at / 86400000000, 'unsubscribed', COUNT(*)
+    FROM new_rows n JOIN old_rows o ON o.list_id = n.list_id AND o.subscriber_id = n.subscriber_id
+    WHERE n.unsubscribed_at IS NOT NULL AND o.unsubscribed_at IS NULL GROUP BY 1, 2
+    ON CONFLICT (list_id, day, kind) DO UPDATE SET n = list_daily.n + excluded.n;
+    RETURN NULL;
+END $$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE FUNCTION subscriptions_counts_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE list_counts c SET confirmed = c.confirmed - d.confirmed, unconfirmed = c.unconfirmed - d.unconfirmed,
+        unsubscribed = c.unsubscribed - d.unsubscribed
+    FROM (
+        SELECT list_id, COUNT(*) FILTER (WHERE status = 'confirmed') AS confirmed, COUNT(*) FILTER (WHERE status = 'unconfirmed') AS unconfirmed,
+            COUNT(*) FILTER (WHERE status = 'unsubscribed') AS unsubscribed
+        FROM old_rows GROUP BY list_id
+    ) d WHERE c.list_id = d.list_id;
+    RETURN NULL;
+END $$;
+-- +goose StatementEnd
+
+CREATE TRIGGER subscriptions_counts_insert AFTER INSERT ON subscriptions
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION subscriptions_counts_insert();
+CREATE TRIGGER subscriptions_counts_update AFTER UPDATE ON subscriptions
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION subscriptions_counts_update();
+CREATE TRIGGER subscriptions_counts_delete AFTER DELETE ON subscriptions
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION subscriptions_counts_delete();
 
 -- +goose Down
-DROP TRIGGER subscriptions_counts ON subscriptions;
-DROP FUNCTION subscriptions_counts();
+DROP TRIGGER subscriptions_counts_delete ON subscriptions;
+DROP TRIGGER subscriptions_counts_update ON subscriptions;
+DROP TRIGGER subscriptions_counts_insert ON subscriptions;
+DROP FUNCTION subscriptions_counts_delete();
+DROP FUNCTION subscriptions_counts_update();
+DROP FUNCTION subscriptions_counts_insert();
 DROP TABLE campaign_links;
 DROP TABLE campaign_daily;
 DROP TABLE list_daily;
