@@ -4,7 +4,7 @@
 package mail
 
 import (
-	"bufio"
+	"bytes"
 	"crypto/rand"
 	"encoding/base32"
 	"io"
@@ -12,7 +12,9 @@ import (
 	"mime/quotedprintable"
 	"net/mail"
 	"strings"
+	"sync"
 	"time"
+	"unsafe"
 )
 
 // Header is one extra header field, written in order after the standard ones.
@@ -24,157 +26,233 @@ type Message struct {
 	From, To  mail.Address
 	ReplyTo   *mail.Address
 	Subject   string
-	Date      time.Time
-	MessageID string // without angle brackets
-	Headers   []Header
-	Text      string
-	HTML      string
+	Date      time.Time // zero: now
+	MessageID string    // without angle brackets; empty: a new one at From's domain
+	// Headers are extra fields (List-Unsubscribe, List-Id, Feedback-ID, …). Entries
+	// whose key is not a valid field name, or is one Message writes itself (From,
+	// Subject, Content-Type, …), are left out: a second From would defeat DKIM.
+	Headers []Header
+	Text    string
+	HTML    string
 }
 
 // The layout is fixed (one or two text parts), so it is written directly with the
-// standard library's RFC 2047 and quoted-printable encoders rather than through a
-// general MIME tree: it is the hot path of campaign sending. Parsing (tests, bounces)
-// uses go-message.
+// standard library's RFC 2047 and quoted-printable encoders rather than through
+// go-message's general MIME writer: BenchmarkBuildMessage vs BenchmarkBuildMessageGoMessage
+// (5 KB HTML + text, 2 cores) measured ~9 µs / 5 allocs against ~34 µs / 129 allocs.
+// Parsing (tests, outbox listing) uses go-message and net/textproto.
 
-// WriteTo writes the message in RFC 5322 form with CRLF line endings.
+// WriteTo writes the message in RFC 5322 form with CRLF line endings. Rendering itself
+// cannot fail; the error is the writer's.
 func (m *Message) WriteTo(w io.Writer) (int64, error) {
-	cw := &countWriter{w: bufio.NewWriterSize(w, 8<<10)}
-	h := func(k, v string) {
-		cw.WriteString(k)
-		cw.WriteString(": ")
-		cw.WriteString(v)
-		cw.WriteString("\r\n")
+	b := bufPool.Get().(*bytes.Buffer)
+	b.Reset()
+	m.render(b)
+	n, err := w.Write(b.Bytes())
+	if b.Cap() <= 256<<10 { // don't pin the odd huge message
+		bufPool.Put(b)
 	}
-	h("From", formatAddress(m.From))
-	h("To", formatAddress(m.To))
+	return int64(n), err
+}
+
+// Bytes renders the message into a new slice, the form Signer and Sender take.
+func (m *Message) Bytes() []byte {
+	var b bytes.Buffer
+	// Quoted-printable grows UTF-8 text and "=" (common in HTML attributes) threefold;
+	// a quarter extra plus room for headers avoids regrowing in the usual case.
+	b.Grow(len(m.Text) + len(m.HTML) + (len(m.Text)+len(m.HTML))/4 + 1024)
+	m.render(&b)
+	return b.Bytes()
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func (m *Message) render(b *bytes.Buffer) {
+	writeHeader(b, "From", formatAddress(m.From), foldAt)
+	writeHeader(b, "To", formatAddress(m.To), foldAt)
 	if m.ReplyTo != nil {
-		h("Reply-To", formatAddress(*m.ReplyTo))
+		writeHeader(b, "Reply-To", formatAddress(*m.ReplyTo), foldAt)
 	}
-	h("Subject", encodeHeader(m.Subject))
+	writeHeader(b, "Subject", mime.QEncoding.Encode("utf-8", sanitizeHeader(m.Subject)), foldAt)
 	date := m.Date
 	if date.IsZero() {
 		date = time.Now()
 	}
-	h("Date", date.Format(time.RFC1123Z))
-	if m.MessageID != "" {
-		h("Message-ID", "<"+m.MessageID+">")
+	var scratch [40]byte
+	b.WriteString("Date: ")
+	b.Write(date.AppendFormat(scratch[:0], time.RFC1123Z))
+	b.WriteString("\r\n")
+	id := m.MessageID
+	if id == "" {
+		// Large receivers refuse mail without a Message-ID.
+		id = NewMessageID(domainOf(m.From.Address))
 	}
-	for _, x := range m.Headers {
-		h(x.Key, sanitizeHeader(x.Value))
+	writeHeader(b, "Message-ID", "<"+sanitizeHeader(id)+">", maxLine)
+	for _, h := range m.Headers {
+		if !validKey(h.Key) {
+			continue
+		}
+		v := sanitizeHeader(h.Value)
+		if !isASCII(v) {
+			v = mime.QEncoding.Encode("utf-8", v)
+		}
+		// Machine-read fields (URLs, ids) stay on one line unless they pass the hard limit.
+		writeHeader(b, h.Key, v, maxLine)
 	}
-	h("MIME-Version", "1.0")
+	b.WriteString("MIME-Version: 1.0\r\n")
 	switch {
 	case m.Text != "" && m.HTML != "":
-		boundary := "=_" + randomToken(18)
-		h("Content-Type", `multipart/alternative; boundary="`+boundary+`"`)
-		cw.WriteString("\r\n")
-		writePart(cw, boundary, "text/plain; charset=utf-8", m.Text)
-		writePart(cw, boundary, "text/html; charset=utf-8", m.HTML)
-		cw.WriteString("--" + boundary + "--\r\n")
+		boundary := newBoundary()
+		b.WriteString(`Content-Type: multipart/alternative; boundary="`)
+		b.WriteString(boundary)
+		b.WriteString("\"\r\n\r\n")
+		writePart(b, boundary, "text/plain", m.Text)
+		writePart(b, boundary, "text/html", m.HTML)
+		b.WriteString("--")
+		b.WriteString(boundary)
+		b.WriteString("--\r\n")
 	case m.HTML != "":
-		writeSinglePart(cw, h, "text/html; charset=utf-8", m.HTML)
+		writeBody(b, "text/html", m.HTML)
 	default:
-		writeSinglePart(cw, h, "text/plain; charset=utf-8", m.Text)
+		writeBody(b, "text/plain", m.Text)
 	}
-	if err := cw.w.(*bufio.Writer).Flush(); err != nil {
-		return cw.n, err
-	}
-	return cw.n, cw.err
 }
 
-// Bytes renders the message.
-func (m *Message) Bytes() []byte {
-	var b strings.Builder
-	m.WriteTo(&b)
-	return []byte(b.String())
+// writePart writes one part of the multipart/alternative body, ending in CRLF: that
+// CRLF belongs to the next boundary line (RFC 2046 §5.1.1), not to the text.
+func writePart(b *bytes.Buffer, boundary, ctype, body string) {
+	b.WriteString("--")
+	b.WriteString(boundary)
+	b.WriteString("\r\n")
+	writeBody(b, ctype, body)
 }
 
-func writeSinglePart(cw *countWriter, h func(k, v string), ctype, body string) {
-	h("Content-Type", ctype)
-	h("Content-Transfer-Encoding", "quoted-printable")
-	cw.WriteString("\r\n")
-	writeQP(cw, body)
-}
-
-func writePart(cw *countWriter, boundary, ctype, body string) {
-	cw.WriteString("--" + boundary + "\r\nContent-Type: " + ctype + "\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
-	writeQP(cw, body)
-}
-
-// writeQP writes body quoted-printable with CRLF line breaks, ending in CRLF.
-func writeQP(cw *countWriter, body string) {
-	body = strings.ReplaceAll(body, "\r\n", "\n")
-	qp := quotedprintable.NewWriter(crlfWriter{cw})
-	io.WriteString(qp, body)
+func writeBody(b *bytes.Buffer, ctype, body string) {
+	b.WriteString("Content-Type: ")
+	b.WriteString(ctype)
+	b.WriteString("; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
+	// The quoted-printable writer turns LF, CR and CRLF into CRLF and keeps lines at 76.
+	// It has no WriteString and only reads its input, so the body is lent to it as
+	// bytes rather than copied (a 5-10 KB copy per message otherwise).
+	qp := quotedprintable.NewWriter(b)
+	qp.Write(unsafe.Slice(unsafe.StringData(body), len(body)))
 	qp.Close()
-	cw.WriteString("\r\n")
+	b.WriteString("\r\n")
 }
 
-// crlfWriter turns the quoted-printable writer's bare LF into CRLF.
-type crlfWriter struct{ w *countWriter }
+// newBoundary returns a random multipart boundary. Starting with "=_" it cannot occur in
+// quoted-printable text, where "=" is always followed by hex digits or a line break.
+func newBoundary() string {
+	var r [15]byte
+	rand.Read(r[:])
+	var s [2 + 24]byte
+	s[0], s[1] = '=', '_'
+	b32.Encode(s[2:], r[:])
+	return string(s[:])
+}
 
-func (c crlfWriter) Write(p []byte) (int, error) {
-	start := 0
-	for i, b := range p {
-		if b == '\n' && (i == 0 || p[i-1] != '\r') {
-			c.w.Write(p[start:i])
-			c.w.WriteString("\r\n")
-			start = i + 1
+const (
+	foldAt  = 78  // RFC 5322 §2.1.1: lines SHOULD be at most 78 characters
+	maxLine = 998 // and MUST be at most 998
+)
+
+// writeHeader writes "Key: value" CRLF, folding at spaces once a line would pass limit.
+// Unfolding restores the value exactly. A single word too long for the 998 limit (only
+// from hostile input) is broken inside, which unfolds with one added space.
+func writeHeader(b *bytes.Buffer, key, value string, limit int) {
+	b.WriteString(key)
+	b.WriteByte(':')
+	n := len(key) + 1
+	for first := true; ; first = false {
+		word, rest, more := strings.Cut(value, " ")
+		if !first && word != "" && n+1+len(word) > limit {
+			b.WriteString("\r\n")
+			n = 0
 		}
+		for n+1+len(word) > maxLine {
+			if k := maxLine - n - 1; k > 0 {
+				b.WriteByte(' ')
+				b.WriteString(word[:k])
+				word = word[k:]
+			}
+			b.WriteString("\r\n")
+			n = 0
+		}
+		b.WriteByte(' ')
+		b.WriteString(word)
+		n += 1 + len(word)
+		if !more {
+			break
+		}
+		value = rest
 	}
-	c.w.Write(p[start:])
-	return len(p), nil
+	b.WriteString("\r\n")
 }
 
-type countWriter struct {
-	w   io.Writer
-	n   int64
-	err error
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	if c.err != nil {
-		return 0, c.err
-	}
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	c.err = err
-	return n, err
-}
-
-func (c *countWriter) WriteString(s string) { io.WriteString(c, s) }
-
-// formatAddress encodes a display name with RFC 2047 when needed.
+// formatAddress writes "Name <addr>", with RFC 2047 encoding for a non-ASCII name.
 func formatAddress(a mail.Address) string {
 	if a.Name == "" {
-		return "<" + a.Address + ">"
+		return "<" + sanitizeHeader(a.Address) + ">"
 	}
-	return a.String()
+	return a.String() // quotes or Q-encodes the name; CR and LF are encoded too
 }
 
-func encodeHeader(s string) string {
-	return mime.QEncoding.Encode("utf-8", sanitizeHeader(s))
+// reserved are the fields render writes itself; a copy among Headers is dropped.
+var reserved = []string{"From", "To", "Reply-To", "Subject", "Date", "Message-ID", "MIME-Version",
+	"Content-Type", "Content-Transfer-Encoding"}
+
+// validKey reports whether k is a field name (RFC 5322 §3.6.8) render does not own.
+func validKey(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 33 || k[i] > 126 || k[i] == ':' {
+			return false
+		}
+	}
+	for _, r := range reserved {
+		if strings.EqualFold(k, r) {
+			return false
+		}
+	}
+	return true
 }
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+var lineBreaks = strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ")
 
 // sanitizeHeader removes line breaks: a header value can never start a new header.
 func sanitizeHeader(s string) string {
 	if strings.ContainsAny(s, "\r\n") {
-		s = strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ").Replace(s)
+		s = lineBreaks.Replace(s)
 	}
 	return s
 }
 
-var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
-
-func randomToken(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return strings.ToLower(b32.EncodeToString(b))
+func domainOf(addr string) string {
+	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+		return addr[i+1:]
+	}
+	return "localhost"
 }
 
-// NewMessageID returns a globally unique Message-ID (without brackets) at domain.
+var b32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// NewMessageID returns a globally unique Message-ID (without brackets) at domain:
+// 120 random bits, so no state is shared between processes or nodes.
 func NewMessageID(domain string) string {
-	return randomToken(15) + "@" + domain
+	var r [15]byte
+	rand.Read(r[:])
+	return b32.EncodeToString(r[:]) + "@" + domain
 }
 
 var wordDecoder = new(mime.WordDecoder)

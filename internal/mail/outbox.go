@@ -3,14 +3,18 @@ package mail
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/textproto"
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -19,11 +23,16 @@ import (
 
 // Outbox is the embedded default when no relay is configured: every message is written
 // to a maildir (tmp/ then renamed into new/), so a new user sees exactly what Tidings
-// would have sent. The envelope is recorded in X-Tidings-Envelope-* headers added at
-// the top of the stored file, outside the signed message.
+// would have sent, in the web UI or in any mail client pointed at the folder.
+//
+// The envelope is recorded in X-Tidings-Envelope-From and X-Tidings-Envelope-To header
+// fields added at the top of the stored file, rather than in a sidecar: one file per
+// message keeps the rename atomic and the maildir readable by mail clients. They sit
+// above the DKIM signature, outside what it covers, and Read strips them.
 type Outbox struct {
-	dir string
-	seq atomic.Uint64
+	dir  string
+	seq  atomic.Uint64
+	salt string // tells apart processes that share the folder and a pid (containers)
 }
 
 // OutboxEntry describes one stored message.
@@ -33,8 +42,16 @@ type OutboxEntry struct {
 	From    string    `json:"envelope_from"`
 	To      []string  `json:"envelope_to"`
 	Subject string    `json:"subject"`
-	Size    int64     `json:"size"`
+	Size    int64     `json:"size"` // of the message as sent, without the envelope fields
 }
+
+// ErrNoMessage: no stored message has that ID.
+var ErrNoMessage = errors.New("outbox: no such message")
+
+const (
+	envFrom = "X-Tidings-Envelope-From: "
+	envTo   = "X-Tidings-Envelope-To: "
+)
 
 // NewOutbox opens (creating) the maildir at dir.
 func NewOutbox(dir string) (*Outbox, error) {
@@ -43,29 +60,39 @@ func NewOutbox(dir string) (*Outbox, error) {
 			return nil, fmt.Errorf("outbox: %w", err)
 		}
 	}
-	return &Outbox{dir: dir}, nil
+	var salt [4]byte
+	rand.Read(salt[:])
+	return &Outbox{dir: dir, salt: hex.EncodeToString(salt[:])}, nil
 }
 
 // Dir is the maildir's path.
 func (o *Outbox) Dir() string { return o.dir }
 
-// Send stores the message.
-func (o *Outbox) Send(_ context.Context, env Envelope, msg []byte) error {
-	now := time.Now()
-	id := fmt.Sprintf("%d.%d_%d.tidings", now.UnixNano(), os.Getpid(), o.seq.Add(1))
-	var buf bytes.Buffer
-	buf.Grow(len(msg) + 256)
-	fmt.Fprintf(&buf, "X-Tidings-Envelope-From: <%s>\r\n", env.From)
-	for _, to := range env.To {
-		fmt.Fprintf(&buf, "X-Tidings-Envelope-To: <%s>\r\n", to)
+// Send stores the message. It does not fsync: the outbox is a preview of what would
+// have been sent, and a sync per message would cap a campaign at the disk's flush rate.
+func (o *Outbox) Send(ctx context.Context, env Envelope, msg []byte) error {
+	if err := ctx.Err(); err != nil {
+		return &SendError{Message: "outbox: " + err.Error(), Temporary: true, err: err}
 	}
-	buf.Write(msg)
+	if err := env.check(); err != nil { // a line break would also forge envelope fields
+		return err
+	}
+	// Maildir names: time.unique.host; the nanosecond time first makes List's order cheap.
+	id := fmt.Sprintf("%d.%d_%d_%s.tidings", time.Now().UnixNano(), os.Getpid(), o.seq.Add(1), o.salt)
+	var b bytes.Buffer
+	b.Grow(len(msg) + 64*(1+len(env.To)))
+	b.WriteString(envFrom + "<" + env.From + ">\r\n")
+	for _, to := range env.To {
+		b.WriteString(envTo + "<" + to + ">\r\n")
+	}
+	b.Write(msg)
 	tmp := filepath.Join(o.dir, "tmp", id)
-	if err := os.WriteFile(tmp, buf.Bytes(), 0o600); err != nil {
-		return &SendError{Message: "outbox: " + err.Error(), Temporary: true}
+	if err := os.WriteFile(tmp, b.Bytes(), 0o600); err != nil {
+		return &SendError{Message: "outbox: " + err.Error(), Temporary: true, err: err}
 	}
 	if err := os.Rename(tmp, filepath.Join(o.dir, "new", id)); err != nil {
-		return &SendError{Message: "outbox: " + err.Error(), Temporary: true}
+		os.Remove(tmp)
+		return &SendError{Message: "outbox: " + err.Error(), Temporary: true, err: err}
 	}
 	return nil
 }
@@ -73,34 +100,67 @@ func (o *Outbox) Send(_ context.Context, env Envelope, msg []byte) error {
 // Close does nothing: the outbox holds no connections.
 func (o *Outbox) Close() error { return nil }
 
-var validID = regexp.MustCompile(`^[0-9]+\.[0-9]+_[0-9]+\.tidings$`)
+// validID matches the names Send makes (the salt-less form is from earlier versions).
+// Nothing else reaches the file system, so an ID cannot name a path outside the maildir.
+var validID = regexp.MustCompile(`^[0-9]{1,19}\.[0-9]{1,10}_[0-9]{1,20}(_[0-9a-f]{8})?\.tidings$`)
 
-// ErrNoMessage: no stored message has that ID.
-var ErrNoMessage = errors.New("outbox: no such message")
-
+// path finds the message's file: in new/, or in cur/ once a mail client has read it
+// (maildir appends ":2,flags" there).
 func (o *Outbox) path(id string) (string, error) {
 	if !validID.MatchString(id) {
 		return "", ErrNoMessage
 	}
-	return filepath.Join(o.dir, "new", id), nil
+	p := filepath.Join(o.dir, "new", id)
+	if _, err := os.Lstat(p); err == nil {
+		return p, nil
+	}
+	// The ID holds no glob metacharacters, as validID guarantees.
+	if m, _ := filepath.Glob(filepath.Join(o.dir, "cur", id+":*")); len(m) > 0 {
+		return m[0], nil
+	}
+	return "", ErrNoMessage
 }
 
-// List returns up to limit entries, newest first.
+// files lists stored messages as ID → path, from new/ and cur/.
+func (o *Outbox) files() (map[string]string, error) {
+	out := map[string]string{}
+	for _, sub := range []string{"new", "cur"} {
+		des, err := os.ReadDir(filepath.Join(o.dir, sub))
+		if err != nil {
+			return nil, err
+		}
+		for _, de := range des {
+			id, _, _ := strings.Cut(de.Name(), ":")
+			if de.Type().IsRegular() && validID.MatchString(id) {
+				out[id] = filepath.Join(o.dir, sub, de.Name())
+			}
+		}
+	}
+	return out, nil
+}
+
+// List returns up to limit entries (all when limit <= 0), newest first.
 func (o *Outbox) List(limit int) ([]OutboxEntry, error) {
-	files, err := os.ReadDir(filepath.Join(o.dir, "new"))
+	files, err := o.files()
 	if err != nil {
 		return nil, err
 	}
-	sort.Slice(files, func(i, j int) bool { return idTime(files[i].Name()) > idTime(files[j].Name()) })
+	ids := make([]string, 0, len(files))
+	for id := range files {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, func(a, b string) int {
+		if c := cmp.Compare(idTime(b), idTime(a)); c != 0 {
+			return c
+		}
+		return strings.Compare(b, a)
+	})
 	var out []OutboxEntry
-	for _, f := range files {
-		if len(out) >= limit {
+	for _, id := range ids {
+		if limit > 0 && len(out) >= limit {
 			break
 		}
-		if !validID.MatchString(f.Name()) {
-			continue
-		}
-		e, err := o.entry(f.Name())
+		e, err := readEntry(id, files[id])
 		if err != nil {
 			continue // removed meanwhile
 		}
@@ -110,44 +170,52 @@ func (o *Outbox) List(limit int) ([]OutboxEntry, error) {
 }
 
 func idTime(id string) int64 {
-	n, _ := strconv.ParseInt(strings.SplitN(id, ".", 2)[0], 10, 64)
+	s, _, _ := strings.Cut(id, ".")
+	n, _ := strconv.ParseInt(s, 10, 64)
 	return n
 }
 
-func (o *Outbox) entry(id string) (OutboxEntry, error) {
-	p, _ := o.path(id)
-	f, err := os.Open(p)
+// readEntry reads only the header of the stored file.
+func readEntry(id, path string) (OutboxEntry, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return OutboxEntry{}, err
 	}
 	defer f.Close()
-	st, _ := f.Stat()
+	st, err := f.Stat()
+	if err != nil {
+		return OutboxEntry{}, err
+	}
 	h, err := textproto.NewReader(bufio.NewReader(f)).ReadMIMEHeader()
 	if err != nil && len(h) == 0 {
 		return OutboxEntry{}, err
 	}
-	trim := func(s string) string { return strings.Trim(s, "<>") }
-	e := OutboxEntry{ID: id, Time: time.Unix(0, idTime(id)), From: trim(h.Get("X-Tidings-Envelope-From")), Subject: decodeHeader(h.Get("Subject")), Size: st.Size()}
-	for _, to := range h.Values("X-Tidings-Envelope-To") {
+	trim := func(s string) string { return strings.TrimSuffix(strings.TrimPrefix(s, "<"), ">") }
+	from := h.Get(strings.TrimSuffix(envFrom, ": "))
+	e := OutboxEntry{ID: id, Time: time.Unix(0, idTime(id)), From: trim(from), Subject: decodeHeader(h.Get("Subject"))}
+	size := st.Size() - int64(len(envFrom)+len(from)+2)
+	for _, to := range h.Values(strings.TrimSuffix(envTo, ": ")) {
 		e.To = append(e.To, trim(to))
+		size -= int64(len(envTo) + len(to) + 2)
 	}
+	e.Size = size
 	return e, nil
 }
 
-// Read returns the stored message as sent (without the envelope headers).
+// Read returns the stored message as sent (without the envelope fields).
 func (o *Outbox) Read(id string) ([]byte, error) {
 	p, err := o.path(id)
 	if err != nil {
 		return nil, err
 	}
 	b, err := os.ReadFile(p)
-	if errors.Is(err, os.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrNoMessage
 	}
 	if err != nil {
 		return nil, err
 	}
-	for bytes.HasPrefix(b, []byte("X-Tidings-Envelope-")) {
+	for bytes.HasPrefix(b, []byte(envFrom)) || bytes.HasPrefix(b, []byte(envTo)) {
 		i := bytes.Index(b, []byte("\r\n"))
 		if i < 0 {
 			break
@@ -163,7 +231,7 @@ func (o *Outbox) Delete(id string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.Remove(p); errors.Is(err, os.ErrNotExist) {
+	if err := os.Remove(p); errors.Is(err, fs.ErrNotExist) {
 		return ErrNoMessage
 	} else {
 		return err
@@ -173,25 +241,19 @@ func (o *Outbox) Delete(id string) error {
 // Purge deletes every stored message whose envelope recipients include addr (erasure:
 // the outbox holds mail in clear). It returns how many it deleted.
 func (o *Outbox) Purge(addr string) (int, error) {
-	files, err := os.ReadDir(filepath.Join(o.dir, "new"))
+	files, err := o.files()
 	if err != nil {
 		return 0, err
 	}
 	n := 0
-	for _, f := range files {
-		if !validID.MatchString(f.Name()) {
-			continue
-		}
-		e, err := o.entry(f.Name())
+	for id, path := range files {
+		e, err := readEntry(id, path)
 		if err != nil {
 			continue
 		}
-		for _, to := range e.To {
-			if strings.EqualFold(to, addr) {
-				if err := o.Delete(f.Name()); err == nil {
-					n++
-				}
-				break
+		if slices.ContainsFunc(e.To, func(to string) bool { return strings.EqualFold(to, addr) }) {
+			if os.Remove(path) == nil {
+				n++
 			}
 		}
 	}

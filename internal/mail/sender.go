@@ -5,12 +5,29 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 )
 
 // Envelope is the SMTP envelope: the return path (perhaps a VERP address) and recipients.
 type Envelope struct {
 	From string
 	To   []string
+}
+
+// check refuses envelopes no relay could take: no recipient, or a line break that
+// would smuggle an SMTP command. Retrying cannot help, so the error is permanent.
+func (e Envelope) check() error {
+	if len(e.To) == 0 {
+		return &SendError{Message: "no recipients"}
+	}
+	bad := strings.ContainsAny(e.From, "\r\n")
+	for _, a := range e.To {
+		bad = bad || strings.ContainsAny(a, "\r\n")
+	}
+	if bad {
+		return &SendError{Message: "line break in an envelope address"}
+	}
+	return nil
 }
 
 // Sender delivers signed messages.
@@ -22,10 +39,11 @@ type Sender interface {
 // SendError is a delivery failure with what the relay said. Temporary errors (4xx,
 // broken connections) are worth retrying; permanent ones (5xx) are not.
 type SendError struct {
-	Code      int
-	Enhanced  string
-	Message   string
+	Code      int    // SMTP reply code; 0 when the relay never answered
+	Enhanced  string // enhanced status code ("5.1.1"), when the relay gave one
+	Message   string // the relay's text, addresses redacted
 	Temporary bool
+	err       error // the cause, for errors.Is (context.Canceled, ErrPoolClosed, …)
 }
 
 func (e *SendError) Error() string {
@@ -38,6 +56,8 @@ func (e *SendError) Error() string {
 	}
 	return fmt.Sprintf("%s delivery failure: %d %s %s", kind, e.Code, e.Enhanced, e.Message)
 }
+
+func (e *SendError) Unwrap() error { return e.err }
 
 // IsTemporary reports whether err is worth retrying. Errors that are not SendErrors
 // (network trouble, timeouts) are.

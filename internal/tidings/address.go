@@ -3,6 +3,7 @@ package tidings
 import (
 	"encoding/json"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/net/idna"
@@ -33,6 +34,8 @@ type Address struct {
 //	bad_domain      labels, characters, hyphens, TLD or IDNA that make no valid domain
 //	ip_literal      [1.2.3.4] domains
 //	too_long        local part > 64, domain > 253 or address > 254 octets
+//
+// UnmarshalJSON adds invalid_email for a JSON value that is not a string.
 const (
 	maxLocal   = 64
 	maxDomain  = 253
@@ -113,13 +116,15 @@ func parseLocal(local string) (string, error) {
 		return "", addrErr("bad_local", "the part before the @ must not start or end with a dot, or have two dots in a row")
 	}
 	for _, r := range local {
-		if r == '.' || r >= 0x80 && r != utf8.RuneError && !isControl(r) || r < 0x80 && isAtext(byte(r)) {
-			continue
-		}
-		if r == ' ' || r == '\t' {
+		switch {
+		case r == '.' || r < 0x80 && isAtext(byte(r)):
+		case unicode.IsSpace(r):
 			return "", addrErr("bad_local", "must not contain spaces")
+		case isInvisible(r):
+			return "", addrErr("bad_local", "the part before the @ must not contain invisible or control characters")
+		case r < 0x80 || r == utf8.RuneError:
+			return "", addrErr("bad_local", "the part before the @ must not contain %q", r)
 		}
-		return "", addrErr("bad_local", "the part before the @ must not contain %q", r)
 	}
 	return local, nil
 }
@@ -128,7 +133,12 @@ func isAtext(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0
 }
 
-func isControl(r rune) bool { return r < 0x20 || r >= 0x7f && r < 0xa0 || r == 0x2028 || r == 0x2029 }
+// isInvisible reports control and format characters (zero-width space, bidi overrides,
+// BOM, soft hyphen…): they would give one visible address several lookup keys. ZWNJ and
+// ZWJ stay allowed, as in IDNA, because some scripts need them to spell words.
+func isInvisible(r rune) bool {
+	return unicode.Is(unicode.Cc, r) || unicode.Is(unicode.Cf, r) && r != '\u200c' && r != '\u200d'
+}
 
 // parseDomain converts to lowercase ASCII (A-labels) and checks every label.
 func parseDomain(domain string) (string, error) {

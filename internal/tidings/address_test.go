@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
@@ -103,6 +104,7 @@ func addressCases() []addressCase {
 		{name: "utf8 local idn domain", in: "Zoë@Bücher.Example", want: "zoë@xn--bcher-kva.example"},
 		{name: "nfd local lowered", in: "J\u030C@example.com", want: "\u01f0@example.com"},
 		{name: "nfd local lowered w ring", in: "W\u030A@example.com", want: "\u1e98@example.com"},
+		{name: "zwnj in local", in: "\u0645\u06cc\u200c\u062e\u0648\u0627\u0645@example.com", want: "\u0645\u06cc\u200c\u062e\u0648\u0627\u0645@example.com"},
 
 		// ---- accepted: length limits ----
 		{name: "64-octet local", in: rep("a", 64) + "@example.com", want: rep("a", 64) + "@example.com"},
@@ -185,6 +187,14 @@ func addressCases() []addressCase {
 		{name: "truncated utf8", in: "bo\xc3@example.com", code: "bad_local"},
 		{name: "surrogate utf8", in: "a\xed\xa0\x80@example.com", code: "bad_local"},
 		{name: "replacement char", in: "a\ufffd@example.com", code: "bad_local"},
+		{name: "NBSP inside", in: "a\u00a0b@example.com", code: "bad_local", msg: "spaces"},
+		{name: "em space inside", in: "a\u2003b@example.com", code: "bad_local", msg: "spaces"},
+		{name: "ideographic space inside", in: "用\u3000户@example.com", code: "bad_local", msg: "spaces"},
+		{name: "zero-width space", in: "a\u200bb@example.com", code: "bad_local", msg: "invisible"},
+		{name: "bidi override", in: "a\u202eb@example.com", code: "bad_local", msg: "invisible"},
+		{name: "BOM", in: "\ufeffa@example.com", code: "bad_local", msg: "invisible"},
+		{name: "soft hyphen", in: "a\u00adb@example.com", code: "bad_local", msg: "invisible"},
+		{name: "NUL names control", in: "a\x00b@example.com", code: "bad_local", msg: "control"},
 		{name: "invalid utf8 in domain", in: "a@exa\xffmple.com", code: "bad_domain"},
 
 		// ---- rejected: IP literals ----
@@ -304,6 +314,11 @@ func checkAddress(a Address) []string {
 	}
 	if strings.ToLower(a.Local) != a.Local {
 		p = append(p, "local part is not lowercase")
+	}
+	if i := strings.IndexFunc(a.Local, func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) && r != '\u200c' && r != '\u200d'
+	}); i >= 0 {
+		p = append(p, fmt.Sprintf("local part %+q has a space, control or invisible character", a.Local))
 	}
 	for i := 0; i < len(a.Domain); i++ {
 		c := a.Domain[i]
