@@ -4,18 +4,22 @@ import (
 	"context"
 	"database/sql"
 	"strings"
+	"time"
 
 	"github.com/tidings/tidings/internal/tidings"
 )
 
-const accountCols = `id, name, postal_address, contact_email, privacy_policy_url, tracking_enabled, anonymous_counts, editable_attributes, inactive_days, created_at, updated_at`
+const accountCols = `id, name, postal_address, contact_email, privacy_policy_url, tracking_enabled, anonymous_counts, editable_attributes, inactive_days, require_totp, public_page_url, public_page_verified_at, created_at, updated_at`
 
 func scanAccount(row interface{ Scan(...any) error }) (tidings.Account, error) {
 	var a tidings.Account
 	var created, updated int64
 	var editable string
-	err := row.Scan(&a.ID, &a.Name, &a.PostalAddress, &a.ContactEmail, &a.PrivacyPolicyURL, &a.TrackingEnabled, &a.AnonymousCounts, &editable, &a.InactiveDays, &created, &updated)
+	var verified sql.NullInt64
+	err := row.Scan(&a.ID, &a.Name, &a.PostalAddress, &a.ContactEmail, &a.PrivacyPolicyURL, &a.TrackingEnabled, &a.AnonymousCounts, &editable, &a.InactiveDays,
+		&a.RequireTOTP, &a.PublicPageURL, &verified, &created, &updated)
 	a.CreatedAt, a.UpdatedAt = fromDB(created), fromDB(updated)
+	a.PublicPageVerifiedAt = fromDBPtr(verified)
 	a.EditableAttributes = []string{}
 	if editable != "" {
 		a.EditableAttributes = strings.Split(editable, ",")
@@ -32,10 +36,10 @@ func (s *Store) CreateAccount(ctx context.Context, a *tidings.Account) error {
 	now := s.stamp()
 	err := s.w.QueryRowContext(ctx, `
 		INSERT INTO accounts (name, postal_address, contact_email, privacy_policy_url, tracking_enabled, anonymous_counts, editable_attributes,
-			inactive_days, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id`,
+			inactive_days, require_totp, public_page_url, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id`,
 		a.Name, a.PostalAddress, a.ContactEmail, a.PrivacyPolicyURL, a.TrackingEnabled, a.AnonymousCounts, strings.Join(a.EditableAttributes, ","),
-		a.InactiveDays, toDB(now)).Scan(&a.ID)
+		a.InactiveDays, a.RequireTOTP, a.PublicPageURL, toDB(now)).Scan(&a.ID)
 	if err != nil {
 		return translate(err)
 	}
@@ -57,6 +61,7 @@ func (s *Store) ListAccounts(ctx context.Context, p tidings.Page) ([]tidings.Acc
 }
 
 func (s *Store) UpdateAccount(ctx context.Context, a *tidings.Account) error {
+	var verified sql.NullInt64
 	a.Normalize()
 	if err := a.Validate(); err != nil {
 		return err
@@ -64,15 +69,26 @@ func (s *Store) UpdateAccount(ctx context.Context, a *tidings.Account) error {
 	now := s.stamp()
 	err := s.w.QueryRowContext(ctx, `
 		UPDATE accounts SET name = $2, postal_address = $3, contact_email = $4, privacy_policy_url = $5,
-			tracking_enabled = $6, anonymous_counts = $7, editable_attributes = $8, inactive_days = $9, updated_at = $10
-		WHERE id = $1 RETURNING created_at`,
+			tracking_enabled = $6, anonymous_counts = $7, editable_attributes = $8, inactive_days = $9, updated_at = $10,
+			require_totp = $11,
+			-- a changed public page must be verified again
+			public_page_verified_at = CASE WHEN public_page_url = $12 THEN public_page_verified_at END,
+			public_page_url = $12
+		WHERE id = $1 RETURNING created_at, public_page_verified_at`,
 		a.ID, a.Name, a.PostalAddress, a.ContactEmail, a.PrivacyPolicyURL, a.TrackingEnabled, a.AnonymousCounts, strings.Join(a.EditableAttributes, ","),
-		a.InactiveDays, toDB(now)).Scan(new(int64))
+		a.InactiveDays, toDB(now), a.RequireTOTP, a.PublicPageURL).Scan(new(int64), &verified)
 	if err != nil {
 		return translate(err)
 	}
 	a.UpdatedAt = now
+	a.PublicPageVerifiedAt = fromDBPtr(verified)
 	return nil
+}
+
+// MarkPublicPageVerified records that the account's public page links to Tidings.
+func (s *Store) MarkPublicPageVerified(ctx context.Context, accountID int64, url string, at time.Time) error {
+	return rowsAffected(s.w.ExecContext(ctx, `UPDATE accounts SET public_page_verified_at = $3 WHERE id = $1 AND public_page_url = $2`,
+		accountID, url, toDB(at)))
 }
 
 func (s *Store) DeleteAccount(ctx context.Context, id int64) error {

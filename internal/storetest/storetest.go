@@ -48,6 +48,12 @@ func Run(t *testing.T, open Opener) {
 		{"EventRetention", testEventRetention},
 		{"DeleteInactive", testDeleteInactive},
 		{"ListCounters", testListCounters},
+		{"StaffLogin", testStaffLogin},
+		{"StaffSessions", testStaffSessions},
+		{"StaffTOTP", testStaffTOTP},
+		{"TermsAndMembers", testTermsAndMembers},
+		{"AuditLog", testAuditLog},
+		{"Breaches", testBreaches},
 	}
 	s := open(t)
 	for _, tc := range tests {

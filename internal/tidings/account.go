@@ -23,9 +23,16 @@ type Account struct {
 	EditableAttributes []string `json:"editable_attributes"`
 	// InactiveDays deletes subscribers with no activity (no open or click, no confirmation,
 	// no change) for that many days; 0 (the default) never does.
-	InactiveDays int       `json:"inactive_days"`
-	CreatedAt    time.Time `json:"created_at"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	InactiveDays int `json:"inactive_days"`
+	// RequireTOTP makes two-factor sign-in compulsory for the account's staff.
+	RequireTOTP bool `json:"require_totp"`
+	// PublicPageURL is a page on the controller's own website that links to its Tidings
+	// pages, so people can check that a Tidings page really is theirs (phishing defence).
+	// PublicPageVerifiedAt is when Tidings last found the link there.
+	PublicPageURL        string     `json:"public_page_url"`
+	PublicPageVerifiedAt *time.Time `json:"public_page_verified_at,omitempty"`
+	CreatedAt            time.Time  `json:"created_at"`
+	UpdatedAt            time.Time  `json:"updated_at"`
 }
 
 // Normalize trims the free-text fields and normalises the contact address.
@@ -33,6 +40,7 @@ func (a *Account) Normalize() {
 	a.Name = strings.TrimSpace(a.Name)
 	a.PostalAddress = strings.TrimSpace(a.PostalAddress)
 	a.PrivacyPolicyURL = strings.TrimSpace(a.PrivacyPolicyURL)
+	a.PublicPageURL = strings.TrimSpace(a.PublicPageURL)
 	if addr, err := ParseAddress(a.ContactEmail); err == nil {
 		a.ContactEmail = addr.String()
 	}
@@ -60,6 +68,9 @@ func (a *Account) Validate() error {
 		if !attrKey.MatchString(k) {
 			return Invalid("editable_attributes", "bad_key", "%q is not an attribute name", k)
 		}
+	}
+	if err := validateURL("public_page_url", a.PublicPageURL); err != nil {
+		return err
 	}
 	return validateURL("privacy_policy_url", a.PrivacyPolicyURL)
 }

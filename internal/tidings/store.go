@@ -34,6 +34,10 @@ type Store interface {
 	Exclusive
 	AnalyticsStore
 	InactiveStore
+	StaffStore
+	TermsStore
+	AuditStore
+	BreachStore
 
 	// Ping checks that the database answers and the schema is current (for /readyz).
 	Ping(ctx context.Context) error
@@ -74,6 +78,9 @@ type AccountStore interface {
 	ListAccounts(ctx context.Context, p Page) ([]Account, error)
 	UpdateAccount(ctx context.Context, a *Account) error // by a.ID; sets UpdatedAt
 	DeleteAccount(ctx context.Context, id int64) error   // and everything the account owns
+	// MarkPublicPageVerified records that the account's public page (still at url) was
+	// found linking to Tidings; ErrNotFound if the URL changed meanwhile.
+	MarkPublicPageVerified(ctx context.Context, accountID int64, url string, at time.Time) error
 }
 
 // UserStore manages people who log in.
