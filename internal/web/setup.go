@@ -7,14 +7,12 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/tidings/tidings/internal/auth"
 	"github.com/tidings/tidings/internal/keys"
 	"github.com/tidings/tidings/internal/tidings"
 )
 
 var pages = template.Must(template.ParseFS(assets, "templates/*.html"))
-
-// MinPasswordLength is the shortest password Tidings accepts.
-const MinPasswordLength = 12
 
 // setup serves the one-time page that creates the first operator. The token printed at
 // start-up is the only key to it; it is consumed on success.
@@ -46,8 +44,9 @@ func (s *setup) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	p := setupPage{Token: r.PostForm.Get("token"), Name: strings.TrimSpace(r.PostForm.Get("name")), Email: r.PostForm.Get("email")}
 	password := r.PostForm.Get("password")
-	if len(password) < MinPasswordLength {
-		p.Error = "The password must be at least 12 characters long."
+	if err := auth.CheckPassword(password, p.Email, p.Name); err != nil {
+		v, _ := tidings.AsValidation(err)
+		p.Error = "The password " + v.Message + "."
 		s.render(w, http.StatusUnprocessableEntity, p)
 		return
 	}

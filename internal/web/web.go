@@ -10,12 +10,14 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/tidings/tidings/internal/auth"
 	"github.com/tidings/tidings/internal/consent"
 	"github.com/tidings/tidings/internal/keys"
 	"github.com/tidings/tidings/internal/mail"
 	"github.com/tidings/tidings/internal/send"
 	"github.com/tidings/tidings/internal/tidings"
 	"github.com/tidings/tidings/internal/track"
+	"github.com/tidings/tidings/internal/web/admin"
 	"github.com/tidings/tidings/internal/web/api"
 	"github.com/tidings/tidings/internal/web/clientip"
 	"github.com/tidings/tidings/internal/web/portal"
@@ -45,6 +47,8 @@ type Deps struct {
 	// Sender delivers portal sign-in links; nil disables the portal.
 	Sender   mail.Sender
 	MailFrom string // sender address of instance mail (portal links)
+	// Auth signs staff in to the admin UI; nil makes one with the default policy.
+	Auth *auth.Service
 	// CallbackClient posts OpenDSR status callbacks; nil uses a default client.
 	CallbackClient *http.Client
 }
@@ -53,6 +57,9 @@ type Deps struct {
 func NewHandler(d Deps) http.Handler {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Auth == nil {
+		d.Auth = auth.New(d.Store, d.Keys)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -78,6 +85,8 @@ func NewHandler(d Deps) http.Handler {
 		portal.Routes(mux, portal.Deps{Store: d.Store, Sender: d.Sender, Outbox: d.Outbox, BaseURL: d.BaseURL, From: d.MailFrom,
 			ClientIP: d.ClientIP, Log: d.Log})
 	}
+	admin.Routes(mux, admin.Deps{Store: d.Store, Keys: d.Keys, Auth: d.Auth, Log: d.Log, BaseURL: d.BaseURL, ClientIP: d.ClientIP,
+		Sender: d.Sender, MailFrom: d.MailFrom, Outbox: d.Outbox, Consent: d.Consent, Engine: d.Engine, MaxUploadBytes: d.MaxUploadBytes})
 	if d.Consent != nil {
 		public.Routes(mux, public.Deps{Store: d.Store, Consent: d.Consent, ClientIP: d.ClientIP, Log: d.Log, Events: d.Events})
 	}

@@ -3,14 +3,13 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
-	"html"
 	"io"
 	"mime"
 	"mime/multipart"
 	"net/http"
 	"strings"
 
+	"github.com/tidings/tidings/internal/consent"
 	"github.com/tidings/tidings/internal/importer"
 	"github.com/tidings/tidings/internal/mail"
 	"github.com/tidings/tidings/internal/tidings"
@@ -41,25 +40,8 @@ func (a *api) listForm(w http.ResponseWriter, r *http.Request, c caller) error {
 	u := a.Consent.SubscribeURL(c.AccountID, l.ID)
 	return writeJSON(w, http.StatusOK, map[string]any{
 		"url": u, "json_endpoint": u, "consent_version": text.Version,
-		"embed_html": embedSnippet(u, l, acc, text),
+		"embed_html": consent.EmbedSnippet(u, l, acc, text),
 	})
-}
-
-// embedSnippet is a plain HTML form (no script) posting to the hosted endpoint.
-func embedSnippet(action string, l tidings.List, a tidings.Account, t tidings.ConsentText) string {
-	e := html.EscapeString
-	var b strings.Builder
-	fmt.Fprintf(&b, "<form method=\"post\" action=\"%s\">\n", e(action))
-	b.WriteString("  <label>Email address <input type=\"email\" name=\"email\" required></label>\n")
-	b.WriteString("  <label>Name (optional) <input name=\"name\"></label>\n")
-	b.WriteString("  <input name=\"website\" tabindex=\"-1\" autocomplete=\"off\" style=\"position:absolute;left:-10000px\" aria-hidden=\"true\">\n")
-	if a.TrackingEnabled {
-		b.WriteString("  <label><input type=\"checkbox\" name=\"tracking_consent\" value=\"yes\"> Let us see whether I open the emails and which links I click (optional)</label>\n")
-	}
-	fmt.Fprintf(&b, "  <input type=\"hidden\" name=\"consent_version\" value=\"%d\">\n", t.Version)
-	fmt.Fprintf(&b, "  <p>%s</p>\n", e(t.Body))
-	fmt.Fprintf(&b, "  <button type=\"submit\">Subscribe to %s</button>\n</form>\n", e(l.Name))
-	return b.String()
 }
 
 func (a *api) currentConsentText(w http.ResponseWriter, r *http.Request, c caller) error {

@@ -1,0 +1,28 @@
+package consent
+
+import (
+	"fmt"
+	"html"
+	"strings"
+
+	"github.com/tidings/tidings/internal/tidings"
+)
+
+// EmbedSnippet is the HTML form an account holder pastes into their own site: it posts
+// cross-origin to the subscribe endpoint, with the honeypot field and the consent text
+// of the given version.
+func EmbedSnippet(action string, l tidings.List, a tidings.Account, t tidings.ConsentText) string {
+	e := html.EscapeString
+	var b strings.Builder
+	fmt.Fprintf(&b, "<form method=\"post\" action=\"%s\">\n", e(action))
+	b.WriteString("  <label>Email address <input type=\"email\" name=\"email\" required></label>\n")
+	b.WriteString("  <label>Name (optional) <input name=\"name\"></label>\n")
+	b.WriteString("  <input name=\"website\" tabindex=\"-1\" autocomplete=\"off\" style=\"position:absolute;left:-10000px\" aria-hidden=\"true\">\n")
+	if a.TrackingEnabled {
+		b.WriteString("  <label><input type=\"checkbox\" name=\"tracking_consent\" value=\"yes\"> Let us see whether I open the emails and which links I click (optional)</label>\n")
+	}
+	fmt.Fprintf(&b, "  <input type=\"hidden\" name=\"consent_version\" value=\"%d\">\n", t.Version)
+	fmt.Fprintf(&b, "  <p>%s</p>\n", e(t.Body))
+	fmt.Fprintf(&b, "  <button type=\"submit\">Subscribe to %s</button>\n</form>\n", e(l.Name))
+	return b.String()
+}
