@@ -398,6 +398,13 @@ var notices = map[string]string{
 	"verified":  "Your public page links to Tidings: verified.",
 	"imported":  "Import finished.",
 	"invited":   "Invitation sent.",
+	"resumed":   "Resumed.",
+	"cancelled": "Cancelled.",
+	"scheduled": "Scheduled.",
+	"removed":   "Removed.",
+	"test-sent": "Test mail sent.",
+	"erased":    "Erased.",
+	"accepted":  "Accepted.",
 }
 
 // redirect answers a form post by sending the browser on (post/redirect/get).

@@ -1,0 +1,4 @@
+package admin
+
+// account: being written.
+func accountRoutes() []Route { return nil }

@@ -1,0 +1,4 @@
+package admin
+
+// operator: being written.
+func operatorRoutes() []Route { return nil }

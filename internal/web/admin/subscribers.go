@@ -1,0 +1,4 @@
+package admin
+
+// subscribers: being written.
+func subscriberRoutes() []Route { return nil }
