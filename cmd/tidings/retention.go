@@ -37,7 +37,7 @@ func (a *app) sweep(ctx context.Context) {
 	} else if n > 0 {
 		a.log.Info("retention: deleted unconfirmed sign-ups", "count", n)
 	}
-	if n, err := a.store.RollUpEvents(ctx, time.Now().Add(-tidings.EventRetention), false); err != nil {
+	if n, err := a.rollUpEvents(ctx, false); err != nil {
 		a.log.Error("retention: rolling up tracking events failed", "err", err)
 	} else if n > 0 {
 		a.log.Info("retention: rolled tracking events into daily aggregates", "count", n)
@@ -79,8 +79,47 @@ func (a *app) deleteInactive(ctx context.Context, dryRun bool) (int, error) {
 	return total, nil
 }
 
+// expireUnconfirmed applies the accounts' shorter rules first, then the instance's.
 func (a *app) expireUnconfirmed(ctx context.Context, dryRun bool) (int, error) {
-	return a.store.ExpireUnconfirmed(ctx, time.Now().Add(-consent.ConfirmWindow), dryRun)
+	shorter, err := a.store.AccountsWithShorterRetention(ctx)
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, acc := range shorter {
+		if acc.UnconfirmedDays == 0 {
+			continue
+		}
+		n, err := a.store.ExpireUnconfirmed(ctx, acc.ID, time.Now().AddDate(0, 0, -acc.UnconfirmedDays), dryRun)
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+	n, err := a.store.ExpireUnconfirmed(ctx, 0, time.Now().Add(-consent.ConfirmWindow), dryRun)
+	return total + n, err
+}
+
+// rollUpEvents applies the accounts' shorter event rules first, then the instance's.
+// (A dry run counts an account's events under both rules when they overlap.)
+func (a *app) rollUpEvents(ctx context.Context, dryRun bool) (int64, error) {
+	shorter, err := a.store.AccountsWithShorterRetention(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, acc := range shorter {
+		if acc.EventDays == 0 {
+			continue
+		}
+		n, err := a.store.RollUpEvents(ctx, acc.ID, time.Now().AddDate(0, 0, -acc.EventDays), dryRun)
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+	n, err := a.store.RollUpEvents(ctx, 0, time.Now().Add(-tidings.EventRetention), dryRun)
+	return total + n, err
 }
 
 func cmdRetention(ctx context.Context, e env, args []string) error {
@@ -106,7 +145,7 @@ func cmdRetention(ctx context.Context, e env, args []string) error {
 		verb = "would delete"
 	}
 	fmt.Fprintf(e.stdout, "unconfirmed sign-ups older than %s: %s %d\n", consent.ConfirmWindow, verb, n)
-	events, err := a.store.RollUpEvents(ctx, time.Now().Add(-tidings.EventRetention), *dry)
+	events, err := a.rollUpEvents(ctx, *dry)
 	if err != nil {
 		return err
 	}

@@ -9,14 +9,14 @@ import (
 	"github.com/tidings/tidings/internal/tidings"
 )
 
-const accountCols = `id, name, postal_address, contact_email, privacy_policy_url, tracking_enabled, anonymous_counts, editable_attributes, inactive_days, require_totp, public_page_url, public_page_verified_at, created_at, updated_at`
+const accountCols = `id, name, postal_address, contact_email, privacy_policy_url, tracking_enabled, anonymous_counts, editable_attributes, inactive_days, event_days, unconfirmed_days, require_totp, public_page_url, public_page_verified_at, created_at, updated_at`
 
 func scanAccount(row interface{ Scan(...any) error }) (tidings.Account, error) {
 	var a tidings.Account
 	var created, updated int64
 	var editable string
 	var verified sql.NullInt64
-	err := row.Scan(&a.ID, &a.Name, &a.PostalAddress, &a.ContactEmail, &a.PrivacyPolicyURL, &a.TrackingEnabled, &a.AnonymousCounts, &editable, &a.InactiveDays,
+	err := row.Scan(&a.ID, &a.Name, &a.PostalAddress, &a.ContactEmail, &a.PrivacyPolicyURL, &a.TrackingEnabled, &a.AnonymousCounts, &editable, &a.InactiveDays, &a.EventDays, &a.UnconfirmedDays,
 		&a.RequireTOTP, &a.PublicPageURL, &verified, &created, &updated)
 	a.CreatedAt, a.UpdatedAt = fromDB(created), fromDB(updated)
 	a.PublicPageVerifiedAt = fromDBPtr(verified)
@@ -36,10 +36,10 @@ func (s *Store) CreateAccount(ctx context.Context, a *tidings.Account) error {
 	now := s.stamp()
 	err := s.w.QueryRowContext(ctx, `
 		INSERT INTO accounts (name, postal_address, contact_email, privacy_policy_url, tracking_enabled, anonymous_counts, editable_attributes,
-			inactive_days, require_totp, public_page_url, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id`,
+			inactive_days, require_totp, public_page_url, event_days, unconfirmed_days, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $11, $11) RETURNING id`,
 		a.Name, a.PostalAddress, a.ContactEmail, a.PrivacyPolicyURL, a.TrackingEnabled, a.AnonymousCounts, strings.Join(a.EditableAttributes, ","),
-		a.InactiveDays, a.RequireTOTP, a.PublicPageURL, toDB(now)).Scan(&a.ID)
+		a.InactiveDays, a.RequireTOTP, a.PublicPageURL, toDB(now), a.EventDays, a.UnconfirmedDays).Scan(&a.ID)
 	if err != nil {
 		return translate(err)
 	}
@@ -70,13 +70,13 @@ func (s *Store) UpdateAccount(ctx context.Context, a *tidings.Account) error {
 	err := s.w.QueryRowContext(ctx, `
 		UPDATE accounts SET name = $2, postal_address = $3, contact_email = $4, privacy_policy_url = $5,
 			tracking_enabled = $6, anonymous_counts = $7, editable_attributes = $8, inactive_days = $9, updated_at = $10,
-			require_totp = $11,
+			require_totp = $11, event_days = $13, unconfirmed_days = $14,
 			-- a changed public page must be verified again
 			public_page_verified_at = CASE WHEN public_page_url = $12 THEN public_page_verified_at END,
 			public_page_url = $12
 		WHERE id = $1 RETURNING created_at, public_page_verified_at`,
 		a.ID, a.Name, a.PostalAddress, a.ContactEmail, a.PrivacyPolicyURL, a.TrackingEnabled, a.AnonymousCounts, strings.Join(a.EditableAttributes, ","),
-		a.InactiveDays, toDB(now), a.RequireTOTP, a.PublicPageURL).Scan(new(int64), &verified)
+		a.InactiveDays, toDB(now), a.RequireTOTP, a.PublicPageURL, a.EventDays, a.UnconfirmedDays).Scan(new(int64), &verified)
 	if err != nil {
 		return translate(err)
 	}

@@ -426,10 +426,11 @@ func (s *Store) dropPending(ctx context.Context, tx *sql.Tx, p pending, kind tid
 	return err
 }
 
-func (s *Store) ExpireUnconfirmed(ctx context.Context, cutoff time.Time, dryRun bool) (int, error) {
+func (s *Store) ExpireUnconfirmed(ctx context.Context, accountID int64, cutoff time.Time, dryRun bool) (int, error) {
 	if dryRun {
 		var n int
-		err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM pending_confirmations WHERE created_at < $1`, toDB(cutoff)).Scan(&n)
+		err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM pending_confirmations WHERE created_at < $1 AND ($2 = 0 OR account_id = $2)`,
+			toDB(cutoff), accountID).Scan(&n)
 		return n, err
 	}
 	total := 0
@@ -437,7 +438,8 @@ func (s *Store) ExpireUnconfirmed(ctx context.Context, cutoff time.Time, dryRun 
 		// Batches keep each transaction short on big instances.
 		var n int
 		err := s.tx(ctx, func(tx *sql.Tx) error {
-			rows, err := tx.QueryContext(ctx, `SELECT token_hash FROM pending_confirmations WHERE created_at < $1 ORDER BY id LIMIT 500`, toDB(cutoff))
+			rows, err := tx.QueryContext(ctx, `SELECT token_hash FROM pending_confirmations WHERE created_at < $1 AND ($2 = 0 OR account_id = $2)
+				ORDER BY id LIMIT 500`, toDB(cutoff), accountID)
 			if err != nil {
 				return err
 			}

@@ -189,10 +189,10 @@ func (s *Store) CampaignStats(ctx context.Context, accountID, campaignID int64) 
 	return st, err
 }
 
-func (s *Store) RollUpEvents(ctx context.Context, cutoff time.Time, dryRun bool) (int64, error) {
+func (s *Store) RollUpEvents(ctx context.Context, accountID int64, cutoff time.Time, dryRun bool) (int64, error) {
 	if dryRun {
 		var n int64
-		err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM events WHERE created_at < $1`, toDB(cutoff)).Scan(&n)
+		err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM events WHERE created_at < $1 AND ($2 = 0 OR account_id = $2)`, toDB(cutoff), accountID).Scan(&n)
 		return n, err
 	}
 	var n int64
@@ -202,14 +202,14 @@ func (s *Store) RollUpEvents(ctx context.Context, cutoff time.Time, dryRun bool)
 			INSERT INTO event_daily (account_id, campaign_id, day, kind, url, personal, anonymous)
 			SELECT account_id, campaign_id, created_at / 86400000000, kind, url,
 				SUM(CASE WHEN subscriber_id <> 0 THEN 1 ELSE 0 END), SUM(CASE WHEN subscriber_id = 0 THEN 1 ELSE 0 END)
-			FROM events WHERE created_at < $1
+			FROM events WHERE created_at < $1 AND ($2 = 0 OR account_id = $2)
 			GROUP BY account_id, campaign_id, created_at / 86400000000, kind, url
 			ON CONFLICT (campaign_id, day, kind, url) DO UPDATE SET
 				personal = event_daily.personal + excluded.personal, anonymous = event_daily.anonymous + excluded.anonymous`,
-			toDB(cutoff)); err != nil {
+			toDB(cutoff), accountID); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE created_at < $1`, toDB(cutoff))
+		res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE created_at < $1 AND ($2 = 0 OR account_id = $2)`, toDB(cutoff), accountID)
 		if err != nil {
 			return err
 		}
@@ -276,4 +276,12 @@ func bumpDailyAndLinks(ctx context.Context, tx *sql.Tx, events []tidings.Event) 
 		}
 	}
 	return nil
+}
+
+func (s *Store) AccountsWithShorterRetention(ctx context.Context) ([]tidings.Account, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE event_days > 0 OR unconfirmed_days > 0 ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanAccount)
 }

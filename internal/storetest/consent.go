@@ -125,7 +125,7 @@ func testDeclineAndExpiry(t *testing.T, s tidings.Store) {
 
 	// Expiry deletes old pending requests and what they created, and keeps confirmed people.
 	keep := mustSubscriber(t, s, a.ID, "keep@example.com", l.ID)
-	n, err := s.ExpireUnconfirmed(ctx, time.Now().Add(time.Hour), true)
+	n, err := s.ExpireUnconfirmed(ctx, 0, time.Now().Add(time.Hour), true)
 	noErr(t, "ExpireUnconfirmed(dry run)", err)
 	if n < 1 {
 		t.Fatalf("dry run found %d", n)
@@ -133,13 +133,13 @@ func testDeclineAndExpiry(t *testing.T, s tidings.Store) {
 	if subs, _ := s.ListSubscribers(ctx, a.ID, tidings.SubscriberFilter{}); len(subs) != 2 {
 		t.Fatalf("a dry run deleted something: %d subscribers", len(subs))
 	}
-	_, err = s.ExpireUnconfirmed(ctx, time.Now().Add(time.Hour), false)
+	_, err = s.ExpireUnconfirmed(ctx, 0, time.Now().Add(time.Hour), false)
 	noErr(t, "ExpireUnconfirmed", err)
 	subs, _ := s.ListSubscribers(ctx, a.ID, tidings.SubscriberFilter{})
 	if len(subs) != 1 || subs[0].ID != keep.ID {
 		t.Fatalf("after expiry: %+v", subs)
 	}
-	if n, _ := s.ExpireUnconfirmed(ctx, time.Now().Add(time.Hour), true); n != 0 {
+	if n, _ := s.ExpireUnconfirmed(ctx, 0, time.Now().Add(time.Hour), true); n != 0 {
 		t.Fatalf("%d pending left after expiry", n)
 	}
 }

@@ -32,12 +32,21 @@ func testEventRetention(t *testing.T, s tidings.Store) {
 	statsBefore, _ := s.CampaignStats(ctx, a.ID, camp.ID)
 
 	cutoff := now.Add(-tidings.EventRetention)
-	n, err := s.RollUpEvents(ctx, cutoff, true)
+	n, err := s.RollUpEvents(ctx, 0, cutoff, true)
 	noErr(t, "RollUpEvents(dry run)", err)
 	if n != 20 { // the 200- and 300-day-old half
 		t.Fatalf("dry run would remove %d, want 20", n)
 	}
-	n, err = s.RollUpEvents(ctx, cutoff, false)
+	// Scoped to one account (for shorter per-account rules): another account's sweep
+	// touches none of these events.
+	bystander := mustAccount(t, s)
+	if n, err := s.RollUpEvents(ctx, bystander.ID, now, false); err != nil || n != 0 {
+		t.Fatalf("another account's roll-up removed %d events (%v)", n, err)
+	}
+	if n, _ := s.RollUpEvents(ctx, a.ID, cutoff, true); n != 20 {
+		t.Fatalf("scoped dry run would remove %d, want 20", n)
+	}
+	n, err = s.RollUpEvents(ctx, 0, cutoff, false)
 	noErr(t, "RollUpEvents", err)
 	if n != 20 {
 		t.Fatalf("removed %d events, want 20", n)
@@ -50,7 +59,7 @@ func testEventRetention(t *testing.T, s tidings.Store) {
 	if fmt.Sprint(statsBefore) != fmt.Sprint(statsAfter) {
 		t.Fatalf("campaign stats changed:\nbefore %+v\nafter  %+v", statsBefore, statsAfter)
 	}
-	if n, _ := s.RollUpEvents(ctx, cutoff, true); n != 0 {
+	if n, _ := s.RollUpEvents(ctx, 0, cutoff, true); n != 0 {
 		t.Fatalf("%d old events left", n)
 	}
 	other := mustAccount(t, s)

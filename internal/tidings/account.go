@@ -24,6 +24,11 @@ type Account struct {
 	// InactiveDays deletes subscribers with no activity (no open or click, no confirmation,
 	// no change) for that many days; 0 (the default) never does.
 	InactiveDays int `json:"inactive_days"`
+	// EventDays and UnconfirmedDays shorten, for this account, how long tracking events
+	// (instance rule: EventRetention) and unconfirmed sign-ups (7 days) are kept. 0 keeps
+	// the instance rule; an account may only shorten it.
+	EventDays       int `json:"event_days"`
+	UnconfirmedDays int `json:"unconfirmed_days"`
 	// RequireTOTP makes two-factor sign-in compulsory for the account's staff.
 	RequireTOTP bool `json:"require_totp"`
 	// PublicPageURL is a page on the controller's own website that links to its Tidings
@@ -64,6 +69,12 @@ func (a *Account) Validate() error {
 	if a.InactiveDays < 0 || a.InactiveDays > 36500 {
 		return Invalid("inactive_days", "out_of_range", "must be 0 (never) or a number of days up to 36500")
 	}
+	if a.EventDays < 0 || a.EventDays > MaxEventDays {
+		return Invalid("event_days", "out_of_range", "must be 0 (the instance rule) or 1 to %d days", MaxEventDays)
+	}
+	if a.UnconfirmedDays < 0 || a.UnconfirmedDays > MaxUnconfirmedDays {
+		return Invalid("unconfirmed_days", "out_of_range", "must be 0 (the instance rule) or 1 to %d days", MaxUnconfirmedDays)
+	}
 	for _, k := range a.EditableAttributes {
 		if !attrKey.MatchString(k) {
 			return Invalid("editable_attributes", "bad_key", "%q is not an attribute name", k)
@@ -74,6 +85,12 @@ func (a *Account) Validate() error {
 	}
 	return validateURL("privacy_policy_url", a.PrivacyPolicyURL)
 }
+
+// The instance's retention rules, in days; accounts may shorten them, not lengthen them.
+const (
+	MaxEventDays       = 183
+	MaxUnconfirmedDays = 7
+)
 
 // Role is what a user may do inside one account.
 type Role string

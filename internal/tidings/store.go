@@ -216,7 +216,8 @@ type ConsentStore interface {
 	Unsubscribe(ctx context.Context, accountID, subscriberID, listID int64, source Source, ev Evidence) error
 	// ExpireUnconfirmed deletes pending requests created before cutoff, with their
 	// unconfirmed subscriptions and subscribers left with nothing; it returns how many.
-	ExpireUnconfirmed(ctx context.Context, cutoff time.Time, dryRun bool) (int, error)
+	// accountID 0 sweeps every account; otherwise only that one.
+	ExpireUnconfirmed(ctx context.Context, accountID int64, cutoff time.Time, dryRun bool) (int, error)
 
 	LedgerAccounts(ctx context.Context) ([]int64, error)
 	LedgerEntries(ctx context.Context, accountID, afterSeq int64, limit int) ([]LedgerEntry, error)

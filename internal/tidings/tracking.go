@@ -94,8 +94,11 @@ type EventTotals map[EventKind][2]int64
 // EventRetentionStore rolls old events into aggregates.
 type EventRetentionStore interface {
 	// RollUpEvents aggregates events older than cutoff into daily counts and deletes
-	// them; it returns how many events it removed (or would, with dryRun).
-	RollUpEvents(ctx context.Context, cutoff time.Time, dryRun bool) (int64, error)
+	// them; it returns how many events it removed (or would, with dryRun). accountID 0
+	// sweeps every account; otherwise only that one (for shorter per-account rules).
+	RollUpEvents(ctx context.Context, accountID int64, cutoff time.Time, dryRun bool) (int64, error)
+	// AccountsWithShorterRetention lists accounts that set EventDays or UnconfirmedDays.
+	AccountsWithShorterRetention(ctx context.Context) ([]Account, error)
 	// EventTotals sums events and aggregates of one campaign.
 	EventTotals(ctx context.Context, accountID, campaignID int64) (EventTotals, error)
 }

@@ -15,6 +15,10 @@ type accountInput struct {
 	AnonymousCounts    *bool     `json:"anonymous_counts"`
 	EditableAttributes *[]string `json:"editable_attributes"`
 	InactiveDays       *int      `json:"inactive_days"`
+	EventDays          *int      `json:"event_days"`
+	UnconfirmedDays    *int      `json:"unconfirmed_days"`
+	RequireTOTP        *bool     `json:"require_totp"`
+	PublicPageURL      *string   `json:"public_page_url"`
 }
 
 // apply copies the fields present in the input onto acc.
@@ -27,6 +31,10 @@ func (in accountInput) apply(acc *tidings.Account) {
 	set(&acc.AnonymousCounts, in.AnonymousCounts)
 	set(&acc.EditableAttributes, in.EditableAttributes)
 	set(&acc.InactiveDays, in.InactiveDays)
+	set(&acc.EventDays, in.EventDays)
+	set(&acc.UnconfirmedDays, in.UnconfirmedDays)
+	set(&acc.RequireTOTP, in.RequireTOTP)
+	set(&acc.PublicPageURL, in.PublicPageURL)
 }
 
 func set[T any](dst *T, src *T) {
