@@ -34,7 +34,7 @@ func init() { keys.Argon2Params.Memory, keys.Argon2Params.Time = 1024, 1 }
 
 // env is a running server (SQLite, mail into an outbox) with two accounts, A and B.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *httptest.Server
 	store  *sqlstore.Store
 	outbox *mail.Outbox
@@ -47,7 +47,7 @@ func newEnv(t *testing.T) *env {
 	return newEnvWith(t, store)
 }
 
-func newEnvWith(t *testing.T, store *sqlstore.Store) *env {
+func newEnvWith(t testing.TB, store *sqlstore.Store) *env {
 	t.Helper()
 	kr := testdb.Keyring(t)
 	ob, err := mail.NewOutbox(t.TempDir())

@@ -206,7 +206,7 @@ func (f fixture) fill(path string) (string, bool) {
 	return strings.Join(segs, "/"), filled
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
