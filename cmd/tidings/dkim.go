@@ -2,16 +2,13 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/tidings/tidings/internal/mail"
-	"github.com/tidings/tidings/internal/tidings"
+	"github.com/tidings/tidings/internal/postman"
 )
 
 func cmdDKIM(ctx context.Context, e env, args []string) error {
@@ -43,29 +40,18 @@ func cmdDKIM(ctx context.Context, e env, args []string) error {
 	var records []record
 	for _, alg := range strings.Split(*algs, ",") {
 		alg = strings.TrimSpace(alg)
-		signer, err := mail.GenerateKey(alg)
+		k, err := postman.NewDKIMKey(alg, *selector)
 		if err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
-		priv, err := mail.MarshalPrivateKey(signer)
-		if err != nil {
-			return err
-		}
-		var pub []byte
-		if k, ok := signer.Public().(ed25519.PublicKey); ok {
-			pub = k
-		} else if pub, err = x509.MarshalPKIXPublicKey(signer.Public()); err != nil {
-			return err
-		}
-		k := tidings.DKIMKey{Selector: *selector + "-" + alg, Algorithm: alg, PrivateKey: priv, PublicKey: pub}
 		if err := a.store.AddDKIMKey(ctx, accountID, *domain, &k); err != nil {
 			return err
 		}
-		name, value, err := mail.DNSRecord(k.Selector, strings.ToLower(*domain), signer.Public())
+		name, value, zone, err := postman.DKIMRecord(strings.ToLower(*domain), k)
 		if err != nil {
 			return err
 		}
-		records = append(records, record{name, value, name + ". IN TXT " + mail.ZoneValue(value)})
+		records = append(records, record{name, value, zone})
 	}
 	if *asJSON {
 		return json.NewEncoder(e.stdout).Encode(records)

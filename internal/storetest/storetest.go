@@ -54,6 +54,7 @@ func Run(t *testing.T, open Opener) {
 		{"TermsAndMembers", testTermsAndMembers},
 		{"AuditLog", testAuditLog},
 		{"Breaches", testBreaches},
+		{"UpdateMembership", testUpdateMembership},
 	}
 	s := open(t)
 	for _, tc := range tests {
