@@ -44,12 +44,14 @@ type settingsForm struct {
 	Name, PostalAddress, ContactEmail, PrivacyPolicyURL string
 	TrackingEnabled, AnonymousCounts, RequireTOTP       bool
 	EditableAttributes, InactiveDays, PublicPageURL     string
+	EventDays, UnconfirmedDays                          string
 }
 
 func formFromAccount(a tidings.Account) settingsForm {
 	return settingsForm{Name: a.Name, PostalAddress: a.PostalAddress, ContactEmail: a.ContactEmail, PrivacyPolicyURL: a.PrivacyPolicyURL,
 		TrackingEnabled: a.TrackingEnabled, AnonymousCounts: a.AnonymousCounts, RequireTOTP: a.RequireTOTP,
-		EditableAttributes: strings.Join(a.EditableAttributes, ", "), InactiveDays: strconv.Itoa(a.InactiveDays), PublicPageURL: a.PublicPageURL}
+		EditableAttributes: strings.Join(a.EditableAttributes, ", "), InactiveDays: strconv.Itoa(a.InactiveDays), PublicPageURL: a.PublicPageURL,
+		EventDays: strconv.Itoa(a.EventDays), UnconfirmedDays: strconv.Itoa(a.UnconfirmedDays)}
 }
 
 type settingsData struct {
@@ -88,21 +90,31 @@ func (rq *request) saveSettings() error {
 	f := settingsForm{Name: rq.value("name"), PostalAddress: rq.value("postal_address"), ContactEmail: rq.value("contact_email"),
 		PrivacyPolicyURL: rq.value("privacy_policy_url"), TrackingEnabled: rq.value("tracking_enabled") == "on",
 		AnonymousCounts: rq.value("anonymous_counts") == "on", RequireTOTP: rq.value("require_totp") == "on",
-		EditableAttributes: rq.value("editable_attributes"), InactiveDays: rq.value("inactive_days"), PublicPageURL: rq.value("public_page_url")}
+		EditableAttributes: rq.value("editable_attributes"), InactiveDays: rq.value("inactive_days"), PublicPageURL: rq.value("public_page_url"),
+		EventDays: rq.value("event_days"), UnconfirmedDays: rq.value("unconfirmed_days")}
 	acc := rq.Account
 	acc.Name, acc.PostalAddress, acc.ContactEmail, acc.PrivacyPolicyURL = f.Name, f.PostalAddress, f.ContactEmail, f.PrivacyPolicyURL
 	acc.TrackingEnabled, acc.AnonymousCounts, acc.RequireTOTP, acc.PublicPageURL = f.TrackingEnabled, f.AnonymousCounts, f.RequireTOTP, f.PublicPageURL
 	acc.EditableAttributes = splitList(f.EditableAttributes)
-	days := strings.TrimSpace(f.InactiveDays)
-	if days == "" {
-		days = "0"
+	for _, d := range []struct {
+		typed, what string
+		dst         *int
+	}{
+		{f.InactiveDays, "inactive days", &acc.InactiveDays},
+		{f.EventDays, "tracking events kept", &acc.EventDays},
+		{f.UnconfirmedDays, "unconfirmed sign-ups kept", &acc.UnconfirmedDays},
+	} {
+		days := strings.TrimSpace(d.typed)
+		if days == "" {
+			days = "0"
+		}
+		n, err := strconv.Atoi(days)
+		if err != nil {
+			return rq.renderSettings(http.StatusUnprocessableEntity, f, "", d.what+": must be a whole number of days.")
+		}
+		*d.dst = n
 	}
-	n, err := strconv.Atoi(days)
-	if err != nil {
-		return rq.renderSettings(http.StatusUnprocessableEntity, f, "", "inactive days: must be a whole number of days (0: never).")
-	}
-	acc.InactiveDays = n
-	err = rq.Store.UpdateAccount(rq.r.Context(), &acc)
+	err := rq.Store.UpdateAccount(rq.r.Context(), &acc)
 	if msg := formError(err); msg != "" {
 		return rq.renderSettings(http.StatusUnprocessableEntity, f, "", msg)
 	}

@@ -72,6 +72,10 @@ func TestSettingsAccessAndSave(t *testing.T) {
 	f.Set("inactive_days", "-3")
 	admin.post(a+"/settings", f).want(t, http.StatusUnprocessableEntity, "inactive days")
 	f.Set("inactive_days", "365")
+	f.Set("event_days", "400") // accounts may only shorten the instance's 183 days
+	admin.post(a+"/settings", f).want(t, http.StatusUnprocessableEntity, "event days")
+	f.Set("event_days", "30")
+	f.Set("unconfirmed_days", "2")
 	f.Set("editable_attributes", "city, no good")
 	admin.post(a+"/settings", f).want(t, http.StatusUnprocessableEntity, "editable attributes")
 	if got := e.account(e.a.ID); got.Name != "Controller A" || got.InactiveDays != 0 {
@@ -90,7 +94,7 @@ func TestSettingsAccessAndSave(t *testing.T) {
 	}
 	got := e.account(e.a.ID)
 	if got.Name != "Shop & Co" || !got.TrackingEnabled || got.AnonymousCounts || !got.RequireTOTP || got.InactiveDays != 365 ||
-		strings.Join(got.EditableAttributes, "|") != "city|company" {
+		got.EventDays != 30 || got.UnconfirmedDays != 2 || strings.Join(got.EditableAttributes, "|") != "city|company" {
 		t.Fatalf("saved account: %+v", got)
 	}
 	if !e.audited(e.a.ID, "settings.update", "account "+itoa(e.a.ID)) {
