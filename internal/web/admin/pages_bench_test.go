@@ -82,4 +82,3 @@ func BenchmarkAdminPages(b *testing.B) {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
