@@ -56,10 +56,10 @@ func (rq *request) opBreaches() error {
 
 // breachForm is the form as typed, so that an error shows it back unchanged.
 type breachForm struct {
-	Title, Description, Categories, Consequences, Measures string
-	OccurredAt, DiscoveredAt, AuthorityNotifiedAt, ClosedAt  string
-	AccountIDs                                               string         // free-form IDs
-	Checked                                                  map[int64]bool // ticked accounts
+	Title, Description, Categories, Consequences, Measures  string
+	OccurredAt, DiscoveredAt, AuthorityNotifiedAt, ClosedAt string
+	AccountIDs                                              string         // free-form IDs
+	Checked                                                 map[int64]bool // ticked accounts
 }
 
 type breachFormData struct {
