@@ -59,6 +59,18 @@ func TestOperatorAccounts(t *testing.T) {
 	op := e.user(0, "", true)
 	b := e.login(op)
 	b.get("/admin/op/accounts").want(t, http.StatusOK, e.a.Name, e.b.Name, `aria-label="Operator"`)
+	evil := tidings.Account{Name: `<img src=x onerror=alert(1)>`, ContactEmail: "evil@example.org"}
+	if err := e.store.CreateAccount(ctx, &evil); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/admin/op/accounts", "/admin/op/accounts/" + itoa(evil.ID)} {
+		if p := b.get(path).want(t, http.StatusOK, "&lt;img src=x onerror=alert(1)&gt;"); strings.Contains(p.body, "<img src=x") {
+			t.Fatalf("%s: account name not escaped", path)
+		}
+	}
+	if err := e.store.DeleteAccount(ctx, evil.ID); err != nil {
+		t.Fatal(err)
+	}
 
 	// Validation keeps what was typed and writes nothing.
 	b.post("/admin/op/accounts", url.Values{"name": {"<script>x</script>"}, "contact_email": {"dpo@new.example"}, "owner_email": {"not an address"}}).
@@ -174,7 +186,8 @@ func TestRecordsOfProcessing(t *testing.T) {
 	}
 	b := e.login(e.user(0, "", true))
 	p := b.get("/admin/op/records").want(t, http.StatusOK, "Host Ltd", "privacy@host.example", "Relay Inc", "Ireland",
-		"Tracker *Co* &lt;x&gt;", e.b.Name, "Tracking of opens and clicks", "including city", "AES-256-GCM", "argon2id", "7 days")
+		"Tracker *Co* &lt;x&gt;", e.b.Name, "Tracking of opens and clicks", "including city", "AES-256-GCM", "argon2id", "7 days",
+		"locked for 15 minutes after 5 failures", "12 hours at most")
 	// Tracking is stated only for the account that turned it on.
 	if strings.Count(p.body, "Tracking of opens and clicks") != 1 {
 		t.Fatal("tracking listed for an account without it")

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tidings/tidings/internal/auth"
 	"github.com/tidings/tidings/internal/tidings"
 )
 
@@ -84,11 +85,31 @@ func (rq *request) securityMeasures() []string {
 		"Consent records form a hash-chained ledger per account, so changes to past entries are detectable.",
 		https,
 		"Mail to the SMTP relay uses STARTTLS by default (or TLS, as configured); outgoing mail is DKIM-signed.",
-		"Staff passwords are hashed with argon2id and checked for strength; two-factor sign-in with TOTP and recovery codes (accounts can make it compulsory); sign-in is locked for 15 minutes after 5 failures; sessions end after 30 minutes idle and 12 hours at most.",
+		"Staff passwords are hashed with argon2id and checked for strength; two-factor sign-in with TOTP and recovery codes (accounts can make it compulsory); " + rq.lockoutText(),
 		"Audit log of staff actions on personal data and settings; a log of every sign-in attempt.",
 		"API tokens and sign-in links are stored as hashes only; DKIM private keys and TOTP secrets are sealed under the instance key.",
 		"Server logs carry no email addresses, IP addresses or tokens; the web interfaces run no scripts and load no third-party assets.",
 	}
+}
+
+// lockoutText states the sign-in policy in force.
+func (rq *request) lockoutText() string {
+	pol := auth.DefaultPolicy
+	if rq.Auth != nil {
+		pol = rq.Auth.Policy
+	}
+	return fmt.Sprintf("sign-in is locked for %s after %d failures; sessions end after %s idle and %s at most.",
+		duration(pol.LockFor), pol.LockAfter, duration(pol.IdleTimeout), duration(pol.MaxAge))
+}
+
+func duration(d time.Duration) string {
+	switch {
+	case d >= time.Hour && d%time.Hour == 0:
+		return fmt.Sprintf("%d hours", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%d minutes", d/time.Minute)
+	}
+	return d.String()
 }
 
 var retentionRules = []string{
