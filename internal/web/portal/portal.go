@@ -388,8 +388,9 @@ func (p *portal) act(w http.ResponseWriter, r *http.Request) {
 }
 
 type infoPage struct {
-	Account tidings.Account
-	Lists   []tidings.List
+	Account  tidings.Account
+	Lists    []tidings.List
+	Platform tidings.Platform // the operator, its hosting and sub-processors
 }
 
 // info says, for one account holder, what is collected, why, on which basis, for how
@@ -403,8 +404,12 @@ func (p *portal) info(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lists, _ := p.Store.ListLists(r.Context(), id, tidings.Page{Limit: tidings.MaxPageSize})
+	platform, err := tidings.LoadPlatform(r.Context(), p.Store)
+	if err != nil {
+		p.Log.Error("info: platform details unreadable", "err", err)
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := pages.ExecuteTemplate(w, "info.html", infoPage{Account: acc, Lists: lists}); err != nil {
+	if err := pages.ExecuteTemplate(w, "info.html", infoPage{Account: acc, Lists: lists, Platform: platform}); err != nil {
 		p.Log.Error("render info", "err", err)
 	}
 }
