@@ -54,6 +54,7 @@ func Run(t *testing.T, open Opener) {
 		{"TermsAndMembers", testTermsAndMembers},
 		{"AuditLog", testAuditLog},
 		{"Breaches", testBreaches},
+		{"SubscriberLedger", testSubscriberLedger},
 	}
 	s := open(t)
 	for _, tc := range tests {

@@ -38,6 +38,7 @@ type Store interface {
 	TermsStore
 	AuditStore
 	BreachStore
+	SubscriberHistoryStore
 
 	// Ping checks that the database answers and the schema is current (for /readyz).
 	Ping(ctx context.Context) error
