@@ -110,7 +110,7 @@ func (g *importRegistry) add(j *importJob) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	running := 0
-	var oldest *importJob
+	oldest, oldestAt := "", time.Time{}
 	for id, x := range g.jobs {
 		x.mu.Lock()
 		done, finished := x.phase == "done", x.finished
@@ -120,15 +120,15 @@ func (g *importRegistry) add(j *importJob) error {
 			running++
 		case time.Since(finished) > keepImportReport:
 			delete(g.jobs, id)
-		case oldest == nil || finished.Before(oldest.finished):
-			oldest = x
+		case oldest == "" || finished.Before(oldestAt):
+			oldest, oldestAt = id, finished
 		}
 	}
 	if running >= maxRunningImports {
 		return errTooManyImports
 	}
-	if len(g.jobs) >= maxKeptImports && oldest != nil {
-		delete(g.jobs, oldest.ID)
+	if len(g.jobs) >= maxKeptImports && oldest != "" {
+		delete(g.jobs, oldest)
 	}
 	if len(g.jobs) >= maxKeptImports {
 		return errTooManyImports
