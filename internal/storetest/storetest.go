@@ -55,6 +55,7 @@ func Run(t *testing.T, open Opener) {
 		{"AuditLog", testAuditLog},
 		{"Breaches", testBreaches},
 		{"UpdateMembership", testUpdateMembership},
+		{"SubscriberLedger", testSubscriberLedger},
 	}
 	s := open(t)
 	for _, tc := range tests {

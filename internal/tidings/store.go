@@ -39,6 +39,7 @@ type Store interface {
 	AuditStore
 	BreachStore
 	MembershipStore
+	SubscriberHistoryStore
 
 	// Ping checks that the database answers and the schema is current (for /readyz).
 	Ping(ctx context.Context) error

@@ -13,21 +13,6 @@ import (
 	"github.com/tidings/tidings/internal/tidings"
 )
 
-// audited reports whether the account's audit log has action on target.
-func (e *env) audited(accountID int64, action, target string) bool {
-	e.t.Helper()
-	entries, err := e.store.AuditLog(ctx, accountID, 0, 1000)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	for _, a := range entries {
-		if a.Action == action && (target == "" || a.Target == target) {
-			return true
-		}
-	}
-	return false
-}
-
 func (e *env) account(id int64) tidings.Account {
 	e.t.Helper()
 	a, err := e.store.GetAccount(ctx, id)

@@ -183,3 +183,22 @@ func (e *env) mailTo(addr, subject string) string {
 	e.t.Fatalf("no mail %q to %s in the outbox", subject, addr)
 	return ""
 }
+
+// audited reports whether the account's audit log has the action on the target ("" for
+// any target). No audit target may carry an address.
+func (e *env) audited(accountID int64, action, target string) bool {
+	e.t.Helper()
+	entries, err := e.store.AuditLog(ctx, accountID, 0, 1000)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, a := range entries {
+		if strings.Contains(a.Target, "@") {
+			e.t.Fatalf("audit target carries an address: %q", a.Target)
+		}
+		if a.Action == action && (target == "" || a.Target == target) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,271 @@
+package admin_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/tidings/tidings/internal/tidings"
+)
+
+func (e *env) list(accountID int64, name string, doubleOptIn bool) tidings.List {
+	e.t.Helper()
+	l := tidings.NewList(name)
+	l.DoubleOptIn = doubleOptIn
+	if err := e.store.CreateList(ctx, accountID, &l); err != nil {
+		e.t.Fatal(err)
+	}
+	return l
+}
+
+func (e *env) subscriber(accountID int64, email, name string, lists ...int64) tidings.Subscriber {
+	e.t.Helper()
+	s := tidings.Subscriber{Email: tidings.MustParseAddress(email), Name: name}
+	if err := e.store.CreateSubscriber(ctx, accountID, &s, lists, tidings.SubConfirmed); err != nil {
+		e.t.Fatal(err)
+	}
+	return s
+}
+
+func acct(a tidings.Account, suffix string) string { return "/admin/a/" + itoa(a.ID) + suffix }
+
+func TestSubscribersAccess(t *testing.T) {
+	e := newEnv(t)
+	l := e.list(e.a.ID, "News", false)
+	s := e.subscriber(e.a.ID, "ada@example.net", "Ada", l.ID)
+	viewer := e.login(e.user(e.a.ID, tidings.RoleViewer, false))
+	editor := e.login(e.user(e.a.ID, tidings.RoleEditor, false))
+	admin := e.login(e.user(e.a.ID, tidings.RoleAdmin, false))
+	other := e.login(e.user(e.b.ID, tidings.RoleOwner, false))
+	sp := acct(e.a, "/subscribers/"+itoa(s.ID))
+
+	// Viewers see no personal data in bulk, nor one person's.
+	for _, path := range []string{acct(e.a, "/subscribers"), sp, acct(e.a, "/dsar"), acct(e.a, "/lists/"+itoa(l.ID)+"/import")} {
+		p := viewer.get(path).want(t, http.StatusForbidden)
+		if strings.Contains(p.body, "ada@example.net") {
+			t.Fatalf("%s shows the address to a viewer", path)
+		}
+	}
+	viewer.post(acct(e.a, "/dsar"), url.Values{"email": {"ada@example.net"}, "kind": {"access"}}).want(t, http.StatusForbidden)
+	viewer.post(sp, url.Values{"name": {"X"}, "status": {"active"}}).want(t, http.StatusForbidden)
+	// Another account's user: 404 for everything, whatever the ID.
+	for _, path := range []string{acct(e.a, "/subscribers"), sp, acct(e.a, "/dsar")} {
+		other.get(path).want(t, http.StatusNotFound)
+	}
+	other.get(acct(e.b, "/subscribers/"+itoa(s.ID))).want(t, http.StatusNotFound)
+	other.post(acct(e.b, "/subscribers/"+itoa(s.ID)+"/delete"), nil).want(t, http.StatusNotFound)
+	other.get(acct(e.b, "/subscribers")).want(t, http.StatusOK, "No subscribers")
+
+	editor.get(acct(e.a, "/subscribers")).want(t, http.StatusOK, "ada@example.net", "Ada")
+	editor.get(sp).want(t, http.StatusOK, "ada@example.net", "News", "confirmed")
+	if !e.audited(e.a.ID, "subscriber.view", "subscriber "+itoa(s.ID)) {
+		t.Fatal("viewing a subscriber is not audited")
+	}
+	// Delete needs an account admin.
+	editor.post(sp+"/delete", nil).want(t, http.StatusForbidden)
+	admin.post(sp+"/delete", nil).want(t, http.StatusSeeOther)
+	if _, err := e.store.GetSubscriber(ctx, e.a.ID, s.ID); err != tidings.ErrNotFound {
+		t.Fatalf("after delete: %v", err)
+	}
+	if !e.audited(e.a.ID, "subscriber.delete", "subscriber "+itoa(s.ID)) {
+		t.Fatal("delete not audited")
+	}
+	editor.get(sp).want(t, http.StatusNotFound)
+}
+
+func TestSubscribersSearchAndPages(t *testing.T) {
+	e := newEnv(t)
+	news, other := e.list(e.a.ID, "News", false), e.list(e.a.ID, "Other", false)
+	for i := 0; i < 55; i++ {
+		e.subscriber(e.a.ID, fmt.Sprintf("p%02d@example.net", i), "", news.ID)
+	}
+	lone := e.subscriber(e.a.ID, "lone@example.net", "Lone", other.ID)
+	e.subscriber(e.b.ID, "lone@example.net", "Lone in B")
+	r := tidings.Subscriber{Email: tidings.MustParseAddress("held@example.net"), Status: tidings.StatusRestricted}
+	if err := e.store.CreateSubscriber(ctx, e.a.ID, &r, nil, tidings.SubConfirmed); err != nil {
+		t.Fatal(err)
+	}
+	b := e.login(e.user(e.a.ID, tidings.RoleEditor, false))
+
+	first := b.get(acct(e.a, "/subscribers")).want(t, http.StatusOK, "p00@example.net", "Next page")
+	if strings.Contains(first.body, "p50@example.net") {
+		t.Fatal("the first page holds more than 50")
+	}
+	next := regexp.MustCompile(`href="([^"]+)" rel="next"`).FindStringSubmatch(first.body)
+	if next == nil {
+		t.Fatal("no next link")
+	}
+	second := b.get(strings.ReplaceAll(next[1], "&amp;", "&")).want(t, http.StatusOK, "p50@example.net", "lone@example.net")
+	if strings.Contains(second.body, "p00@example.net") || strings.Contains(second.body, `rel="next"`) {
+		t.Fatal("second page wrong")
+	}
+	p := b.get(acct(e.a, "/subscribers?email=LONE@example.net")).want(t, http.StatusOK, "lone@example.net")
+	if strings.Contains(p.body, "p00@") || strings.Contains(p.body, "Lone in B") {
+		t.Fatal("exact search shows others")
+	}
+	p = b.get(acct(e.a, "/subscribers?list="+itoa(other.ID))).want(t, http.StatusOK, "/subscribers/"+itoa(lone.ID))
+	if strings.Contains(p.body, "p00@") {
+		t.Fatal("list filter shows others")
+	}
+	p = b.get(acct(e.a, "/subscribers?status=restricted")).want(t, http.StatusOK, "held@example.net")
+	if strings.Contains(p.body, "lone@") {
+		t.Fatal("status filter shows others")
+	}
+	b.get(acct(e.a, "/subscribers?email=not-an-address")).want(t, http.StatusUnprocessableEntity, "Search:", `value="not-an-address"`)
+	b.get(acct(e.a, "/subscribers?status=gone")).want(t, http.StatusUnprocessableEntity, "Status:")
+	// Another account's list ID finds nothing here.
+	bl := e.list(e.b.ID, "B list", false)
+	b.get(acct(e.a, "/subscribers?list="+itoa(bl.ID))).want(t, http.StatusOK, "No subscribers match")
+}
+
+func subscriberID(t *testing.T, p page) int64 {
+	t.Helper()
+	m := regexp.MustCompile(`/subscribers/(\d+)`).FindStringSubmatch(p.location)
+	if m == nil {
+		t.Fatalf("no subscriber in %q (%d)\n%s", p.location, p.status, p.body)
+	}
+	var id int64
+	fmt.Sscan(m[1], &id)
+	return id
+}
+
+func TestAddSubscriber(t *testing.T) {
+	e := newEnv(t)
+	single, double := e.list(e.a.ID, "Single", false), e.list(e.a.ID, "Double", true)
+	b := e.login(e.user(e.a.ID, tidings.RoleEditor, false))
+	path := acct(e.a, "/subscribers")
+
+	// Without a declaration: subscriptions unconfirmed, nothing in the ledger.
+	id := subscriberID(t, b.post(path, url.Values{"email": {"Plain@Example.net"}, "name": {"Plain"}, "lists": {itoa(single.ID)}}))
+	subs, _ := e.store.Subscriptions(ctx, e.a.ID, id)
+	if len(subs) != 1 || subs[0].Status != tidings.SubUnconfirmed {
+		t.Fatalf("undeclared add: %+v", subs)
+	}
+	if !e.audited(e.a.ID, "subscriber.create", "subscriber "+itoa(id)) {
+		t.Fatal("add not audited")
+	}
+	// With a declaration: confirmed on both lists (double opt-in too), recorded in the ledger.
+	id = subscriberID(t, b.post(path, url.Values{"email": {"declared@example.net"}, "lists": {itoa(single.ID), itoa(double.ID)},
+		"source": {"signed form at the shop"}, "lawful_basis": {"consent"}}))
+	subs, _ = e.store.Subscriptions(ctx, e.a.ID, id)
+	if len(subs) != 2 || subs[0].Status != tidings.SubConfirmed || subs[1].Status != tidings.SubConfirmed {
+		t.Fatalf("declared add: %+v", subs)
+	}
+	hist, _ := e.store.SubscriberLedger(ctx, e.a.ID, id, tidings.Page{})
+	if len(hist) != 2 || hist[0].Kind != tidings.LedgerImported || hist[0].Source != tidings.SourceAdmin {
+		t.Fatalf("ledger: %+v", hist)
+	}
+	b.get(acct(e.a, "/subscribers/"+itoa(id))).want(t, http.StatusOK, "imported", "signed form at the shop", "lawful basis: consent")
+
+	// Validation: the form comes back with what was typed, nothing stored.
+	p := b.post(path, url.Values{"email": {"not an address"}, "name": {"Typed Name"}}).want(t, http.StatusUnprocessableEntity, "email", `value="Typed Name"`)
+	_ = p
+	b.post(path, url.Values{"email": {"half@example.net"}, "source": {"somewhere"}}).want(t, http.StatusUnprocessableEntity, "Declaration:", `value="somewhere"`)
+	b.post(path, url.Values{"email": {"half@example.net"}, "lists": {"999999"}}).want(t, http.StatusUnprocessableEntity, "Lists:")
+	bl := e.list(e.b.ID, "B", false)
+	b.post(path, url.Values{"email": {"half@example.net"}, "lists": {itoa(bl.ID)}}).want(t, http.StatusUnprocessableEntity, "Lists:")
+	if got, _ := e.store.ListSubscribers(ctx, e.a.ID, tidings.SubscriberFilter{Email: tidings.MustParseAddress("half@example.net")}); len(got) != 0 {
+		t.Fatal("a refused add stored something")
+	}
+	b.post(path, url.Values{"email": {"declared@example.net"}}).want(t, http.StatusUnprocessableEntity, "already a subscriber")
+	// Suppressed: refused with a clear message.
+	if err := e.store.AddSuppression(ctx, e.a.ID, tidings.MustParseAddress("gone@example.net"), tidings.SuppressUnsubscribed); err != nil {
+		t.Fatal(err)
+	}
+	b.post(path, url.Values{"email": {"gone@example.net"}, "lists": {itoa(single.ID)}, "source": {"x"}, "lawful_basis": {"consent"}}).
+		want(t, http.StatusUnprocessableEntity, "suppressed in this account (unsubscribed)", "Only the person can subscribe again")
+}
+
+func TestSubscriberEditAndEscaping(t *testing.T) {
+	e := newEnv(t)
+	e.a.TrackingEnabled = true
+	if err := e.store.UpdateAccount(ctx, &e.a); err != nil {
+		t.Fatal(err)
+	}
+	l := e.list(e.a.ID, "News", false)
+	s := e.subscriber(e.a.ID, "x@example.net", "<script>alert(1)</script>", l.ID)
+	b := e.login(e.user(e.a.ID, tidings.RoleEditor, false))
+	sp := acct(e.a, "/subscribers/"+itoa(s.ID))
+
+	p := b.get(sp).want(t, http.StatusOK, "&lt;script&gt;alert(1)&lt;/script&gt;")
+	if strings.Contains(p.body, "<script>") {
+		t.Fatal("a name is rendered as markup")
+	}
+	b.get(acct(e.a, "/subscribers")).want(t, http.StatusOK, "&lt;script&gt;")
+
+	// Bad attributes: refused, typed text kept, nothing written.
+	b.post(sp, url.Values{"name": {"New"}, "attributes": {"{not json"}, "status": {"active"}}).
+		want(t, http.StatusUnprocessableEntity, "attributes", "{not json")
+	b.post(sp, url.Values{"name": {"New"}, "attributes": {`{"bad key": 1}`}, "status": {"active"}}).want(t, http.StatusUnprocessableEntity, "attribute names")
+	b.post(sp, url.Values{"name": {"New"}, "status": {"vanished"}}).want(t, http.StatusUnprocessableEntity, "status")
+	if got, _ := e.store.GetSubscriber(ctx, e.a.ID, s.ID); got.Name != s.Name {
+		t.Fatal("a refused edit changed the name")
+	}
+	b.post(sp, url.Values{"name": {"Ada"}, "attributes": {`{"city": "Lyon"}`}, "status": {"restricted"}, "tracking": {"on"}}).
+		want(t, http.StatusSeeOther)
+	got, _ := e.store.GetSubscriber(ctx, e.a.ID, s.ID)
+	if got.Name != "Ada" || got.Attributes["city"] != "Lyon" || got.Status != tidings.StatusRestricted || !got.TrackingConsent {
+		t.Fatalf("after edit: %+v", got)
+	}
+	if !e.audited(e.a.ID, "subscriber.update", "subscriber "+itoa(s.ID)) {
+		t.Fatal("edit not audited")
+	}
+	hist, _ := e.store.SubscriberLedger(ctx, e.a.ID, s.ID, tidings.Page{})
+	if len(hist) != 1 || hist[0].Kind != tidings.LedgerTrackingChange {
+		t.Fatalf("tracking change not in the ledger: %+v", hist)
+	}
+	b.get(sp).want(t, http.StatusOK, "Lyon", "tracking_change", "given")
+
+	// Lists: unsubscribe is a withdrawal; re-subscribing by staff is then refused.
+	b.post(sp+"/lists", url.Values{"list": {itoa(l.ID)}, "action": {"unsubscribe"}}).want(t, http.StatusSeeOther)
+	subs, _ := e.store.Subscriptions(ctx, e.a.ID, s.ID)
+	if subs[0].Status != tidings.SubUnsubscribed {
+		t.Fatalf("after unsubscribe: %+v", subs)
+	}
+	if !e.audited(e.a.ID, "subscriber.unsubscribe", fmt.Sprintf("subscriber %d list %d", s.ID, l.ID)) {
+		t.Fatal("unsubscribe not audited")
+	}
+	b.post(sp+"/lists", url.Values{"list": {itoa(l.ID)}, "action": {"subscribe"}, "source": {"phone"}, "lawful_basis": {"consent"}}).
+		want(t, http.StatusUnprocessableEntity, "suppressed")
+	// Subscribing to another list under a declaration confirms it.
+	s2 := e.subscriber(e.a.ID, "y@example.net", "Y")
+	l2 := e.list(e.a.ID, "Second", true)
+	b.post(acct(e.a, "/subscribers/"+itoa(s2.ID)+"/lists"), url.Values{"list": {itoa(l2.ID)}, "action": {"subscribe"}, "source": {"phone call"}, "lawful_basis": {"consent"}}).
+		want(t, http.StatusSeeOther)
+	subs, _ = e.store.Subscriptions(ctx, e.a.ID, s2.ID)
+	if len(subs) != 1 || subs[0].Status != tidings.SubConfirmed {
+		t.Fatalf("declared subscribe: %+v", subs)
+	}
+	if got, _ := e.store.GetSubscriber(ctx, e.a.ID, s2.ID); got.Name != "Y" {
+		t.Fatalf("subscribing changed the name: %q", got.Name)
+	}
+	bl := e.list(e.b.ID, "B", false)
+	b.post(acct(e.a, "/subscribers/"+itoa(s2.ID)+"/lists"), url.Values{"list": {itoa(bl.ID)}, "action": {"subscribe"}}).
+		want(t, http.StatusUnprocessableEntity, "List:")
+	b.post(acct(e.a, "/subscribers/"+itoa(s2.ID)+"/lists"), url.Values{"list": {itoa(l2.ID)}, "action": {"subscribe"}}).
+		want(t, http.StatusUnprocessableEntity, "already on that list")
+}
+
+func TestSubscriberHistoryShowsEvidence(t *testing.T) {
+	e := newEnv(t)
+	l := e.list(e.a.ID, "News", false)
+	text, err := e.store.PublishConsentText(ctx, e.a.ID, "I agree.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.store.RequestSubscription(ctx, e.a.ID, tidings.SubscriptionRequest{Email: tidings.MustParseAddress("form@example.net"),
+		Lists: []int64{l.ID}, Source: tidings.SourceForm, Text: &text, Kind: tidings.LedgerSingleOptIn,
+		Evidence: tidings.Evidence{IP: "203.0.113.9", UserAgent: "Agent/<b>1</b>", Referrer: "https://shop.example/signup"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := e.login(e.user(e.a.ID, tidings.RoleOwner, false))
+	p := b.get(acct(e.a, "/subscribers/"+itoa(res.Subscriber.ID))).want(t, http.StatusOK, "single_opt_in", "203.0.113.9",
+		"Agent/&lt;b&gt;1&lt;/b&gt;", "https://shop.example/signup", fmt.Sprintf("version %d", text.Version), fmt.Sprintf("%x", text.SHA256))
+	if strings.Contains(p.body, "<b>1</b>") {
+		t.Fatal("a user agent is rendered as markup")
+	}
+}
