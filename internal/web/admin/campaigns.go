@@ -483,7 +483,8 @@ func (rq *request) previewCampaign() error {
 	if err != nil {
 		return err
 	}
-	if found && rq.Engine != nil {
+	personal := found && rq.Engine != nil
+	if personal {
 		d.Sample = "subscriber " + itoa(sub.ID)
 		d.Rendered, err = rq.Engine.Preview(ctx, rq.Account.ID, id, sub.ID)
 	} else {
@@ -496,7 +497,7 @@ func (rq *request) previewCampaign() error {
 	if err != nil {
 		return err
 	}
-	if found {
+	if personal { // a subscriber's data was shown
 		if err := rq.audit("campaign.preview", "campaign "+itoa(id)); err != nil {
 			return err
 		}
