@@ -144,7 +144,7 @@ func TestCampaignPreviewTestSendAndResults(t *testing.T) {
 	if body := e.mailTo("ada@example.net", "Hello Ada"); !strings.Contains(body, "Hi Ada") {
 		t.Fatalf("campaign mail:\n%s", body)
 	}
-	id := mustID(t, path)
+	id := campaignID(t, path)
 	subs, _ := e.store.ListSubscribers(ctx, e.a.ID, tidings.SubscriberFilter{})
 	now := time.Now()
 	if err := e.store.RecordEvents(ctx, []tidings.Event{
@@ -258,7 +258,7 @@ func TestCampaignRolesAndTenancy(t *testing.T) {
 		t.Fatal(err)
 	}
 	editor.post(base, campaignForm(lb)).want(t, http.StatusUnprocessableEntity, "does not exist")
-	if c, _ := e.store.GetCampaign(ctx, e.a.ID, mustID(t, path)); c.Status != tidings.CampaignDraft {
+	if c, _ := e.store.GetCampaign(ctx, e.a.ID, campaignID(t, path)); c.Status != tidings.CampaignDraft {
 		t.Fatalf("status after foreign attempts: %s", c.Status)
 	}
 
@@ -294,7 +294,7 @@ func TestCampaignEscapesUserData(t *testing.T) {
 	}
 }
 
-func mustID(t *testing.T, path string) int64 {
+func campaignID(t *testing.T, path string) int64 {
 	t.Helper()
 	m := campaignIDRE.FindStringSubmatch(path)
 	if m == nil {
