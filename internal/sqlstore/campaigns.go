@@ -184,8 +184,14 @@ func (s *Store) SetCampaignStatus(ctx context.Context, accountID, id int64, to t
 			return tidings.Invalid("scheduled_at", "required", "set a time to schedule the campaign")
 		}
 		if to == tidings.CampaignSending && c.StartedAt == nil {
-			if err := s.plan(ctx, tx, c); err != nil {
+			total, err := s.plan(ctx, tx, c)
+			if err != nil {
 				return err
+			}
+			// Nobody to send to: the campaign is done at once (no batch would ever
+			// close it).
+			if total == 0 {
+				to = tidings.CampaignSent
 			}
 			if _, err := tx.ExecContext(ctx, `UPDATE campaigns SET started_at = $2 WHERE id = $1`, id, toDB(now)); err != nil {
 				return err
@@ -203,7 +209,7 @@ func (s *Store) SetCampaignStatus(ctx context.Context, accountID, id int64, to t
 
 // plan writes one queued delivery per recipient: confirmed on a target list, active (not
 // restricted or objecting), matching the segment, not suppressed — each person once.
-func (s *Store) plan(ctx context.Context, tx *sql.Tx, c tidings.Campaign) error {
+func (s *Store) plan(ctx context.Context, tx *sql.Tx, c tidings.Campaign) (int64, error) {
 	var total int64
 	batch := 0
 	after := int64(0)
@@ -223,7 +229,7 @@ func (s *Store) plan(ctx context.Context, tx *sql.Tx, c tidings.Campaign) error 
 		q += `)) ORDER BY s.id LIMIT 1000`
 		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		type cand struct {
 			id       int64
@@ -237,13 +243,13 @@ func (s *Store) plan(ctx context.Context, tx *sql.Tx, c tidings.Campaign) error 
 			var emailEnc, attrsEnc, wrapped []byte
 			if err := rows.Scan(&id, &pid, &emailEnc, &attrsEnc, &wrapped); err != nil {
 				rows.Close()
-				return err
+				return 0, err
 			}
 			after = id
 			dk, err := s.keys.UnwrapDataKey(wrapped)
 			if err != nil {
 				rows.Close()
-				return err
+				return 0, err
 			}
 			if len(c.Segment) > 0 {
 				attrs := tidings.Attributes{}
@@ -251,7 +257,7 @@ func (s *Store) plan(ctx context.Context, tx *sql.Tx, c tidings.Campaign) error 
 					raw, err := dk.Open(attrsEnc, []byte(aad(c.AccountID, pid, "attributes")))
 					if err != nil {
 						rows.Close()
-						return err
+						return 0, err
 					}
 					json.Unmarshal(raw, &attrs)
 				}
@@ -262,13 +268,13 @@ func (s *Store) plan(ctx context.Context, tx *sql.Tx, c tidings.Campaign) error 
 			email, err := dk.OpenString(emailEnc, aad(c.AccountID, pid, "email"))
 			if err != nil {
 				rows.Close()
-				return err
+				return 0, err
 			}
 			cands = append(cands, cand{id, s.keys.SuppressionHash(email)})
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return err
+			return 0, err
 		}
 		if len(cands) > 0 {
 			held := map[string]bool{}
@@ -280,7 +286,7 @@ func (s *Store) plan(ctx context.Context, tx *sql.Tx, c tidings.Campaign) error 
 			}
 			srows, err := tx.QueryContext(ctx, `SELECT hash FROM suppressions WHERE account_id IN (`+s.engine.param(1)+`, 0) AND hash IN (`+strings.Join(ph, ",")+`)`, args...)
 			if err != nil {
-				return err
+				return 0, err
 			}
 			for srows.Next() {
 				var h []byte
@@ -302,7 +308,7 @@ func (s *Store) plan(ctx context.Context, tx *sql.Tx, c tidings.Campaign) error 
 			}
 			if len(ins) > 0 {
 				if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries (campaign_id, subscriber_id, batch_no) VALUES `+strings.Join(vals, ","), ins...); err != nil {
-					return translate(err)
+					return 0, translate(err)
 				}
 			}
 		}
@@ -313,12 +319,12 @@ func (s *Store) plan(ctx context.Context, tx *sql.Tx, c tidings.Campaign) error 
 	if total > 0 {
 		for no := 0; no <= batch; no++ {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO campaign_batches (campaign_id, batch_no) VALUES ($1, $2)`, c.ID, no); err != nil {
-				return err
+				return 0, err
 			}
 		}
 	}
 	_, err := tx.ExecContext(ctx, `UPDATE campaigns SET total = $2 WHERE id = $1`, c.ID, total)
-	return err
+	return total, err
 }
 
 func (s *Store) DueCampaigns(ctx context.Context, now time.Time) ([]tidings.Campaign, error) {

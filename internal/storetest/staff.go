@@ -244,3 +244,16 @@ func testBreaches(t *testing.T, s tidings.Store) {
 		t.Fatalf("breach lost its account after deletion: %+v", got.Accounts)
 	}
 }
+
+// A campaign that matches nobody is sent at once: no batch exists that could close it.
+func testEmptyCampaignIsSent(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l := mustList(t, s, a.ID)
+	c := tidings.Campaign{Name: "Nobody", Subject: "s", FromAddress: "news@tidings.example", HTML: "<p>x</p>", Lists: []int64{l.ID}}
+	noErr(t, "CreateCampaign", s.CreateCampaign(ctx, a.ID, &c))
+	noErr(t, "send", s.SetCampaignStatus(ctx, a.ID, c.ID, tidings.CampaignSending, ""))
+	got, _ := s.GetCampaign(ctx, a.ID, c.ID)
+	if got.Status != tidings.CampaignSent || got.FinishedAt == nil {
+		t.Fatalf("an empty campaign is %s (finished %v), want sent", got.Status, got.FinishedAt)
+	}
+}

@@ -54,6 +54,7 @@ func Run(t *testing.T, open Opener) {
 		{"TermsAndMembers", testTermsAndMembers},
 		{"AuditLog", testAuditLog},
 		{"Breaches", testBreaches},
+		{"EmptyCampaignIsSent", testEmptyCampaignIsSent},
 		{"UpdateMembership", testUpdateMembership},
 		{"SubscriberLedger", testSubscriberLedger},
 	}
