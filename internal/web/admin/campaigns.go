@@ -180,28 +180,6 @@ func (f campaignForm) apply(c *tidings.Campaign) error {
 // checkCampaign validates what the store cannot, as the API does: the templates compile
 // in the sandbox (errors name the line), and the From address is on one of the account's
 // sending domains.
-func (rq *request) checkCampaign(c *tidings.Campaign, domains []tidings.SendingDomain) error {
-	c.Normalize()
-	if err := c.Validate(); err != nil {
-		return err
-	}
-	if _, err := send.Compile(*c); err != nil {
-		return err
-	}
-	from := tidings.MustParseAddress(c.FromAddress)
-	var names []string
-	for _, d := range domains {
-		if d.Domain == from.Domain {
-			return nil
-		}
-		names = append(names, d.Domain)
-	}
-	if len(names) == 0 {
-		return tidings.Invalid("from_address", "no_sending_domain", "the account has no sending domain yet; add one first")
-	}
-	return tidings.Invalid("from_address", "unknown_domain", "must be on one of the account's sending domains: %s", strings.Join(names, ", "))
-}
-
 // campaignData is the campaign page in all its states.
 type campaignData struct {
 	Campaign  tidings.Campaign
@@ -291,7 +269,7 @@ func (rq *request) createCampaign() error {
 	var c tidings.Campaign
 	err = d.Form.apply(&c)
 	if err == nil {
-		err = rq.checkCampaign(&c, domains)
+		err = send.Check(&c, domains)
 	}
 	if err == nil {
 		err = rq.Store.CreateCampaign(ctx, rq.Account.ID, &c)
@@ -373,7 +351,7 @@ func (rq *request) updateCampaign() error {
 	f := rq.readCampaignForm()
 	err = f.apply(&c)
 	if err == nil {
-		err = rq.checkCampaign(&c, domains)
+		err = send.Check(&c, domains)
 	}
 	if err == nil {
 		err = rq.Store.UpdateCampaign(ctx, rq.Account.ID, &c)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/tidings/tidings/internal/send"
@@ -48,29 +47,11 @@ func (in campaignInput) apply(c *tidings.Campaign) {
 // (errors name the line), and the From address is on one of the account's sending
 // domains (so the mail can be DKIM-signed as the account).
 func (a *api) checkCampaign(r *http.Request, c caller, camp *tidings.Campaign) error {
-	camp.Normalize()
-	if err := camp.Validate(); err != nil {
-		return err
-	}
-	if _, err := send.Compile(*camp); err != nil {
-		return err
-	}
 	domains, err := a.Store.SendingDomains(r.Context(), c.AccountID)
 	if err != nil {
 		return err
 	}
-	from := tidings.MustParseAddress(camp.FromAddress)
-	var names []string
-	for _, d := range domains {
-		if d.Domain == from.Domain {
-			return nil
-		}
-		names = append(names, d.Domain)
-	}
-	if len(names) == 0 {
-		return tidings.Invalid("from_address", "no_sending_domain", "the account has no sending domain yet; add one with tidings dkim generate")
-	}
-	return tidings.Invalid("from_address", "unknown_domain", "must be on one of the account's sending domains: %s", strings.Join(names, ", "))
+	return send.Check(camp, domains)
 }
 
 func (a *api) listCampaigns(w http.ResponseWriter, r *http.Request, c caller) error {
