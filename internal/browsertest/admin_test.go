@@ -51,6 +51,7 @@ type adminFlow struct {
 // TestAdmin walks the staff side in a real browser: first-operator setup, sign-in,
 // two-factor, lists.
 func TestAdmin(t *testing.T) {
+	browserContext(t) // skip (or fail under CI) before anything when there is no browser
 	f := &adminFlow{s: newServer(t), name: "Olga Operator", email: "olga@example.org"}
 	runSteps(t, []step{
 		{"setup and sign in", f.setupAndSignIn},

@@ -73,9 +73,12 @@ type sharedBrowser struct {
 
 var shared sharedBrowser
 
+// stop closes the browser. Each cancel waits for the browser, so it is bounded: a hung
+// browser (or a failed start, after which chromedp v0.23's cancel never returns) must
+// not hang the test binary.
 func (s *sharedBrowser) stop() {
 	for i := len(s.cancel) - 1; i >= 0; i-- {
-		s.cancel[i]()
+		within(5*time.Second, func() error { s.cancel[i](); return nil })
 	}
 }
 
@@ -646,4 +649,31 @@ func (b *tab) download(sel string) []byte {
 	}
 	b.t.Fatalf("download via %s: no file", sel)
 	return nil
+}
+
+// upload puts a file with this name and content into a file input (for the CSV import).
+func (b *tab) upload(css, name string, content []byte) {
+	b.t.Helper()
+	path := filepath.Join(b.t.TempDir(), name)
+	if err := os.WriteFile(path, content, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+	run(b, "attach "+name+" to "+css, chromedp.SetUploadFiles(chromedp.CSS(css), []string{path}))
+}
+
+// reloadUntil reloads the page until it shows text (a job finishing, mail going out),
+// for at most d.
+func (b *tab) reloadUntil(text string, d time.Duration) {
+	b.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		if strings.Contains(b.text("body"), text) {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("%s did not show %q within %s:\n%s", b.where(), text, d, b.text("body"))
+		}
+		time.Sleep(200 * time.Millisecond)
+		b.openStatus(b.path())
+	}
 }
