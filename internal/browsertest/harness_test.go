@@ -193,6 +193,20 @@ func newServer(t *testing.T) *server {
 		MailFrom: "tidings@tidings.example", Engine: eng, MaxBodyBytes: 1 << 20, MaxUploadBytes: 1 << 20})
 	srv.Start()
 	t.Cleanup(srv.Close)
+	// The campaign engine runs beside the server, as in `tidings serve`.
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			eng.RunOnce(ctx)
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	t.Cleanup(func() { stop(); <-done })
 	return &server{t: t, URL: base, store: store, outbox: ob, consent: cs}
 }
 
