@@ -153,7 +153,13 @@ func (s *Service) SecondFactor(ctx context.Context, pending, code string, c Clie
 	code = strings.TrimSpace(code)
 	if len(code) == 6 {
 		secret, err := s.openSecret(u.ID, sec.TOTPSecret)
-		if err != nil || !sec.TOTPEnabled || !validTOTP(code, secret, s.Now()) {
+		step, ok := int64(0), false
+		if err == nil && sec.TOTPEnabled {
+			step, ok = matchTOTP(code, secret, s.Now())
+		}
+		// Each code works once: a code seen over someone's shoulder, or replayed from
+		// a captured request, is refused.
+		if !ok || s.Store.UseTOTPStep(ctx, u.ID, step) != nil {
 			s.record(ctx, u.ID, tidings.LoginBadTOTP, c)
 			return Step{}, ErrBadCode
 		}
@@ -169,9 +175,25 @@ func (s *Service) SecondFactor(ctx context.Context, pending, code string, c Clie
 	return Step{User: u, Session: session}, err
 }
 
+const totpPeriod = 30
+
+// validTOTP accepts the code of the current 30-second step or of either neighbour (clock
+// drift between the phone and the server).
 func validTOTP(code, secret string, now time.Time) bool {
-	ok, _ := totp.ValidateCustom(code, secret, now, totp.ValidateOpts{Period: 30, Skew: 1, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	_, ok := matchTOTP(code, secret, now)
 	return ok
+}
+
+// matchTOTP returns the time step whose code this is.
+func matchTOTP(code, secret string, now time.Time) (int64, bool) {
+	for _, drift := range []int64{0, -1, 1} {
+		at := now.Add(time.Duration(drift*totpPeriod) * time.Second)
+		ok, _ := totp.ValidateCustom(code, secret, at, totp.ValidateOpts{Period: totpPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+		if ok {
+			return at.Unix() / totpPeriod, true
+		}
+	}
+	return 0, false
 }
 
 func (s *Service) record(ctx context.Context, userID int64, r tidings.LoginResult, c Client) {

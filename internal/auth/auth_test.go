@@ -140,6 +140,20 @@ func TestTOTP(t *testing.T) {
 	if err != nil || done.Session == "" {
 		t.Fatalf("right code: %+v %v", done, err)
 	}
+	// The same code does not work twice, nor does an older one.
+	again, _ := svc.Login(ctx, u.Email, goodPassword, client)
+	if _, err := svc.SecondFactor(ctx, again.Pending, code, client); !errors.Is(err, auth.ErrBadCode) {
+		t.Fatalf("replayed code: %v", err)
+	}
+	older, _ := totp.GenerateCode(e.Secret, c.t.Add(-30*time.Second))
+	if _, err := svc.SecondFactor(ctx, again.Pending, older, client); !errors.Is(err, auth.ErrBadCode) {
+		t.Fatalf("a code older than the last one used: %v", err)
+	}
+	c.t = c.t.Add(30 * time.Second)
+	next, _ := totp.GenerateCode(e.Secret, c.t)
+	if _, err := svc.SecondFactor(ctx, again.Pending, next, client); err != nil {
+		t.Fatalf("the next code: %v", err)
+	}
 	// A recovery code works once.
 	step, _ = svc.Login(ctx, u.Email, goodPassword, client)
 	if _, err := svc.SecondFactor(ctx, step.Pending, strings.ToUpper(recovery[0]), client); err != nil {

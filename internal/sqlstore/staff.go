@@ -126,6 +126,10 @@ func (s *Store) SetTOTP(ctx context.Context, userID int64, sealedSecret []byte, 
 	})
 }
 
+func (s *Store) UseTOTPStep(ctx context.Context, userID, step int64) error {
+	return rowsAffected(s.w.ExecContext(ctx, `UPDATE users SET totp_last_step = $2 WHERE id = $1 AND totp_last_step < $2`, userID, step))
+}
+
 func (s *Store) UseRecoveryCode(ctx context.Context, userID int64, hash []byte) error {
 	return rowsAffected(s.w.ExecContext(ctx, `UPDATE recovery_codes SET used_at = $3 WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL`,
 		userID, hash, toDB(s.stamp())))

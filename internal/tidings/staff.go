@@ -168,6 +168,9 @@ type StaffStore interface {
 	// SetTOTP stores the (sealed) secret and whether it is on, and replaces the recovery
 	// codes by these hashes. A nil secret turns two-factor off and drops the codes.
 	SetTOTP(ctx context.Context, userID int64, sealedSecret []byte, enabled bool, recoveryHashes [][]byte) error
+	// UseTOTPStep records that the TOTP code of this time step signed the user in;
+	// ErrNotFound if that step or a later one was used already (a replayed code).
+	UseTOTPStep(ctx context.Context, userID, step int64) error
 	// UseRecoveryCode consumes one code; ErrNotFound if it is unknown or used.
 	UseRecoveryCode(ctx context.Context, userID int64, hash []byte) error
 	RecoveryCodesLeft(ctx context.Context, userID int64) (int, error)
