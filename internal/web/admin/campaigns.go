@@ -251,6 +251,21 @@ func (rq *request) newCampaign() error {
 	if len(d.Domains) > 0 {
 		d.Form.FromDomain = d.Domains[0]
 	}
+	// ?from=ID starts from an earlier campaign of the account: its content, sender,
+	// lists and segment become the new draft's (any campaign serves as a template).
+	if from := rq.r.URL.Query().Get("from"); from != "" {
+		id, err := strconv.ParseInt(from, 10, 64)
+		if err != nil {
+			return tidings.ErrNotFound
+		}
+		src, err := rq.Store.GetCampaign(rq.r.Context(), rq.Account.ID, id)
+		if err != nil {
+			return err
+		}
+		d.Form = formFromCampaign(src)
+		d.Form.Name = "Copy of " + src.Name
+		d.Form.ScheduledAt = ""
+	}
 	rq.renderView(http.StatusOK, "campaign", view{Title: "New campaign", Nav: "campaigns", Data: d})
 	return nil
 }
