@@ -314,11 +314,11 @@ func TestCampaignAsTemplate(t *testing.T) {
 	path := createCampaign(t, b, e.a, campaignForm(l, "segment", "city=Lyon", "scheduled_at", "2099-01-02T03:04"))
 	b.get(path).want(t, http.StatusOK, "Use as a template")
 	id := itoa(campaignID(t, path))
-	p := b.get("/admin/a/" + itoa(e.a.ID) + "/campaigns/new?from=" + id).want(t, http.StatusOK, `value="Copy of Spring news"`, "city=Lyon", "Spring&lt;/a&gt;")
+	p := b.get("/admin/a/"+itoa(e.a.ID)+"/campaigns/new?from="+id).want(t, http.StatusOK, `value="Copy of Spring news"`, "city=Lyon", "Spring&lt;/a&gt;")
 	if strings.Contains(p.body, "2099-01-02T03:04") {
 		t.Fatal("the copy kept the schedule")
 	}
 	// Another account's campaign is no template for this one.
 	other := e.login(e.user(e.b.ID, tidings.RoleOwner, false))
-	other.get("/admin/a/" + itoa(e.b.ID) + "/campaigns/new?from=" + id).want(t, http.StatusNotFound)
+	other.get("/admin/a/"+itoa(e.b.ID)+"/campaigns/new?from="+id).want(t, http.StatusNotFound)
 }
