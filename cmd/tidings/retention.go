@@ -42,6 +42,11 @@ func (a *app) sweep(ctx context.Context) {
 	} else if n > 0 {
 		a.log.Info("retention: rolled tracking events into daily aggregates", "count", n)
 	}
+	if n, err := a.store.PruneLoginAttempts(ctx, time.Now().Add(-tidings.LoginLogRetention)); err != nil {
+		a.log.Error("retention: pruning the login log failed", "err", err)
+	} else if n > 0 {
+		a.log.Info("retention: pruned old login attempts", "count", n)
+	}
 	if _, err := a.deleteInactive(ctx, false); err != nil {
 		a.log.Error("retention: deleting inactive subscribers failed", "err", err)
 	}

@@ -81,6 +81,14 @@ func (s *Store) LoginAttempts(ctx context.Context, userID int64, p tidings.Page)
 	})
 }
 
+func (s *Store) PruneLoginAttempts(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.w.ExecContext(ctx, `DELETE FROM login_attempts WHERE at < $1`, toDB(before))
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
 func (s *Store) SetPassword(ctx context.Context, userID int64, hash string) error {
 	if hash == "" {
 		return tidings.Invalid("password", "required", "is required")

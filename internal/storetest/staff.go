@@ -55,6 +55,16 @@ func testStaffLogin(t *testing.T, s tidings.Store) {
 	if len(all) < 5 {
 		t.Fatalf("everyone's log has %d entries, want the unknown address too", len(all))
 	}
+	old := fail
+	old.At = now.Add(-200 * 24 * time.Hour)
+	noErr(t, "RecordLogin old", s.RecordLogin(ctx, old, 3, lockUntil))
+	n, err := s.PruneLoginAttempts(ctx, now.Add(-tidings.LoginLogRetention))
+	if err != nil || n != 1 {
+		t.Fatalf("pruned %d (%v), want the one old attempt", n, err)
+	}
+	if log, _ := s.LoginAttempts(ctx, u.ID, tidings.Page{}); len(log) != 4 {
+		t.Fatalf("after pruning %d attempts, want the 4 recent ones", len(log))
+	}
 }
 
 func testStaffSessions(t *testing.T, s tidings.Store) {

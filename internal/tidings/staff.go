@@ -117,6 +117,9 @@ type BreachAccount struct {
 	NotifiedAt *time.Time `json:"notified_at,omitempty"`
 }
 
+// LoginLogRetention is how long the login log keeps attempts.
+const LoginLogRetention = 180 * 24 * time.Hour
+
 // BreachDeadline is the time the GDPR gives to notify the authority after discovery.
 const BreachDeadline = 72 * time.Hour
 
@@ -162,6 +165,9 @@ type StaffStore interface {
 	// success clears the count.
 	RecordLogin(ctx context.Context, a LoginAttempt, lockAfter int, lockUntil time.Time) error
 	LoginAttempts(ctx context.Context, userID int64, p Page) ([]LoginAttempt, error) // newest first; userID 0: everyone's
+	// PruneLoginAttempts deletes attempts older than before (staff IPs are personal
+	// data too); it returns how many.
+	PruneLoginAttempts(ctx context.Context, before time.Time) (int64, error)
 	// SetPassword replaces the hash, clears any lock and ends every session of the user.
 	SetPassword(ctx context.Context, userID int64, hash string) error
 	UpdateUserName(ctx context.Context, userID int64, name string) error
