@@ -48,6 +48,7 @@ func Run(t *testing.T, open Opener) {
 		{"EventRetention", testEventRetention},
 		{"DeleteInactive", testDeleteInactive},
 		{"ListCounters", testListCounters},
+		{"EventBatches", testEventBatches},
 	}
 	s := open(t)
 	for _, tc := range tests {
