@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
@@ -37,6 +38,9 @@ type Store struct {
 	log    *slog.Logger
 	goose  *goose.Provider
 	now    func() time.Time
+
+	eventMu    sync.Mutex
+	eventStmts map[string]*sql.Stmt // RecordEvents' statements on SQLite, prepared on first use
 }
 
 var _ tidings.Store = (*Store)(nil)
@@ -166,6 +170,12 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close releases the connections.
 func (s *Store) Close() error {
 	var errs []error
+	s.eventMu.Lock()
+	for _, st := range s.eventStmts {
+		errs = append(errs, st.Close())
+	}
+	s.eventStmts = nil
+	s.eventMu.Unlock()
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 	}
