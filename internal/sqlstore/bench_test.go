@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/tidings/tidings/internal/testdb"
 	"github.com/tidings/tidings/internal/tidings"
@@ -65,5 +66,43 @@ func BenchmarkSubscriberLookup(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lookups/s")
 		})
+	}
+}
+
+// BenchmarkRecordEvents records groups of opens and clicks the way the tracking writer
+// does (one transaction per group) and reports events per second.
+//
+//	go test -run=^$ -bench=RecordEvents ./internal/sqlstore/
+func BenchmarkRecordEvents(b *testing.B) {
+	for _, engine := range testdb.Engines(b) {
+		for _, size := range []int{1, 16, 64} {
+			b.Run(fmt.Sprintf("%s/%d", engine, size), func(b *testing.B) {
+				s := testdb.Open(b, engine)
+				ctx := context.Background()
+				acc := tidings.Account{Name: "Bench", ContactEmail: "b@bench.example", TrackingEnabled: true}
+				s.CreateAccount(ctx, &acc)
+				l := tidings.NewList("bench")
+				s.CreateList(ctx, acc.ID, &l)
+				camp := tidings.Campaign{Name: "c", Subject: "s", FromAddress: "a@bench.example", HTML: "x", Lists: []int64{l.ID}}
+				s.CreateCampaign(ctx, acc.ID, &camp)
+				group := make([]tidings.Event, size)
+				i := 0
+				for b.Loop() {
+					for j := range group {
+						kind := tidings.EventOpen
+						if i%2 == 1 {
+							kind = tidings.EventClick
+						}
+						group[j] = tidings.Event{AccountID: acc.ID, CampaignID: camp.ID, SubscriberID: int64(i%1000 + 1), Kind: kind,
+							URL: fmt.Sprintf("https://bench.example/%d", i%3), Time: time.Now()}
+						i++
+					}
+					if err := s.RecordEvents(ctx, group); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "events/s")
+			})
+		}
 	}
 }

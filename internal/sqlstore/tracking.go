@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"strings"
 	"time"
 
 	"github.com/tidings/tidings/internal/tidings"
@@ -11,125 +10,188 @@ import (
 
 type statDelta struct{ opens, uniqueOpens, anonOpens, clicks, uniqueClicks, anonClicks, automated, unsubscribes int64 }
 
-// RecordEvents writes a whole batch with a handful of statements: the uniques insert
-// reports which (campaign, subscriber, kind) are new, one query per campaign finds the
-// delivery times and earlier opens needed to flag scanners, and one multi-row insert
-// stores the events. The counters are bumped once per campaign.
+// eventKey marks a person's first event of a kind in a campaign (event_uniques).
+type eventKey struct {
+	campaign, subscriber int64
+	kind                 string
+}
+
+// The statements RecordEvents runs. Each writes or reads one row, so on SQLite they are
+// prepared once (see eventTx); PostgreSQL runs the array forms, one round trip each.
+const (
+	sqlEventUnique = `INSERT INTO event_uniques (campaign_id, subscriber_id, kind) VALUES ($1, $2, $3)
+		ON CONFLICT (campaign_id, subscriber_id, kind) DO NOTHING`
+	sqlEventDelivery = `SELECT d.sent_at,
+		EXISTS (SELECT 1 FROM event_uniques u WHERE u.campaign_id = d.campaign_id AND u.subscriber_id = d.subscriber_id AND u.kind = 'open')
+		FROM deliveries d WHERE d.campaign_id = $1 AND d.subscriber_id = $2`
+	sqlEventInsert = `INSERT INTO events (account_id, campaign_id, subscriber_id, kind, url, automated, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`
+	sqlEventDaily = `INSERT INTO campaign_daily (campaign_id, day, kind, n) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (campaign_id, day, kind) DO UPDATE SET n = campaign_daily.n + excluded.n`
+	sqlEventLink = `INSERT INTO campaign_links (campaign_id, url, clicks) VALUES ($1, $2, $3)
+		ON CONFLICT (campaign_id, url) DO UPDATE SET clicks = campaign_links.clicks + excluded.clicks`
+	sqlEventStats = `INSERT INTO campaign_stats (campaign_id, opens, unique_opens, anon_opens, clicks, unique_clicks, anon_clicks, automated, unsubscribes)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		ON CONFLICT (campaign_id) DO UPDATE SET opens = campaign_stats.opens + excluded.opens,
+			unique_opens = campaign_stats.unique_opens + excluded.unique_opens, anon_opens = campaign_stats.anon_opens + excluded.anon_opens,
+			clicks = campaign_stats.clicks + excluded.clicks, unique_clicks = campaign_stats.unique_clicks + excluded.unique_clicks,
+			anon_clicks = campaign_stats.anon_clicks + excluded.anon_clicks, automated = campaign_stats.automated + excluded.automated,
+			unsubscribes = campaign_stats.unsubscribes + excluded.unsubscribes`
+
+	// PostgreSQL: a whole group per statement, with arrays. The text never changes, so
+	// pgx prepares each once per connection.
+	pgEventUniques = `INSERT INTO event_uniques (campaign_id, subscriber_id, kind)
+		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[])
+		ON CONFLICT (campaign_id, subscriber_id, kind) DO NOTHING RETURNING campaign_id, subscriber_id, kind`
+	pgEventDeliveries = `SELECT d.campaign_id, d.subscriber_id, d.sent_at,
+		EXISTS (SELECT 1 FROM event_uniques u WHERE u.campaign_id = d.campaign_id AND u.subscriber_id = d.subscriber_id AND u.kind = 'open')
+		FROM deliveries d WHERE (d.campaign_id, d.subscriber_id) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))`
+	pgEventInserts = `INSERT INTO events (account_id, campaign_id, subscriber_id, kind, url, automated, created_at)
+		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::boolean[], $7::bigint[])`
+)
+
+// sqliteEventStmts are the single-row statements, prepared on SQLite's writer. Groups
+// differ in size, so multi-row statements had a new text almost every time, and SQLite
+// spent about a quarter of the server's CPU parsing them.
+var sqliteEventStmts = []string{sqlEventUnique, sqlEventDelivery, sqlEventInsert, sqlEventDaily, sqlEventLink, sqlEventStats}
+
+// eventStatements prepares sqliteEventStmts once per Store. It runs outside any
+// transaction: the writer pool has one connection, which a transaction would hold.
+func (s *Store) eventStatements(ctx context.Context) (map[string]*sql.Stmt, error) {
+	s.eventMu.Lock()
+	defer s.eventMu.Unlock()
+	if s.eventStmts != nil {
+		return s.eventStmts, nil
+	}
+	m := map[string]*sql.Stmt{}
+	for _, q := range sqliteEventStmts {
+		st, err := s.w.PrepareContext(ctx, q)
+		if err != nil {
+			for _, st := range m {
+				st.Close()
+			}
+			return nil, err
+		}
+		m[q] = st
+	}
+	s.eventStmts = m
+	return m, nil
+}
+
+// eventTx runs RecordEvents' statements in one transaction: on SQLite the prepared
+// statements, bound to the transaction once each; on PostgreSQL the text.
+type eventTx struct {
+	ctx      context.Context
+	tx       *sql.Tx
+	prepared map[string]*sql.Stmt // SQLite only
+	bound    map[string]*sql.Stmt
+}
+
+func (e *eventTx) stmt(query string) *sql.Stmt {
+	st := e.bound[query]
+	if st == nil {
+		st = e.tx.StmtContext(e.ctx, e.prepared[query])
+		e.bound[query] = st
+	}
+	return st
+}
+
+func (e *eventTx) exec(query string, args ...any) (sql.Result, error) {
+	if e.prepared == nil {
+		return e.tx.ExecContext(e.ctx, query, args...)
+	}
+	return e.stmt(query).ExecContext(e.ctx, args...)
+}
+
+// RecordEvents writes a whole group in one transaction: the uniques insert reports which
+// (campaign, subscriber, kind) are new, the deliveries of the people who clicked give
+// the times and earlier opens needed to flag scanners, then the events, and the
+// counters once per campaign, day and link.
 func (s *Store) RecordEvents(ctx context.Context, events []tidings.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	p := s.engine.param
+	var prepared map[string]*sql.Stmt
+	if s.engine == SQLite {
+		var err error
+		if prepared, err = s.eventStatements(ctx); err != nil {
+			return err
+		}
+	}
+	for i := range events {
+		if events[i].Kind == tidings.EventUnsubscribe {
+			events[i].SubscriberID = 0
+		}
+	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		type key struct {
-			campaign, subscriber int64
-			kind                 string
-		}
-		// Which personal events are the first of their kind for that person.
-		fresh := map[key]bool{}
-		var uargs []any
-		var uvals []string
-		for i := range events {
-			e := &events[i]
-			if e.Kind == tidings.EventUnsubscribe {
-				e.SubscriberID = 0
-			}
-			if e.SubscriberID == 0 {
+		e := &eventTx{ctx: ctx, tx: tx, prepared: prepared, bound: map[string]*sql.Stmt{}}
+		// Which personal events are the first of their kind for that person. The
+		// inserts come first: the delivery lookup below sees opens of this same group.
+		fresh := map[eventKey]bool{}
+		var keys []eventKey
+		for _, ev := range events {
+			if ev.SubscriberID == 0 {
 				continue
 			}
-			k := key{e.CampaignID, e.SubscriberID, string(e.Kind)}
-			if _, seen := fresh[k]; seen {
-				continue
-			}
-			fresh[k] = false
-			n := len(uargs)
-			uargs = append(uargs, k.campaign, k.subscriber, k.kind)
-			uvals = append(uvals, "("+p(n+1)+","+p(n+2)+","+p(n+3)+")")
-		}
-		if len(uargs) > 0 {
-			rows, err := tx.QueryContext(ctx, `INSERT INTO event_uniques (campaign_id, subscriber_id, kind) VALUES `+strings.Join(uvals, ",")+
-				` ON CONFLICT (campaign_id, subscriber_id, kind) DO NOTHING RETURNING campaign_id, subscriber_id, kind`, uargs...)
-			if err != nil {
-				return translate(err)
-			}
-			for rows.Next() {
-				var k key
-				rows.Scan(&k.campaign, &k.subscriber, &k.kind)
-				fresh[k] = true
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
+			k := eventKey{ev.CampaignID, ev.SubscriberID, string(ev.Kind)}
+			if _, seen := fresh[k]; !seen {
+				fresh[k] = false
+				keys = append(keys, k)
 			}
 		}
-		// Delivery times and earlier opens of the people who clicked, per campaign.
-		clickers := map[int64][]any{}
-		for _, e := range events {
-			if e.Kind == tidings.EventClick && e.SubscriberID != 0 {
-				clickers[e.CampaignID] = append(clickers[e.CampaignID], e.SubscriberID)
+		if err := e.uniques(keys, fresh); err != nil {
+			return err
+		}
+		// Delivery times and earlier opens of the people who clicked.
+		var clickers [][2]int64
+		seen := map[[2]int64]bool{}
+		for _, ev := range events {
+			pair := [2]int64{ev.CampaignID, ev.SubscriberID}
+			if ev.Kind == tidings.EventClick && ev.SubscriberID != 0 && !seen[pair] {
+				seen[pair] = true
+				clickers = append(clickers, pair)
 			}
 		}
 		sentAt := map[[2]int64]int64{}
 		opened := map[[2]int64]bool{}
-		for campaign, subs := range clickers {
-			in := make([]string, len(subs))
-			for i := range subs {
-				in[i] = p(i + 2)
+		if err := e.deliveries(clickers, func(pair [2]int64, sent sql.NullInt64, open bool) {
+			if sent.Valid {
+				sentAt[pair] = sent.Int64
 			}
-			args := append([]any{campaign}, subs...)
-			rows, err := tx.QueryContext(ctx, `SELECT d.subscriber_id, d.sent_at,
-				EXISTS (SELECT 1 FROM event_uniques u WHERE u.campaign_id = d.campaign_id AND u.subscriber_id = d.subscriber_id AND u.kind = 'open')
-				FROM deliveries d WHERE d.campaign_id = `+p(1)+` AND d.subscriber_id IN (`+strings.Join(in, ",")+`)`, args...)
-			if err != nil {
-				return err
-			}
-			for rows.Next() {
-				var sub int64
-				var sent sql.NullInt64
-				var open bool
-				rows.Scan(&sub, &sent, &open)
-				if sent.Valid {
-					sentAt[[2]int64{campaign, sub}] = sent.Int64
-				}
-				opened[[2]int64{campaign, sub}] = open
-			}
-			rows.Close()
+			opened[pair] = open
+		}); err != nil {
+			return err
 		}
 		deltas := map[int64]*statDelta{}
-		var eargs []any
-		var evals []string
-		for _, e := range events {
-			d := deltas[e.CampaignID]
+		automated := make([]bool, len(events))
+		for i, ev := range events {
+			d := deltas[ev.CampaignID]
 			if d == nil {
 				d = &statDelta{}
-				deltas[e.CampaignID] = d
+				deltas[ev.CampaignID] = d
 			}
-			k := key{e.CampaignID, e.SubscriberID, string(e.Kind)}
+			k := eventKey{ev.CampaignID, ev.SubscriberID, string(ev.Kind)}
 			unique := fresh[k]
-			fresh[k] = false // later duplicates in the same batch are not unique
-			automated := false
-			if e.Kind == tidings.EventClick && e.SubscriberID != 0 {
-				pair := [2]int64{e.CampaignID, e.SubscriberID}
+			fresh[k] = false // later duplicates in the same group are not unique
+			if ev.Kind == tidings.EventClick && ev.SubscriberID != 0 {
+				pair := [2]int64{ev.CampaignID, ev.SubscriberID}
 				sent, ok := sentAt[pair]
-				automated = ok && !opened[pair] && toDB(e.Time)-sent < tidings.ScannerWindow.Microseconds()
+				automated[i] = ok && !opened[pair] && toDB(ev.Time)-sent < tidings.ScannerWindow.Microseconds()
 			}
-			if e.Kind == tidings.EventOpen && e.SubscriberID != 0 {
-				opened[[2]int64{e.CampaignID, e.SubscriberID}] = true
+			if ev.Kind == tidings.EventOpen && ev.SubscriberID != 0 {
+				opened[[2]int64{ev.CampaignID, ev.SubscriberID}] = true
 			}
-			n := len(eargs)
-			eargs = append(eargs, e.AccountID, e.CampaignID, e.SubscriberID, string(e.Kind), e.URL, automated, toDB(e.Time))
-			evals = append(evals, "("+p(n+1)+","+p(n+2)+","+p(n+3)+","+p(n+4)+","+p(n+5)+","+p(n+6)+","+p(n+7)+")")
 			switch {
-			case e.Kind == tidings.EventUnsubscribe:
+			case ev.Kind == tidings.EventUnsubscribe:
 				d.unsubscribes++
-			case e.Kind == tidings.EventOpen && e.SubscriberID == 0:
+			case ev.Kind == tidings.EventOpen && ev.SubscriberID == 0:
 				d.anonOpens++
-			case e.Kind == tidings.EventOpen:
+			case ev.Kind == tidings.EventOpen:
 				d.opens++
 				if unique {
 					d.uniqueOpens++
 				}
-			case e.SubscriberID == 0:
+			case ev.SubscriberID == 0:
 				d.anonClicks++
 			default:
 				d.clicks++
@@ -137,32 +199,126 @@ func (s *Store) RecordEvents(ctx context.Context, events []tidings.Event) error 
 					d.uniqueClicks++
 				}
 			}
-			if automated {
+			if automated[i] {
 				d.automated++
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO events (account_id, campaign_id, subscriber_id, kind, url, automated, created_at) VALUES `+
-			strings.Join(evals, ","), eargs...); err != nil {
+		if err := e.insertEvents(events, automated); err != nil {
 			return translate(err)
 		}
-		if err := bumpDailyAndLinks(ctx, tx, events); err != nil {
+		if err := e.bumpDailyAndLinks(events); err != nil {
 			return err
 		}
 		for id, d := range deltas {
-			if _, err := tx.ExecContext(ctx, `
-				INSERT INTO campaign_stats (campaign_id, opens, unique_opens, anon_opens, clicks, unique_clicks, anon_clicks, automated, unsubscribes)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-				ON CONFLICT (campaign_id) DO UPDATE SET opens = campaign_stats.opens + excluded.opens,
-					unique_opens = campaign_stats.unique_opens + excluded.unique_opens, anon_opens = campaign_stats.anon_opens + excluded.anon_opens,
-					clicks = campaign_stats.clicks + excluded.clicks, unique_clicks = campaign_stats.unique_clicks + excluded.unique_clicks,
-					anon_clicks = campaign_stats.anon_clicks + excluded.anon_clicks, automated = campaign_stats.automated + excluded.automated,
-					unsubscribes = campaign_stats.unsubscribes + excluded.unsubscribes`,
-				id, d.opens, d.uniqueOpens, d.anonOpens, d.clicks, d.uniqueClicks, d.anonClicks, d.automated, d.unsubscribes); err != nil {
+			if _, err := e.exec(sqlEventStats, id, d.opens, d.uniqueOpens, d.anonOpens, d.clicks, d.uniqueClicks, d.anonClicks,
+				d.automated, d.unsubscribes); err != nil {
 				return translate(err)
 			}
 		}
 		return nil
 	})
+}
+
+// uniques inserts keys into event_uniques and marks in fresh those that were new.
+func (e *eventTx) uniques(keys []eventKey, fresh map[eventKey]bool) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	if e.prepared != nil {
+		st := e.stmt(sqlEventUnique)
+		for _, k := range keys {
+			res, err := st.ExecContext(e.ctx, k.campaign, k.subscriber, k.kind)
+			if err != nil {
+				return translate(err)
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 1 {
+				fresh[k] = true
+			}
+		}
+		return nil
+	}
+	campaigns, subscribers, kinds := make([]int64, len(keys)), make([]int64, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		campaigns[i], subscribers[i], kinds[i] = k.campaign, k.subscriber, k.kind
+	}
+	rows, err := e.tx.QueryContext(e.ctx, pgEventUniques, campaigns, subscribers, kinds)
+	if err != nil {
+		return translate(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k eventKey
+		if err := rows.Scan(&k.campaign, &k.subscriber, &k.kind); err != nil {
+			return err
+		}
+		fresh[k] = true
+	}
+	return rows.Err()
+}
+
+// deliveries calls found with the delivery time of each (campaign, subscriber) pair that
+// has a delivery, and whether that person has opened the campaign.
+func (e *eventTx) deliveries(pairs [][2]int64, found func(pair [2]int64, sent sql.NullInt64, opened bool)) error {
+	if len(pairs) == 0 {
+		return nil
+	}
+	var sent sql.NullInt64
+	var open bool
+	if e.prepared != nil {
+		st := e.stmt(sqlEventDelivery)
+		for _, p := range pairs {
+			err := st.QueryRowContext(e.ctx, p[0], p[1]).Scan(&sent, &open)
+			if err == sql.ErrNoRows {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			found(p, sent, open)
+		}
+		return nil
+	}
+	campaigns, subscribers := make([]int64, len(pairs)), make([]int64, len(pairs))
+	for i, p := range pairs {
+		campaigns[i], subscribers[i] = p[0], p[1]
+	}
+	rows, err := e.tx.QueryContext(e.ctx, pgEventDeliveries, campaigns, subscribers)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p [2]int64
+		if err := rows.Scan(&p[0], &p[1], &sent, &open); err != nil {
+			return err
+		}
+		found(p, sent, open)
+	}
+	return rows.Err()
+}
+
+// insertEvents stores the events, automated[i] flagging events[i].
+func (e *eventTx) insertEvents(events []tidings.Event, automated []bool) error {
+	if e.prepared != nil {
+		st := e.stmt(sqlEventInsert)
+		for i, ev := range events {
+			if _, err := st.ExecContext(e.ctx, ev.AccountID, ev.CampaignID, ev.SubscriberID, string(ev.Kind), ev.URL, automated[i], toDB(ev.Time)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	n := len(events)
+	accounts, campaigns, subscribers, created := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	kinds, urls := make([]string, n), make([]string, n)
+	for i, ev := range events {
+		accounts[i], campaigns[i], subscribers[i], created[i] = ev.AccountID, ev.CampaignID, ev.SubscriberID, toDB(ev.Time)
+		kinds[i], urls[i] = string(ev.Kind), ev.URL
+	}
+	_, err := e.tx.ExecContext(e.ctx, pgEventInserts, accounts, campaigns, subscribers, kinds, urls, automated, created)
+	return err
 }
 
 func (s *Store) CampaignStats(ctx context.Context, accountID, campaignID int64) (tidings.CampaignStats, error) {
@@ -244,7 +400,7 @@ func (s *Store) EventTotals(ctx context.Context, accountID, campaignID int64) (t
 }
 
 // bumpDailyAndLinks adds a batch of events to the per-day and per-link counters.
-func bumpDailyAndLinks(ctx context.Context, tx *sql.Tx, events []tidings.Event) error {
+func (e *eventTx) bumpDailyAndLinks(events []tidings.Event) error {
 	type day struct {
 		campaign, day int64
 		kind          string
@@ -254,24 +410,22 @@ func bumpDailyAndLinks(ctx context.Context, tx *sql.Tx, events []tidings.Event) 
 		url      string
 	}
 	days, links := map[day]int64{}, map[link]int64{}
-	for _, e := range events {
-		if e.Kind != tidings.EventOpen && e.Kind != tidings.EventClick {
+	for _, ev := range events {
+		if ev.Kind != tidings.EventOpen && ev.Kind != tidings.EventClick {
 			continue
 		}
-		days[day{e.CampaignID, toDB(e.Time) / dayMicros, string(e.Kind)}]++
-		if e.Kind == tidings.EventClick {
-			links[link{e.CampaignID, e.URL}]++
+		days[day{ev.CampaignID, toDB(ev.Time) / dayMicros, string(ev.Kind)}]++
+		if ev.Kind == tidings.EventClick {
+			links[link{ev.CampaignID, ev.URL}]++
 		}
 	}
 	for k, n := range days {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO campaign_daily (campaign_id, day, kind, n) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (campaign_id, day, kind) DO UPDATE SET n = campaign_daily.n + excluded.n`, k.campaign, k.day, k.kind, n); err != nil {
+		if _, err := e.exec(sqlEventDaily, k.campaign, k.day, k.kind, n); err != nil {
 			return err
 		}
 	}
 	for k, n := range links {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO campaign_links (campaign_id, url, clicks) VALUES ($1, $2, $3)
-			ON CONFLICT (campaign_id, url) DO UPDATE SET clicks = campaign_links.clicks + excluded.clicks`, k.campaign, k.url, n); err != nil {
+		if _, err := e.exec(sqlEventLink, k.campaign, k.url, n); err != nil {
 			return err
 		}
 	}

@@ -57,6 +57,7 @@ func Run(t *testing.T, open Opener) {
 		{"EmptyCampaignIsSent", testEmptyCampaignIsSent},
 		{"UpdateMembership", testUpdateMembership},
 		{"SubscriberLedger", testSubscriberLedger},
+		{"EventBatches", testEventBatches},
 	}
 	s := open(t)
 	for _, tc := range tests {

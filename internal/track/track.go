@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/tidings/tidings/internal/keys"
 	"github.com/tidings/tidings/internal/tidings"
@@ -123,19 +124,24 @@ func NewWriter(ctx context.Context, store tidings.TrackingStore) *Writer {
 // ErrStopped: the writer is shutting down.
 var ErrStopped = errors.New("track: writer stopped")
 
+// doneChans recycles the channels on which Record waits: one per request otherwise.
+var doneChans = sync.Pool{New: func() any { return make(chan error, 1) }}
+
 // Record stores ev and returns after it is committed.
 func (w *Writer) Record(ctx context.Context, ev tidings.Event) error {
-	req := request{ev: ev, done: make(chan error, 1)}
+	req := request{ev: ev, done: doneChans.Get().(chan error)}
 	select {
 	case w.in <- req:
 	case <-ctx.Done():
+		doneChans.Put(req.done) // never handed to the writer
 		return ctx.Err()
 	}
 	select {
 	case err := <-req.done:
+		doneChans.Put(req.done) // drained, and the writer sends only once
 		return err
 	case <-ctx.Done():
-		return ctx.Err()
+		return ctx.Err() // the writer will still send: the channel is not reused
 	}
 }
 

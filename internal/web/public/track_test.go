@@ -110,6 +110,11 @@ func TestTrackingByConsent(t *testing.T) {
 			if fmt.Sprint(st) != fmt.Sprint(want) {
 				t.Fatalf("stats\n got %+v\nwant %+v", st, want)
 			}
+			// Non-ASCII bytes in a target are escaped in the Location header.
+			res = hit("/c/" + track.ClickToken(testdb.Keyring(t), track.Link{AccountID: w.acc.ID, CampaignID: camp.ID, URL: "https://books.example/café"}))
+			if res.StatusCode != http.StatusFound || res.Header.Get("Location") != "https://books.example/caf%c3%a9" {
+				t.Fatalf("click to a non-ASCII target: %d %q", res.StatusCode, res.Header.Get("Location"))
+			}
 			if res := hit("/.well-known/gpc.json"); res.StatusCode != 200 {
 				t.Fatal("no gpc.json")
 			}

@@ -1,0 +1,90 @@
+package storetest
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/tidings/tidings/internal/tidings"
+)
+
+// testEventBatches records two mixed batches and checks every counter RecordEvents
+// keeps: first-of-kind uniques (also within one batch and across campaigns), scanner
+// flags (a click soon after delivery with no open, where an open in the same batch
+// counts), anonymous and unsubscribe events, and the daily and per-link counts.
+func testEventBatches(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l := mustList(t, s, a.ID)
+	ann := mustSubscriber(t, s, a.ID, "ann@batch.example", l.ID)
+	ben := mustSubscriber(t, s, a.ID, "ben@batch.example", l.ID)
+	cat := mustSubscriber(t, s, a.ID, "cat@batch.example", l.ID)
+	camp := tidings.Campaign{Name: "c", Subject: "s", FromAddress: "a@batch.example", HTML: "x", Lists: []int64{l.ID}}
+	noErr(t, "CreateCampaign", s.CreateCampaign(ctx, a.ID, &camp))
+	other := tidings.Campaign{Name: "d", Subject: "s", FromAddress: "a@batch.example", HTML: "x", Lists: []int64{l.ID}}
+	noErr(t, "CreateCampaign", s.CreateCampaign(ctx, a.ID, &other))
+	noErr(t, "SetCampaignStatus", s.SetCampaignStatus(ctx, a.ID, camp.ID, tidings.CampaignSending, ""))
+	for {
+		now := time.Now()
+		b, err := s.ClaimBatch(ctx, camp.ID, "n1", now, now.Add(time.Minute))
+		if err != nil {
+			break
+		}
+		var res []tidings.DeliveryResult
+		for _, r := range b.Recipients {
+			res = append(res, tidings.DeliveryResult{SubscriberID: r.Subscriber.ID, Status: tidings.DeliverySent, Attempts: 1})
+		}
+		noErr(t, "RecordDeliveries", s.RecordDeliveries(ctx, camp.ID, b.No, "n1", res, true))
+	}
+
+	const url1, url2 = "https://batch.example/1", "https://batch.example/2"
+	now := time.Now()
+	ev := func(c, sub int64, kind tidings.EventKind, url string) tidings.Event {
+		return tidings.Event{AccountID: a.ID, CampaignID: c, SubscriberID: sub, Kind: kind, URL: url, Time: now}
+	}
+	noErr(t, "RecordEvents", s.RecordEvents(ctx, []tidings.Event{
+		ev(camp.ID, ann.ID, tidings.EventClick, url1), // right after delivery, never opened: scanner
+		ev(camp.ID, ann.ID, tidings.EventClick, url1), // again: not unique, still a scanner
+		ev(camp.ID, ben.ID, tidings.EventClick, url2), // opened in this same batch: a person
+		ev(camp.ID, ben.ID, tidings.EventOpen, ""),
+		ev(camp.ID, cat.ID, tidings.EventOpen, ""),
+		ev(camp.ID, cat.ID, tidings.EventOpen, ""), // not unique
+		ev(camp.ID, 0, tidings.EventClick, url1),
+		ev(camp.ID, 0, tidings.EventOpen, ""),
+		ev(camp.ID, cat.ID, tidings.EventUnsubscribe, ""), // never personal
+		ev(other.ID, ann.ID, tidings.EventOpen, ""),       // unique in its own campaign
+	}))
+	noErr(t, "RecordEvents", s.RecordEvents(ctx, []tidings.Event{
+		ev(camp.ID, ann.ID, tidings.EventOpen, ""),      // first open
+		ev(camp.ID, ann.ID, tidings.EventClick, url2),   // opened now: a person
+		ev(camp.ID, ben.ID, tidings.EventClick, url2),   // not unique
+		ev(other.ID, ben.ID, tidings.EventClick, url2),  // no delivery: never a scanner
+		ev(other.ID, ann.ID, tidings.EventOpen, ""),     // not unique
+		ev(other.ID, 0, tidings.EventUnsubscribe, url1), // counted, not a click
+	}))
+
+	check := func(c int64, want tidings.CampaignStats) {
+		t.Helper()
+		st, err := s.CampaignStats(ctx, a.ID, c)
+		noErr(t, "CampaignStats", err)
+		st.Total, st.Delivered, st.Failed = 0, 0, 0
+		if fmt.Sprint(st) != fmt.Sprint(want) {
+			t.Fatalf("campaign %d stats\n got %+v\nwant %+v", c, st, want)
+		}
+	}
+	check(camp.ID, tidings.CampaignStats{Opens: 4, UniqueOpens: 3, AnonOpens: 1, Clicks: 5, UniqueClicks: 2, AnonClicks: 1,
+		Automated: 2, Unsubscribes: 1, TopLinks: []tidings.LinkCount{{URL: url1, Clicks: 3}, {URL: url2, Clicks: 3}}})
+	check(other.ID, tidings.CampaignStats{Opens: 2, UniqueOpens: 1, Clicks: 1, UniqueClicks: 1, Unsubscribes: 1,
+		TopLinks: []tidings.LinkCount{{URL: url2, Clicks: 1}}})
+
+	day := now.UTC().Truncate(24 * time.Hour)
+	daily, err := s.CampaignDaily(ctx, a.ID, camp.ID)
+	noErr(t, "CampaignDaily", err)
+	if want := (tidings.Series{"open": {{Day: day, Count: 5}}, "click": {{Day: day, Count: 6}}}); fmt.Sprint(daily) != fmt.Sprint(want) {
+		t.Fatalf("daily\n got %v\nwant %v", daily, want)
+	}
+	tot, err := s.EventTotals(ctx, a.ID, camp.ID)
+	noErr(t, "EventTotals", err)
+	if want := (tidings.EventTotals{"open": {4, 1}, "click": {5, 1}, "unsubscribe": {0, 1}}); fmt.Sprint(tot) != fmt.Sprint(want) {
+		t.Fatalf("event totals\n got %v\nwant %v", tot, want)
+	}
+}
