@@ -26,6 +26,7 @@ type importer struct {
 	seq       int64  // ledger head
 	head      []byte // ledger head hash
 	stmts     map[string]*sql.Stmt
+	rows      int // rows handed to Add, for the statistics refresh after a big import
 }
 
 // prepared returns the statement for query, prepared once per import: full batches
@@ -99,8 +100,22 @@ func (im *importer) Commit() error {
 		im.tx.Rollback()
 		return err
 	}
-	return im.tx.Commit()
+	if err := im.tx.Commit(); err != nil {
+		return err
+	}
+	// A big import changes the tables faster than PostgreSQL's autovacuum re-reads their
+	// statistics; until it does, the planner takes a million-row list for a small one
+	// and hash-joins it whole (seconds for a page of subscribers). Refresh them now.
+	if im.s.engine == Postgres && im.rows >= analyzeAfterRows {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		im.s.w.ExecContext(ctx, `ANALYZE subscribers, subscriptions, persons`)
+	}
+	return nil
 }
+
+// analyzeAfterRows is the import size after which table statistics are refreshed.
+const analyzeAfterRows = 10000
 
 func (im *importer) Rollback() error { return im.tx.Rollback() }
 
@@ -117,6 +132,7 @@ type importRow struct {
 }
 
 func (im *importer) Add(ctx context.Context, in []tidings.ImportRow) ([]tidings.ImportResult, error) {
+	im.rows += len(in)
 	rows := make([]*importRow, len(in))
 	for i, r := range in {
 		addr := r.Email.String()

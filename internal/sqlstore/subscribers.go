@@ -183,6 +183,7 @@ func (s *Store) GetSubscriber(ctx context.Context, accountID, id int64) (tidings
 func (s *Store) ListSubscribers(ctx context.Context, accountID int64, f tidings.SubscriberFilter) ([]tidings.Subscriber, error) {
 	p := f.Page.Clamp()
 	where := []string{"s.account_id = $1", "s.id > $2"}
+	order := "s.id"
 	args := []any{accountID, p.After}
 	from := subscriberSelect
 	if !f.Email.IsZero() {
@@ -190,15 +191,19 @@ func (s *Store) ListSubscribers(ctx context.Context, accountID int64, f tidings.
 		where = append(where, fmt.Sprintf("p.email_hash = $%d", len(args)))
 	}
 	if f.ListID != 0 {
+		// Walk the subscriptions primary key (list_id, subscriber_id) in order: the page
+		// is then a short index range whatever the list's size. Ordering by s.id let
+		// PostgreSQL hash-join the whole list first (3.6 s at a million subscribers).
 		args = append(args, f.ListID)
 		from += fmt.Sprintf(" JOIN subscriptions x ON x.subscriber_id = s.id AND x.list_id = $%d", len(args))
+		where[1], order = "x.subscriber_id > $2", "x.subscriber_id"
 	}
 	if f.Status != "" {
 		args = append(args, string(f.Status))
 		where = append(where, fmt.Sprintf("s.status = $%d", len(args)))
 	}
 	args = append(args, p.Limit)
-	q := fmt.Sprintf("%s WHERE %s ORDER BY s.id LIMIT $%d", from, strings.Join(where, " AND "), len(args))
+	q := fmt.Sprintf("%s WHERE %s ORDER BY %s LIMIT $%d", from, strings.Join(where, " AND "), order, len(args))
 	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
