@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/textproto"
@@ -22,9 +23,10 @@ import (
 // were the largest costs after rendering (4 round trips and ~8 write syscalls per
 // message, against 1-2 and 1-2 here).
 //
-// go-smtp still dials, greets, says EHLO, logs in and quits: pipeline only takes over
-// between transactions, when the relay has answered everything and go-smtp's reader
-// holds nothing unread.
+// go-smtp still greets, says EHLO, logs in and quits: pipeline only takes over between
+// transactions, when the relay has answered everything and go-smtp's reader holds
+// nothing unread. It needs the connection go-smtp talks over, which go-smtp keeps to
+// itself after its own STARTTLS, so the pool does STARTTLS itself (startTLS).
 type pipeline struct {
 	conn     net.Conn // what go-smtp talks over (the TLS connection, if any)
 	r        *textproto.Reader
@@ -212,4 +214,74 @@ func toSMTPError(te *textproto.Error) *smtp.SMTPError {
 	// RFC 2034: the enhanced code starts every line of a multi-line reply.
 	se.Message = strings.ReplaceAll(msg, "\n"+code+" ", "\n")
 	return se
+}
+
+// startTLS does what smtp.NewClientStartTLS does (greeting, EHLO, STARTTLS, handshake)
+// but hands back the TLS connection, for the pipeline to write on. It returns the
+// relay's greeting line, which go-smtp expects to read first on a new client: see
+// replayConn.
+func (p *SMTPPool) startTLS(ctx context.Context, nc net.Conn) (*tls.Conn, string, error) {
+	nc.SetDeadline(time.Now().Add(p.cfg.Timeout))
+	defer nc.SetDeadline(time.Time{})
+	if err := ctx.Err(); err != nil {
+		return nil, "", err
+	}
+	// Nothing comes after the 220 to STARTTLS until the handshake, so this reader is
+	// left empty.
+	r := textproto.NewReader(bufio.NewReader(nc))
+	cmd := func(line string, expect int) (string, error) {
+		if line != "" {
+			if _, err := nc.Write([]byte(line + "\r\n")); err != nil {
+				return "", err
+			}
+		}
+		_, msg, err := r.ReadResponse(expect)
+		var te *textproto.Error
+		if errors.As(err, &te) {
+			return "", toSMTPError(te)
+		}
+		return msg, err
+	}
+	greeting, err := cmd("", 220)
+	if err != nil {
+		return nil, "", err
+	}
+	ehlo, err := cmd("EHLO "+p.cfg.HelloName, 250)
+	if err != nil {
+		return nil, "", err
+	}
+	offered := false
+	for _, line := range strings.Split(ehlo, "\n")[1:] { // the first line is the relay's name
+		if kw, _, _ := strings.Cut(line, " "); strings.EqualFold(kw, "STARTTLS") {
+			offered = true
+		}
+	}
+	if !offered {
+		return nil, "", errors.New("smtp: server doesn't support STARTTLS")
+	}
+	if _, err := cmd("STARTTLS", 220); err != nil {
+		return nil, "", err
+	}
+	tc := tls.Client(nc, p.tls)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, "", err
+	}
+	greeting, _, _ = strings.Cut(greeting, "\n")
+	return tc, greeting, nil
+}
+
+// replayConn gives go-smtp the relay's greeting again before the connection's own
+// bytes: a new go-smtp client reads one first, and after STARTTLS none comes.
+type replayConn struct {
+	net.Conn
+	pending []byte
+}
+
+func (c *replayConn) Read(b []byte) (int, error) {
+	if len(c.pending) > 0 {
+		n := copy(b, c.pending)
+		c.pending = c.pending[n:]
+		return n, nil
+	}
+	return c.Conn.Read(b)
 }

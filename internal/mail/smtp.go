@@ -291,7 +291,12 @@ func (p *SMTPPool) dial(ctx context.Context) (*conn, error) {
 		top = tls.Client(nc, p.tls)
 		c = smtp.NewClient(top)
 	case "starttls": // fails if the relay does not offer STARTTLS: no silent downgrade
-		c, err = smtp.NewClientStartTLS(nc, p.tls)
+		var tc *tls.Conn
+		var greeting string
+		if tc, greeting, err = p.startTLS(ctx, nc); err == nil {
+			top = tc
+			c = smtp.NewClient(&replayConn{Conn: tc, pending: []byte("220 " + greeting + "\r\n")})
+		}
 	default:
 		top = nc
 		c = smtp.NewClient(nc)
@@ -318,9 +323,7 @@ func (p *SMTPPool) dial(ctx context.Context) (*conn, error) {
 	}
 	p.dials.Add(1)
 	cn := &conn{Client: c, net: nc}
-	if top != nil { // with STARTTLS, go-smtp keeps the TLS connection to itself
-		cn.pipe = newPipeline(c, top, p.cfg.Timeout)
-	}
+	cn.pipe = newPipeline(c, top, p.cfg.Timeout)
 	return cn, nil
 }
 
