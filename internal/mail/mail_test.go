@@ -5,6 +5,8 @@ import (
 	"crypto"
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"mime/quotedprintable"
 	netmail "net/mail"
 	"slices"
 	"strings"
@@ -451,3 +453,34 @@ func benchSign(b *testing.B, algs ...string) {
 func BenchmarkSignRSA(b *testing.B)     { benchSign(b, "rsa") }
 func BenchmarkSignEd25519(b *testing.B) { benchSign(b, "ed25519") }
 func BenchmarkSignBoth(b *testing.B)    { benchSign(b, "rsa", "ed25519") }
+
+// The message's own quoted-printable encoder writes what the standard library's does.
+func TestQPMatchesStandardLibrary(t *testing.T) {
+	alphabet := []byte("ab =.\t\r\n\x00~\x7f\xc3\xbc<>\"")
+	rnd := rand.New(rand.NewPCG(1, 2))
+	inputs := []string{"", " ", "\t\n", "a \r\n", "x\r", "\r\r\n\n", "=", strings.Repeat("a", 75) + "=", strings.Repeat("a", 74) + " \n", strings.Repeat("é", 40)}
+	for range 20000 {
+		n := rnd.IntN(300)
+		b := make([]byte, n)
+		for i := range b {
+			if rnd.IntN(3) == 0 {
+				b[i] = alphabet[rnd.IntN(len(alphabet))]
+			} else {
+				b[i] = 'a' + byte(rnd.IntN(26))
+			}
+		}
+		inputs = append(inputs, string(b))
+	}
+	for _, in := range inputs {
+		var want bytes.Buffer
+		w := quotedprintable.NewWriter(&want)
+		w.Write([]byte(in))
+		w.Close()
+		var got bytes.Buffer
+		got.WriteString("prefix") // appendQP works at the end of a message being built
+		mail.AppendQP(&got, in)
+		if got.String()[6:] != want.String() {
+			t.Fatalf("%q:\ngot  %q\nwant %q", in, got.String()[6:], want.String())
+		}
+	}
+}

@@ -9,12 +9,10 @@ import (
 	"encoding/base32"
 	"io"
 	"mime"
-	"mime/quotedprintable"
 	"net/mail"
 	"strings"
 	"sync"
 	"time"
-	"unsafe"
 )
 
 // Header is one extra header field, written in order after the standard ones.
@@ -37,10 +35,12 @@ type Message struct {
 }
 
 // The layout is fixed (one or two text parts), so it is written directly with the
-// standard library's RFC 2047 and quoted-printable encoders rather than through
-// go-message's general MIME writer, which measured twice as slow with twelve times the
-// allocations (BenchmarkBuildMessage vs BenchmarkBuildMessageGoMessage, 5 KB HTML plus
-// text, one core: ~16 µs / 22 allocs against ~33 µs / 264). Parsing (tests, the
+// standard library's RFC 2047 encoder and a quoted-printable encoder of our own (qp.go)
+// rather than through go-message's general MIME writer, which measured twice as slow
+// with twelve times the allocations (BenchmarkBuildMessage vs
+// BenchmarkBuildMessageGoMessage, 5 KB HTML plus text, one core: ~16 µs / 22 allocs
+// against ~33 µs / 264, with the standard quoted-printable writer; qp.go then took
+// BuildMessage from ~25 to ~11 µs on the shared benchmark machine). Parsing (tests, the
 // outbox listing) uses go-message and net/textproto.
 
 // WriteTo writes the message in RFC 5322 form with CRLF line endings. Rendering itself
@@ -136,12 +136,7 @@ func writeBody(b *bytes.Buffer, ctype, body string) {
 	b.WriteString("Content-Type: ")
 	b.WriteString(ctype)
 	b.WriteString("; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
-	// The quoted-printable writer turns LF, CR and CRLF into CRLF and keeps lines at 76.
-	// It has no WriteString and only reads its input, so the body is lent to it as
-	// bytes rather than copied (a 5-10 KB copy per message otherwise).
-	qp := quotedprintable.NewWriter(b)
-	qp.Write(unsafe.Slice(unsafe.StringData(body), len(body)))
-	qp.Close()
+	appendQP(b, body) // turns LF, CR and CRLF into CRLF and keeps lines at 76
 }
 
 // newBoundary returns a random multipart boundary. Starting with "=_" it cannot occur in

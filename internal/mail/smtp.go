@@ -42,7 +42,8 @@ type SMTPPool struct {
 type conn struct {
 	*smtp.Client
 	net    net.Conn
-	reused bool // has carried a message before: may have been dropped by the relay while idle
+	reused bool      // has carried a message before: may have been dropped by the relay while idle
+	pipe   *pipeline // set when the relay offers PIPELINING (see pipeline.go)
 }
 
 // ErrPoolClosed is returned by Send after Close.
@@ -132,7 +133,7 @@ func (p *SMTPPool) Send(ctx context.Context, env Envelope, msg []byte) error {
 		if isReply && se.Code != 421 {
 			// The relay answered: the connection is fine, the transaction is not.
 			// RSET clears it before the connection carries another message.
-			p.release(c, healthy && c.Reset() == nil)
+			p.release(c, healthy && c.reset() == nil)
 			return replyError(se)
 		}
 		p.discard(c) // broken, or the relay is closing it (421)
@@ -171,8 +172,19 @@ const (
 	stageData
 )
 
+// reset clears a refused transaction.
+func (c *conn) reset() error {
+	if c.pipe != nil {
+		return c.pipe.reset()
+	}
+	return c.Reset()
+}
+
 // deliver runs one transaction: MAIL, RCPT for each recipient, DATA.
 func (p *SMTPPool) deliver(ctx context.Context, c *conn, env Envelope, msg []byte) (stage, error) {
+	if c.pipe != nil && len(env.To) == 1 && cleanLines(msg) {
+		return c.pipe.deliver(ctx, env, msg)
+	}
 	if err := c.Mail(env.From, nil); err != nil {
 		return stageMail, err
 	}
@@ -273,12 +285,20 @@ func (p *SMTPPool) dial(ctx context.Context) (*conn, error) {
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	var c *smtp.Client
+	var top net.Conn // the connection go-smtp talks over, when we hold it
 	switch p.cfg.TLS {
 	case "tls":
-		c = smtp.NewClient(tls.Client(nc, p.tls))
+		top = tls.Client(nc, p.tls)
+		c = smtp.NewClient(top)
 	case "starttls": // fails if the relay does not offer STARTTLS: no silent downgrade
-		c, err = smtp.NewClientStartTLS(nc, p.tls)
+		var tc *tls.Conn
+		var greeting string
+		if tc, greeting, err = p.startTLS(ctx, nc); err == nil {
+			top = tc
+			c = smtp.NewClient(&replayConn{Conn: tc, pending: []byte("220 " + greeting + "\r\n")})
+		}
 	default:
+		top = nc
 		c = smtp.NewClient(nc)
 	}
 	if err != nil {
@@ -302,7 +322,9 @@ func (p *SMTPPool) dial(ctx context.Context) (*conn, error) {
 		return nil, ctx.Err()
 	}
 	p.dials.Add(1)
-	return &conn{Client: c, net: nc}, nil
+	cn := &conn{Client: c, net: nc}
+	cn.pipe = newPipeline(c, top, p.cfg.Timeout)
+	return cn, nil
 }
 
 // Close stops new sends, waits for those under way to finish, and quits every

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/textproto"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -306,5 +308,138 @@ func BenchmarkPipeline(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// pipelineRelay is a minimal relay offering PIPELINING but not CHUNKING (as Postfix's
+// smtp-sink does), so the pool pipelines MAIL, RCPT and DATA and dot-stuffs the body
+// itself. It reads commands one by one, as a relay must, whatever the client batches.
+type pipelineRelay struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	got   [][]byte
+	cmds  []string
+	conns int
+}
+
+func newPipelineRelay(t *testing.T) *pipelineRelay {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &pipelineRelay{ln: ln}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			r.mu.Lock()
+			r.conns++
+			r.mu.Unlock()
+			go r.serve(c)
+		}
+	}()
+	return r
+}
+
+func (r *pipelineRelay) serve(c net.Conn) {
+	defer c.Close()
+	tp := textproto.NewConn(c)
+	tp.PrintfLine("220 relay.test ESMTP")
+	rcpts := 0
+	for {
+		line, err := tp.ReadLine()
+		if err != nil {
+			return
+		}
+		r.mu.Lock()
+		r.cmds = append(r.cmds, line)
+		r.mu.Unlock()
+		verb, arg, _ := strings.Cut(line, " ")
+		switch strings.ToUpper(verb) {
+		case "EHLO":
+			tp.PrintfLine("250-relay.test\r\n250-PIPELINING\r\n250 8BITMIME")
+		case "MAIL":
+			rcpts = 0
+			tp.PrintfLine("250 2.1.0 ok")
+		case "RCPT":
+			if strings.Contains(arg, "gone@") {
+				tp.PrintfLine("550 5.1.1 %s: no such user", arg[3:])
+				continue
+			}
+			rcpts++
+			tp.PrintfLine("250 2.1.5 ok")
+		case "DATA":
+			if rcpts == 0 {
+				tp.PrintfLine("554 5.5.1 no valid recipients")
+				continue
+			}
+			tp.PrintfLine("354 go ahead")
+			b, err := tp.ReadDotBytes()
+			if err != nil {
+				return
+			}
+			r.mu.Lock()
+			r.got = append(r.got, b)
+			r.mu.Unlock()
+			tp.PrintfLine("250 2.0.0 queued")
+		case "RSET":
+			rcpts = 0
+			tp.PrintfLine("250 2.0.0 ok")
+		case "QUIT":
+			tp.PrintfLine("221 bye")
+			return
+		default:
+			tp.PrintfLine("502 5.5.2 unknown command")
+		}
+	}
+}
+
+func TestSMTPPipelinedData(t *testing.T) {
+	relay := newPipelineRelay(t)
+	pool, err := mail.NewSMTPPool(mail.SMTPConfig{Host: "127.0.0.1", Port: relay.ln.Addr().(*net.TCPAddr).Port, TLS: "none", PoolSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	m := sample()
+	m.Text = ".a line that starts with a dot\n..and two\nthe end"
+	m.HTML = ""
+	msgs := [][]byte{sample().Bytes(), m.Bytes(), []byte("Subject: bare line feeds\n\nare mended\n")}
+	for _, msg := range msgs {
+		if err := pool.Send(context.Background(), envTo("a@example.com"), msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = pool.Send(context.Background(), mail.Envelope{From: "b@books.example", To: []string{"gone@example.com"}}, msgs[0])
+	var se *mail.SendError
+	if !errors.As(err, &se) || se.Temporary || se.Code != 550 || se.Enhanced != "5.1.1" || strings.Contains(err.Error(), "gone@") {
+		t.Fatalf("refused recipient: %#v", err)
+	}
+	// One good recipient of two: as command by command, nothing is sent and the refusal
+	// is reported.
+	err = pool.Send(context.Background(), mail.Envelope{From: "b@books.example", To: []string{"gone@example.com", "c@example.com"}}, msgs[0])
+	if !errors.As(err, &se) || se.Code != 550 {
+		t.Fatalf("partly refused: %v", err)
+	}
+	if err := pool.Send(context.Background(), envTo("d@example.com"), msgs[0]); err != nil {
+		t.Fatalf("the connection is unusable after a refusal: %v", err)
+	}
+	relay.mu.Lock()
+	defer relay.mu.Unlock()
+	want := []string{string(msgs[0]), string(msgs[1]), "Subject: bare line feeds\r\n\r\nare mended\r\n", string(msgs[0])}
+	if len(relay.got) != len(want) {
+		t.Fatalf("relay got %d messages, want %d", len(relay.got), len(want))
+	}
+	for i := range want {
+		// ReadDotBytes turns CRLF into LF.
+		if got := strings.ReplaceAll(string(relay.got[i]), "\n", "\r\n"); got != want[i] {
+			t.Errorf("message %d arrived as\n%q\nwant\n%q", i, got, want[i])
+		}
+	}
+	if relay.conns != 1 || !slices.Contains(relay.cmds, "MAIL FROM:<b@books.example> BODY=8BITMIME") {
+		t.Fatalf("%d connections; commands %q", relay.conns, relay.cmds)
 	}
 }

