@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"net/textproto"
 	"strconv"
@@ -41,7 +42,7 @@ func newPipeline(c *smtp.Client, nc net.Conn, timeout time.Duration) *pipeline {
 	if ok, _ := c.Extension("PIPELINING"); !ok {
 		return nil
 	}
-	p := &pipeline{conn: nc, r: textproto.NewReader(bufio.NewReader(nc)), timeout: timeout}
+	p := &pipeline{conn: nc, r: textproto.NewReader(bufio.NewReader(&lineLimit{r: nc})), timeout: timeout}
 	p.chunking, _ = c.Extension("CHUNKING")
 	p.eightBit, _ = c.Extension("8BITMIME")
 	return p
@@ -228,7 +229,7 @@ func (p *SMTPPool) startTLS(ctx context.Context, nc net.Conn) (*tls.Conn, string
 	}
 	// Nothing comes after the 220 to STARTTLS until the handshake, so this reader is
 	// left empty.
-	r := textproto.NewReader(bufio.NewReader(nc))
+	r := textproto.NewReader(bufio.NewReader(&lineLimit{r: nc}))
 	cmd := func(line string, expect int) (string, error) {
 		if line != "" {
 			if _, err := nc.Write([]byte(line + "\r\n")); err != nil {
@@ -284,4 +285,28 @@ func (c *replayConn) Read(b []byte) (int, error) {
 		return n, nil
 	}
 	return c.Conn.Read(b)
+}
+
+// maxReplyLine bounds one reply line from the relay (RFC 5321 allows 512 bytes; go-smtp
+// accepts 2,000), so a broken or hostile relay cannot make the reader grow without end.
+const maxReplyLine = 4096
+
+var errReplyTooLong = errors.New("smtp: reply line from the relay is too long")
+
+// lineLimit fails a read once more than maxReplyLine bytes arrive without a line feed.
+type lineLimit struct {
+	r   io.Reader
+	run int // bytes since the last line feed
+}
+
+func (l *lineLimit) Read(b []byte) (int, error) {
+	n, err := l.r.Read(b)
+	for _, c := range b[:n] {
+		if c == '\n' {
+			l.run = 0
+		} else if l.run++; l.run > maxReplyLine {
+			return 0, errReplyTooLong
+		}
+	}
+	return n, err
 }
