@@ -6,7 +6,7 @@ func (u *ui) routes() []Route {
 	var all []Route
 	for _, area := range [][]Route{
 		signinRoutes(), homeRoutes(), listRoutes(), subscriberRoutes(), campaignRoutes(),
-		accountRoutes(), operatorRoutes(),
+		accountRoutes(), outboxRoutes(), operatorRoutes(),
 	} {
 		all = append(all, area...)
 	}
