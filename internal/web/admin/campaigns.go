@@ -310,14 +310,11 @@ func (rq *request) campaign() error {
 // sending, progress while sending, results after. form, when set, is what was typed.
 func (rq *request) renderCampaign(status int, form *campaignForm, errText, testTo string) error {
 	ctx := rq.r.Context()
-	id, err := rq.id("id")
+	c, err := rq.pathCampaign()
 	if err != nil {
 		return err
 	}
-	c, err := rq.Store.GetCampaign(ctx, rq.Account.ID, id)
-	if err != nil {
-		return err
-	}
+	id := c.ID
 	d := campaignData{Campaign: c, Editable: editable(c), Form: formFromCampaign(c), TestTo: testTo, CanDelete: c.Status == tidings.CampaignDraft}
 	if form != nil {
 		d.Form = *form
@@ -348,14 +345,11 @@ func (rq *request) updateCampaign() error {
 		return err
 	}
 	ctx := rq.r.Context()
-	id, err := rq.id("id")
+	c, err := rq.pathCampaign()
 	if err != nil {
 		return err
 	}
-	c, err := rq.Store.GetCampaign(ctx, rq.Account.ID, id)
-	if err != nil {
-		return err
-	}
+	id := c.ID
 	if !editable(c) {
 		return rq.renderCampaign(http.StatusConflict, nil, "A "+string(c.Status)+" campaign can no longer be changed.", "")
 	}
@@ -416,16 +410,22 @@ func campaignMove(to tidings.CampaignStatus, action, notice string) func(*reques
 	}
 }
 
-func (rq *request) deleteCampaign() error {
-	ctx := rq.r.Context()
+// pathCampaign loads the account's campaign named by the URL.
+func (rq *request) pathCampaign() (tidings.Campaign, error) {
 	id, err := rq.id("id")
 	if err != nil {
-		return err
+		return tidings.Campaign{}, err
 	}
-	c, err := rq.Store.GetCampaign(ctx, rq.Account.ID, id)
+	return rq.Store.GetCampaign(rq.r.Context(), rq.Account.ID, id)
+}
+
+func (rq *request) deleteCampaign() error {
+	ctx := rq.r.Context()
+	c, err := rq.pathCampaign()
 	if err != nil {
 		return err
 	}
+	id := c.ID
 	if c.Status != tidings.CampaignDraft {
 		return rq.renderCampaign(http.StatusConflict, nil, "Only drafts can be deleted; this campaign is "+string(c.Status)+" and its results stay.", "")
 	}
@@ -463,14 +463,11 @@ type previewData struct {
 // page's CSP allows no frames, and mail HTML must never run in the admin's origin.
 func (rq *request) previewCampaign() error {
 	ctx := rq.r.Context()
-	id, err := rq.id("id")
+	c, err := rq.pathCampaign()
 	if err != nil {
 		return err
 	}
-	c, err := rq.Store.GetCampaign(ctx, rq.Account.ID, id)
-	if err != nil {
-		return err
-	}
+	id := c.ID
 	d := previewData{Campaign: c}
 	sub, found, err := rq.sampleSubscriber(ctx, c)
 	if err != nil {
