@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ccojocar/zxcvbn-go"
@@ -54,14 +55,18 @@ type Service struct {
 	Policy Policy
 	Now    func() time.Time
 	Issuer string // shown by authenticator apps
-	// dummyHash is verified for unknown addresses, so that they take as long as known ones.
-	dummyHash string
 }
+
+// dummyHash is verified for unknown addresses, so that they take as long as known ones.
+// It is made at the first unknown address, not at start-up (argon2id costs 64 MiB).
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := keys.HashPassword("not a real password: timing equaliser")
+	return h
+})
 
 // New returns a service with the default policy.
 func New(store tidings.Store, kr *keys.Keyring) *Service {
-	dummy, _ := keys.HashPassword("not a real password: timing equaliser")
-	return &Service{Store: store, Keys: kr, Policy: DefaultPolicy, Now: time.Now, Issuer: "Tidings", dummyHash: dummy}
+	return &Service{Store: store, Keys: kr, Policy: DefaultPolicy, Now: time.Now, Issuer: "Tidings"}
 }
 
 // Client is where a request came from, for the login log.
@@ -83,7 +88,7 @@ func (s *Service) Login(ctx context.Context, email, password string, c Client) (
 	now := s.Now()
 	u, err := s.Store.UserByEmail(ctx, email)
 	if errors.Is(err, tidings.ErrNotFound) {
-		keys.VerifyPassword(s.dummyHash, password)
+		keys.VerifyPassword(dummyHash(), password)
 		s.record(ctx, 0, tidings.LoginUnknownUser, c)
 		return Step{}, ErrBadCredentials
 	}

@@ -172,9 +172,10 @@ type request struct {
 	session string
 }
 
+// accountLink is one of the user's accounts, read once per request for the switcher, the
+// two-factor gate and the authorisation.
 type accountLink struct {
-	ID   int64
-	Name string
+	tidings.Account
 	Role tidings.Role
 }
 
@@ -246,7 +247,7 @@ func (rq *request) signIn() bool {
 	for _, m := range ms {
 		a, err := rq.Store.GetAccount(rq.r.Context(), m.AccountID)
 		if err == nil {
-			rq.Members = append(rq.Members, accountLink{ID: a.ID, Name: a.Name, Role: m.Role})
+			rq.Members = append(rq.Members, accountLink{Account: a, Role: m.Role})
 		}
 	}
 	return true
@@ -273,20 +274,29 @@ func (rq *request) gates() bool {
 	if strings.HasPrefix(p, "/admin/me") || p == "/admin/terms" {
 		return true
 	}
+	if _, required := rq.totpRequiredBy(); !required {
+		return true
+	}
 	sec, err := rq.Store.UserSecurity(rq.r.Context(), rq.User.ID)
 	if err != nil {
 		rq.fail(err)
 		return false
 	}
 	if !sec.TOTPEnabled {
-		for _, m := range rq.Members {
-			if a, err := rq.Store.GetAccount(rq.r.Context(), m.ID); err == nil && a.RequireTOTP {
-				http.Redirect(rq.w, rq.r, "/admin/me/2fa?required=1", http.StatusSeeOther)
-				return false
-			}
-		}
+		http.Redirect(rq.w, rq.r, "/admin/me/2fa?required=1", http.StatusSeeOther)
+		return false
 	}
 	return true
+}
+
+// totpRequiredBy names an account of the user that requires two-factor sign-in.
+func (rq *request) totpRequiredBy() (tidings.Account, bool) {
+	for _, m := range rq.Members {
+		if m.RequireTOTP {
+			return m.Account, true
+		}
+	}
+	return tidings.Account{}, false
 }
 
 // authorize checks the route's rule. Someone without a role in the account of the URL
@@ -309,7 +319,7 @@ func (rq *request) authorize(need Access) bool {
 	}
 	for _, m := range rq.Members {
 		if m.ID == id {
-			rq.Role = m.Role
+			rq.Account, rq.Role = m.Account, m.Role
 		}
 	}
 	if rq.Role == "" {
@@ -318,11 +328,6 @@ func (rq *request) authorize(need Access) bool {
 	}
 	if rank[rq.Role] < need {
 		rq.render(http.StatusForbidden, "message", "Not allowed", message{Text: fmt.Sprintf("Your role (%s) does not allow this page.", rq.Role)})
-		return false
-	}
-	rq.Account, err = rq.Store.GetAccount(rq.r.Context(), id)
-	if err != nil {
-		rq.fail(err)
 		return false
 	}
 	return true

@@ -382,14 +382,11 @@ func (rq *request) updateCampaign() error {
 func campaignMove(to tidings.CampaignStatus, action, notice string) func(*request) error {
 	return func(rq *request) error {
 		ctx := rq.r.Context()
-		id, err := rq.id("id")
+		c, err := rq.pathCampaign()
 		if err != nil {
 			return err
 		}
-		c, err := rq.Store.GetCampaign(ctx, rq.Account.ID, id)
-		if err != nil {
-			return err
-		}
+		id := c.ID
 		if action == "resume" && c.Status != tidings.CampaignPaused {
 			return rq.renderCampaign(http.StatusUnprocessableEntity, nil, "Only a paused campaign can be resumed; this one is "+string(c.Status)+".", "")
 		}

@@ -301,10 +301,8 @@ func (rq *request) disableTwoFactor() error {
 	if err := rq.form(); err != nil {
 		return err
 	}
-	for _, m := range rq.Members {
-		if a, err := rq.Store.GetAccount(rq.r.Context(), m.ID); err == nil && a.RequireTOTP {
-			return rq.renderMe(http.StatusForbidden, meData{}, a.Name+" requires two-factor sign-in; it cannot be turned off.")
-		}
+	if a, required := rq.totpRequiredBy(); required {
+		return rq.renderMe(http.StatusForbidden, meData{}, a.Name+" requires two-factor sign-in; it cannot be turned off.")
 	}
 	err := rq.Auth.DisableTOTP(rq.r.Context(), rq.User, rq.r.PostForm.Get("password"))
 	if _, ok := tidings.AsValidation(err); ok {

@@ -277,14 +277,11 @@ func (rq *request) subscriber() error {
 // showing is audited: it is a staff member looking at one person's data.
 func (rq *request) renderSubscriber(status int, edited *editForm, errText string) error {
 	ctx := rq.r.Context()
-	id, err := rq.id("id")
+	sub, err := rq.pathSubscriber()
 	if err != nil {
 		return err
 	}
-	sub, err := rq.Store.GetSubscriber(ctx, rq.Account.ID, id)
-	if err != nil {
-		return err
-	}
+	id := sub.ID
 	subs, err := rq.Store.Subscriptions(ctx, rq.Account.ID, id)
 	if err != nil {
 		return err
@@ -365,14 +362,11 @@ func (rq *request) updateSubscriber() error {
 		return err
 	}
 	ctx := rq.r.Context()
-	id, err := rq.id("id")
+	sub, err := rq.pathSubscriber()
 	if err != nil {
 		return err
 	}
-	sub, err := rq.Store.GetSubscriber(ctx, rq.Account.ID, id)
-	if err != nil {
-		return err
-	}
+	id := sub.ID
 	form := editForm{Name: rq.value("name"), Attributes: rq.r.PostForm.Get("attributes"), Status: rq.value("status"),
 		Tracking: rq.value("tracking") == "on"}
 	again := func(msg string) error { return rq.renderSubscriber(http.StatusUnprocessableEntity, &form, msg) }
@@ -434,14 +428,11 @@ func (rq *request) changeSubscription() error {
 		return err
 	}
 	ctx := rq.r.Context()
-	id, err := rq.id("id")
+	sub, err := rq.pathSubscriber()
 	if err != nil {
 		return err
 	}
-	sub, err := rq.Store.GetSubscriber(ctx, rq.Account.ID, id)
-	if err != nil {
-		return err
-	}
+	id := sub.ID
 	listID, err := strconv.ParseInt(rq.value("list"), 10, 64)
 	if err != nil {
 		return rq.renderSubscriber(http.StatusUnprocessableEntity, nil, "List: choose a list.")
@@ -506,4 +497,13 @@ func (rq *request) changeSubscription() error {
 		return err
 	}
 	return rq.redirect(rq.a("/subscribers/"+itoa(id)), "saved")
+}
+
+// pathSubscriber loads the account's subscriber named by the URL.
+func (rq *request) pathSubscriber() (tidings.Subscriber, error) {
+	id, err := rq.id("id")
+	if err != nil {
+		return tidings.Subscriber{}, err
+	}
+	return rq.Store.GetSubscriber(rq.r.Context(), rq.Account.ID, id)
 }
