@@ -99,11 +99,7 @@ func (s *Service) Login(ctx context.Context, email, password string, c Client) (
 	if err != nil {
 		return Step{}, err
 	}
-	switch {
-	case sec.Disabled:
-		s.record(ctx, u.ID, tidings.LoginDisabled, c)
-		return Step{}, ErrBadCredentials
-	case now.Before(sec.LockedUntil):
+	if now.Before(sec.LockedUntil) {
 		// Locked: not even a right password gets in, so guessing gains nothing.
 		s.record(ctx, u.ID, tidings.LoginLocked, c)
 		return Step{}, ErrBadCredentials

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tidings/tidings/internal/tidings"
 )
@@ -15,8 +16,8 @@ func (s *Store) UserSecurity(ctx context.Context, userID int64) (tidings.UserSec
 	var u tidings.UserSecurity
 	var locked, changed int64
 	err := s.r.QueryRowContext(ctx, `
-		SELECT totp_secret, totp_enabled, failed_logins, locked_until, password_changed_at, disabled FROM users WHERE id = $1`,
-		userID).Scan(&u.TOTPSecret, &u.TOTPEnabled, &u.FailedLogins, &locked, &changed, &u.Disabled)
+		SELECT totp_secret, totp_enabled, failed_logins, locked_until, password_changed_at FROM users WHERE id = $1`,
+		userID).Scan(&u.TOTPSecret, &u.TOTPEnabled, &u.FailedLogins, &locked, &changed)
 	if locked > 0 {
 		u.LockedUntil = fromDB(locked)
 	}
@@ -27,7 +28,8 @@ func (s *Store) UserSecurity(ctx context.Context, userID int64) (tidings.UserSec
 }
 
 func (s *Store) RecordLogin(ctx context.Context, a tidings.LoginAttempt, lockAfter int, lockUntil time.Time) error {
-	if err := optionalText("user_agent", a.UserAgent, 1000); err != nil {
+	// The user agent is the client's to choose: keep a bounded, storable version of it.
+	if len(a.UserAgent) > 1000 || strings.ContainsRune(a.UserAgent, 0) || !utf8.ValidString(a.UserAgent) {
 		a.UserAgent = "(unreadable)"
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
@@ -52,13 +54,6 @@ func (s *Store) RecordLogin(ctx context.Context, a tidings.LoginAttempt, lockAft
 		}
 		return translate(err)
 	})
-}
-
-func optionalText(field, s string, max int) error {
-	if len(s) > max || strings.ContainsRune(s, 0) {
-		return tidings.Invalid(field, "bad_value", "is too long or unreadable")
-	}
-	return nil
 }
 
 func (s *Store) LoginAttempts(ctx context.Context, userID int64, p tidings.Page) ([]tidings.LoginAttempt, error) {

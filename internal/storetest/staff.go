@@ -196,9 +196,8 @@ func testAuditLog(t *testing.T, s tidings.Store) {
 	a, b := mustAccount(t, s), mustAccount(t, s)
 	u := mustUser(t, s)
 	wantValidation(t, "no action", s.Audit(ctx, tidings.AuditEntry{AccountID: a.ID, UserID: u.ID}), "action")
-	for i, acc := range []int64{a.ID, b.ID, a.ID, 0} {
+	for _, acc := range []int64{a.ID, b.ID, a.ID, 0} {
 		noErr(t, "Audit", s.Audit(ctx, tidings.AuditEntry{AccountID: acc, UserID: u.ID, Action: "subscriber.view", Target: unique("subscriber"), IP: "192.0.2.7"}))
-		_ = i
 	}
 	log, err := s.AuditLog(ctx, a.ID, 0, 10)
 	noErr(t, "AuditLog", err)

@@ -18,7 +18,6 @@ type UserSecurity struct {
 	FailedLogins      int       // consecutive failures since the last success
 	LockedUntil       time.Time // zero: not locked
 	PasswordChangedAt time.Time
-	Disabled          bool
 }
 
 // StaffSession is a logged-in browser. Only the SHA-256 of its cookie is stored.
@@ -40,7 +39,6 @@ const (
 	LoginLocked       LoginResult = "locked"
 	LoginThrottled    LoginResult = "throttled"
 	LoginRecoveryCode LoginResult = "ok_recovery_code"
-	LoginDisabled     LoginResult = "disabled"
 )
 
 // LoginAttempt is one row of the login log. UserID is 0 for an address nobody has (the

@@ -6,7 +6,6 @@ ALTER TABLE users ADD COLUMN totp_enabled BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE users ADD COLUMN failed_logins INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE users ADD COLUMN locked_until BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE users ADD COLUMN password_changed_at BIGINT NOT NULL DEFAULT 0;
-ALTER TABLE users ADD COLUMN disabled BOOLEAN NOT NULL DEFAULT FALSE;
 
 -- Accounts may require two-factor of their staff, and name a page on their own website
 -- that links to their Tidings pages (phishing defence).
@@ -112,7 +111,6 @@ DROP TABLE recovery_codes;
 ALTER TABLE accounts DROP COLUMN public_page_verified_at;
 ALTER TABLE accounts DROP COLUMN public_page_url;
 ALTER TABLE accounts DROP COLUMN require_totp;
-ALTER TABLE users DROP COLUMN disabled;
 ALTER TABLE users DROP COLUMN password_changed_at;
 ALTER TABLE users DROP COLUMN locked_until;
 ALTER TABLE users DROP COLUMN failed_logins;
