@@ -11,11 +11,9 @@ import (
 // and the sub-processors it uses. Operators edit them in the admin UI; they appear in the
 // records of processing (Art. 30(2) GDPR) and on the public information pages.
 
-// Setting keys under which the platform details are kept (JSON values).
-const (
-	SettingPlatformDetails       = "platform.details"
-	SettingPlatformSubprocessors = "platform.subprocessors"
-)
+// SettingPlatformDetails is the setting key of the platform details, sub-processors
+// included: one JSON value, so a save is one write.
+const SettingPlatformDetails = "platform.details"
 
 // Platform describes the operator of the instance.
 type Platform struct {
@@ -27,7 +25,7 @@ type Platform struct {
 	Region   string `json:"region"`   // optional, e.g. a data-centre region
 	Provider string `json:"provider"` // optional, e.g. the hosting company
 
-	SubProcessors []SubProcessor `json:"-"` // kept under their own key
+	SubProcessors []SubProcessor `json:"sub_processors"`
 }
 
 // SubProcessor is another processor the platform engages (Art. 28(2) GDPR).
@@ -118,26 +116,13 @@ func (p *Platform) Validate() error {
 func LoadPlatform(ctx context.Context, s SettingStore) (Platform, error) {
 	var p Platform
 	v, err := s.GetSetting(ctx, SettingPlatformDetails)
-	switch {
-	case errors.Is(err, ErrNotFound):
-	case err != nil:
-		return p, err
-	default:
-		if err := json.Unmarshal([]byte(v), &p); err != nil {
-			return p, err
-		}
+	if errors.Is(err, ErrNotFound) {
+		return p, nil
 	}
-	v, err = s.GetSetting(ctx, SettingPlatformSubprocessors)
-	switch {
-	case errors.Is(err, ErrNotFound):
-	case err != nil:
+	if err != nil {
 		return p, err
-	default:
-		if err := json.Unmarshal([]byte(v), &p.SubProcessors); err != nil {
-			return p, err
-		}
 	}
-	return p, nil
+	return p, json.Unmarshal([]byte(v), &p)
 }
 
 // SavePlatform validates the details and stores them (nothing is stored if invalid).
@@ -150,9 +135,5 @@ func SavePlatform(ctx context.Context, s SettingStore, p Platform) error {
 		p.SubProcessors = []SubProcessor{}
 	}
 	details, _ := json.Marshal(p)
-	subs, _ := json.Marshal(p.SubProcessors)
-	if err := s.PutSetting(ctx, SettingPlatformDetails, string(details)); err != nil {
-		return err
-	}
-	return s.PutSetting(ctx, SettingPlatformSubprocessors, string(subs))
+	return s.PutSetting(ctx, SettingPlatformDetails, string(details))
 }
