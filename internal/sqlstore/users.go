@@ -85,6 +85,22 @@ func (s *Store) CreateUser(ctx context.Context, u *tidings.User) error {
 	return s.tx(ctx, func(tx *sql.Tx) error { return insertUser(ctx, tx, u, s.stamp()) })
 }
 
+func (s *Store) CreateMember(ctx context.Context, accountID int64, u *tidings.User, role tidings.Role) error {
+	if err := validateUser(u); err != nil {
+		return err
+	}
+	if !role.Valid() {
+		return tidings.Invalid("role", "invalid_choice", "must be one of owner, admin, editor, viewer")
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := insertUser(ctx, tx, u, s.stamp()); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO memberships (user_id, account_id, role) VALUES ($1, $2, $3)`, u.ID, accountID, string(role))
+		return translate(err)
+	})
+}
+
 func (s *Store) GetUser(ctx context.Context, id int64) (tidings.User, error) {
 	return scanUser(s.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = $1`, id))
 }

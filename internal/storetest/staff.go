@@ -266,3 +266,21 @@ func testEmptyCampaignIsSent(t *testing.T, s tidings.Store) {
 		t.Fatalf("an empty campaign is %s (finished %v), want sent", got.Status, got.FinishedAt)
 	}
 }
+
+// CreateMember makes the user and the role together, or neither.
+func testCreateMember(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	u := tidings.User{Email: unique("invitee") + "@example.org", PasswordHash: "$argon2id$stub"}
+	wantValidation(t, "bad role", s.CreateMember(ctx, a.ID, &u, "boss"), "role")
+	_, err := s.UserByEmail(ctx, u.Email)
+	wantErr(t, "user after a refused role", err, tidings.ErrNotFound)
+	wantErr(t, "unknown account", s.CreateMember(ctx, 1<<40, &u, tidings.RoleEditor), tidings.ErrNotFound)
+	if _, err := s.UserByEmail(ctx, u.Email); err == nil {
+		t.Fatal("a user was left without the membership")
+	}
+	noErr(t, "CreateMember", s.CreateMember(ctx, a.ID, &u, tidings.RoleEditor))
+	members, _ := s.Members(ctx, a.ID)
+	if len(members) != 1 || members[0].ID != u.ID || members[0].Role != tidings.RoleEditor {
+		t.Fatalf("members: %+v", members)
+	}
+}

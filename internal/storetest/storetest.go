@@ -55,6 +55,7 @@ func Run(t *testing.T, open Opener) {
 		{"AuditLog", testAuditLog},
 		{"Breaches", testBreaches},
 		{"EmptyCampaignIsSent", testEmptyCampaignIsSent},
+		{"CreateMember", testCreateMember},
 		{"UpdateMembership", testUpdateMembership},
 		{"SubscriberLedger", testSubscriberLedger},
 		{"EventBatches", testEventBatches},

@@ -92,6 +92,8 @@ type UserStore interface {
 	// A wrong or used token is ErrNotFound.
 	CreateFirstOperator(ctx context.Context, setupHash []byte, u *User) error
 	CreateUser(ctx context.Context, u *User) error // ErrConflict if the email is taken
+	// CreateMember creates a user with a role in the account, both or neither.
+	CreateMember(ctx context.Context, accountID int64, u *User, role Role) error
 	GetUser(ctx context.Context, id int64) (User, error)
 	UserByEmail(ctx context.Context, email string) (User, error)
 	CountOperators(ctx context.Context) (int, error)

@@ -146,11 +146,11 @@ func (rq *request) opCreateAccount() error {
 	}
 	if isNew {
 		u = tidings.User{Email: owner.String(), PasswordHash: hash}
-		if err := rq.Store.CreateUser(ctx, &u); err != nil {
-			return undo(err)
-		}
+		err = rq.Store.CreateMember(ctx, acc.ID, &u, tidings.RoleOwner)
+	} else {
+		err = rq.Store.SetMembership(ctx, acc.ID, u.ID, tidings.RoleOwner)
 	}
-	if err := rq.Store.SetMembership(ctx, acc.ID, u.ID, tidings.RoleOwner); err != nil {
+	if err != nil {
 		return undo(err)
 	}
 	if err := rq.auditIn(0, "operator.account.create", "account "+itoa(acc.ID)); err != nil {

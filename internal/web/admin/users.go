@@ -82,7 +82,7 @@ func (rq *request) inviteUser() error {
 			return herr
 		}
 		u = tidings.User{Email: addr.String(), PasswordHash: hash}
-		if err := rq.Store.CreateUser(ctx, &u); err != nil {
+		if err := rq.Store.CreateMember(ctx, rq.Account.ID, &u, role); err != nil {
 			return err
 		}
 	case err != nil:
@@ -98,8 +98,10 @@ func (rq *request) inviteUser() error {
 			}
 		}
 	}
-	if err := rq.Store.SetMembership(ctx, rq.Account.ID, u.ID, role); err != nil {
-		return err
+	if !isNew {
+		if err := rq.Store.SetMembership(ctx, rq.Account.ID, u.ID, role); err != nil {
+			return err
+		}
 	}
 	if err := rq.audit("user.invite", "user "+itoa(u.ID)+" as "+string(role)); err != nil {
 		return err
