@@ -50,6 +50,11 @@ func (a *app) sweep(ctx context.Context) {
 	if _, err := a.deleteInactive(ctx, false); err != nil {
 		a.log.Error("retention: deleting inactive subscribers failed", "err", err)
 	}
+	if n, err := a.store.SweepOrphanKeys(ctx); err != nil {
+		a.log.Error("retention: sweeping orphan data keys failed", "err", err)
+	} else if n > 0 {
+		a.log.Info("retention: deleted data keys that belonged to no person", "count", n)
+	}
 }
 
 // deleteInactive applies each account's inactivity rule and tells the account holder
@@ -167,5 +172,12 @@ func cmdRetention(ctx context.Context, e env, args []string) error {
 		verb = "would delete"
 	}
 	fmt.Fprintf(e.stdout, "inactive subscribers (accounts that enabled it): %s %d\n", verb, inactive)
+	if !*dry {
+		keys, err := a.store.SweepOrphanKeys(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "data keys that belonged to no person: deleted %d\n", keys)
+	}
 	return nil
 }

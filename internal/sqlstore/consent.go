@@ -71,6 +71,9 @@ func (s *Store) RequestSubscription(ctx context.Context, accountID int64, req ti
 		return res, fmt.Errorf("sqlstore: a double opt-in request needs a token hash")
 	}
 	now := s.stamp()
+	if _, err := s.ensureKey(ctx, req.Email); err != nil {
+		return res, err
+	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if req.RespectSuppression {
 			if ok, _, err := suppressed(ctx, tx, accountID, s.keys.SuppressionHash(req.Email.String())); err != nil || ok {
@@ -247,7 +250,7 @@ func (s *Store) AttachProof(ctx context.Context, accountID, subscriberID, ledger
 		var pid int64
 		var wrapped []byte
 		err := tx.QueryRowContext(ctx, `
-			SELECT s.person_id, p.wrapped_key FROM subscribers s JOIN persons p ON p.id = s.person_id
+			SELECT s.person_id, k.wrapped_key FROM subscribers s JOIN persons p ON p.id = s.person_id JOIN person_keys k ON k.email_hash = p.email_hash
 			WHERE s.account_id = $1 AND s.id = $2`, accountID, subscriberID).Scan(&pid, &wrapped)
 		if err != nil {
 			return translate(err)
@@ -270,8 +273,8 @@ func proofAAD(accountID, personID, seq int64) []byte {
 
 func (s *Store) Proofs(ctx context.Context, accountID, subscriberID int64) ([]tidings.Proof, error) {
 	rows, err := s.r.QueryContext(ctx, `
-		SELECT x.id, x.person_id, x.ledger_seq, x.kind, x.data_sealed, x.created_at, p.wrapped_key
-		FROM proofs x JOIN persons p ON p.id = x.person_id
+		SELECT x.id, x.person_id, x.ledger_seq, x.kind, x.data_sealed, x.created_at, k.wrapped_key
+		FROM proofs x JOIN persons p ON p.id = x.person_id JOIN person_keys k ON k.email_hash = p.email_hash
 		WHERE x.account_id = $1 AND x.subscriber_id = $2 ORDER BY x.id`, accountID, subscriberID)
 	if err != nil {
 		return nil, err
@@ -308,7 +311,7 @@ func (s *Store) loadPending(ctx context.Context, tx *sql.Tx, tokenHash []byte) (
 	var wrapped []byte
 	err := tx.QueryRowContext(ctx, `
 		SELECT c.id, c.account_id, c.subscriber_id, c.lists, c.text_version, c.expires_at, s.person_id, k.wrapped_key
-		FROM pending_confirmations c JOIN subscribers s ON s.id = c.subscriber_id JOIN persons k ON k.id = s.person_id
+		FROM pending_confirmations c JOIN subscribers s ON s.id = c.subscriber_id JOIN persons p ON p.id = s.person_id JOIN person_keys k ON k.email_hash = p.email_hash
 		WHERE c.token_hash = $1`, tokenHash).Scan(&p.id, &p.accountID, &p.subscriberID, &lists, &p.textVersion, &p.expires, &p.personID, &wrapped)
 	if err != nil {
 		return p, translate(err)
@@ -480,7 +483,7 @@ func (s *Store) Unsubscribe(ctx context.Context, accountID, subscriberID, listID
 		var pid int64
 		var wrapped, emailEnc []byte
 		err := tx.QueryRowContext(ctx, `
-			SELECT s.person_id, p.wrapped_key, s.email_enc FROM subscribers s JOIN persons p ON p.id = s.person_id
+			SELECT s.person_id, k.wrapped_key, s.email_enc FROM subscribers s JOIN persons p ON p.id = s.person_id JOIN person_keys k ON k.email_hash = p.email_hash
 			WHERE s.account_id = $1 AND s.id = $2`, accountID, subscriberID).Scan(&pid, &wrapped, &emailEnc)
 		if err != nil {
 			return translate(err)
@@ -583,7 +586,7 @@ func (s *Store) OpenEvidence(ctx context.Context, e tidings.LedgerEntry) (tiding
 		return ev, tidings.ErrNotFound
 	}
 	var wrapped []byte
-	if err := s.r.QueryRowContext(ctx, `SELECT wrapped_key FROM persons WHERE id = $1`, e.PersonID).Scan(&wrapped); err != nil {
+	if err := s.r.QueryRowContext(ctx, `SELECT k.wrapped_key FROM persons p JOIN person_keys k ON k.email_hash = p.email_hash WHERE p.id = $1`, e.PersonID).Scan(&wrapped); err != nil {
 		return ev, translate(err)
 	}
 	dk, err := s.keys.UnwrapDataKey(wrapped)

@@ -127,6 +127,70 @@ func (e Engine) param(n int) string {
 	return "$" + strconv.Itoa(n)
 }
 
+// placeholders returns "($n,$n+1,…),(…)" for rows×cols parameters starting at $start.
+func (e Engine) placeholders(rows, cols, start int) string {
+	var b strings.Builder
+	n := start
+	for r := 0; r < rows; r++ {
+		if r > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('(')
+		for c := 0; c < cols; c++ {
+			if c > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(e.param(n))
+			n++
+		}
+		b.WriteByte(')')
+	}
+	return b.String()
+}
+
+// inList returns "$start,…" for n parameters, for IN (…).
+func (e Engine) inList(n, start int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(e.param(start + i))
+	}
+	return b.String()
+}
+
+// blob is the column type of bytes.
+func (e Engine) blob() string {
+	if e == Postgres {
+		return "BYTEA"
+	}
+	return "BLOB"
+}
+
+// withoutRowid ends a CREATE TABLE whose primary key is the only index it needs: on
+// SQLite the rows are then stored in that key's B-tree, not in a second one.
+func (e Engine) withoutRowid() string {
+	if e == SQLite {
+		return " WITHOUT ROWID"
+	}
+	return ""
+}
+
+// keysInDataTx tells whether the data's transactions can write the key store: on
+// PostgreSQL it is a schema of the same database; on SQLite another file, attached
+// read-only (keystore.go).
+func (e Engine) keysInDataTx() bool { return e == Postgres }
+
+// forShare keeps a row read inside a transaction from being deleted before it ends, on
+// PostgreSQL; SQLite's single writer already excludes that.
+func (e Engine) forShare() string {
+	if e == Postgres {
+		return " FOR SHARE"
+	}
+	return ""
+}
+
 // batchedUpdates tells whether many rows are best changed by one UPDATE … FROM
 // (VALUES …) per few hundred rows, or by a prepared UPDATE per row. On PostgreSQL each
 // statement is a round trip and a parse/plan on the server, so a group commit of 500

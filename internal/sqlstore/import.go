@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/tidings/tidings/internal/keys"
@@ -156,37 +155,11 @@ func (im *importer) Add(ctx context.Context, in []tidings.ImportRow) ([]tidings.
 	return out, nil
 }
 
-// placeholders returns "($n,$n+1,…),(…)" for rows×cols parameters starting at $start.
 func (im *importer) placeholders(rows, cols, start int) string {
-	var b strings.Builder
-	n := start
-	for r := 0; r < rows; r++ {
-		if r > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteByte('(')
-		for c := 0; c < cols; c++ {
-			if c > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(im.s.engine.param(n))
-			n++
-		}
-		b.WriteByte(')')
-	}
-	return b.String()
+	return im.s.engine.placeholders(rows, cols, start)
 }
 
-func (im *importer) inList(n, start int) string {
-	var b strings.Builder
-	for i := 0; i < n; i++ {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(im.s.engine.param(start + i))
-	}
-	return b.String()
-}
+func (im *importer) inList(n, start int) string { return im.s.engine.inList(n, start) }
 
 func (im *importer) dropSuppressed(ctx context.Context, rows []*importRow) ([]*importRow, error) {
 	args := []any{im.accountID}
@@ -235,41 +208,38 @@ func (im *importer) resolvePersons(ctx context.Context, rows []*importRow) ([]*i
 			r.personID, r.dk, r.newPerson = id, dk, created
 		}
 	}
-	q, err := im.query(ctx, `SELECT email_hash, id, wrapped_key FROM persons WHERE email_hash IN (`+im.inList(len(args), 1)+`)`, args...)
+	// The keys first, committed on their own (keystore.go): never rows without their key.
+	hashes := make([][]byte, len(args))
+	for i, a := range args {
+		hashes[i] = a.([]byte)
+	}
+	keysByHash, err := im.s.ensureKeys(ctx, hashes)
+	if err != nil {
+		return nil, err
+	}
+	q, err := im.query(ctx, `SELECT email_hash, id FROM persons WHERE email_hash IN (`+im.inList(len(args), 1)+`)`, args...)
 	if err != nil {
 		return nil, err
 	}
 	for q.Next() {
-		var h, wrapped []byte
+		var h []byte
 		var id int64
-		if err := q.Scan(&h, &id, &wrapped); err != nil {
+		if err := q.Scan(&h, &id); err != nil {
 			q.Close()
 			return nil, err
 		}
-		dk, err := im.s.keys.UnwrapDataKey(wrapped)
-		if err != nil {
-			q.Close()
-			return nil, err
-		}
-		found(h, id, dk, false)
+		found(h, id, keysByHash[string(h)], false)
 	}
 	q.Close()
 	var ins []any
-	keysByHash := map[string]*keys.DataKey{}
-	for _, a := range args {
-		h := a.([]byte)
+	for _, h := range hashes {
 		if byHash[string(h)][0].personID != 0 {
 			continue
 		}
-		dk, wrapped, err := im.s.keys.NewDataKey()
-		if err != nil {
-			return nil, err
-		}
-		keysByHash[string(h)] = dk
-		ins = append(ins, h, wrapped, toDB(im.now))
+		ins = append(ins, h, toDB(im.now))
 	}
 	if len(ins) > 0 {
-		q, err := im.query(ctx, `INSERT INTO persons (email_hash, wrapped_key, created_at) VALUES `+im.placeholders(len(ins)/3, 3, 1)+
+		q, err := im.query(ctx, `INSERT INTO persons (email_hash, created_at) VALUES `+im.placeholders(len(ins)/2, 2, 1)+
 			` RETURNING email_hash, id`, ins...)
 		if err != nil {
 			return nil, translate(err)

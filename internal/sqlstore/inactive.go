@@ -55,8 +55,8 @@ func (s *Store) DeleteInactive(ctx context.Context, accountID int64, cutoff time
 			if _, err := tx.ExecContext(ctx, `UPDATE ledger SET evidence_sealed = NULL WHERE account_id = $1 AND person_id = $2`, accountID, r.person); err != nil {
 				return err
 			}
-			// The person's key goes with their last subscriber anywhere.
-			if _, err := tx.ExecContext(ctx, `DELETE FROM persons WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM subscribers WHERE person_id = $1)`, r.person); err != nil {
+			// The person and their key go with their last subscriber anywhere.
+			if err := s.deletePersonIfUnused(ctx, tx, r.person); err != nil {
 				return err
 			}
 		}

@@ -149,7 +149,7 @@ func (s *Store) ErasePerson(ctx context.Context, email tidings.Address, accountI
 					return err
 				}
 			}
-			if _, err := tx.ExecContext(ctx, `DELETE FROM persons WHERE id = $1`, pid); err != nil {
+			if err := s.deletePersonIfUnused(ctx, tx, pid); err != nil {
 				return err
 			}
 			// Portal links and sessions hold the address sealed under the instance key.
@@ -161,4 +161,23 @@ func (s *Store) ErasePerson(ctx context.Context, email tidings.Address, accountI
 		return nil
 	})
 	return er, err
+}
+
+// deletePersonIfUnused deletes a person who is nobody's subscriber any more, and their
+// data key with them: whatever is still sealed with it, here or in a backup, is unreadable
+// from then on.
+func (s *Store) deletePersonIfUnused(ctx context.Context, tx *sql.Tx, personID int64) error {
+	var hash []byte
+	err := tx.QueryRowContext(ctx, `SELECT email_hash FROM persons p
+		WHERE p.id = $1 AND NOT EXISTS (SELECT 1 FROM subscribers WHERE person_id = $1)`, personID).Scan(&hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM persons WHERE id = $1`, personID); err != nil {
+		return err
+	}
+	return s.deleteKey(ctx, tx, hash)
 }

@@ -34,10 +34,13 @@ type Store struct {
 	engine Engine
 	r      *sql.DB // reads
 	w      *sql.DB // writes; for SQLite a single connection, for PostgreSQL the same pool as r
+	kw     *sql.DB // writes to the key store (keystore.go): SQLite's key file alone; PostgreSQL's pool
 	keys   *keys.Keyring
 	log    *slog.Logger
 	goose  *goose.Provider
 	now    func() time.Time
+
+	pgKeySchema string // PostgreSQL: the key store's schema
 
 	eventMu    sync.Mutex
 	eventStmts map[string]*sql.Stmt // RecordEvents' statements on SQLite, prepared on first use
@@ -90,15 +93,27 @@ func Connect(ctx context.Context, url string, kr *keys.Keyring, log *slog.Logger
 		if err := os.MkdirAll(filepath.Dir(dsn), 0o700); err != nil {
 			return nil, fmt.Errorf("sqlstore: create data folder: %w", err)
 		}
-		// The database holds personal data (encrypted, but still): owner-only, like the folder.
-		if f, err := os.OpenFile(dsn, os.O_RDWR|os.O_CREATE, 0o600); err == nil {
-			f.Close()
+		// The database and its key file hold personal data (encrypted, but still):
+		// owner-only, like the folder.
+		for _, f := range []string{dsn, sqliteKeysPath(dsn)} {
+			if f, err := os.OpenFile(f, os.O_RDWR|os.O_CREATE, 0o600); err == nil {
+				f.Close()
+			}
 		}
-		if s.r, err = sql.Open("sqlite", sqliteDSN(dsn, false)); err != nil {
+		// The key file first: it is put in WAL mode before the pools attach it.
+		if s.kw, err = openSQLiteKeys(dsn); err != nil {
 			return nil, err
 		}
-		if s.w, err = sql.Open("sqlite", sqliteDSN(dsn, true)); err != nil {
-			s.r.Close()
+		if err := s.kw.PingContext(ctx); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("sqlstore: open the key store: %w", err)
+		}
+		if s.r, err = openSQLite(dsn, false); err != nil {
+			s.Close()
+			return nil, err
+		}
+		if s.w, err = openSQLite(dsn, true); err != nil {
+			s.Close()
 			return nil, err
 		}
 		// One writer: SQLite serialises writes anyway, and queueing in Go is cheaper
@@ -106,16 +121,20 @@ func Connect(ctx context.Context, url string, kr *keys.Keyring, log *slog.Logger
 		s.w.SetMaxOpenConns(1)
 		s.r.SetMaxOpenConns(8)
 	case Postgres:
-		if s.r, err = sql.Open("pgx", dsn); err != nil {
+		if s.r, s.pgKeySchema, err = openPostgres(dsn); err != nil {
 			return nil, err
 		}
 		s.r.SetMaxOpenConns(20)
 		s.r.SetMaxIdleConns(20)
-		s.w = s.r
+		s.w, s.kw = s.r, s.r
 	}
 	if err := s.w.PingContext(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlstore: connect to %s: %w", engine, err)
+	}
+	if err := s.createKeyStore(ctx); err != nil {
+		s.Close()
+		return nil, err
 	}
 	sub, err := fs.Sub(migrations, "migrations/"+string(engine))
 	if err != nil {
@@ -166,7 +185,7 @@ func (s *Store) checkpointLoop() {
 		case <-t.C:
 		}
 		// Errors are not worth a log line here: the writer's own checkpoint is the backstop.
-		s.r.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+		s.r.Exec(`PRAGMA main.wal_checkpoint(PASSIVE)`) // the key file checkpoints itself on its own connection
 	}
 }
 
@@ -175,6 +194,9 @@ func (s *Store) Engine() Engine { return s.engine }
 
 // Migrate applies pending migrations and returns how many ran.
 func (s *Store) Migrate(ctx context.Context) error {
+	if err := s.moveKeysToKeyStore(ctx); err != nil {
+		return err
+	}
 	res, err := s.goose.Up(ctx)
 	if err != nil {
 		return fmt.Errorf("sqlstore: migrate: %w", err)
@@ -219,6 +241,9 @@ func (s *Store) Close() error {
 	}
 	if s.w != nil && s.w != s.r {
 		errs = append(errs, s.w.Close())
+	}
+	if s.kw != nil && s.kw != s.r {
+		errs = append(errs, s.kw.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -20,34 +20,39 @@ func aad(accountID, personID int64, field string) string {
 }
 
 // person finds or creates the instance-wide person row for addr and returns its ID and
-// data key. Concurrent creators meet at the unique email_hash: ON CONFLICT DO NOTHING,
-// then read the winner's row.
+// data key. The caller made sure of the key with ensureKey before its transaction began
+// (keys are committed before the data sealed with them); it is read again here because
+// an erasure in between deletes it, and data sealed with a deleted key would be lost.
+// Concurrent creators meet at the unique email_hash: ON CONFLICT DO NOTHING, then read
+// the winner's row.
 func (s *Store) person(ctx context.Context, tx *sql.Tx, addr tidings.Address) (int64, *keys.DataKey, error) {
 	hash := s.keys.Lookup(addr.String())
-	var id int64
 	var wrapped []byte
-	err := tx.QueryRowContext(ctx, `SELECT id, wrapped_key FROM persons WHERE email_hash = $1`, hash).Scan(&id, &wrapped)
+	err := tx.QueryRowContext(ctx, `SELECT wrapped_key FROM person_keys WHERE email_hash = $1`+s.engine.forShare(), hash).Scan(&wrapped)
 	if err == sql.ErrNoRows {
-		dk, w, kerr := s.keys.NewDataKey()
-		if kerr != nil {
-			return 0, nil, kerr
-		}
+		return 0, nil, errKeyGone
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	dk, err := s.keys.UnwrapDataKey(wrapped)
+	if err != nil {
+		return 0, nil, err
+	}
+	var id int64
+	err = tx.QueryRowContext(ctx, `SELECT id FROM persons WHERE email_hash = $1`, hash).Scan(&id)
+	if err == sql.ErrNoRows {
 		err = tx.QueryRowContext(ctx, `
-			INSERT INTO persons (email_hash, wrapped_key, created_at) VALUES ($1, $2, $3)
-			ON CONFLICT (email_hash) DO NOTHING RETURNING id`, hash, w, toDB(s.stamp())).Scan(&id)
-		if err == nil {
-			return id, dk, nil
+			INSERT INTO persons (email_hash, created_at) VALUES ($1, $2)
+			ON CONFLICT (email_hash) DO NOTHING RETURNING id`, hash, toDB(s.stamp())).Scan(&id)
+		if err == sql.ErrNoRows {
+			err = tx.QueryRowContext(ctx, `SELECT id FROM persons WHERE email_hash = $1`, hash).Scan(&id)
 		}
-		if err != sql.ErrNoRows {
-			return 0, nil, translate(err)
-		}
-		err = tx.QueryRowContext(ctx, `SELECT id, wrapped_key FROM persons WHERE email_hash = $1`, hash).Scan(&id, &wrapped)
 	}
 	if err != nil {
 		return 0, nil, translate(err)
 	}
-	dk, err := s.keys.UnwrapDataKey(wrapped)
-	return id, dk, err
+	return id, dk, nil
 }
 
 // sealed are a subscriber's encrypted columns.
@@ -75,6 +80,9 @@ func (s *Store) CreateSubscriber(ctx context.Context, accountID int64, sub *tidi
 		return tidings.Invalid("status", "invalid_choice", "must be one of unconfirmed, confirmed, unsubscribed")
 	}
 	now := s.stamp()
+	if _, err := s.ensureKey(ctx, sub.Email); err != nil {
+		return err
+	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		pid, dk, err := s.person(ctx, tx, sub.Email)
 		if err != nil {
@@ -131,8 +139,8 @@ func setSubscription(ctx context.Context, tx *sql.Tx, accountID, subscriberID, l
 
 const subscriberSelect = `
 	SELECT s.id, s.account_id, s.person_id, s.email_enc, s.name_enc, s.attributes_enc, s.status,
-		s.tracking_consent, s.created_at, s.updated_at, p.wrapped_key
-	FROM subscribers s JOIN persons p ON p.id = s.person_id`
+		s.tracking_consent, s.created_at, s.updated_at, k.wrapped_key
+	FROM subscribers s JOIN persons p ON p.id = s.person_id JOIN person_keys k ON k.email_hash = p.email_hash`
 
 func (s *Store) scanSubscriber(row interface{ Scan(...any) error }) (tidings.Subscriber, error) {
 	var sub tidings.Subscriber
@@ -221,7 +229,7 @@ func (s *Store) UpdateSubscriber(ctx context.Context, accountID int64, sub *tidi
 		var wrapped []byte
 		var created int64
 		err := tx.QueryRowContext(ctx, `
-			SELECT s.person_id, s.created_at, p.wrapped_key FROM subscribers s JOIN persons p ON p.id = s.person_id
+			SELECT s.person_id, s.created_at, k.wrapped_key FROM subscribers s JOIN persons p ON p.id = s.person_id JOIN person_keys k ON k.email_hash = p.email_hash
 			WHERE s.account_id = $1 AND s.id = $2`, accountID, sub.ID).Scan(&sub.PersonID, &created, &wrapped)
 		if err != nil {
 			return translate(err)

@@ -73,6 +73,10 @@ func URL(t testing.TB, engine sqlstore.Engine) string {
 		}
 		t.Cleanup(func() {
 			defer admin.Close()
+			// The store keeps its key store in a schema beside the data's.
+			if _, err := admin.Exec(`DROP SCHEMA IF EXISTS ` + schema + `_keys CASCADE`); err != nil {
+				t.Errorf("drop test key schema %s_keys: %v", schema, err)
+			}
 			if _, err := admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`); err != nil {
 				t.Errorf("drop test schema %s: %v", schema, err)
 			}

@@ -47,6 +47,10 @@ type PersonStore interface {
 	// leaving a suppression hash in each, and the ledger's chain with the evidence
 	// removed. When no account holds the person any more, their data key is destroyed.
 	ErasePerson(ctx context.Context, email Address, accountID int64) (Erasure, error)
+	// SweepOrphanKeys deletes data keys that belong to no person (left by a crash in the
+	// middle of an erasure, or by a sign-up that failed after its key was made) and
+	// returns how many.
+	SweepOrphanKeys(ctx context.Context) (int64, error)
 }
 
 // PortalStore keeps the subscriber portal's sign-in links and sessions.

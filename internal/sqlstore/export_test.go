@@ -1,0 +1,9 @@
+package sqlstore
+
+import "context"
+
+// MigrateUpTo applies the migrations up to version (tests of a migration).
+func (s *Store) MigrateUpTo(ctx context.Context, version int64) error {
+	_, err := s.goose.UpTo(ctx, version)
+	return err
+}

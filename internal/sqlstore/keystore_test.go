@@ -1,0 +1,214 @@
+package sqlstore_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tidings/tidings/internal/sqlstore"
+	"github.com/tidings/tidings/internal/testdb"
+	"github.com/tidings/tidings/internal/tidings"
+)
+
+// TestOldBackupCannotOpenErasedPerson: a backup of the database taken before an erasure,
+// restored beside today's key store, opens everybody's fields except the erased person's:
+// their key existed only in the key store, and the erasure deleted it there.
+func TestOldBackupCannotOpenErasedPerson(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	url := "sqlite:" + filepath.Join(dir, "live", "tidings.db")
+	s, err := sqlstore.Open(ctx, url, testdb.Keyring(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := tidings.Account{Name: "Shop", ContactEmail: "dpo@shop.example"}
+	if err := s.CreateAccount(ctx, &a); err != nil {
+		t.Fatal(err)
+	}
+	erased := tidings.Subscriber{Email: tidings.MustParseAddress("gone@people.example"), Name: "Gone"}
+	kept := tidings.Subscriber{Email: tidings.MustParseAddress("kept@people.example"), Name: "Kept"}
+	for _, sub := range []*tidings.Subscriber{&erased, &kept} {
+		if err := s.CreateSubscriber(ctx, a.ID, sub, nil, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The nightly backup of the data: a consistent copy of the database file alone.
+	backup := filepath.Join(dir, "restored", "tidings.db")
+	os.MkdirAll(filepath.Dir(backup), 0o700)
+	if _, err := s.DB().ExecContext(ctx, `VACUUM INTO ?`, backup); err != nil {
+		t.Fatal(err)
+	}
+	if er, err := s.ErasePerson(ctx, erased.Email, 0); err != nil || !er.KeyDestroyed {
+		t.Fatalf("erase: %+v, %v", er, err)
+	}
+	s.Close()
+
+	// Restore the old backup beside today's key store.
+	copyFile(t, filepath.Join(dir, "live", "tidings.keys.db"), filepath.Join(dir, "restored", "tidings.keys.db"))
+	old, err := sqlstore.Open(ctx, "sqlite:"+backup, testdb.Keyring(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	// The erased person's sealed fields are still in the backup…
+	var n int
+	if err := old.DB().QueryRowContext(ctx, `SELECT COUNT(*) FROM subscribers WHERE id = ?`, erased.ID).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("the backup should still hold the erased row: %d, %v", n, err)
+	}
+	// …and cannot be opened; everybody else's can.
+	if got, err := old.GetSubscriber(ctx, a.ID, erased.ID); !errors.Is(err, tidings.ErrNotFound) {
+		t.Fatalf("erased person from the old backup: %+v, %v; want not found", got, err)
+	}
+	got, err := old.GetSubscriber(ctx, a.ID, kept.ID)
+	if err != nil || got.Email != kept.Email || got.Name != "Kept" {
+		t.Fatalf("bystander from the old backup: %+v, %v", got, err)
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	in, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestKeysLiveApart: the data holds no key material; the key store holds nothing but
+// lookup hashes and wrapped keys.
+func TestKeysLiveApart(t *testing.T) {
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			s := testdb.Open(t, engine)
+			ctx := context.Background()
+			a := tidings.Account{Name: "Shop", ContactEmail: "dpo@shop.example"}
+			if err := s.CreateAccount(ctx, &a); err != nil {
+				t.Fatal(err)
+			}
+			sub := tidings.Subscriber{Email: tidings.MustParseAddress("apart@people.example")}
+			if err := s.CreateSubscriber(ctx, a.ID, &sub, nil, ""); err != nil {
+				t.Fatal(err)
+			}
+			var cols []string
+			rows, err := s.DB().QueryContext(ctx, `SELECT * FROM persons`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cols, _ = rows.Columns()
+			rows.Close()
+			if strings.Contains(strings.Join(cols, ","), "key") {
+				t.Fatalf("persons still has key columns: %v", cols)
+			}
+			var keysN, personsN int
+			s.DB().QueryRowContext(ctx, `SELECT COUNT(*) FROM person_keys k JOIN persons p ON p.email_hash = k.email_hash`).Scan(&keysN)
+			s.DB().QueryRowContext(ctx, `SELECT COUNT(*) FROM persons`).Scan(&personsN)
+			if keysN != 1 || personsN != 1 {
+				t.Fatalf("%d keys for %d persons, want 1 for 1", keysN, personsN)
+			}
+		})
+	}
+}
+
+// TestOrphanKeysAreSwept: a key left without a person (a sign-up refused after its key
+// was made) is deleted by the sweep once it is a day old; keys in use never are.
+func TestOrphanKeysAreSwept(t *testing.T) {
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			now := time.Now()
+			clock := func() time.Time { return now }
+			s, err := sqlstore.Open(context.Background(), testdb.URL(t, engine), testdb.Keyring(t), nil, sqlstore.WithClock(func() time.Time { return clock() }))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			ctx := context.Background()
+			a := tidings.Account{Name: "Shop", ContactEmail: "dpo@shop.example"}
+			if err := s.CreateAccount(ctx, &a); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.CreateSubscriber(ctx, a.ID, &tidings.Subscriber{Email: tidings.MustParseAddress("in.use@people.example")}, nil, ""); err != nil {
+				t.Fatal(err)
+			}
+			// Suppressed: the request is refused after its key was made.
+			if err := s.AddSuppression(ctx, a.ID, tidings.MustParseAddress("refused@people.example"), tidings.SuppressUnsubscribed); err != nil {
+				t.Fatal(err)
+			}
+			l := tidings.NewList("News")
+			s.CreateList(ctx, a.ID, &l)
+			_, err = s.RequestSubscription(ctx, a.ID, tidings.SubscriptionRequest{Email: tidings.MustParseAddress("refused@people.example"),
+				Lists: []int64{l.ID}, Kind: tidings.LedgerSingleOptIn, Source: tidings.SourceAPI, RespectSuppression: true})
+			if !errors.Is(err, tidings.ErrSuppressed) {
+				t.Fatalf("suppressed request: %v", err)
+			}
+			count := func() (n int) {
+				s.DB().QueryRowContext(ctx, `SELECT COUNT(*) FROM person_keys`).Scan(&n)
+				return n
+			}
+			if n, err := s.SweepOrphanKeys(ctx); err != nil || n != 0 || count() != 2 {
+				t.Fatalf("a fresh orphan must wait: swept %d (%v), %d keys left", n, err, count())
+			}
+			now = now.Add(25 * time.Hour)
+			if n, err := s.SweepOrphanKeys(ctx); err != nil || n != 1 || count() != 1 {
+				t.Fatalf("day-old orphan: swept %d (%v), %d keys left; want 1 swept, 1 left", n, err, count())
+			}
+		})
+	}
+}
+
+// TestKeysMoveToKeyStore: a database from before the key store keeps every person's key
+// through the migration: the keys are copied to the key store, then dropped from persons.
+func TestKeysMoveToKeyStore(t *testing.T) {
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			ctx := context.Background()
+			kr := testdb.Keyring(t)
+			s, err := sqlstore.Connect(ctx, testdb.URL(t, engine), kr, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if err := s.MigrateUpTo(ctx, 18); err != nil {
+				t.Fatal(err)
+			}
+			hash := kr.Lookup("old@people.example")
+			dk, wrapped, _ := kr.NewDataKey()
+			if _, err := s.DB().ExecContext(ctx, `INSERT INTO persons (email_hash, wrapped_key, created_at) VALUES ($1, $2, 1)`, hash, wrapped); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			var moved []byte
+			if err := s.DB().QueryRowContext(ctx, `SELECT wrapped_key FROM person_keys WHERE email_hash = $1`, hash).Scan(&moved); err != nil {
+				t.Fatalf("the key did not move: %v", err)
+			}
+			got, err := kr.UnwrapDataKey(moved)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sealed := dk.SealString("x", "aad")
+			if plain, err := got.OpenString(sealed, "aad"); err != nil || plain != "x" {
+				t.Fatalf("the moved key is another key: %q, %v", plain, err)
+			}
+			if _, err := s.DB().ExecContext(ctx, `SELECT wrapped_key FROM persons`); err == nil {
+				t.Fatal("persons.wrapped_key is still there")
+			}
+		})
+	}
+}
