@@ -15,11 +15,16 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
+	"math/big"
 	"sync"
+	"time"
 )
 
 var (
@@ -211,3 +216,26 @@ func (k *Keyring) OpenInstance(c, aad []byte) ([]byte, error) { return open(k.in
 // ReceiptKey is the instance's Ed25519 key for signing consent receipts; its public half
 // is published so that anyone can check a receipt.
 func (k *Keyring) ReceiptKey() ed25519.PrivateKey { return k.receipts }
+
+// ProcessorCertificate is a self-signed X.509 certificate (PEM) of the receipt key, for
+// peers that want one, like OpenDSR controllers checking the signature of a status
+// callback. It is made from the key alone (fixed serial, dates and subject; Ed25519
+// signatures are deterministic), so every node serves the same bytes.
+func (k *Keyring) ProcessorCertificate() ([]byte, error) {
+	pub := k.receipts.Public().(ed25519.PublicKey)
+	id := sha256.Sum256(pub)
+	tmpl := &x509.Certificate{
+		SerialNumber:          new(big.Int).SetBytes(id[:16]),
+		Subject:               pkix.Name{CommonName: "Tidings data processor", Organization: []string{"Tidings"}},
+		NotBefore:             time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+		NotAfter:              time.Date(2046, 1, 1, 0, 0, 0, 0, time.UTC),
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		SubjectKeyId:          id[:20],
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, k.receipts)
+	if err != nil {
+		return nil, fmt.Errorf("keys: processor certificate: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
+}

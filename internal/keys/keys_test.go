@@ -3,6 +3,8 @@ package keys
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"strings"
@@ -438,5 +440,27 @@ func BenchmarkVerify(b *testing.B) {
 func BenchmarkHashPassword(b *testing.B) {
 	for b.Loop() {
 		HashPassword("correct horse battery staple")
+	}
+}
+
+// TestProcessorCertificate: the certificate carries the receipt key and is the same on
+// every call (and so on every node with the same secret).
+func TestProcessorCertificate(t *testing.T) {
+	k := testRing(t, "p")
+	a, err := k.ProcessorCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := k.ProcessorCertificate()
+	if !bytes.Equal(a, b) {
+		t.Fatal("the certificate differs between calls")
+	}
+	block, _ := pem.Decode(a)
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !k.ReceiptKey().Public().(ed25519.PublicKey).Equal(cert.PublicKey) {
+		t.Fatal("the certificate does not carry the receipt key")
 	}
 }

@@ -77,6 +77,18 @@ func NewHandler(d Deps) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	mux.Handle("GET /static/", http.FileServerFS(assets))
+	// The key that signs consent receipts and OpenDSR status callbacks, as the
+	// self-signed X.509 certificate the OpenDSR discovery document names.
+	mux.HandleFunc("GET /.well-known/tidings-processor.pem", func(w http.ResponseWriter, r *http.Request) {
+		pem, err := d.Keys.ProcessorCertificate()
+		if err != nil {
+			d.Log.Error("processor certificate", "err", err)
+			http.Error(w, "certificate unavailable", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-pem-file")
+		w.Write(pem)
+	})
 	s := &setup{store: d.Store, log: d.Log}
 	mux.HandleFunc("GET /setup", s.form)
 	mux.HandleFunc("POST /setup", s.submit)

@@ -30,7 +30,7 @@ func (a *api) openDSRDiscovery(w http.ResponseWriter, r *http.Request, _ caller)
 		// address cannot be matched against (and Tidings keeps no unkeyed hashes).
 		"supported_identities":            []map[string]string{{"identity_type": "email", "identity_format": "raw"}},
 		"supported_subject_request_types": []string{"erasure", "access", "portability"},
-		"processor_certificate":           a.BaseURL + "/.well-known/tidings-receipt-key",
+		"processor_certificate":           a.BaseURL + "/.well-known/tidings-processor.pem",
 	})
 }
 
@@ -171,8 +171,8 @@ func (a *api) openDSRResults(w http.ResponseWriter, r *http.Request, c caller) e
 }
 
 // callback posts the request's status to the controller's callback URLs, signed with the
-// instance key (Ed25519, base64 in X-OpenDSR-Signature; the public key is published at
-// the discovery document's processor_certificate URL).
+// instance key (Ed25519, base64 in X-OpenDSR-Signature; the discovery document's
+// processor_certificate URL serves it as a self-signed X.509 certificate).
 func (a *api) callback(accountID int64, id string, expected time.Time, status string, urls []string) {
 	if len(urls) == 0 || a.Keys == nil {
 		return

@@ -1,8 +1,9 @@
 package api_test
 
 import (
-	"crypto/ed25519"
+	"crypto/x509"
 	"encoding/base64"
+	"encoding/pem"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -77,9 +78,31 @@ func TestOpenDSR(t *testing.T) {
 		if len(got) != 1 || !strings.Contains(string(bodies[0]), `"request_status":"completed"`) {
 			t.Fatalf("callbacks: %d %s", len(got), bodies)
 		}
+		// The controller checks the signature with the certificate the discovery names.
+		certURL, _ := disc["processor_certificate"].(string)
+		certRes, err := http.Get(certURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		certPEM, _ := io.ReadAll(certRes.Body)
+		certRes.Body.Close()
+		block, _ := pem.Decode(certPEM)
+		if block == nil || certRes.StatusCode != 200 {
+			t.Fatalf("processor certificate: %d %q", certRes.StatusCode, certPEM)
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cert.CheckSignature(cert.SignatureAlgorithm, cert.RawTBSCertificate, cert.Signature); err != nil {
+			t.Fatalf("the certificate is not self-signed by its key: %v", err)
+		}
 		sig, _ := base64.StdEncoding.DecodeString(got[0].Header.Get("X-OpenDSR-Signature"))
-		if !ed25519.Verify(testdb.Keyring(t).ReceiptKey().Public().(ed25519.PublicKey), bodies[0], sig) {
-			t.Fatal("the callback signature does not verify")
+		if err := cert.CheckSignature(x509.PureEd25519, bodies[0], sig); err != nil {
+			t.Fatalf("the callback signature does not verify with the processor certificate: %v", err)
+		}
+		if err := cert.CheckSignature(x509.PureEd25519, append(bodies[0], ' '), sig); err == nil {
+			t.Fatal("a changed body verifies")
 		}
 		for _, bad := range []map[string]any{
 			req("not-a-uuid", "erasure", "x@example.com", "raw"),
