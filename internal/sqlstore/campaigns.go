@@ -217,7 +217,7 @@ func (s *Store) plan(ctx context.Context, tx *sql.Tx, c tidings.Campaign) (int64
 	for {
 		args := []any{c.AccountID, after}
 		q := `SELECT s.id, s.person_id, s.email_enc, s.attributes_enc, k.wrapped_key
-			FROM subscribers s JOIN persons p ON p.id = s.person_id JOIN person_keys k ON k.email_hash = p.email_hash
+			FROM subscribers s JOIN persons p ON p.id = s.person_id JOIN person_keys k ON k.id = p.key_id
 			WHERE s.account_id = $1 AND s.id > $2 AND s.status = 'active'
 			AND EXISTS (SELECT 1 FROM subscriptions x WHERE x.subscriber_id = s.id AND x.status = 'confirmed' AND x.list_id IN (`
 		for i, l := range c.Lists {
@@ -374,7 +374,7 @@ func (s *Store) ClaimBatch(ctx context.Context, campaignID int64, node string, n
 		rows, err := tx.QueryContext(ctx, `
 			SELECT s.id, s.account_id, s.person_id, s.email_enc, s.name_enc, s.attributes_enc, s.status,
 				s.tracking_consent, s.created_at, s.updated_at, k.wrapped_key, d.attempts
-			FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id JOIN persons p ON p.id = s.person_id JOIN person_keys k ON k.email_hash = p.email_hash
+			FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id JOIN persons p ON p.id = s.person_id JOIN person_keys k ON k.id = p.key_id
 			WHERE d.campaign_id = $1 AND d.batch_no = $2 AND d.status = 'queued' ORDER BY s.id`, campaignID, b.No)
 		if err != nil {
 			return err

@@ -71,10 +71,11 @@ func (s *Store) RequestSubscription(ctx context.Context, accountID int64, req ti
 		return res, fmt.Errorf("sqlstore: a double opt-in request needs a token hash")
 	}
 	now := s.stamp()
-	if _, err := s.ensureKey(ctx, req.Email); err != nil {
+	newKey, err := s.newKeyFor(ctx, req.Email)
+	if err != nil {
 		return res, err
 	}
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		if req.RespectSuppression {
 			if ok, _, err := suppressed(ctx, tx, accountID, s.keys.SuppressionHash(req.Email.String())); err != nil || ok {
 				if ok {
@@ -83,7 +84,7 @@ func (s *Store) RequestSubscription(ctx context.Context, accountID int64, req ti
 				return err
 			}
 		}
-		pid, dk, err := s.person(ctx, tx, req.Email)
+		pid, dk, err := s.person(ctx, tx, req.Email, newKey)
 		if err != nil {
 			return err
 		}
@@ -250,7 +251,7 @@ func (s *Store) AttachProof(ctx context.Context, accountID, subscriberID, ledger
 		var pid int64
 		var wrapped []byte
 		err := tx.QueryRowContext(ctx, `
-			SELECT s.person_id, k.wrapped_key FROM subscribers s JOIN persons p ON p.id = s.person_id JOIN person_keys k ON k.email_hash = p.email_hash
+			SELECT s.person_id, k.wrapped_key FROM subscribers s JOIN persons p ON p.id = s.person_id JOIN person_keys k ON k.id = p.key_id
 			WHERE s.account_id = $1 AND s.id = $2`, accountID, subscriberID).Scan(&pid, &wrapped)
 		if err != nil {
 			return translate(err)
@@ -274,7 +275,7 @@ func proofAAD(accountID, personID, seq int64) []byte {
 func (s *Store) Proofs(ctx context.Context, accountID, subscriberID int64) ([]tidings.Proof, error) {
 	rows, err := s.r.QueryContext(ctx, `
 		SELECT x.id, x.person_id, x.ledger_seq, x.kind, x.data_sealed, x.created_at, k.wrapped_key
-		FROM proofs x JOIN persons p ON p.id = x.person_id JOIN person_keys k ON k.email_hash = p.email_hash
+		FROM proofs x JOIN persons p ON p.id = x.person_id JOIN person_keys k ON k.id = p.key_id
 		WHERE x.account_id = $1 AND x.subscriber_id = $2 ORDER BY x.id`, accountID, subscriberID)
 	if err != nil {
 		return nil, err
@@ -311,7 +312,7 @@ func (s *Store) loadPending(ctx context.Context, tx *sql.Tx, tokenHash []byte) (
 	var wrapped []byte
 	err := tx.QueryRowContext(ctx, `
 		SELECT c.id, c.account_id, c.subscriber_id, c.lists, c.text_version, c.expires_at, s.person_id, k.wrapped_key
-		FROM pending_confirmations c JOIN subscribers s ON s.id = c.subscriber_id JOIN persons p ON p.id = s.person_id JOIN person_keys k ON k.email_hash = p.email_hash
+		FROM pending_confirmations c JOIN subscribers s ON s.id = c.subscriber_id JOIN persons p ON p.id = s.person_id JOIN person_keys k ON k.id = p.key_id
 		WHERE c.token_hash = $1`, tokenHash).Scan(&p.id, &p.accountID, &p.subscriberID, &lists, &p.textVersion, &p.expires, &p.personID, &wrapped)
 	if err != nil {
 		return p, translate(err)
@@ -483,7 +484,7 @@ func (s *Store) Unsubscribe(ctx context.Context, accountID, subscriberID, listID
 		var pid int64
 		var wrapped, emailEnc []byte
 		err := tx.QueryRowContext(ctx, `
-			SELECT s.person_id, k.wrapped_key, s.email_enc FROM subscribers s JOIN persons p ON p.id = s.person_id JOIN person_keys k ON k.email_hash = p.email_hash
+			SELECT s.person_id, k.wrapped_key, s.email_enc FROM subscribers s JOIN persons p ON p.id = s.person_id JOIN person_keys k ON k.id = p.key_id
 			WHERE s.account_id = $1 AND s.id = $2`, accountID, subscriberID).Scan(&pid, &wrapped, &emailEnc)
 		if err != nil {
 			return translate(err)
@@ -586,7 +587,7 @@ func (s *Store) OpenEvidence(ctx context.Context, e tidings.LedgerEntry) (tiding
 		return ev, tidings.ErrNotFound
 	}
 	var wrapped []byte
-	if err := s.r.QueryRowContext(ctx, `SELECT k.wrapped_key FROM persons p JOIN person_keys k ON k.email_hash = p.email_hash WHERE p.id = $1`, e.PersonID).Scan(&wrapped); err != nil {
+	if err := s.r.QueryRowContext(ctx, `SELECT k.wrapped_key FROM persons p JOIN person_keys k ON k.id = p.key_id WHERE p.id = $1`, e.PersonID).Scan(&wrapped); err != nil {
 		return ev, translate(err)
 	}
 	dk, err := s.keys.UnwrapDataKey(wrapped)

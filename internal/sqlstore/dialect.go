@@ -168,11 +168,19 @@ func (e Engine) blob() string {
 	return "BLOB"
 }
 
-// withoutRowid ends a CREATE TABLE whose primary key is the only index it needs: on
-// SQLite the rows are then stored in that key's B-tree, not in a second one.
-func (e Engine) withoutRowid() string {
-	if e == SQLite {
-		return " WITHOUT ROWID"
+// serialKey is the column definition of an integer primary key numbered by the engine.
+func (e Engine) serialKey() string {
+	if e == Postgres {
+		return "BIGSERIAL PRIMARY KEY"
+	}
+	return "INTEGER PRIMARY KEY"
+}
+
+// resetKeySequence moves PostgreSQL's key numbering past keys inserted with their own
+// IDs (moved from persons); SQLite numbers after the largest ID by itself.
+func (e Engine) resetKeySequence() string {
+	if e == Postgres {
+		return `SELECT setval(pg_get_serial_sequence('person_keys', 'id'), (SELECT MAX(id) FROM person_keys))`
 	}
 	return ""
 }

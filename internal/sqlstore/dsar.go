@@ -42,7 +42,7 @@ func (s *Store) SetTrackingConsent(ctx context.Context, accountID, subscriberID 
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		var pid int64
 		var wrapped []byte
-		err := tx.QueryRowContext(ctx, `SELECT s.person_id, k.wrapped_key FROM subscribers s JOIN persons p ON p.id = s.person_id JOIN person_keys k ON k.email_hash = p.email_hash
+		err := tx.QueryRowContext(ctx, `SELECT s.person_id, k.wrapped_key FROM subscribers s JOIN persons p ON p.id = s.person_id JOIN person_keys k ON k.id = p.key_id
 			WHERE s.account_id = $1 AND s.id = $2`, accountID, subscriberID).Scan(&pid, &wrapped)
 		if err != nil {
 			return translate(err)

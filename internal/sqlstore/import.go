@@ -208,18 +208,63 @@ func (im *importer) resolvePersons(ctx context.Context, rows []*importRow) ([]*i
 			r.personID, r.dk, r.newPerson = id, dk, created
 		}
 	}
-	// The keys first, committed on their own (keystore.go): never rows without their key.
-	hashes := make([][]byte, len(args))
-	for i, a := range args {
-		hashes[i] = a.([]byte)
-	}
-	keysByHash, err := im.s.ensureKeys(ctx, hashes)
+	// Known people, and their keys (read from the pool: see readKeys).
+	q, err := im.query(ctx, `SELECT email_hash, id, key_id FROM persons WHERE email_hash IN (`+im.inList(len(args), 1)+`)`, args...)
 	if err != nil {
 		return nil, err
 	}
-	q, err := im.query(ctx, `SELECT email_hash, id FROM persons WHERE email_hash IN (`+im.inList(len(args), 1)+`)`, args...)
+	type known struct {
+		hash      []byte
+		id, keyID int64
+	}
+	var knowns []known
+	var keyIDs []int64
+	for q.Next() {
+		var k known
+		if err := q.Scan(&k.hash, &k.id, &k.keyID); err != nil {
+			q.Close()
+			return nil, err
+		}
+		knowns, keyIDs = append(knowns, k), append(keyIDs, k.keyID)
+	}
+	q.Close()
+	if err := q.Err(); err != nil {
+		return nil, err
+	}
+	dks, err := im.s.readKeys(ctx, im.s.r, keyIDs)
 	if err != nil {
 		return nil, err
+	}
+	for _, k := range knowns {
+		if dks[k.keyID] == nil {
+			return nil, errKeyGone
+		}
+		found(k.hash, k.id, dks[k.keyID], false)
+	}
+	// New people: their keys first, committed on their own (keystore.go), then the persons.
+	var missing [][]byte
+	for _, a := range args {
+		if h := a.([]byte); byHash[string(h)][0].personID == 0 {
+			missing = append(missing, h)
+		}
+	}
+	if len(missing) == 0 {
+		return rows, nil
+	}
+	ids, newDKs, err := im.s.newKeys(ctx, len(missing))
+	if err != nil {
+		return nil, err
+	}
+	ins := make([]any, 0, 3*len(missing))
+	keyOf := make(map[string]*keys.DataKey, len(missing))
+	for i, h := range missing {
+		ins = append(ins, h, ids[i], toDB(im.now))
+		keyOf[string(h)] = newDKs[i]
+	}
+	q, err = im.query(ctx, `INSERT INTO persons (email_hash, key_id, created_at) VALUES `+im.placeholders(len(missing), 3, 1)+
+		` RETURNING email_hash, id`, ins...)
+	if err != nil {
+		return nil, translate(err)
 	}
 	for q.Next() {
 		var h []byte
@@ -228,35 +273,11 @@ func (im *importer) resolvePersons(ctx context.Context, rows []*importRow) ([]*i
 			q.Close()
 			return nil, err
 		}
-		found(h, id, keysByHash[string(h)], false)
+		found(h, id, keyOf[string(h)], true)
 	}
 	q.Close()
-	var ins []any
-	for _, h := range hashes {
-		if byHash[string(h)][0].personID != 0 {
-			continue
-		}
-		ins = append(ins, h, toDB(im.now))
-	}
-	if len(ins) > 0 {
-		q, err := im.query(ctx, `INSERT INTO persons (email_hash, created_at) VALUES `+im.placeholders(len(ins)/2, 2, 1)+
-			` RETURNING email_hash, id`, ins...)
-		if err != nil {
-			return nil, translate(err)
-		}
-		for q.Next() {
-			var h []byte
-			var id int64
-			if err := q.Scan(&h, &id); err != nil {
-				q.Close()
-				return nil, err
-			}
-			found(h, id, keysByHash[string(h)], true)
-		}
-		q.Close()
-		if err := q.Err(); err != nil {
-			return nil, translate(err)
-		}
+	if err := q.Err(); err != nil {
+		return nil, translate(err)
 	}
 	return rows, nil
 }

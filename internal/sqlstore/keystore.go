@@ -30,14 +30,15 @@ import (
 //   - PostgreSQL: a schema of its own beside the data's (public → tidings_keys, S → S_keys),
 //     on the connections' search_path; back up the data with pg_dump --exclude-schema.
 //
-// Either way the SQL names the table unqualified, person_keys, as if it were local.
+// Either way the SQL names the table unqualified, person_keys, as if it were local. A key
+// row is an ID and a wrapped key, nothing else; persons.key_id points at it.
 //
-// Keys are found by the person's lookup hash, not by person ID, so that a key can be
-// written before the person row that needs it. Writes follow one rule that survives a
-// crash at any moment: a key is committed before the rows sealed with it, in its own
-// transaction (ensureKeys), and deleted in the transaction that deletes its person, which
-// on SQLite commits the data file first. A crash in between leaves at most a key with no
-// person, which the retention sweep removes (SweepOrphanKeys); never data without its key.
+// SQLite commits the files of one transaction one after the other, not atomically, so
+// writes follow one rule that survives a crash at any moment: a key is committed, in a
+// transaction of its own (newKeys), before the person row that points at it, and deleted
+// with its person (deleteKey). A crash in between leaves at most a key that no person
+// points at, which the retention sweep removes (SweepOrphanKeys); never a person whose
+// key is gone.
 
 const keySchema = "keystore" // SQLite: the name the key file is attached under
 
@@ -127,7 +128,7 @@ func openPostgres(dsn string) (*sql.DB, string, error) {
 }
 
 // createKeyStore makes the key table if it is not there yet. It is not a migration: the
-// migrations run in the data's schema and move existing keys into this table (00019).
+// migrations run in the data's schema, and move existing keys into this table (19, 20).
 func (s *Store) createKeyStore(ctx context.Context) error {
 	tx, err := s.kw.BeginTx(ctx, nil)
 	if err != nil {
@@ -145,178 +146,160 @@ func (s *Store) createKeyStore(ctx context.Context) error {
 		}
 		table = pgx.Identifier{s.pgKeySchema, "person_keys"}.Sanitize()
 	}
-	// claimed_at: when a writer last created or found the key to seal with it; the
-	// orphan sweep leaves recently claimed keys alone.
 	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+table+` (
-		email_hash  `+s.engine.blob()+` PRIMARY KEY,
+		id          `+s.engine.serialKey()+`,
 		wrapped_key `+s.engine.blob()+` NOT NULL,
-		claimed_at  BIGINT NOT NULL)`+s.engine.withoutRowid()); err != nil {
+		created_at  BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("sqlstore: create the key store: %w", err)
 	}
 	return tx.Commit()
 }
 
-// ensureKeys returns the data key of every lookup hash, creating the missing ones, in a
-// transaction of its own that commits before the caller writes anything sealed with them.
-func (s *Store) ensureKeys(ctx context.Context, hashes [][]byte) (map[string]*keys.DataKey, error) {
-	out := make(map[string]*keys.DataKey, len(hashes))
-	if len(hashes) == 0 {
-		return out, nil
-	}
+// newKeys makes n data keys and commits them, in a transaction of the key store alone,
+// before the caller writes the persons that will point at them. It returns their IDs.
+func (s *Store) newKeys(ctx context.Context, n int) ([]int64, []*keys.DataKey, error) {
+	ids, dks := make([]int64, 0, n), make([]*keys.DataKey, 0, n)
 	tx, err := s.kw.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("begin key store: %w", err)
+		return nil, nil, fmt.Errorf("begin key store: %w", err)
 	}
 	defer tx.Rollback()
-	// Chunks keep each statement under both engines' parameter limits.
-	const chunk = 500
-	for start := 0; start < len(hashes); start += chunk {
-		part := hashes[start:min(start+chunk, len(hashes))]
-		if err := s.readKeys(ctx, tx, part, out); err != nil {
-			return nil, err
-		}
-		if err := s.claimKeys(ctx, tx, part); err != nil {
-			return nil, err
-		}
-		var ins []any
-		made := map[string]*keys.DataKey{}
-		for _, h := range part {
-			if _, ok := out[string(h)]; ok || made[string(h)] != nil {
-				continue
-			}
+	now := toDB(s.stamp())
+	const chunk = 500 // under both engines' parameter limits
+	for done := 0; done < n; done += chunk {
+		m := min(chunk, n-done)
+		made := make(map[string]*keys.DataKey, m)
+		args := make([]any, 0, 2*m)
+		for range m {
 			dk, wrapped, err := s.keys.NewDataKey()
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
-			made[string(h)] = dk
-			ins = append(ins, h, wrapped, toDB(s.stamp()))
+			made[string(wrapped)] = dk
+			args = append(args, wrapped, now)
 		}
-		if len(ins) == 0 {
-			continue
-		}
-		rows, err := tx.QueryContext(ctx, `INSERT INTO person_keys (email_hash, wrapped_key, claimed_at) VALUES `+
-			s.engine.placeholders(len(ins)/3, 3, 1)+` ON CONFLICT (email_hash) DO NOTHING RETURNING email_hash`, ins...)
+		// RETURNING does not promise the order of the VALUES: match by the wrapped key.
+		rows, err := tx.QueryContext(ctx, `INSERT INTO person_keys (wrapped_key, created_at) VALUES `+
+			s.engine.placeholders(m, 2, 1)+` RETURNING id, wrapped_key`, args...)
 		if err != nil {
-			return nil, translate(err)
+			return nil, nil, err
 		}
 		for rows.Next() {
-			var h []byte
-			if err := rows.Scan(&h); err != nil {
+			var id int64
+			var wrapped []byte
+			if err := rows.Scan(&id, &wrapped); err != nil {
 				rows.Close()
-				return nil, err
+				return nil, nil, err
 			}
-			out[string(h)] = made[string(h)]
+			ids, dks = append(ids, id), append(dks, made[string(wrapped)])
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return nil, translate(err)
-		}
-		// Another node made some of them meanwhile (PostgreSQL): theirs count.
-		var lost [][]byte
-		for _, h := range part {
-			if out[string(h)] == nil {
-				lost = append(lost, h)
-			}
-		}
-		if err := s.readKeys(ctx, tx, lost, out); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("commit key store: %w", err)
+		return nil, nil, fmt.Errorf("commit key store: %w", err)
+	}
+	return ids, dks, nil
+}
+
+// newKeyFor makes a key for addr if no person has the address yet, ahead of the
+// transaction that will create the person (person). It returns 0 for a known address.
+func (s *Store) newKeyFor(ctx context.Context, addr tidings.Address) (int64, error) {
+	err := s.r.QueryRowContext(ctx, `SELECT 1 FROM persons WHERE email_hash = $1`, s.keys.Lookup(addr.String())).Scan(new(int))
+	if err == nil {
+		return 0, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return 0, err
+	}
+	ids, _, err := s.newKeys(ctx, 1)
+	if err != nil {
+		return 0, err
+	}
+	return ids[0], nil
+}
+
+// rowsQuerier is a transaction or a pool.
+type rowsQuerier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// readKeys returns the data keys with the given IDs. Read in a transaction on
+// PostgreSQL, the rows stay locked against an erasure until it ends. On SQLite a
+// transaction sees the key file as it was when the transaction first read it: keys
+// committed since (an import's earlier batches) are read from the pool instead.
+func (s *Store) readKeys(ctx context.Context, tx rowsQuerier, ids []int64) (map[int64]*keys.DataKey, error) {
+	out := make(map[int64]*keys.DataKey, len(ids))
+	const chunk = 500
+	for start := 0; start < len(ids); start += chunk {
+		part := ids[start:min(start+chunk, len(ids))]
+		args := make([]any, len(part))
+		for i, id := range part {
+			args[i] = id
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT id, wrapped_key FROM person_keys WHERE id IN (`+
+			s.engine.inList(len(part), 1)+`)`+s.engine.forShare(), args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id int64
+			var wrapped []byte
+			if err := rows.Scan(&id, &wrapped); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			dk, err := s.keys.UnwrapDataKey(wrapped)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[id] = dk
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
 
-// claimKeys marks found keys as in use, so that the orphan sweep, which deletes keys
-// long unclaimed and without a person, cannot delete one that a writer is about to
-// seal with. Only keys not claimed for an hour are written, to spare bulk imports.
-func (s *Store) claimKeys(ctx context.Context, tx *sql.Tx, hashes [][]byte) error {
-	args := make([]any, 0, len(hashes)+2)
-	now := s.stamp()
-	args = append(args, toDB(now), toDB(now.Add(-time.Hour)))
-	for _, h := range hashes {
-		args = append(args, h)
-	}
-	_, err := tx.ExecContext(ctx, `UPDATE person_keys SET claimed_at = `+s.engine.param(1)+` WHERE claimed_at < `+s.engine.param(2)+
-		` AND email_hash IN (`+s.engine.inList(len(hashes), 3)+`)`, args...)
-	return err
-}
-
-// readKeys adds the stored keys of hashes to out.
-func (s *Store) readKeys(ctx context.Context, tx *sql.Tx, hashes [][]byte, out map[string]*keys.DataKey) error {
-	if len(hashes) == 0 {
-		return nil
-	}
-	args := make([]any, len(hashes))
-	for i, h := range hashes {
-		args[i] = h
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT email_hash, wrapped_key FROM person_keys WHERE email_hash IN (`+
-		s.engine.inList(len(hashes), 1)+`)`, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var h, wrapped []byte
-		if err := rows.Scan(&h, &wrapped); err != nil {
-			return err
-		}
-		dk, err := s.keys.UnwrapDataKey(wrapped)
-		if err != nil {
-			return err
-		}
-		out[string(h)] = dk
-	}
-	return rows.Err()
-}
-
-// ensureKey is ensureKeys for one address.
-func (s *Store) ensureKey(ctx context.Context, addr tidings.Address) (*keys.DataKey, error) {
-	h := s.keys.Lookup(addr.String())
-	m, err := s.ensureKeys(ctx, [][]byte{h})
-	if err != nil {
-		return nil, err
-	}
-	return m[string(h)], nil
-}
-
-// errKeyGone: the person was erased between ensureKey and the transaction that needed
-// their key. Nothing was written; asking again creates a new key.
+// errKeyGone: the person was erased between newKeyFor and the transaction that needed
+// their key. Nothing was written; asking again makes a new key.
 var errKeyGone = fmt.Errorf("%w: the address was erased at this very moment; please try again", tidings.ErrConflict)
 
-// orphanKeyAge is how old a key with no person must be before the sweep deletes it: far
-// longer than any transaction that may still be about to create its person.
+// orphanKeyAge is how old a key that no person points at must be before the sweep
+// deletes it: far longer than any transaction that may still be about to point at it.
 const orphanKeyAge = 24 * time.Hour
 
-// SweepOrphanKeys deletes keys whose person does not exist and that nobody claimed for a
-// day: left by a crash between an erasure's two commits, or by a sign-up refused after
-// its key was made.
+// SweepOrphanKeys deletes day-old keys that no person points at: left by a crash
+// between an erasure's two commits, or by a sign-up refused after its key was made.
+// Nothing ever points at such a key later: keys are found only through their person.
 func (s *Store) SweepOrphanKeys(ctx context.Context) (int64, error) {
 	cutoff := toDB(s.stamp().Add(-orphanKeyAge))
-	rows, err := s.r.QueryContext(ctx, `SELECT k.email_hash FROM person_keys k WHERE k.claimed_at < $1
-		AND NOT EXISTS (SELECT 1 FROM persons p WHERE p.email_hash = k.email_hash)`, cutoff)
+	rows, err := s.r.QueryContext(ctx, `SELECT k.id FROM person_keys k WHERE k.created_at < $1
+		AND NOT EXISTS (SELECT 1 FROM persons p WHERE p.key_id = k.id)`, cutoff)
 	if err != nil {
 		return 0, err
 	}
-	var orphans [][]byte
+	var orphans []int64
 	for rows.Next() {
-		var h []byte
-		if err := rows.Scan(&h); err != nil {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
 			rows.Close()
 			return 0, err
 		}
-		orphans = append(orphans, h)
+		orphans = append(orphans, id)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return 0, err
 	}
 	var n int64
-	for _, h := range orphans {
-		// Still unclaimed: a writer that found the key since has claimed it.
-		res, err := s.kw.ExecContext(ctx, `DELETE FROM person_keys WHERE email_hash = $1 AND claimed_at < $2`, h, cutoff)
+	for _, id := range orphans {
+		res, err := s.kw.ExecContext(ctx, `DELETE FROM person_keys WHERE id = $1`, id)
 		if err != nil {
 			return n, err
 		}
@@ -329,35 +312,50 @@ func (s *Store) SweepOrphanKeys(ctx context.Context) (int64, error) {
 // deleteKey deletes a person's key inside tx, the transaction that deletes the person.
 // On PostgreSQL the key store is in the same database and the transaction covers it. On
 // SQLite it is another file, which tx only reads: the key goes on the key connection
-// while tx still holds the data's write lock, so no sign-up can claim the key in
+// while tx still holds the data's write lock, so no sign-up can reach the person in
 // between; if tx then fails, the person's rows stay behind without their key, unreadable
 // as the erasure wanted, and a repeated erasure removes them.
-func (s *Store) deleteKey(ctx context.Context, tx *sql.Tx, emailHash []byte) error {
-	q := `DELETE FROM person_keys WHERE email_hash = $1`
+func (s *Store) deleteKey(ctx context.Context, tx *sql.Tx, keyID int64) error {
+	q := `DELETE FROM person_keys WHERE id = $1`
 	var err error
 	if s.engine.keysInDataTx() {
-		_, err = tx.ExecContext(ctx, q, emailHash)
+		_, err = tx.ExecContext(ctx, q, keyID)
 	} else {
-		_, err = s.kw.ExecContext(ctx, q, emailHash)
+		_, err = s.kw.ExecContext(ctx, q, keyID)
 	}
 	return err
 }
 
-// keyStoreMigration is the migration that drops persons.wrapped_key.
-const keyStoreMigration = 19
+// Migrations 19 and 20 move the keys out of persons: 19 adds persons.key_id, then
+// moveKeysToKeyStore copies each wrapped key to the key store under its person's ID and
+// points the person at it, and 20 drops persons.wrapped_key (refusing while any person
+// has no key).
+const (
+	keyIDMigration    = 19
+	dropKeysMigration = 20
+)
 
-// moveKeysToKeyStore copies the wrapped keys of a database from before the key store into
-// it, in transactions of the key store alone, so that migration 19 can drop them from
-// persons. Copying again is harmless.
-func (s *Store) moveKeysToKeyStore(ctx context.Context) error {
+// migrateKeyStore runs the migrations up to 20 with the copy in the middle; a database
+// past 20, or new, only migrates.
+func (s *Store) migrateKeyStore(ctx context.Context) error {
 	v, err := s.goose.GetDBVersion(ctx)
 	if err != nil {
 		return fmt.Errorf("sqlstore: migration state: %w", err)
 	}
-	if v == 0 || v >= keyStoreMigration {
+	if v >= dropKeysMigration {
 		return nil
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT email_hash, wrapped_key, created_at FROM persons`)
+	if _, err := s.goose.UpTo(ctx, keyIDMigration); err != nil {
+		return fmt.Errorf("sqlstore: migrate: %w", err)
+	}
+	return s.moveKeysToKeyStore(ctx)
+}
+
+// moveKeysToKeyStore copies the wrapped keys still in persons to the key store (first,
+// committed on their own) and then points the persons at them. Running it again is
+// harmless.
+func (s *Store) moveKeysToKeyStore(ctx context.Context) error {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, wrapped_key, created_at FROM persons WHERE key_id IS NULL`)
 	if err != nil {
 		return fmt.Errorf("sqlstore: read keys to move: %w", err)
 	}
@@ -367,18 +365,20 @@ func (s *Store) moveKeysToKeyStore(ctx context.Context) error {
 		if len(batch) == 0 {
 			return nil
 		}
-		_, err := s.kw.ExecContext(ctx, `INSERT INTO person_keys (email_hash, wrapped_key, claimed_at) VALUES `+
-			s.engine.placeholders(len(batch)/3, 3, 1)+` ON CONFLICT (email_hash) DO NOTHING`, batch...)
+		_, err := s.kw.ExecContext(ctx, `INSERT INTO person_keys (id, wrapped_key, created_at) VALUES `+
+			s.engine.placeholders(len(batch)/3, 3, 1)+` ON CONFLICT (id) DO NOTHING`, batch...)
 		batch = batch[:0]
 		return err
 	}
+	moved := 0
 	for rows.Next() {
-		var h, wrapped []byte
-		var created int64
-		if err := rows.Scan(&h, &wrapped, &created); err != nil {
+		var id, created int64
+		var wrapped []byte
+		if err := rows.Scan(&id, &wrapped, &created); err != nil {
 			return err
 		}
-		if batch = append(batch, h, wrapped, created); len(batch) == 3*500 {
+		moved++
+		if batch = append(batch, id, wrapped, created); len(batch) == 3*500 {
 			if err := flush(); err != nil {
 				return fmt.Errorf("sqlstore: move keys: %w", err)
 			}
@@ -387,7 +387,19 @@ func (s *Store) moveKeysToKeyStore(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	rows.Close()
 	if err := flush(); err != nil {
+		return fmt.Errorf("sqlstore: move keys: %w", err)
+	}
+	if moved == 0 {
+		return nil
+	}
+	if q := s.engine.resetKeySequence(); q != "" {
+		if _, err := s.kw.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("sqlstore: move keys: %w", err)
+		}
+	}
+	if _, err := s.w.ExecContext(ctx, `UPDATE persons SET key_id = id WHERE key_id IS NULL`); err != nil {
 		return fmt.Errorf("sqlstore: move keys: %w", err)
 	}
 	return nil

@@ -112,11 +112,11 @@ func TestKeysLiveApart(t *testing.T) {
 			}
 			cols, _ = rows.Columns()
 			rows.Close()
-			if strings.Contains(strings.Join(cols, ","), "key") {
+			if strings.Contains(strings.Join(cols, ","), "wrapped") {
 				t.Fatalf("persons still has key columns: %v", cols)
 			}
 			var keysN, personsN int
-			s.DB().QueryRowContext(ctx, `SELECT COUNT(*) FROM person_keys k JOIN persons p ON p.email_hash = k.email_hash`).Scan(&keysN)
+			s.DB().QueryRowContext(ctx, `SELECT COUNT(*) FROM person_keys k JOIN persons p ON p.key_id = k.id`).Scan(&keysN)
 			s.DB().QueryRowContext(ctx, `SELECT COUNT(*) FROM persons`).Scan(&personsN)
 			if keysN != 1 || personsN != 1 {
 				t.Fatalf("%d keys for %d persons, want 1 for 1", keysN, personsN)
@@ -195,7 +195,8 @@ func TestKeysMoveToKeyStore(t *testing.T) {
 				t.Fatal(err)
 			}
 			var moved []byte
-			if err := s.DB().QueryRowContext(ctx, `SELECT wrapped_key FROM person_keys WHERE email_hash = $1`, hash).Scan(&moved); err != nil {
+			if err := s.DB().QueryRowContext(ctx, `SELECT k.wrapped_key FROM persons p JOIN person_keys k ON k.id = p.key_id
+				WHERE p.email_hash = $1`, hash).Scan(&moved); err != nil {
 				t.Fatalf("the key did not move: %v", err)
 			}
 			got, err := kr.UnwrapDataKey(moved)
@@ -208,6 +209,14 @@ func TestKeysMoveToKeyStore(t *testing.T) {
 			}
 			if _, err := s.DB().ExecContext(ctx, `SELECT wrapped_key FROM persons`); err == nil {
 				t.Fatal("persons.wrapped_key is still there")
+			}
+			// New people get keys numbered after the moved ones.
+			a := tidings.Account{Name: "Shop", ContactEmail: "dpo@shop.example"}
+			if err := s.CreateAccount(ctx, &a); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.CreateSubscriber(ctx, a.ID, &tidings.Subscriber{Email: tidings.MustParseAddress("new@people.example")}, nil, ""); err != nil {
+				t.Fatalf("a new person after the move: %v", err)
 			}
 		})
 	}

@@ -167,9 +167,9 @@ func (s *Store) ErasePerson(ctx context.Context, email tidings.Address, accountI
 // data key with them: whatever is still sealed with it, here or in a backup, is unreadable
 // from then on.
 func (s *Store) deletePersonIfUnused(ctx context.Context, tx *sql.Tx, personID int64) error {
-	var hash []byte
-	err := tx.QueryRowContext(ctx, `SELECT email_hash FROM persons p
-		WHERE p.id = $1 AND NOT EXISTS (SELECT 1 FROM subscribers WHERE person_id = $1)`, personID).Scan(&hash)
+	var keyID int64
+	err := tx.QueryRowContext(ctx, `SELECT key_id FROM persons p
+		WHERE p.id = $1 AND NOT EXISTS (SELECT 1 FROM subscribers WHERE person_id = $1)`, personID).Scan(&keyID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}
@@ -179,5 +179,5 @@ func (s *Store) deletePersonIfUnused(ctx context.Context, tx *sql.Tx, personID i
 	if _, err := tx.ExecContext(ctx, `DELETE FROM persons WHERE id = $1`, personID); err != nil {
 		return err
 	}
-	return s.deleteKey(ctx, tx, hash)
+	return s.deleteKey(ctx, tx, keyID)
 }

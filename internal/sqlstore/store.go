@@ -194,7 +194,7 @@ func (s *Store) Engine() Engine { return s.engine }
 
 // Migrate applies pending migrations and returns how many ran.
 func (s *Store) Migrate(ctx context.Context) error {
-	if err := s.moveKeysToKeyStore(ctx); err != nil {
+	if err := s.migrateKeyStore(ctx); err != nil {
 		return err
 	}
 	res, err := s.goose.Up(ctx)

@@ -20,39 +20,39 @@ func aad(accountID, personID int64, field string) string {
 }
 
 // person finds or creates the instance-wide person row for addr and returns its ID and
-// data key. The caller made sure of the key with ensureKey before its transaction began
-// (keys are committed before the data sealed with them); it is read again here because
-// an erasure in between deletes it, and data sealed with a deleted key would be lost.
-// Concurrent creators meet at the unique email_hash: ON CONFLICT DO NOTHING, then read
-// the winner's row.
-func (s *Store) person(ctx context.Context, tx *sql.Tx, addr tidings.Address) (int64, *keys.DataKey, error) {
+// data key. newKey is the key newKeyFor made ahead of this transaction for an address
+// that had no person (keys commit before the rows that point at them); it is left
+// unused, for the sweep, when a concurrent sign-up created the person first. The key is
+// read inside the transaction because an erasure may have deleted it meanwhile, and
+// data sealed with a deleted key would be lost. Concurrent creators meet at the unique
+// email_hash: ON CONFLICT DO NOTHING, then read the winner's row.
+func (s *Store) person(ctx context.Context, tx *sql.Tx, addr tidings.Address, newKey int64) (int64, *keys.DataKey, error) {
 	hash := s.keys.Lookup(addr.String())
-	var wrapped []byte
-	err := tx.QueryRowContext(ctx, `SELECT wrapped_key FROM person_keys WHERE email_hash = $1`+s.engine.forShare(), hash).Scan(&wrapped)
+	var id, keyID int64
+	err := tx.QueryRowContext(ctx, `SELECT id, key_id FROM persons WHERE email_hash = $1`, hash).Scan(&id, &keyID)
 	if err == sql.ErrNoRows {
-		return 0, nil, errKeyGone
-	}
-	if err != nil {
-		return 0, nil, err
-	}
-	dk, err := s.keys.UnwrapDataKey(wrapped)
-	if err != nil {
-		return 0, nil, err
-	}
-	var id int64
-	err = tx.QueryRowContext(ctx, `SELECT id FROM persons WHERE email_hash = $1`, hash).Scan(&id)
-	if err == sql.ErrNoRows {
+		if newKey == 0 { // the person was erased since newKeyFor looked
+			return 0, nil, errKeyGone
+		}
+		keyID = newKey
 		err = tx.QueryRowContext(ctx, `
-			INSERT INTO persons (email_hash, created_at) VALUES ($1, $2)
-			ON CONFLICT (email_hash) DO NOTHING RETURNING id`, hash, toDB(s.stamp())).Scan(&id)
+			INSERT INTO persons (email_hash, key_id, created_at) VALUES ($1, $2, $3)
+			ON CONFLICT (email_hash) DO NOTHING RETURNING id`, hash, newKey, toDB(s.stamp())).Scan(&id)
 		if err == sql.ErrNoRows {
-			err = tx.QueryRowContext(ctx, `SELECT id FROM persons WHERE email_hash = $1`, hash).Scan(&id)
+			err = tx.QueryRowContext(ctx, `SELECT id, key_id FROM persons WHERE email_hash = $1`, hash).Scan(&id, &keyID)
 		}
 	}
 	if err != nil {
 		return 0, nil, translate(err)
 	}
-	return id, dk, nil
+	dks, err := s.readKeys(ctx, tx, []int64{keyID})
+	if err != nil {
+		return 0, nil, err
+	}
+	if dks[keyID] == nil {
+		return 0, nil, errKeyGone
+	}
+	return id, dks[keyID], nil
 }
 
 // sealed are a subscriber's encrypted columns.
@@ -80,11 +80,12 @@ func (s *Store) CreateSubscriber(ctx context.Context, accountID int64, sub *tidi
 		return tidings.Invalid("status", "invalid_choice", "must be one of unconfirmed, confirmed, unsubscribed")
 	}
 	now := s.stamp()
-	if _, err := s.ensureKey(ctx, sub.Email); err != nil {
+	newKey, err := s.newKeyFor(ctx, sub.Email)
+	if err != nil {
 		return err
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		pid, dk, err := s.person(ctx, tx, sub.Email)
+		pid, dk, err := s.person(ctx, tx, sub.Email, newKey)
 		if err != nil {
 			return err
 		}
@@ -140,7 +141,7 @@ func setSubscription(ctx context.Context, tx *sql.Tx, accountID, subscriberID, l
 const subscriberSelect = `
 	SELECT s.id, s.account_id, s.person_id, s.email_enc, s.name_enc, s.attributes_enc, s.status,
 		s.tracking_consent, s.created_at, s.updated_at, k.wrapped_key
-	FROM subscribers s JOIN persons p ON p.id = s.person_id JOIN person_keys k ON k.email_hash = p.email_hash`
+	FROM subscribers s JOIN persons p ON p.id = s.person_id JOIN person_keys k ON k.id = p.key_id`
 
 func (s *Store) scanSubscriber(row interface{ Scan(...any) error }) (tidings.Subscriber, error) {
 	var sub tidings.Subscriber
@@ -229,7 +230,7 @@ func (s *Store) UpdateSubscriber(ctx context.Context, accountID int64, sub *tidi
 		var wrapped []byte
 		var created int64
 		err := tx.QueryRowContext(ctx, `
-			SELECT s.person_id, s.created_at, k.wrapped_key FROM subscribers s JOIN persons p ON p.id = s.person_id JOIN person_keys k ON k.email_hash = p.email_hash
+			SELECT s.person_id, s.created_at, k.wrapped_key FROM subscribers s JOIN persons p ON p.id = s.person_id JOIN person_keys k ON k.id = p.key_id
 			WHERE s.account_id = $1 AND s.id = $2`, accountID, sub.ID).Scan(&sub.PersonID, &created, &wrapped)
 		if err != nil {
 			return translate(err)
