@@ -79,8 +79,17 @@ func GenerateMaster() []byte {
 	return b
 }
 
-// Lookup returns the keyed hash (HMAC-SHA256) of s; callers pass a normalised address.
-func (k *Keyring) Lookup(s string) []byte { return k.lookup.sum(nil, s, nil) }
+// Lookup returns the keyed hash by which a person is found: HMAC-SHA256 over the SHA-256
+// of s (callers pass a normalised address). Hashing first lets a person be found from
+// the SHA-256 of their address alone (LookupDigest: OpenDSR's sha256 identities), while
+// Tidings still keeps no unkeyed hash.
+func (k *Keyring) Lookup(s string) []byte {
+	d := sha256.Sum256([]byte(s))
+	return k.LookupDigest(d)
+}
+
+// LookupDigest is Lookup for an address known only by its SHA-256.
+func (k *Keyring) LookupDigest(d [sha256.Size]byte) []byte { return k.lookup.sum(nil, "", d[:]) }
 
 // SuppressionHash is a keyed hash under its own key, for suppression entries: it cannot
 // be joined to person lookups, and it survives the person's erasure.

@@ -3,6 +3,7 @@ package keys
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -462,5 +463,14 @@ func TestProcessorCertificate(t *testing.T) {
 	}
 	if !k.ReceiptKey().Public().(ed25519.PublicKey).Equal(cert.PublicKey) {
 		t.Fatal("the certificate does not carry the receipt key")
+	}
+}
+
+// TestLookupDigest: an address's SHA-256 finds the same person as the address.
+func TestLookupDigest(t *testing.T) {
+	k := testRing(t, "d")
+	addr := "someone@example.com"
+	if !bytes.Equal(k.Lookup(addr), k.LookupDigest(sha256.Sum256([]byte(addr)))) {
+		t.Fatal("the digest lookup differs from the address lookup")
 	}
 }

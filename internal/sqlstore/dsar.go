@@ -2,12 +2,21 @@ package sqlstore
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 
 	"github.com/tidings/tidings/internal/tidings"
 )
 
 func (s *Store) LogDSAR(ctx context.Context, accountID int64, email tidings.Address, kind tidings.DSARKind, source tidings.Source, completed bool) error {
+	return s.logDSAR(ctx, accountID, s.keys.Lookup(email.String()), kind, source, completed)
+}
+
+func (s *Store) LogDSARDigest(ctx context.Context, accountID int64, digest [sha256.Size]byte, kind tidings.DSARKind, source tidings.Source, completed bool) error {
+	return s.logDSAR(ctx, accountID, s.keys.LookupDigest(digest), kind, source, completed)
+}
+
+func (s *Store) logDSAR(ctx context.Context, accountID int64, subject []byte, kind tidings.DSARKind, source tidings.Source, completed bool) error {
 	now := s.stamp()
 	due := now.AddDate(0, 1, 0)
 	var done sql.NullInt64
@@ -15,7 +24,7 @@ func (s *Store) LogDSAR(ctx context.Context, accountID int64, email tidings.Addr
 		done = sql.NullInt64{Int64: toDB(now), Valid: true}
 	}
 	_, err := s.w.ExecContext(ctx, `INSERT INTO dsar_requests (account_id, subject_hash, kind, source, received_at, due_at, completed_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, accountID, s.keys.Lookup(email.String()), string(kind), string(source), toDB(now), toDB(due), done)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, accountID, subject, string(kind), string(source), toDB(now), toDB(due), done)
 	return translate(err)
 }
 

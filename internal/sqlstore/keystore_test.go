@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -171,8 +172,10 @@ func TestOrphanKeysAreSwept(t *testing.T) {
 	}
 }
 
-// TestKeysMoveToKeyStore: a database from before the key store keeps every person's key
-// through the migration: the keys are copied to the key store, then dropped from persons.
+// TestKeysMoveToKeyStore: a database from before the key store (and before lookups over
+// SHA-256) keeps every person through the migrations: the key is copied to the key store
+// and dropped from persons, the lookup hash is recomputed from the sealed address, and
+// the subscriber is found by address and reads as before.
 func TestKeysMoveToKeyStore(t *testing.T) {
 	for _, engine := range testdb.Engines(t) {
 		t.Run(string(engine), func(t *testing.T) {
@@ -186,35 +189,42 @@ func TestKeysMoveToKeyStore(t *testing.T) {
 			if err := s.MigrateUpTo(ctx, 18); err != nil {
 				t.Fatal(err)
 			}
-			hash := kr.Lookup("old@people.example")
-			dk, wrapped, _ := kr.NewDataKey()
-			if _, err := s.DB().ExecContext(ctx, `INSERT INTO persons (email_hash, wrapped_key, created_at) VALUES ($1, $2, 1)`, hash, wrapped); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.Migrate(ctx); err != nil {
-				t.Fatal(err)
-			}
-			var moved []byte
-			if err := s.DB().QueryRowContext(ctx, `SELECT k.wrapped_key FROM persons p JOIN person_keys k ON k.id = p.key_id
-				WHERE p.email_hash = $1`, hash).Scan(&moved); err != nil {
-				t.Fatalf("the key did not move: %v", err)
-			}
-			got, err := kr.UnwrapDataKey(moved)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sealed := dk.SealString("x", "aad")
-			if plain, err := got.OpenString(sealed, "aad"); err != nil || plain != "x" {
-				t.Fatalf("the moved key is another key: %q, %v", plain, err)
-			}
-			if _, err := s.DB().ExecContext(ctx, `SELECT wrapped_key FROM persons`); err == nil {
-				t.Fatal("persons.wrapped_key is still there")
-			}
-			// New people get keys numbered after the moved ones.
 			a := tidings.Account{Name: "Shop", ContactEmail: "dpo@shop.example"}
 			if err := s.CreateAccount(ctx, &a); err != nil {
 				t.Fatal(err)
 			}
+			// A person as version 18 wrote them: the key in persons, a hash of another
+			// definition, the subscriber's fields sealed under the key.
+			const addr = "old@people.example"
+			dk, wrapped, _ := kr.NewDataKey()
+			var pid int64
+			if err := s.DB().QueryRowContext(ctx, `INSERT INTO persons (email_hash, wrapped_key, created_at) VALUES ($1, $2, 1) RETURNING id`,
+				[]byte("an older lookup hash, 32 bytes.."), wrapped).Scan(&pid); err != nil {
+				t.Fatal(err)
+			}
+			field := func(f string) string { return fmt.Sprintf("tidings/v1 account=%d person=%d field=%s", a.ID, pid, f) }
+			var sid int64
+			if err := s.DB().QueryRowContext(ctx, `INSERT INTO subscribers (account_id, person_id, email_enc, name_enc, attributes_enc, created_at, updated_at)
+				VALUES ($1, $2, $3, $4, $5, 1, 1) RETURNING id`, a.ID, pid, dk.SealString(addr, field("email")), dk.SealString("Olga", field("name")),
+				dk.SealString("{}", field("attributes"))).Scan(&sid); err != nil {
+				t.Fatal(err)
+			}
+
+			if err := s.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.DB().ExecContext(ctx, `SELECT wrapped_key FROM persons`); err == nil {
+				t.Fatal("persons.wrapped_key is still there")
+			}
+			got, err := s.GetSubscriber(ctx, a.ID, sid)
+			if err != nil || got.Email.String() != addr || got.Name != "Olga" {
+				t.Fatalf("the subscriber after the migrations: %+v, %v", got, err)
+			}
+			recs, err := s.PersonData(ctx, tidings.MustParseAddress(addr))
+			if err != nil || len(recs) != 1 {
+				t.Fatalf("found by address after the rehash: %d records, %v", len(recs), err)
+			}
+			// New people get keys numbered after the moved ones.
 			if err := s.CreateSubscriber(ctx, a.ID, &tidings.Subscriber{Email: tidings.MustParseAddress("new@people.example")}, nil, ""); err != nil {
 				t.Fatalf("a new person after the move: %v", err)
 			}

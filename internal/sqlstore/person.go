@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 
@@ -180,4 +181,15 @@ func (s *Store) deletePersonIfUnused(ctx context.Context, tx *sql.Tx, personID i
 		return err
 	}
 	return s.deleteKey(ctx, tx, keyID)
+}
+
+func (s *Store) AddressByDigest(ctx context.Context, accountID int64, digest [sha256.Size]byte) (tidings.Address, error) {
+	var sid int64
+	err := s.r.QueryRowContext(ctx, `SELECT x.id FROM persons p JOIN subscribers x ON x.person_id = p.id
+		WHERE p.email_hash = $1 AND x.account_id = $2`, s.keys.LookupDigest(digest), accountID).Scan(&sid)
+	if err != nil {
+		return tidings.Address{}, translate(err)
+	}
+	sub, err := s.GetSubscriber(ctx, accountID, sid)
+	return sub.Email, err
 }

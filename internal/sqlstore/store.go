@@ -141,7 +141,7 @@ func Connect(ctx context.Context, url string, kr *keys.Keyring, log *slog.Logger
 		s.Close()
 		return nil, err
 	}
-	var gopts []goose.ProviderOption
+	gopts := []goose.ProviderOption{s.goMigrations()}
 	if engine == Postgres {
 		// Nodes starting together poll for the lock every second (goose waits 5 s by
 		// default), for up to five minutes of someone else migrating.

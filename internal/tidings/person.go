@@ -2,6 +2,7 @@ package tidings
 
 import (
 	"context"
+	"crypto/sha256"
 	"time"
 )
 
@@ -51,6 +52,10 @@ type PersonStore interface {
 	// middle of an erasure, or by a sign-up that failed after its key was made) and
 	// returns how many.
 	SweepOrphanKeys(ctx context.Context) (int64, error)
+	// AddressByDigest finds the account's subscriber whose normalised address has the
+	// given SHA-256 (OpenDSR's sha256 identities) and returns the address; ErrNotFound
+	// when the account holds nobody with it.
+	AddressByDigest(ctx context.Context, accountID int64, digest [sha256.Size]byte) (Address, error)
 }
 
 // PortalStore keeps the subscriber portal's sign-in links and sessions.
@@ -93,6 +98,9 @@ type DSARStore interface {
 	// LogDSAR records a request about email in the account; completed marks it done at once
 	// (self-service requests are fulfilled as they are made).
 	LogDSAR(ctx context.Context, accountID int64, email Address, kind DSARKind, source Source, completed bool) error
+	// LogDSARDigest is LogDSAR for a person known only by the SHA-256 of their
+	// normalised address (OpenDSR's sha256 identities), whom the account does not hold.
+	LogDSARDigest(ctx context.Context, accountID int64, digest [sha256.Size]byte, kind DSARKind, source Source, completed bool) error
 	ListDSARs(ctx context.Context, accountID int64, p Page) ([]DSAR, error)
 	// SetTrackingConsent changes a subscriber's tracking consent and records it in the ledger.
 	SetTrackingConsent(ctx context.Context, accountID, subscriberID int64, on bool, source Source, ev Evidence) error

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -26,9 +28,10 @@ var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[
 func (a *api) openDSRDiscovery(w http.ResponseWriter, r *http.Request, _ caller) error {
 	return writeJSON(w, http.StatusOK, map[string]any{
 		"api_version": openDSRVersion,
-		// Only raw addresses: people are found by keyed hash, which a plain SHA-256 of the
-		// address cannot be matched against (and Tidings keeps no unkeyed hashes).
-		"supported_identities":            []map[string]string{{"identity_type": "email", "identity_format": "raw"}},
+		// People are found by a keyed hash over the SHA-256 of their address, so a
+		// digest finds them too, without Tidings keeping any unkeyed hash.
+		"supported_identities": []map[string]string{{"identity_type": "email", "identity_format": "raw"},
+			{"identity_type": "email", "identity_format": "sha256"}},
 		"supported_subject_request_types": []string{"erasure", "access", "portability"},
 		"processor_certificate":           a.BaseURL + "/.well-known/tidings-processor.pem",
 	})
@@ -69,14 +72,31 @@ func (a *api) createOpenDSR(w http.ResponseWriter, r *http.Request, c caller) er
 		return invalid("subject_identities", "unsupported_identity", "give exactly one identity of type email")
 	}
 	id := in.SubjectIdentities[0]
-	if id.IdentityFormat != "raw" {
-		return invalid("subject_identities[0].identity_format", "unsupported_identity_format",
-			"only raw addresses are supported: Tidings finds people by keyed hash and cannot match a plain SHA-256 digest")
-	}
-	addr, err := tidings.ParseAddress(id.IdentityValue)
-	if err != nil {
-		v, _ := tidings.AsValidation(err)
-		return invalid("subject_identities[0].identity_value", v.Code, v.Message)
+	// A raw address, or the hex SHA-256 of the normalised (lower-case) address, which
+	// finds the person only where this account holds them.
+	var addr tidings.Address
+	var digest [sha256.Size]byte
+	switch id.IdentityFormat {
+	case "raw":
+		var err error
+		if addr, err = tidings.ParseAddress(id.IdentityValue); err != nil {
+			v, _ := tidings.AsValidation(err)
+			return invalid("subject_identities[0].identity_value", v.Code, v.Message)
+		}
+	case "sha256":
+		b, err := hex.DecodeString(id.IdentityValue)
+		if err != nil || len(b) != sha256.Size {
+			return invalid("subject_identities[0].identity_value", "invalid_digest", "must be a SHA-256 digest in hex (64 characters)")
+		}
+		copy(digest[:], b)
+		switch found, err := a.Store.AddressByDigest(r.Context(), c.AccountID, digest); {
+		case err == nil:
+			addr = found
+		case !errors.Is(err, tidings.ErrNotFound):
+			return err
+		}
+	default:
+		return invalid("subject_identities[0].identity_format", "unsupported_identity_format", "must be raw or sha256")
 	}
 	for i, cb := range in.StatusCallbackURLs {
 		u, err := url.Parse(cb)
@@ -94,18 +114,24 @@ func (a *api) createOpenDSR(w http.ResponseWriter, r *http.Request, c caller) er
 	} else if err != nil {
 		return err
 	}
-	// Carried out at once: an erasure now, an access request by preparing its results.
+	// Carried out at once: an erasure now, an access request by preparing its results. A
+	// digest the account does not know has nothing to erase or show (and, without the
+	// address, no suppression can be derived from it).
 	kind := tidings.DSARKind(req.Kind)
-	if req.Kind == "erasure" {
+	if req.Kind == "erasure" && !addr.IsZero() {
 		if _, err := a.Store.ErasePerson(r.Context(), addr, c.AccountID); err != nil {
 			return err
 		}
 	}
-	if err := a.Store.SetOpenDSRStatus(r.Context(), c.AccountID, req.ID, "completed", req.Kind != "erasure"); err != nil {
+	if err := a.Store.SetOpenDSRStatus(r.Context(), c.AccountID, req.ID, "completed", req.Kind != "erasure" && !addr.IsZero()); err != nil {
 		return err
 	}
-	if err := a.Store.LogDSAR(r.Context(), c.AccountID, addr, kind, tidings.SourceAPI, true); err != nil {
-		return err
+	logged := a.Store.LogDSARDigest(r.Context(), c.AccountID, digest, kind, tidings.SourceAPI, true)
+	if !addr.IsZero() {
+		logged = a.Store.LogDSAR(r.Context(), c.AccountID, addr, kind, tidings.SourceAPI, true)
+	}
+	if logged != nil {
+		return logged
 	}
 	body, _ := json.Marshal(in)
 	a.callback(c.AccountID, req.ID, req.ExpectedAt, "completed", in.StatusCallbackURLs)

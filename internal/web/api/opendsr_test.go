@@ -1,8 +1,10 @@
 package api_test
 
 import (
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/pem"
 	"io"
 	"net/http"
@@ -104,7 +106,32 @@ func TestOpenDSR(t *testing.T) {
 		if err := cert.CheckSignature(x509.PureEd25519, append(bodies[0], ' '), sig); err == nil {
 			t.Fatal("a changed body verifies")
 		}
+		// sha256 identities: the hex digest of the normalised address finds the person,
+		// in this account only.
+		e.must(201, e.do("POST", "/api/v1/subscribers", e.tokA, map[string]any{"email": "hashed@example.com", "name": "Hal"}))
+		sum := sha256.Sum256([]byte("hashed@example.com"))
+		digest := hex.EncodeToString(sum[:])
+		const byDigest = "77777777-2222-4333-8444-555555555555"
+		e.must(201, e.do("POST", "/api/v1/opendsr", e.tokA, req(byDigest, "access", strings.ToUpper(digest), "sha256")))
+		if res := e.must(200, e.do("GET", "/api/v1/opendsr/"+byDigest+"/results", e.tokA, nil)); !strings.Contains(string(res.body), "Hal") {
+			t.Fatalf("results by digest: %s", res.body)
+		}
+		const otherAccount = "88888888-2222-4333-8444-555555555555"
+		e.must(201, e.do("POST", "/api/v1/opendsr", e.tokB, req(otherAccount, "erasure", digest, "sha256")))
+		if data := e.must(200, e.do("GET", "/api/v1/subscribers?email=hashed@example.com", e.tokA, nil)).json(t)["data"].([]any); len(data) != 1 {
+			t.Fatal("another account's digest request reached this account's subscriber")
+		}
+		const eraseByDigest = "99999999-2222-4333-8444-555555555555"
+		e.must(201, e.do("POST", "/api/v1/opendsr", e.tokA, req(eraseByDigest, "erasure", digest, "sha256")))
+		if data := e.must(200, e.do("GET", "/api/v1/subscribers?email=hashed@example.com", e.tokA, nil)).json(t)["data"].([]any); len(data) != 0 {
+			t.Fatal("the erasure by digest left the subscriber")
+		}
+		// The erasure left a suppression, found from the address the digest led to.
+		e.must(409, e.do("POST", "/api/v1/subscribers", e.tokA, map[string]any{"email": "hashed@example.com"}))
+
 		for _, bad := range []map[string]any{
+			req("aaaaaaaa-2222-4333-8444-555555555555", "access", "abc123", "sha256"),
+			req("bbbbbbbb-2222-4333-8444-555555555555", "access", "x@example.com", "md5"),
 			req("not-a-uuid", "erasure", "x@example.com", "raw"),
 			req("33333333-2222-4333-8444-555555555555", "erasure", "x@example.com", "sha256"),
 			req("44444444-2222-4333-8444-555555555555", "rectification", "x@example.com", "raw"),
