@@ -184,6 +184,9 @@ func (s *Store) SetCampaignStatus(ctx context.Context, accountID, id int64, to t
 		if to == tidings.CampaignScheduled && c.ScheduledAt == nil {
 			return tidings.Invalid("scheduled_at", "required", "set a time to schedule the campaign")
 		}
+		if to == tidings.CampaignScheduled && !c.ScheduledAt.After(now) {
+			return tidings.Invalid("scheduled_at", "in_the_past", "the scheduled time has passed; choose a later time or send now")
+		}
 		if to == tidings.CampaignSending && c.StartedAt == nil {
 			total, err := s.plan(ctx, tx, c)
 			if err != nil {

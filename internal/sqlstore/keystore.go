@@ -354,7 +354,15 @@ func (s *Store) migrateKeyStore(ctx context.Context) error {
 	if _, err := s.goose.UpTo(ctx, keyIDMigration); err != nil {
 		return fmt.Errorf("sqlstore: migrate: %w", err)
 	}
-	return s.moveKeysToKeyStore(ctx)
+	err = s.moveKeysToKeyStore(ctx)
+	if err != nil {
+		// Another node starting at the same time may have finished the move and dropped
+		// the column under our feet: then there is nothing left to do.
+		if v, verr := s.goose.GetDBVersion(ctx); verr == nil && v >= dropKeysMigration {
+			return nil
+		}
+	}
+	return err
 }
 
 // moveKeysToKeyStore copies the wrapped keys still in persons to the key store (first,

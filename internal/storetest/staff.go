@@ -267,6 +267,24 @@ func testEmptyCampaignIsSent(t *testing.T, s tidings.Store) {
 	}
 }
 
+// A campaign is scheduled only for a time still to come; the life's other rules hold.
+func testScheduleRules(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l := mustList(t, s, a.ID)
+	past := time.Now().Add(-time.Hour)
+	c := tidings.Campaign{Name: "Late", Subject: "s", FromAddress: "news@tidings.example", HTML: "<p>x</p>", Lists: []int64{l.ID}, ScheduledAt: &past}
+	noErr(t, "CreateCampaign", s.CreateCampaign(ctx, a.ID, &c))
+	wantValidation(t, "schedule in the past", s.SetCampaignStatus(ctx, a.ID, c.ID, tidings.CampaignScheduled, ""), "scheduled_at")
+	wantValidation(t, "pause a draft", s.SetCampaignStatus(ctx, a.ID, c.ID, tidings.CampaignPaused, ""), "status")
+	future := time.Now().Add(time.Hour)
+	c.ScheduledAt = &future
+	noErr(t, "UpdateCampaign", s.UpdateCampaign(ctx, a.ID, &c))
+	noErr(t, "schedule", s.SetCampaignStatus(ctx, a.ID, c.ID, tidings.CampaignScheduled, ""))
+	if got, _ := s.GetCampaign(ctx, a.ID, c.ID); got.Status != tidings.CampaignScheduled {
+		t.Fatalf("status %s, want scheduled", got.Status)
+	}
+}
+
 // CreateMember makes the user and the role together, or neither.
 func testCreateMember(t *testing.T, s tidings.Store) {
 	a := mustAccount(t, s)

@@ -390,9 +390,6 @@ func campaignMove(to tidings.CampaignStatus, action, notice string) func(*reques
 		if action == "resume" && c.Status != tidings.CampaignPaused {
 			return rq.renderCampaign(http.StatusUnprocessableEntity, nil, "Only a paused campaign can be resumed; this one is "+string(c.Status)+".", "")
 		}
-		if to == tidings.CampaignScheduled && c.ScheduledAt != nil && c.Status == tidings.CampaignDraft && !c.ScheduledAt.After(time.Now()) {
-			return rq.renderCampaign(http.StatusUnprocessableEntity, nil, "The scheduled time has passed: set a later time and save, or send now.", "")
-		}
 		err = rq.Store.SetCampaignStatus(ctx, rq.Account.ID, id, to, "")
 		if msg := formError(err); msg != "" {
 			return rq.renderCampaign(http.StatusUnprocessableEntity, nil, "This cannot be done now: "+msg, "")

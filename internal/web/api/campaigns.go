@@ -142,6 +142,17 @@ func (a *api) campaignAction(w http.ResponseWriter, r *http.Request, c caller) e
 	if !ok {
 		return fail(http.StatusNotFound, "not_found", "unknown action; use send, schedule, unschedule, pause, resume or cancel")
 	}
+	// Resuming and sending both lead to sending; resume means a paused campaign, and
+	// must not start a draft.
+	if r.PathValue("action") == "resume" {
+		camp, err := a.Store.GetCampaign(r.Context(), c.AccountID, id)
+		if err != nil {
+			return err
+		}
+		if camp.Status != tidings.CampaignPaused {
+			return tidings.Invalid("status", "bad_transition", "only a paused campaign can be resumed; this one is %s", camp.Status)
+		}
+	}
 	if err := a.Store.SetCampaignStatus(r.Context(), c.AccountID, id, to, ""); err != nil {
 		return err
 	}
