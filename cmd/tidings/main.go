@@ -48,6 +48,7 @@ var commands = map[string]command{
 	"campaign":  {"send a campaign in the foreground, or show progress: campaign send|status --account ID --id ID", cmdCampaign},
 	"dsar":      {"data-subject requests: dsar export --email A | dsar erase --email A [--account ID]", cmdDSAR},
 	"import":    {"import a CSV: import FILE --account ID --list ID --source S --basis B", cmdImport},
+	"backup":    {"copy the data or the key store while running: backup --data FILE | backup --keys FILE", cmdBackup},
 	"version": {"print the version", func(_ context.Context, e env, _ []string) error {
 		fmt.Fprintln(e.stdout, "tidings", version)
 		return nil

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -417,4 +418,26 @@ func (s *Store) moveKeysToKeyStore(ctx context.Context) error {
 		return fmt.Errorf("sqlstore: move keys: %w", err)
 	}
 	return nil
+}
+
+// Backup writes a consistent copy of the data (without keys) or of the key store
+// (without data) to path, a new file, while the store is in use. On PostgreSQL it
+// returns the pg_dump command that does the same, since the copy belongs to the
+// database's own tools there.
+func (s *Store) Backup(ctx context.Context, keyStore bool, path string) error {
+	if s.engine == Postgres {
+		flag := "--exclude-schema="
+		if keyStore {
+			flag = "--schema="
+		}
+		return fmt.Errorf("sqlstore: on PostgreSQL, back up with pg_dump %s%s", flag, s.pgKeySchema)
+	}
+	db := s.r // the data file; its pools attach the keys read-only
+	if keyStore {
+		db = s.kw // the key file alone
+	}
+	if _, err := db.ExecContext(ctx, `VACUUM main INTO ?`, path); err != nil {
+		return fmt.Errorf("sqlstore: backup: %w", err)
+	}
+	return os.Chmod(path, 0o600)
 }

@@ -36,7 +36,11 @@ func (s *Store) PersonData(ctx context.Context, email tidings.Address) ([]tiding
 		if rec.Account, err = s.GetAccount(ctx, r.account); err != nil {
 			return nil, err
 		}
-		if rec.Subscriber, err = s.GetSubscriber(ctx, r.account, r.subscriber); err != nil {
+		rec.Subscriber, err = s.GetSubscriber(ctx, r.account, r.subscriber)
+		if errors.Is(err, tidings.ErrNotFound) {
+			continue // a data backup restored after the person's erasure: their key is gone
+		}
+		if err != nil {
 			return nil, err
 		}
 		if rec.Subscriptions, err = s.Subscriptions(ctx, r.account, r.subscriber); err != nil {
