@@ -105,6 +105,7 @@ func (a *api) patchAccount(w http.ResponseWriter, r *http.Request, _ caller) err
 	if err := a.Store.UpdateAccount(r.Context(), &acc); err != nil {
 		return err
 	}
+	a.forgetIdentity(acc.ID)
 	return writeJSON(w, http.StatusOK, acc)
 }
 
@@ -134,5 +135,15 @@ func (a *api) patchOwnAccount(w http.ResponseWriter, r *http.Request, c caller) 
 	if err := a.Store.UpdateAccount(r.Context(), &acc); err != nil {
 		return err
 	}
+	a.forgetIdentity(acc.ID)
 	return writeJSON(w, http.StatusOK, acc)
+}
+
+// forgetIdentity drops this node's cached sender identity of the account (its footer
+// carries the controller details), so the next mail shows the change; other nodes'
+// caches expire within a minute.
+func (a *api) forgetIdentity(accountID int64) {
+	if a.Consent != nil && a.Consent.Postman != nil {
+		a.Consent.Postman.Forget(accountID)
+	}
 }
