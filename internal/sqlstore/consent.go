@@ -427,7 +427,12 @@ func (s *Store) dropPending(ctx context.Context, tx *sql.Tx, p pending, kind tid
 		DELETE FROM subscribers WHERE id = $1
 		AND NOT EXISTS (SELECT 1 FROM subscriptions WHERE subscriber_id = $1)
 		AND NOT EXISTS (SELECT 1 FROM pending_confirmations WHERE subscriber_id = $1)`, p.subscriberID)
-	return err
+	if err != nil {
+		return err
+	}
+	// Someone known nowhere else leaves nothing behind: the request's evidence (IP,
+	// browser) goes with their key; the ledger keeps the entries' digests.
+	return s.deletePersonIfUnused(ctx, tx, p.personID)
 }
 
 func (s *Store) ExpireUnconfirmed(ctx context.Context, accountID int64, cutoff time.Time, dryRun bool) (int, error) {

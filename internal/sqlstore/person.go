@@ -181,6 +181,11 @@ func (s *Store) deletePersonIfUnused(ctx context.Context, tx *sql.Tx, personID i
 	if err != nil {
 		return err
 	}
+	// The evidence is unreadable without the key; it goes too, as in an erasure, and the
+	// chain, which covers its digest, still verifies.
+	if _, err := tx.ExecContext(ctx, `UPDATE ledger SET evidence_sealed = NULL WHERE person_id = $1`, personID); err != nil {
+		return err
+	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM persons WHERE id = $1`, personID); err != nil {
 		return err
 	}

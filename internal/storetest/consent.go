@@ -114,6 +114,21 @@ func testDeclineAndExpiry(t *testing.T, s tidings.Store) {
 		t.Fatalf("decline left %+v", subs)
 	}
 	wantErr(t, "DeclineSubscription(again)", s.DeclineSubscription(ctx, tokenHash("tok-decline"), tidings.Evidence{}), tidings.ErrNotFound)
+	// "This wasn't me": nothing of the request's evidence stays readable, and the person,
+	// known nowhere else, is gone; the ledger keeps its entries without evidence.
+	if recs, err := s.PersonData(ctx, tidings.MustParseAddress("decline@example.com")); err != nil || len(recs) != 0 {
+		t.Fatalf("after the decline the person is still held: %d records, %v", len(recs), err)
+	}
+	entries, err := s.LedgerEntries(ctx, a.ID, 0, 100)
+	noErr(t, "LedgerEntries", err)
+	if len(entries) < 2 {
+		t.Fatalf("ledger after a request and its decline: %d entries", len(entries))
+	}
+	for _, e := range entries {
+		if e.EvidenceSealed != nil {
+			t.Fatalf("ledger entry %d (%s) still holds evidence of a declined request", e.Seq, e.Kind)
+		}
+	}
 
 	// An expired link no longer confirms.
 	late := request("late@example.com", []int64{l.ID}, tidings.LedgerRequested, "tok-late")
