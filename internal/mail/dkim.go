@@ -33,6 +33,11 @@ type Signer struct{ opts []dkim.SignOptions }
 var signedHeaders = []string{"From", "From", "To", "Subject", "Date", "Message-ID", "Reply-To", "MIME-Version",
 	"Content-Type", "Content-Transfer-Encoding", "List-Unsubscribe", "List-Unsubscribe-Post", "List-Id", "Feedback-ID"}
 
+// newRSASigner wraps each RSA key given to NewSigner. By default the key signs itself
+// (crypto/rsa); built with `-tags openssl`, rsa_openssl.go replaces this with an
+// OpenSSL-backed signer, about four times faster.
+var newRSASigner = func(k *rsa.PrivateKey) crypto.Signer { return k }
+
 // NewSigner returns a signer for keys; at least one is required.
 func NewSigner(keys ...DKIMKey) (*Signer, error) {
 	if len(keys) == 0 {
@@ -52,8 +57,12 @@ func NewSigner(keys ...DKIMKey) (*Signer, error) {
 		default:
 			return nil, fmt.Errorf("dkim: unsupported key type %T", pub)
 		}
+		signer := k.Signer
+		if r, ok := signer.(*rsa.PrivateKey); ok {
+			signer = newRSASigner(r)
+		}
 		s.opts = append(s.opts, dkim.SignOptions{
-			Domain: k.Domain, Selector: k.Selector, Signer: k.Signer, Hash: crypto.SHA256,
+			Domain: k.Domain, Selector: k.Selector, Signer: signer, Hash: crypto.SHA256,
 			HeaderCanonicalization: dkim.CanonicalizationRelaxed, BodyCanonicalization: dkim.CanonicalizationRelaxed,
 		})
 	}
