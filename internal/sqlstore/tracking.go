@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"time"
 
 	"github.com/tidings/tidings/internal/tidings"
@@ -16,16 +17,10 @@ type eventKey struct {
 	kind                 string
 }
 
-// The statements RecordEvents runs. Each writes or reads one row, so on SQLite they are
-// prepared once (see eventTx); PostgreSQL runs the array forms, one round trip each.
+// The statements RecordEvents runs once per campaign, day or link of a group; the
+// per-event steps have multi-row forms, prepared in a few sizes on SQLite
+// (sqliteEventStmts) and with arrays on PostgreSQL, one round trip each.
 const (
-	sqlEventUnique = `INSERT INTO event_uniques (campaign_id, subscriber_id, kind) VALUES ($1, $2, $3)
-		ON CONFLICT (campaign_id, subscriber_id, kind) DO NOTHING`
-	sqlEventDelivery = `SELECT d.sent_at,
-		EXISTS (SELECT 1 FROM event_uniques u WHERE u.campaign_id = d.campaign_id AND u.subscriber_id = d.subscriber_id AND u.kind = 'open')
-		FROM deliveries d WHERE d.campaign_id = $1 AND d.subscriber_id = $2`
-	sqlEventInsert = `INSERT INTO events (account_id, campaign_id, subscriber_id, kind, url, automated, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`
 	sqlEventDaily = `INSERT INTO campaign_daily (campaign_id, day, kind, n) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (campaign_id, day, kind) DO UPDATE SET n = campaign_daily.n + excluded.n`
 	sqlEventLink = `INSERT INTO campaign_links (campaign_id, url, clicks) VALUES ($1, $2, $3)
@@ -50,10 +45,57 @@ const (
 		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::boolean[], $7::bigint[])`
 )
 
-// sqliteEventStmts are the single-row statements, prepared on SQLite's writer. Groups
-// differ in size, so multi-row statements had a new text almost every time, and SQLite
-// spent about a quarter of the server's CPU parsing them.
-var sqliteEventStmts = []string{sqlEventUnique, sqlEventDelivery, sqlEventInsert, sqlEventDaily, sqlEventLink, sqlEventStats}
+// sqliteEventStmts are the statements prepared on SQLite's writer. Groups differ in
+// size, so multi-row statements sized to the group had a new text almost every time,
+// and SQLite spent about a quarter of the server's CPU parsing them. The per-event
+// statements (uniques, deliveries, events) come instead in a few fixed sizes
+// (sqliteChunks): a group is cut into chunks of those sizes, largest first, so a group
+// of 20 takes two statements instead of 20, and each is parsed once per Store.
+var sqliteEventStmts = []string{sqlEventDaily, sqlEventLink, sqlEventStats} // and the chunks (init)
+
+// sqliteChunks are the sizes of SQLite's multi-row event statements, largest first;
+// the last must be 1.
+var sqliteChunks = []int{64, 16, 4, 1}
+
+// The multi-row statements by size. They bind anonymous ? parameters (see
+// Engine.param), in the order they appear.
+var sqliteUniques, sqliteDeliveries, sqliteInserts = map[int]string{}, map[int]string{}, map[int]string{}
+
+func init() {
+	for _, n := range sqliteChunks {
+		// RETURNING gives the rows actually inserted: a conflict (DO NOTHING) returns none.
+		sqliteUniques[n] = `INSERT INTO event_uniques (campaign_id, subscriber_id, kind) VALUES ` + rows(n, 3) +
+			` ON CONFLICT (campaign_id, subscriber_id, kind) DO NOTHING RETURNING campaign_id, subscriber_id, kind`
+		sqliteDeliveries[n] = `WITH p (campaign_id, subscriber_id) AS (VALUES ` + rows(n, 2) + `)
+			SELECT d.campaign_id, d.subscriber_id, d.sent_at,
+			EXISTS (SELECT 1 FROM event_uniques u WHERE u.campaign_id = d.campaign_id AND u.subscriber_id = d.subscriber_id AND u.kind = 'open')
+			FROM p JOIN deliveries d ON d.campaign_id = p.campaign_id AND d.subscriber_id = p.subscriber_id`
+		sqliteInserts[n] = `INSERT INTO events (account_id, campaign_id, subscriber_id, kind, url, automated, created_at) VALUES ` + rows(n, 7)
+		sqliteEventStmts = append(sqliteEventStmts, sqliteUniques[n], sqliteDeliveries[n], sqliteInserts[n])
+	}
+}
+
+// rows returns n rows of width anonymous parameters: "(?, ?), (?, ?)".
+func rows(n, width int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?" + strings.Repeat(", ?", width-1) + ")")
+	}
+	return b.String()
+}
+
+// chunk returns the size of the next chunk of a group with left items to go.
+func chunk(left int) int {
+	for _, n := range sqliteChunks {
+		if n <= left {
+			return n
+		}
+	}
+	return 1
+}
 
 // eventStatements prepares sqliteEventStmts once per Store. It runs outside any
 // transaction: the writer pool has one connection, which a transaction would hold.
@@ -85,6 +127,7 @@ type eventTx struct {
 	tx       *sql.Tx
 	prepared map[string]*sql.Stmt // SQLite only
 	bound    map[string]*sql.Stmt
+	fresh    map[eventKey]bool // keys new to event_uniques in this group
 }
 
 func (e *eventTx) stmt(query string) *sql.Stmt {
@@ -139,7 +182,8 @@ func (s *Store) RecordEvents(ctx context.Context, events []tidings.Event) error 
 				keys = append(keys, k)
 			}
 		}
-		if err := e.uniques(keys, fresh); err != nil {
+		e.fresh = fresh
+		if err := e.uniques(keys); err != nil {
 			return err
 		}
 		// Delivery times and earlier opens of the people who clicked.
@@ -219,23 +263,23 @@ func (s *Store) RecordEvents(ctx context.Context, events []tidings.Event) error 
 	})
 }
 
-// uniques inserts keys into event_uniques and marks in fresh those that were new.
-func (e *eventTx) uniques(keys []eventKey, fresh map[eventKey]bool) error {
+// uniques inserts keys into event_uniques and marks in e.fresh those that were new.
+func (e *eventTx) uniques(keys []eventKey) error {
 	if len(keys) == 0 {
 		return nil
 	}
 	if e.prepared != nil {
-		st := e.stmt(sqlEventUnique)
-		for _, k := range keys {
-			res, err := st.ExecContext(e.ctx, k.campaign, k.subscriber, k.kind)
-			if err != nil {
-				return translate(err)
+		args := make([]any, 0, 3*sqliteChunks[0])
+		for len(keys) > 0 {
+			n := chunk(len(keys))
+			args = args[:0]
+			for _, k := range keys[:n] {
+				args = append(args, k.campaign, k.subscriber, k.kind)
 			}
-			if n, err := res.RowsAffected(); err != nil {
+			if err := e.scanUniques(e.stmt(sqliteUniques[n]).QueryContext(e.ctx, args...)); err != nil {
 				return err
-			} else if n == 1 {
-				fresh[k] = true
 			}
+			keys = keys[n:]
 		}
 		return nil
 	}
@@ -243,7 +287,11 @@ func (e *eventTx) uniques(keys []eventKey, fresh map[eventKey]bool) error {
 	for i, k := range keys {
 		campaigns[i], subscribers[i], kinds[i] = k.campaign, k.subscriber, k.kind
 	}
-	rows, err := e.tx.QueryContext(e.ctx, pgEventUniques, campaigns, subscribers, kinds)
+	return e.scanUniques(e.tx.QueryContext(e.ctx, pgEventUniques, campaigns, subscribers, kinds))
+}
+
+// scanUniques marks in fresh the keys an insert into event_uniques returned.
+func (e *eventTx) scanUniques(rows *sql.Rows, err error) error {
 	if err != nil {
 		return translate(err)
 	}
@@ -253,7 +301,7 @@ func (e *eventTx) uniques(keys []eventKey, fresh map[eventKey]bool) error {
 		if err := rows.Scan(&k.campaign, &k.subscriber, &k.kind); err != nil {
 			return err
 		}
-		fresh[k] = true
+		e.fresh[k] = true
 	}
 	return rows.Err()
 }
@@ -264,19 +312,19 @@ func (e *eventTx) deliveries(pairs [][2]int64, found func(pair [2]int64, sent sq
 	if len(pairs) == 0 {
 		return nil
 	}
-	var sent sql.NullInt64
-	var open bool
 	if e.prepared != nil {
-		st := e.stmt(sqlEventDelivery)
-		for _, p := range pairs {
-			err := st.QueryRowContext(e.ctx, p[0], p[1]).Scan(&sent, &open)
-			if err == sql.ErrNoRows {
-				continue
+		args := make([]any, 0, 2*sqliteChunks[0])
+		for len(pairs) > 0 {
+			n := chunk(len(pairs))
+			args = args[:0]
+			for _, p := range pairs[:n] {
+				args = append(args, p[0], p[1])
 			}
-			if err != nil {
+			rows, err := e.stmt(sqliteDeliveries[n]).QueryContext(e.ctx, args...)
+			if err := scanDeliveries(rows, err, found); err != nil {
 				return err
 			}
-			found(p, sent, open)
+			pairs = pairs[n:]
 		}
 		return nil
 	}
@@ -285,12 +333,18 @@ func (e *eventTx) deliveries(pairs [][2]int64, found func(pair [2]int64, sent sq
 		campaigns[i], subscribers[i] = p[0], p[1]
 	}
 	rows, err := e.tx.QueryContext(e.ctx, pgEventDeliveries, campaigns, subscribers)
+	return scanDeliveries(rows, err, found)
+}
+
+func scanDeliveries(rows *sql.Rows, err error, found func(pair [2]int64, sent sql.NullInt64, opened bool)) error {
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
+	var p [2]int64
+	var sent sql.NullInt64
+	var open bool
 	for rows.Next() {
-		var p [2]int64
 		if err := rows.Scan(&p[0], &p[1], &sent, &open); err != nil {
 			return err
 		}
@@ -302,11 +356,17 @@ func (e *eventTx) deliveries(pairs [][2]int64, found func(pair [2]int64, sent sq
 // insertEvents stores the events, automated[i] flagging events[i].
 func (e *eventTx) insertEvents(events []tidings.Event, automated []bool) error {
 	if e.prepared != nil {
-		st := e.stmt(sqlEventInsert)
-		for i, ev := range events {
-			if _, err := st.ExecContext(e.ctx, ev.AccountID, ev.CampaignID, ev.SubscriberID, string(ev.Kind), ev.URL, automated[i], toDB(ev.Time)); err != nil {
+		args := make([]any, 0, 7*sqliteChunks[0])
+		for i := 0; i < len(events); {
+			n := chunk(len(events) - i)
+			args = args[:0]
+			for j, ev := range events[i : i+n] {
+				args = append(args, ev.AccountID, ev.CampaignID, ev.SubscriberID, string(ev.Kind), ev.URL, automated[i+j], toDB(ev.Time))
+			}
+			if _, err := e.stmt(sqliteInserts[n]).ExecContext(e.ctx, args...); err != nil {
 				return err
 			}
+			i += n
 		}
 		return nil
 	}

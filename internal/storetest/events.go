@@ -23,18 +23,8 @@ func testEventBatches(t *testing.T, s tidings.Store) {
 	other := tidings.Campaign{Name: "d", Subject: "s", FromAddress: "a@batch.example", HTML: "x", Lists: []int64{l.ID}}
 	noErr(t, "CreateCampaign", s.CreateCampaign(ctx, a.ID, &other))
 	noErr(t, "SetCampaignStatus", s.SetCampaignStatus(ctx, a.ID, camp.ID, tidings.CampaignSending, ""))
-	for {
-		now := time.Now()
-		b, err := s.ClaimBatch(ctx, camp.ID, "n1", now, now.Add(time.Minute))
-		if err != nil {
-			break
-		}
-		var res []tidings.DeliveryResult
-		for _, r := range b.Recipients {
-			res = append(res, tidings.DeliveryResult{SubscriberID: r.Subscriber.ID, Status: tidings.DeliverySent, Attempts: 1})
-		}
-		noErr(t, "RecordDeliveries", s.RecordDeliveries(ctx, camp.ID, b.No, "n1", res, true))
-	}
+
+	sendAll(t, s, camp.ID)
 
 	const url1, url2 = "https://batch.example/1", "https://batch.example/2"
 	now := time.Now()
@@ -85,6 +75,68 @@ func testEventBatches(t *testing.T, s tidings.Store) {
 	tot, err := s.EventTotals(ctx, a.ID, camp.ID)
 	noErr(t, "EventTotals", err)
 	if want := (tidings.EventTotals{"open": {4, 1}, "click": {5, 1}, "unsubscribe": {0, 1}}); fmt.Sprint(tot) != fmt.Sprint(want) {
+		t.Fatalf("event totals\n got %v\nwant %v", tot, want)
+	}
+}
+
+// sendAll records every delivery of a sending campaign as sent now.
+func sendAll(t *testing.T, s tidings.Store, campaignID int64) {
+	t.Helper()
+	for {
+		now := time.Now()
+		b, err := s.ClaimBatch(ctx, campaignID, "n1", now, now.Add(time.Minute))
+		if err != nil {
+			break
+		}
+		var res []tidings.DeliveryResult
+		for _, r := range b.Recipients {
+			res = append(res, tidings.DeliveryResult{SubscriberID: r.Subscriber.ID, Status: tidings.DeliverySent, Attempts: 1})
+		}
+		noErr(t, "RecordDeliveries", s.RecordDeliveries(ctx, campaignID, b.No, "n1", res, true))
+	}
+}
+
+// testEventLargeBatch records one group larger than any statement RecordEvents runs at
+// once (SQLite cuts groups into chunks of up to 64 rows), with uniques, opens in the
+// same group and scanner flags spread over the chunks.
+func testEventLargeBatch(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l := mustList(t, s, a.ID)
+	const people = 70
+	subs := make([]tidings.Subscriber, people)
+	for i := range subs {
+		subs[i] = mustSubscriber(t, s, a.ID, fmt.Sprintf("p%d@large.example", i), l.ID)
+	}
+	camp := tidings.Campaign{Name: "c", Subject: "s", FromAddress: "a@large.example", HTML: "x", Lists: []int64{l.ID}}
+	noErr(t, "CreateCampaign", s.CreateCampaign(ctx, a.ID, &camp))
+	noErr(t, "SetCampaignStatus", s.SetCampaignStatus(ctx, a.ID, camp.ID, tidings.CampaignSending, ""))
+	sendAll(t, s, camp.ID)
+
+	now := time.Now()
+	var group []tidings.Event
+	for i, sub := range subs {
+		click := tidings.Event{AccountID: a.ID, CampaignID: camp.ID, SubscriberID: sub.ID, Kind: tidings.EventClick,
+			URL: fmt.Sprintf("https://large.example/%d", i%3), Time: now}
+		group = append(group, click) // right after delivery: a scanner, unless opened in this group
+		if i%5 == 0 {
+			group = append(group, click) // not unique
+		}
+		if i%2 == 0 {
+			group = append(group, tidings.Event{AccountID: a.ID, CampaignID: camp.ID, SubscriberID: sub.ID, Kind: tidings.EventOpen, Time: now})
+		}
+	}
+	noErr(t, "RecordEvents", s.RecordEvents(ctx, group))
+	st, err := s.CampaignStats(ctx, a.ID, camp.ID)
+	noErr(t, "CampaignStats", err)
+	// 70 people click, 14 of them twice; the 35 with an even number open, so the 35
+	// others' clicks (7 of them twice) look like scanners.
+	st.Total, st.Delivered, st.Failed, st.TopLinks = 0, 0, 0, nil
+	if want := (tidings.CampaignStats{Opens: 35, UniqueOpens: 35, Clicks: 84, UniqueClicks: 70, Automated: 42}); fmt.Sprint(st) != fmt.Sprint(want) {
+		t.Fatalf("stats\n got %+v\nwant %+v", st, want)
+	}
+	tot, err := s.EventTotals(ctx, a.ID, camp.ID)
+	noErr(t, "EventTotals", err)
+	if want := (tidings.EventTotals{"open": {35, 0}, "click": {84, 0}}); fmt.Sprint(tot) != fmt.Sprint(want) {
 		t.Fatalf("event totals\n got %v\nwant %v", tot, want)
 	}
 }

@@ -60,6 +60,7 @@ func Run(t *testing.T, open Opener) {
 		{"UpdateMembership", testUpdateMembership},
 		{"SubscriberLedger", testSubscriberLedger},
 		{"EventBatches", testEventBatches},
+		{"EventLargeBatch", testEventLargeBatch},
 	}
 	s := open(t)
 	for _, tc := range tests {

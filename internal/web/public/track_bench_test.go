@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -60,7 +61,12 @@ func BenchmarkTracking(b *testing.B) {
 						paths[i] = "/c/" + track.ClickToken(kr, link)
 					}
 				}
-				h := web.NewHandler(web.Deps{Store: store, Keys: kr, Consent: &consent.Service{Store: store, Keys: kr}, Events: track.NewWriter(ctx, store)})
+				interval := track.DefaultCommitInterval
+				if v, err := time.ParseDuration(os.Getenv("TIDINGS_BENCH_COMMIT_INTERVAL")); err == nil {
+					interval = v
+				}
+				events := track.NewWriterInterval(ctx, store, interval)
+				h := web.NewHandler(web.Deps{Store: store, Keys: kr, Consent: &consent.Service{Store: store, Keys: kr}, Events: events})
 				ln, _ := net.Listen("tcp", "127.0.0.1:0")
 				srv := &http.Server{Handler: h}
 				go srv.Serve(ln)
@@ -69,7 +75,9 @@ func BenchmarkTracking(b *testing.B) {
 				if wrk := os.Getenv("TIDINGS_BENCH_WRK"); wrk != "" {
 					// An external load generator (e.g. /usr/bin/wrk from Debian) costs far
 					// less CPU than Go's client, which shares the machine with the server.
-					runWrk(b, wrk, base, paths, dur)
+					cpu0 := processCPU()
+					n := runWrk(b, wrk, base, paths, dur)
+					reportServer(b, events, processCPU()-cpu0, n)
 					return
 				}
 				tr := &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64}
@@ -78,6 +86,7 @@ func BenchmarkTracking(b *testing.B) {
 				var lat []time.Duration
 				var wg sync.WaitGroup
 				b.ResetTimer()
+				cpu0 := processCPU()
 				stop := time.Now().Add(dur)
 				for g := range 64 {
 					wg.Add(1)
@@ -102,6 +111,7 @@ func BenchmarkTracking(b *testing.B) {
 				}
 				wg.Wait()
 				b.StopTimer()
+				reportServer(b, events, processCPU()-cpu0, float64(len(lat)))
 				sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 				b.ReportMetric(float64(len(lat))/dur.Seconds(), "req/s")
 				b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
@@ -114,9 +124,29 @@ func BenchmarkTracking(b *testing.B) {
 	}
 }
 
-// runWrk drives the server with wrk (64 connections, 2 threads), cycling through paths,
-// and reports its requests per second and 99th-percentile latency.
-func runWrk(b *testing.B, wrk, base string, paths []string, dur time.Duration) {
+// processCPU is the CPU time this process (the server, and Go's client when wrk is not
+// used) has used so far. Per request it is a steadier figure than requests per second
+// on a machine that others use at the same time.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportServer reports the process's CPU time per request and the events per commit.
+func reportServer(b *testing.B, w *track.Writer, cpu time.Duration, requests float64) {
+	if requests > 0 {
+		b.ReportMetric(float64(cpu.Microseconds())/requests, "cpu-us/req")
+	}
+	if commits, events := w.Stats(); commits > 0 {
+		b.ReportMetric(float64(events)/float64(commits), "events/commit")
+	}
+}
+
+// runWrk drives the server with wrk (64 connections; 2 threads, or
+// TIDINGS_BENCH_WRK_THREADS), cycling through paths, and reports its requests per second
+// and 99th-percentile latency. It returns the number of requests.
+func runWrk(b *testing.B, wrk, base string, paths []string, dur time.Duration) float64 {
 	script := filepath.Join(b.TempDir(), "paths.lua")
 	var lua strings.Builder
 	lua.WriteString("local paths = {\n")
@@ -125,7 +155,11 @@ func runWrk(b *testing.B, wrk, base string, paths []string, dur time.Duration) {
 	}
 	lua.WriteString("}\nlocal i = 0\nrequest = function()\n  i = i + 1\n  return wrk.format(\"GET\", paths[(i % #paths) + 1])\nend\n")
 	os.WriteFile(script, []byte(lua.String()), 0o644)
-	out, err := exec.Command(wrk, "-t2", "-c64", "-d"+dur.String(), "--latency", "-s", script, base).CombinedOutput()
+	threads := "2"
+	if v := os.Getenv("TIDINGS_BENCH_WRK_THREADS"); v != "" {
+		threads = v
+	}
+	out, err := exec.Command(wrk, "-t"+threads, "-c64", "-d"+dur.String(), "--latency", "-s", script, base).CombinedOutput()
 	if err != nil {
 		b.Fatalf("wrk: %v\n%s", err, out)
 	}
@@ -147,4 +181,10 @@ func runWrk(b *testing.B, wrk, base string, paths []string, dur time.Duration) {
 	}
 	b.ReportMetric(r, "req/s")
 	b.ReportMetric(l, "p99-ms")
+	n := regexp.MustCompile(`([0-9]+) requests in`).FindSubmatch(out)
+	if n == nil {
+		b.Fatalf("cannot read wrk's output:\n%s", out)
+	}
+	total, _ := strconv.ParseFloat(string(n[1]), 64)
+	return total
 }

@@ -89,8 +89,14 @@ func TestTrackingByConsent(t *testing.T) {
 			if res.StatusCode != http.StatusFound || res.Header.Get("Location") != "https://books.example/new?a=1&b=2" {
 				t.Fatalf("click: %d %q", res.StatusCode, res.Header.Get("Location"))
 			}
-			if res := hit(openRE.FindString(yesHTML)); res.StatusCode != 200 || res.Header.Get("Content-Type") != "image/gif" {
-				t.Fatalf("pixel: %d", res.StatusCode)
+			// The redirect must not pass the tracking URL on as a referrer, nor be cached.
+			if res.Header.Get("Referrer-Policy") != "no-referrer" || res.Header.Get("Cache-Control") != "no-store" ||
+				res.Header.Get("X-Content-Type-Options") != "nosniff" {
+				t.Fatalf("click headers: %v", res.Header)
+			}
+			if res := hit(openRE.FindString(yesHTML)); res.StatusCode != 200 || res.Header.Get("Content-Type") != "image/gif" ||
+				res.Header.Get("Cache-Control") != "no-store, private" || res.Header.Get("X-Content-Type-Options") != "nosniff" {
+				t.Fatalf("pixel: %d %v", res.StatusCode, res.Header)
 			}
 			hit(yesClick)                   // personal, not unique, not automated
 			hit(yesClick, "DNT", "1")       // anonymous
