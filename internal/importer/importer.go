@@ -118,65 +118,50 @@ func Run(ctx context.Context, store tidings.ImportStore, request Requester, r io
 			}
 		}()
 	}
-	seen := map[string]int{} // address → first row
-	batch := make([]tidings.ImportRow, 0, batchSize)
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
+	// Reading, validating and normalising the file runs beside the store, one batch
+	// ahead: on SQLite, where one connection writes, the store is then the only part
+	// that waits for the other. Batches are handled in file order.
+	ctx, cancel := context.WithCancel(ctx)
+	chunks := make(chan chunk, 1)
+	go rd.read(ctx, chunks)
+	defer func() {
+		cancel()
+		for range chunks { // the reader stops at its next batch; wait until it no longer reads r
+		}
+	}()
+	for c := range chunks {
+		for _, res := range c.refused {
+			rep.add(res, opts.MaxProblems)
+		}
+		rep.Rows = c.rows
+		if c.err != nil {
+			return rep, c.err
+		}
+		if len(c.batch) == 0 {
+			continue
 		}
 		if im != nil {
-			results, err := im.Add(ctx, batch)
+			results, err := im.Add(ctx, c.batch)
 			if err != nil {
-				return err
+				return rep, err
 			}
 			for _, res := range results {
 				rep.add(res, opts.MaxProblems)
 			}
 		} else {
-			for _, row := range batch {
+			for _, row := range c.batch {
 				res, err := request(ctx, row)
 				if err != nil {
-					return err
+					return rep, err
 				}
 				rep.add(res, opts.MaxProblems)
 			}
 		}
-		batch = batch[:0]
 		if opts.Progress != nil {
 			opts.Progress(rep.Rows)
 		}
-		return nil
 	}
-	for {
-		row, res, err := rd.next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return rep, err
-		}
-		rep.Rows++
-		if res != nil {
-			rep.add(*res, opts.MaxProblems)
-			continue
-		}
-		key := row.Email.String()
-		if first, dup := seen[key]; dup {
-			rep.add(tidings.ImportResult{Row: row.Row, Status: tidings.ImportDuplicate, Reason: fmt.Sprintf("same address as row %d", first)}, opts.MaxProblems)
-			continue
-		}
-		seen[key] = row.Row
-		batch = append(batch, row)
-		if len(batch) == batchSize {
-			if err := flush(); err != nil {
-				return rep, err
-			}
-		}
-		if err := ctx.Err(); err != nil {
-			return rep, err
-		}
-	}
-	if err := flush(); err != nil {
+	if err := ctx.Err(); err != nil {
 		return rep, err
 	}
 	if im != nil {
@@ -186,6 +171,60 @@ func Run(ctx context.Context, store tidings.ImportStore, request Requester, r io
 	}
 	rep.Committed = true
 	return rep, nil
+}
+
+// chunk is what the reader hands on: a batch of valid rows, the results of the rows
+// refused on the way (invalid, duplicate), the count of rows read so far, and the
+// problem that ended reading, if any (its batch is not to be imported).
+type chunk struct {
+	batch   []tidings.ImportRow
+	refused []tidings.ImportResult
+	rows    int
+	err     error
+}
+
+// read sends the file to out in chunks of up to batchSize valid rows, and closes out at
+// the end of the file, at a file error, or when ctx ends.
+func (rd *reader) read(ctx context.Context, out chan<- chunk) {
+	defer close(out)
+	seen := map[string]int{} // address → first row
+	c := chunk{batch: make([]tidings.ImportRow, 0, batchSize)}
+	send := func() bool {
+		select {
+		case out <- c:
+			c = chunk{batch: make([]tidings.ImportRow, 0, batchSize), rows: c.rows}
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	for {
+		row, res, err := rd.next()
+		if err == io.EOF {
+			send()
+			return
+		}
+		if err != nil {
+			c.err = err
+			send()
+			return
+		}
+		c.rows++
+		if res != nil {
+			c.refused = append(c.refused, *res)
+			continue
+		}
+		key := row.Email.String()
+		if first, dup := seen[key]; dup {
+			c.refused = append(c.refused, tidings.ImportResult{Row: row.Row, Status: tidings.ImportDuplicate, Reason: fmt.Sprintf("same address as row %d", first)})
+			continue
+		}
+		seen[key] = row.Row
+		c.batch = append(c.batch, row)
+		if len(c.batch) == batchSize && !send() {
+			return
+		}
+	}
 }
 
 // reader turns CSV records into rows.

@@ -199,6 +199,19 @@ func (e Engine) forShare() string {
 	return ""
 }
 
+// bulkInsert begins the importer's multi-row inserts. SQLite keeps a statement journal
+// for an insert of many rows that may fail halfway, so that it can undo that statement
+// alone: for the persons' randomly ordered lookup index, a copy of a thousand pages per
+// batch. OR FAIL stops at the failing row and keeps the statement's earlier rows, which
+// needs no journal; the importer never goes on after an error, its whole transaction is
+// rolled back.
+func (e Engine) bulkInsert() string {
+	if e == SQLite {
+		return "INSERT OR FAIL INTO"
+	}
+	return "INSERT INTO"
+}
+
 // batchedUpdates tells whether many rows are best changed by one UPDATE … FROM
 // (VALUES …) per few hundred rows, or by a prepared UPDATE per row. On PostgreSQL each
 // statement is a round trip and a parse/plan on the server, so a group commit of 500

@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tidings/tidings/internal/keys"
@@ -17,6 +20,8 @@ import (
 // several statements per row: that is what makes a million rows take seconds.
 type importer struct {
 	s         *Store
+	conn      *sql.Conn // the connection of tx, held so that its session settings can be restored
+	restore   []string  // SQLite: statements that undo the session settings (sqliteSession)
 	tx        *sql.Tx
 	accountID int64
 	listID    int64
@@ -24,35 +29,46 @@ type importer struct {
 	now       time.Time
 	seq       int64  // ledger head
 	head      []byte // ledger head hash
-	stmts     map[string]*sql.Stmt
+	stmts     map[stmtKey]*sql.Stmt
 	rows      int // rows handed to Add, for the statistics refresh after a big import
+
+	// SQLite: the per-row trigger that counts new subscriptions is dropped inside the
+	// import's transaction and created again at Commit; the importer counts instead.
+	countTrigger string // the trigger's CREATE statement
+	inserted     int64  // subscriptions inserted (all confirmed, at now)
 }
 
-// prepared returns the statement for query, prepared once per import: full batches
-// repeat the same shapes, and parsing a statement with thousands of parameters costs
-// more than running it.
-func (im *importer) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
-	if st, ok := im.stmts[query]; ok {
+// prepared returns the statement name for n rows, built and prepared once per import:
+// full batches repeat the same shapes, and building or parsing a statement with
+// thousands of parameters costs more than running it.
+func (im *importer) prepared(ctx context.Context, name string, n int, build func() string) (*sql.Stmt, error) {
+	key := stmtKey{name, n}
+	if st, ok := im.stmts[key]; ok {
 		return st, nil
 	}
-	st, err := im.tx.PrepareContext(ctx, query)
+	st, err := im.tx.PrepareContext(ctx, build())
 	if err != nil {
 		return nil, err
 	}
-	im.stmts[query] = st
+	im.stmts[key] = st
 	return st, nil
 }
 
-func (im *importer) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	st, err := im.prepared(ctx, q)
+type stmtKey struct {
+	name string
+	rows int
+}
+
+func (im *importer) query(ctx context.Context, name string, n int, build func() string, args ...any) (*sql.Rows, error) {
+	st, err := im.prepared(ctx, name, n, build)
 	if err != nil {
 		return nil, err
 	}
 	return st.QueryContext(ctx, args...)
 }
 
-func (im *importer) exec(ctx context.Context, q string, args ...any) error {
-	st, err := im.prepared(ctx, q)
+func (im *importer) exec(ctx context.Context, name string, n int, build func() string, args ...any) error {
+	st, err := im.prepared(ctx, name, n, build)
 	if err != nil {
 		return err
 	}
@@ -65,37 +81,99 @@ func (s *Store) BeginImport(ctx context.Context, accountID, listID int64, d tidi
 		return nil, err
 	}
 	ev, _ := json.Marshal(tidings.Evidence{Note: fmt.Sprintf("import; source: %s; lawful basis: %s", d.Source, d.LawfulBasis)})
-	tx, err := s.w.BeginTx(ctx, nil)
+	conn, err := s.w.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	im := &importer{s: s, tx: tx, accountID: accountID, listID: listID, evidence: ev, now: s.stamp(), stmts: map[string]*sql.Stmt{}}
-	if q := s.engine.bulkSession(); q != "" {
-		if _, err := tx.ExecContext(ctx, q); err != nil {
-			tx.Rollback()
-			return nil, err
+	im := &importer{s: s, conn: conn, accountID: accountID, listID: listID, evidence: ev, now: s.stamp(), stmts: map[stmtKey]*sql.Stmt{}}
+	if err := im.begin(ctx); err != nil {
+		if im.tx != nil {
+			im.tx.Rollback()
 		}
-	}
-	if err := tx.QueryRowContext(ctx, `SELECT 1 FROM lists WHERE account_id = $1 AND id = $2`, accountID, listID).Scan(new(int)); err != nil {
-		tx.Rollback()
-		return nil, translate(err)
-	}
-	// Take the ledger head for the whole import: the row stays locked until the end.
-	if _, err := tx.ExecContext(ctx, `INSERT INTO ledger_heads (account_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (account_id) DO NOTHING`,
-		accountID, genesis); err != nil {
-		tx.Rollback()
-		return nil, err
-	}
-	if err := tx.QueryRowContext(ctx, `UPDATE ledger_heads SET seq = seq WHERE account_id = $1 RETURNING seq, hash`, accountID).
-		Scan(&im.seq, &im.head); err != nil {
-		tx.Rollback()
+		im.end()
 		return nil, err
 	}
 	return im, nil
 }
 
+func (im *importer) begin(ctx context.Context) error {
+	if im.s.engine == SQLite {
+		if err := im.sqliteSession(ctx); err != nil {
+			return err
+		}
+	}
+	tx, err := im.conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	im.tx = tx
+	if q := im.s.engine.bulkSession(); q != "" {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return err
+		}
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT 1 FROM lists WHERE account_id = $1 AND id = $2`, im.accountID, im.listID).Scan(new(int)); err != nil {
+		return translate(err)
+	}
+	if im.s.engine == SQLite {
+		// A trigger on subscriptions keeps the list's counters, four statements per row;
+		// the import counts its rows and updates the counters once, at Commit. Dropped
+		// and re-created in this transaction, the trigger is never missing for anyone
+		// else, and a rolled-back import restores it with everything else.
+		if err := tx.QueryRowContext(ctx, `SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'subscriptions_counts_insert'`).
+			Scan(&im.countTrigger); err != nil {
+			return fmt.Errorf("import: the list counter trigger: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DROP TRIGGER subscriptions_counts_insert`); err != nil {
+			return err
+		}
+	}
+	// Take the ledger head for the whole import: the row stays locked until the end.
+	if _, err := tx.ExecContext(ctx, `INSERT INTO ledger_heads (account_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (account_id) DO NOTHING`,
+		im.accountID, genesis); err != nil {
+		return err
+	}
+	return tx.QueryRowContext(ctx, `UPDATE ledger_heads SET seq = seq WHERE account_id = $1 RETURNING seq, hash`, im.accountID).
+		Scan(&im.seq, &im.head)
+}
+
+// sqliteSession sets the SQLite writer connection up for one big transaction, before it
+// begins; end restores the settings. Durability is untouched (same journal, same
+// synchronous setting): these change how much work each row costs, not what a commit
+// promises.
+//
+//   - foreign_keys off: every reference the import writes is to a row it checked or
+//     created itself in the same transaction (the list and its account at the start,
+//     persons and subscribers as it goes), and no one else can write meanwhile. The
+//     checks cost six index lookups per row, and they make SQLite keep a statement
+//     journal for every multi-row insert (Engine.bulkInsert).
+func (im *importer) sqliteSession(ctx context.Context) error {
+	im.restore = append(im.restore, `PRAGMA foreign_keys = ON`)
+	_, err := im.conn.ExecContext(ctx, `PRAGMA foreign_keys = OFF`)
+	return err
+}
+
+// end restores the connection's settings and returns it to the pool; a connection whose
+// settings cannot be restored is closed instead (the pool opens a fresh one).
+func (im *importer) end() {
+	if im.conn == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, q := range im.restore {
+		if _, err := im.conn.ExecContext(ctx, q); err != nil {
+			im.conn.Raw(func(any) error { return driver.ErrBadConn })
+			break
+		}
+	}
+	im.conn.Close()
+	im.conn = nil
+}
+
 func (im *importer) Commit() error {
-	if _, err := im.tx.Exec(`UPDATE ledger_heads SET seq = $2, hash = $3 WHERE account_id = $1`, im.accountID, im.seq, im.head); err != nil {
+	defer im.end()
+	if err := im.finish(); err != nil {
 		im.tx.Rollback()
 		return err
 	}
@@ -113,10 +191,37 @@ func (im *importer) Commit() error {
 	return nil
 }
 
+// finish writes what the import kept to the end: the ledger head and, on SQLite, the
+// list's counters (what the dropped trigger would have added row by row) and the
+// trigger itself.
+func (im *importer) finish() error {
+	if _, err := im.tx.Exec(`UPDATE ledger_heads SET seq = $2, hash = $3 WHERE account_id = $1`, im.accountID, im.seq, im.head); err != nil {
+		return err
+	}
+	if im.countTrigger == "" {
+		return nil
+	}
+	if im.inserted > 0 {
+		if _, err := im.tx.Exec(`INSERT INTO list_counts (list_id, confirmed) VALUES ($1, $2)
+			ON CONFLICT (list_id) DO UPDATE SET confirmed = confirmed + excluded.confirmed`, im.listID, im.inserted); err != nil {
+			return err
+		}
+		if _, err := im.tx.Exec(`INSERT INTO list_daily (list_id, day, kind, n) VALUES ($1, $2 / 86400000000, 'subscribed', $3), ($1, $2 / 86400000000, 'confirmed', $3)
+			ON CONFLICT (list_id, day, kind) DO UPDATE SET n = n + excluded.n`, im.listID, toDB(im.now), im.inserted); err != nil {
+			return err
+		}
+	}
+	_, err := im.tx.Exec(im.countTrigger)
+	return err
+}
+
 // analyzeAfterRows is the import size after which table statistics are refreshed.
 const analyzeAfterRows = 10000
 
-func (im *importer) Rollback() error { return im.tx.Rollback() }
+func (im *importer) Rollback() error {
+	defer im.end()
+	return im.tx.Rollback()
+}
 
 // row is one import row on its way through the batch.
 type importRow struct {
@@ -155,9 +260,37 @@ func (im *importer) Add(ctx context.Context, in []tidings.ImportRow) ([]tidings.
 	return out, nil
 }
 
-func (im *importer) placeholders(rows, cols, start int) string {
-	return im.s.engine.placeholders(rows, cols, start)
+// values returns rows tuples of cols for a multi-row insert. Each "?" in cols is the
+// next parameter; the other cols are SQL literals (lit, quote): what every row of the
+// import shares (account, list, time, status) is written into the statement, which is
+// prepared once per import, instead of being bound again on every row.
+func (im *importer) values(rows int, cols ...string) string {
+	var b strings.Builder
+	n := 1
+	for r := 0; r < rows; r++ {
+		if r > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('(')
+		for c, col := range cols {
+			if c > 0 {
+				b.WriteByte(',')
+			}
+			if col == "?" {
+				b.WriteString(im.s.engine.param(n))
+				n++
+			} else {
+				b.WriteString(col)
+			}
+		}
+		b.WriteByte(')')
+	}
+	return b.String()
 }
+
+func lit(n int64) string { return strconv.FormatInt(n, 10) }
+
+func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 func (im *importer) inList(n, start int) string { return im.s.engine.inList(n, start) }
 
@@ -166,7 +299,9 @@ func (im *importer) dropSuppressed(ctx context.Context, rows []*importRow) ([]*i
 	for _, r := range rows {
 		args = append(args, r.suppress)
 	}
-	q, err := im.query(ctx, `SELECT hash, reason FROM suppressions WHERE account_id IN (`+im.s.engine.param(1)+`, 0) AND hash IN (`+im.inList(len(rows), 2)+`)`, args...)
+	q, err := im.query(ctx, "suppressions", len(rows), func() string {
+		return `SELECT hash, reason FROM suppressions WHERE account_id IN (` + im.s.engine.param(1) + `, 0) AND hash IN (` + im.inList(len(rows), 2) + `)`
+	}, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +344,9 @@ func (im *importer) resolvePersons(ctx context.Context, rows []*importRow) ([]*i
 		}
 	}
 	// Known people, and their keys (read from the pool: see readKeys).
-	q, err := im.query(ctx, `SELECT email_hash, id, key_id FROM persons WHERE email_hash IN (`+im.inList(len(args), 1)+`)`, args...)
+	q, err := im.query(ctx, "persons?", len(args), func() string {
+		return `SELECT email_hash, id, key_id FROM persons WHERE email_hash IN (` + im.inList(len(args), 1) + `)`
+	}, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -255,14 +392,16 @@ func (im *importer) resolvePersons(ctx context.Context, rows []*importRow) ([]*i
 	if err != nil {
 		return nil, err
 	}
-	ins := make([]any, 0, 3*len(missing))
+	ins := make([]any, 0, 2*len(missing))
 	keyOf := make(map[string]*keys.DataKey, len(missing))
 	for i, h := range missing {
-		ins = append(ins, h, ids[i], toDB(im.now))
+		ins = append(ins, h, ids[i])
 		keyOf[string(h)] = newDKs[i]
 	}
-	q, err = im.query(ctx, `INSERT INTO persons (email_hash, key_id, created_at) VALUES `+im.placeholders(len(missing), 3, 1)+
-		` RETURNING email_hash, id`, ins...)
+	q, err = im.query(ctx, "persons+", len(missing), func() string {
+		return im.s.engine.bulkInsert() + ` persons (email_hash, key_id, created_at) VALUES ` +
+			im.values(len(missing), "?", "?", lit(toDB(im.now))) + ` RETURNING email_hash, id`
+	}, ins...)
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -298,7 +437,9 @@ func (im *importer) resolveSubscribers(ctx context.Context, rows []*importRow) (
 		}
 	}
 	if len(args) > 1 {
-		q, err := im.query(ctx, `SELECT person_id, id FROM subscribers WHERE account_id = `+im.s.engine.param(1)+` AND person_id IN (`+im.inList(len(args)-1, 2)+`)`, args...)
+		q, err := im.query(ctx, "subscribers?", len(args)-1, func() string {
+			return `SELECT person_id, id FROM subscribers WHERE account_id = ` + im.s.engine.param(1) + ` AND person_id IN (` + im.inList(len(args)-1, 2) + `)`
+		}, args...)
 		if err != nil {
 			return nil, err
 		}
@@ -320,11 +461,15 @@ func (im *importer) resolveSubscribers(ctx context.Context, rows []*importRow) (
 		if err != nil {
 			return nil, err
 		}
-		ins = append(ins, im.accountID, r.personID, enc.email, enc.name, enc.attrs, string(tidings.StatusActive), false, toDB(im.now), toDB(im.now))
+		ins = append(ins, r.personID, enc.email, enc.name, enc.attrs)
 	}
 	if len(ins) > 0 {
-		q, err := im.query(ctx, `INSERT INTO subscribers (account_id, person_id, email_enc, name_enc, attributes_enc, status,
-			tracking_consent, created_at, updated_at) VALUES `+im.placeholders(len(ins)/9, 9, 1)+` RETURNING person_id, id`, ins...)
+		now := lit(toDB(im.now))
+		q, err := im.query(ctx, "subscribers+", len(ins)/4, func() string {
+			return im.s.engine.bulkInsert() + ` subscribers (account_id, person_id, email_enc, name_enc, attributes_enc, status,
+			tracking_consent, created_at, updated_at) VALUES ` + im.values(len(ins)/4, lit(im.accountID), "?", "?", "?", "?",
+				quote(string(tidings.StatusActive)), "FALSE", now, now) + ` RETURNING person_id, id`
+		}, ins...)
 		if err != nil {
 			return nil, translate(err)
 		}
@@ -356,7 +501,9 @@ func (im *importer) subscribe(ctx context.Context, rows []*importRow) ([]*import
 	}
 	existing := map[int64]string{}
 	if len(args) > 1 {
-		q, err := im.query(ctx, `SELECT subscriber_id, status FROM subscriptions WHERE list_id = `+im.s.engine.param(1)+` AND subscriber_id IN (`+im.inList(len(args)-1, 2)+`)`, args...)
+		q, err := im.query(ctx, "subscriptions?", len(args)-1, func() string {
+			return `SELECT subscriber_id, status FROM subscriptions WHERE list_id = ` + im.s.engine.param(1) + ` AND subscriber_id IN (` + im.inList(len(args)-1, 2) + `)`
+		}, args...)
 		if err != nil {
 			return nil, err
 		}
@@ -381,16 +528,20 @@ func (im *importer) subscribe(ctx context.Context, rows []*importRow) ([]*import
 		case "unconfirmed":
 			upd = append(upd, r.subscriberID)
 		default:
-			ins = append(ins, im.listID, r.subscriberID, im.accountID, "confirmed", toDB(im.now), toDB(im.now))
+			ins = append(ins, r.subscriberID)
 		}
 		r.result.Status = tidings.ImportAdded
 		added = append(added, r)
 	}
 	if len(ins) > 0 {
-		if err := im.exec(ctx, `INSERT INTO subscriptions (list_id, subscriber_id, account_id, status, created_at, confirmed_at) VALUES `+
-			im.placeholders(len(ins)/6, 6, 1), ins...); err != nil {
+		now := lit(toDB(im.now))
+		if err := im.exec(ctx, "subscriptions+", len(ins), func() string {
+			return im.s.engine.bulkInsert() + ` subscriptions (list_id, subscriber_id, account_id, status, created_at, confirmed_at) VALUES ` +
+				im.values(len(ins), lit(im.listID), "?", lit(im.accountID), quote(string(tidings.SubConfirmed)), now, now)
+		}, ins...); err != nil {
 			return nil, translate(err)
 		}
+		im.inserted += int64(len(ins))
 	}
 	if len(upd) > 0 {
 		if _, err := im.tx.ExecContext(ctx, `UPDATE subscriptions SET status = 'confirmed', confirmed_at = `+im.s.engine.param(1)+` WHERE list_id = `+im.s.engine.param(2)+` AND subscriber_id IN (`+
@@ -403,7 +554,7 @@ func (im *importer) subscribe(ctx context.Context, rows []*importRow) ([]*import
 
 // ledger appends one "imported" entry per added subscription, chained in row order.
 func (im *importer) ledger(ctx context.Context, rows []*importRow) error {
-	const cols = 13
+	const cols = 6
 	var args []any
 	for _, r := range rows {
 		e := tidings.LedgerEntry{AccountID: im.accountID, Seq: im.seq + 1, Time: im.now, Kind: tidings.LedgerImported,
@@ -413,15 +564,17 @@ func (im *importer) ledger(ctx context.Context, rows []*importRow) error {
 		e.EvidenceSHA256 = sum[:]
 		e.Hash = e.ComputeHash()
 		im.seq, im.head = e.Seq, e.Hash
-		args = append(args, e.AccountID, e.Seq, toDB(e.Time), string(e.Kind), e.PersonID, e.ListID, string(e.Source), 0, nil,
-			e.EvidenceSHA256, e.EvidenceSealed, e.PrevHash, e.Hash)
+		args = append(args, e.Seq, e.PersonID, e.EvidenceSHA256, e.EvidenceSealed, e.PrevHash, e.Hash)
 	}
 	for len(args) > 0 {
-		n := min(len(args)/cols, 500)
+		n := min(len(args)/cols, 1000)
 		batch := args[:n*cols]
 		args = args[n*cols:]
-		if err := im.exec(ctx, `INSERT INTO ledger (account_id, seq, created_at, kind, person_id, list_id, source, text_version,
-			text_sha256, evidence_sha256, evidence_sealed, prev_hash, hash) VALUES `+im.placeholders(n, cols, 1), batch...); err != nil {
+		if err := im.exec(ctx, "ledger+", n, func() string {
+			return im.s.engine.bulkInsert() + ` ledger (account_id, seq, created_at, kind, person_id, list_id, source, text_version,
+			text_sha256, evidence_sha256, evidence_sealed, prev_hash, hash) VALUES ` + im.values(n, lit(im.accountID), "?", lit(toDB(im.now)),
+				quote(string(tidings.LedgerImported)), "?", lit(im.listID), quote(string(tidings.SourceImport)), "0", "NULL", "?", "?", "?", "?")
+		}, batch...); err != nil {
 			return translate(err)
 		}
 	}

@@ -50,7 +50,8 @@ type ImportResult struct {
 }
 
 // Importer adds confirmed subscriptions in bulk inside one transaction, so an import is
-// applied completely or not at all.
+// applied completely or not at all. After an error from Add the import can only be
+// rolled back (a failed batch may be partly written).
 type Importer interface {
 	// Add imports a batch of valid rows and reports each.
 	Add(ctx context.Context, rows []ImportRow) ([]ImportResult, error)
