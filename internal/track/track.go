@@ -143,7 +143,8 @@ func NewWriterInterval(ctx context.Context, store tidings.TrackingStore, interva
 	return w
 }
 
-// Stats reports how many commits the writer made and how many events they held.
+// Stats reports how many group commits the writer ran (failed ones too) and how many
+// events they held.
 func (w *Writer) Stats() (commits, events int64) { return w.commits.Load(), w.events.Load() }
 
 // ErrStopped: the writer is shutting down.
