@@ -31,6 +31,12 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	}
 	defer a.Close()
 
+	// The event writer outlives the signal: requests still in flight during the graceful
+	// shutdown wait for their events' commit, so it stops only after the server has.
+	wctx, stopWriter := context.WithCancel(context.Background())
+	defer stopWriter()
+	events := track.NewWriter(wctx, a.store)
+
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -39,7 +45,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		Handler: web.NewHandler(web.Deps{
 			Store: a.store, Keys: a.keys, Log: a.log,
 			BaseURL: cfg.PublicURL(), MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: cfg.MaxUploadBytes,
-			Consent: a.consent, Outbox: a.outbox, ClientIP: clientip.Resolver{Trusted: cfg.TrustedProxies}, Engine: a.engine(), Events: track.NewWriter(ctx, a.store),
+			Consent: a.consent, Outbox: a.outbox, ClientIP: clientip.Resolver{Trusted: cfg.TrustedProxies}, Engine: a.engine(), Events: events,
 			Sender: a.sender, MailFrom: "no-reply@" + fallbackDomain(cfg),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,

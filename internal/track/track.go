@@ -150,6 +150,19 @@ func (w *Writer) Stats() (commits, events int64) { return w.commits.Load(), w.ev
 // ErrStopped: the writer is shutting down.
 var ErrStopped = errors.New("track: writer stopped")
 
+// refuseQueued answers the requests still queued when the writer stops, so that none
+// waits for a commit that will not come.
+func (w *Writer) refuseQueued() {
+	for {
+		select {
+		case r := <-w.in:
+			r.done <- ErrStopped
+		default:
+			return
+		}
+	}
+}
+
 // doneChans recycles the channels on which Record waits: one per request otherwise.
 var doneChans = sync.Pool{New: func() any { return make(chan error, 1) }}
 
@@ -180,6 +193,7 @@ func (w *Writer) loop(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			w.refuseQueued()
 			return
 		case r := <-w.in:
 			batch = append(batch[:0], r)

@@ -1,8 +1,11 @@
 package track
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tidings/tidings/internal/tidings"
 )
@@ -16,5 +19,49 @@ func TestAddUTM(t *testing.T) {
 	}
 	if AddUTM(body, nil) != body {
 		t.Fatal("no UTM: unchanged")
+	}
+}
+
+// blockingStore holds every commit until release is closed.
+type blockingStore struct {
+	tidings.TrackingStore
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *blockingStore) RecordEvents(ctx context.Context, events []tidings.Event) error {
+	s.entered <- struct{}{}
+	<-s.release
+	return nil
+}
+
+// TestWriterStopAnswersEveryone: an event queued behind a commit when the writer stops
+// is answered (committed or refused), never left waiting.
+func TestWriterStopAnswersEveryone(t *testing.T) {
+	for range 20 {
+		st := &blockingStore{entered: make(chan struct{}, 10), release: make(chan struct{})}
+		ctx, stop := context.WithCancel(context.Background())
+		w := NewWriterInterval(ctx, st, 0)
+		first := make(chan error, 1)
+		go func() { first <- w.Record(context.Background(), tidings.Event{Kind: tidings.EventOpen}) }()
+		<-st.entered // the first event's commit is running
+		queued := make(chan error, 1)
+		go func() { queued <- w.Record(context.Background(), tidings.Event{Kind: tidings.EventOpen}) }()
+		for len(w.in) == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		stop()
+		close(st.release)
+		if err := <-first; err != nil {
+			t.Fatalf("the running commit: %v", err)
+		}
+		select {
+		case err := <-queued:
+			if err != nil && !errors.Is(err, ErrStopped) {
+				t.Fatalf("queued event: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("an event queued when the writer stopped was never answered")
+		}
 	}
 }
