@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tidings/tidings/internal/keys"
+	"github.com/tidings/tidings/internal/mail"
 	"github.com/tidings/tidings/internal/sqlstore"
 	"github.com/tidings/tidings/internal/track"
 	"github.com/tidings/tidings/internal/web"
@@ -53,7 +54,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          nil,
 	}
-	a.log.Info("tidings serving", "addr", ln.Addr().String(), "engine", a.store.Engine(), "version", version)
+	a.log.Info("tidings serving", "addr", ln.Addr().String(), "engine", a.store.Engine(), "version", version, "dkim_rsa", mail.RSABackend)
 	if err := printSetupLink(ctx, a, e); err != nil {
 		return err
 	}

@@ -38,6 +38,10 @@ var signedHeaders = []string{"From", "From", "To", "Subject", "Date", "Message-I
 // OpenSSL-backed signer, about four times faster.
 var newRSASigner = func(k *rsa.PrivateKey) crypto.Signer { return k }
 
+// RSABackend names what signs RSA DKIM signatures in this build ("crypto/rsa", or
+// "openssl" with -tags openssl), for the start-up log.
+var RSABackend = "crypto/rsa"
+
 // NewSigner returns a signer for keys; at least one is required.
 func NewSigner(keys ...DKIMKey) (*Signer, error) {
 	if len(keys) == 0 {

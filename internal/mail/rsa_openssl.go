@@ -95,7 +95,7 @@ type opensslKey struct {
 // that still work, their extra contexts are freed after use.
 const maxIdleContexts = 64
 
-func init() { newRSASigner = newOpenSSLRSA }
+func init() { newRSASigner, RSABackend = newOpenSSLRSA, "openssl" }
 
 // newOpenSSLRSA wraps k; it falls back to k itself if OpenSSL refuses the key.
 func newOpenSSLRSA(k *rsa.PrivateKey) crypto.Signer {
