@@ -67,7 +67,8 @@ func (c attachingConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	// Read-only: a writer's BEGIN IMMEDIATE would otherwise lock the key file for as long
 	// as its transaction lasts (a whole import), and keys are written on a connection of
 	// their own (openSQLiteKeys) in transactions that must commit first.
-	if _, err := ex.ExecContext(ctx, `ATTACH DATABASE ? AS `+keySchema, []driver.NamedValue{{Ordinal: 1, Value: "file:" + c.keysPath + "?mode=ro"}}); err != nil {
+	uri := (&url.URL{Scheme: "file", Path: c.keysPath, RawQuery: "mode=ro"}).String()
+	if _, err := ex.ExecContext(ctx, `ATTACH DATABASE ? AS `+keySchema, []driver.NamedValue{{Ordinal: 1, Value: uri}}); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("sqlstore: attach the key store: %w", err)
 	}
@@ -123,15 +124,15 @@ func openPostgres(dsn string) (*sql.DB, string, error) {
 		return nil, "", fmt.Errorf("database URL: %w", err)
 	}
 	path := strings.TrimSpace(cfg.RuntimeParams["search_path"])
-	schema, keySchema := "public", "tidings_keys"
+	data, keys := "public", "tidings_keys"
 	if path != "" {
 		if strings.ContainsAny(path, `,"`) {
 			return nil, "", errors.New(`database URL: search_path must name one schema (the key store goes beside it as <schema>_keys)`)
 		}
-		schema, keySchema = path, path+"_keys"
+		data, keys = path, path+"_keys"
 	}
-	cfg.RuntimeParams["search_path"] = pgx.Identifier{schema}.Sanitize() + ", " + pgx.Identifier{keySchema}.Sanitize()
-	return stdlib.OpenDB(*cfg), keySchema, nil
+	cfg.RuntimeParams["search_path"] = pgx.Identifier{data}.Sanitize() + ", " + pgx.Identifier{keys}.Sanitize()
+	return stdlib.OpenDB(*cfg), keys, nil
 }
 
 // createKeyStore makes the key table if it is not there yet. It is not a migration: the
