@@ -127,21 +127,27 @@ func (e Engine) param(n int) string {
 	return "$" + strconv.Itoa(n)
 }
 
-// placeholders returns "($n,$n+1,…),(…)" for rows×cols parameters starting at $start.
-func (e Engine) placeholders(rows, cols, start int) string {
+// values returns rows tuples of cols for a multi-row INSERT. Each "?" in cols is the
+// next parameter; the other cols are SQL literals (lit, quote), for what every row
+// shares: written into a statement prepared once, instead of bound again on every row.
+func (e Engine) values(rows int, cols ...string) string {
 	var b strings.Builder
-	n := start
+	n := 1
 	for r := 0; r < rows; r++ {
 		if r > 0 {
 			b.WriteByte(',')
 		}
 		b.WriteByte('(')
-		for c := 0; c < cols; c++ {
+		for c, col := range cols {
 			if c > 0 {
 				b.WriteByte(',')
 			}
-			b.WriteString(e.param(n))
-			n++
+			if col == "?" {
+				b.WriteString(e.param(n))
+				n++
+			} else {
+				b.WriteString(col)
+			}
 		}
 		b.WriteByte(')')
 	}

@@ -260,39 +260,9 @@ func (im *importer) Add(ctx context.Context, in []tidings.ImportRow) ([]tidings.
 	return out, nil
 }
 
-// values returns rows tuples of cols for a multi-row insert. Each "?" in cols is the
-// next parameter; the other cols are SQL literals (lit, quote): what every row of the
-// import shares (account, list, time, status) is written into the statement, which is
-// prepared once per import, instead of being bound again on every row.
-func (im *importer) values(rows int, cols ...string) string {
-	var b strings.Builder
-	n := 1
-	for r := 0; r < rows; r++ {
-		if r > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteByte('(')
-		for c, col := range cols {
-			if c > 0 {
-				b.WriteByte(',')
-			}
-			if col == "?" {
-				b.WriteString(im.s.engine.param(n))
-				n++
-			} else {
-				b.WriteString(col)
-			}
-		}
-		b.WriteByte(')')
-	}
-	return b.String()
-}
-
 func lit(n int64) string { return strconv.FormatInt(n, 10) }
 
 func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
-
-func (im *importer) inList(n, start int) string { return im.s.engine.inList(n, start) }
 
 func (im *importer) dropSuppressed(ctx context.Context, rows []*importRow) ([]*importRow, error) {
 	args := []any{im.accountID}
@@ -300,7 +270,7 @@ func (im *importer) dropSuppressed(ctx context.Context, rows []*importRow) ([]*i
 		args = append(args, r.suppress)
 	}
 	q, err := im.query(ctx, "suppressions", len(rows), func() string {
-		return `SELECT hash, reason FROM suppressions WHERE account_id IN (` + im.s.engine.param(1) + `, 0) AND hash IN (` + im.inList(len(rows), 2) + `)`
+		return `SELECT hash, reason FROM suppressions WHERE account_id IN (` + im.s.engine.param(1) + `, 0) AND hash IN (` + im.s.engine.inList(len(rows), 2) + `)`
 	}, args...)
 	if err != nil {
 		return nil, err
@@ -345,7 +315,7 @@ func (im *importer) resolvePersons(ctx context.Context, rows []*importRow) ([]*i
 	}
 	// Known people, and their keys (read from the pool: see readKeys).
 	q, err := im.query(ctx, "persons?", len(args), func() string {
-		return `SELECT email_hash, id, key_id FROM persons WHERE email_hash IN (` + im.inList(len(args), 1) + `)`
+		return `SELECT email_hash, id, key_id FROM persons WHERE email_hash IN (` + im.s.engine.inList(len(args), 1) + `)`
 	}, args...)
 	if err != nil {
 		return nil, err
@@ -400,7 +370,7 @@ func (im *importer) resolvePersons(ctx context.Context, rows []*importRow) ([]*i
 	}
 	q, err = im.query(ctx, "persons+", len(missing), func() string {
 		return im.s.engine.bulkInsert() + ` persons (email_hash, key_id, created_at) VALUES ` +
-			im.values(len(missing), "?", "?", lit(toDB(im.now))) + ` RETURNING email_hash, id`
+			im.s.engine.values(len(missing), "?", "?", lit(toDB(im.now))) + ` RETURNING email_hash, id`
 	}, ins...)
 	if err != nil {
 		return nil, translate(err)
@@ -438,7 +408,7 @@ func (im *importer) resolveSubscribers(ctx context.Context, rows []*importRow) (
 	}
 	if len(args) > 1 {
 		q, err := im.query(ctx, "subscribers?", len(args)-1, func() string {
-			return `SELECT person_id, id FROM subscribers WHERE account_id = ` + im.s.engine.param(1) + ` AND person_id IN (` + im.inList(len(args)-1, 2) + `)`
+			return `SELECT person_id, id FROM subscribers WHERE account_id = ` + im.s.engine.param(1) + ` AND person_id IN (` + im.s.engine.inList(len(args)-1, 2) + `)`
 		}, args...)
 		if err != nil {
 			return nil, err
@@ -467,7 +437,7 @@ func (im *importer) resolveSubscribers(ctx context.Context, rows []*importRow) (
 		now := lit(toDB(im.now))
 		q, err := im.query(ctx, "subscribers+", len(ins)/4, func() string {
 			return im.s.engine.bulkInsert() + ` subscribers (account_id, person_id, email_enc, name_enc, attributes_enc, status,
-			tracking_consent, created_at, updated_at) VALUES ` + im.values(len(ins)/4, lit(im.accountID), "?", "?", "?", "?",
+			tracking_consent, created_at, updated_at) VALUES ` + im.s.engine.values(len(ins)/4, lit(im.accountID), "?", "?", "?", "?",
 				quote(string(tidings.StatusActive)), "FALSE", now, now) + ` RETURNING person_id, id`
 		}, ins...)
 		if err != nil {
@@ -502,7 +472,7 @@ func (im *importer) subscribe(ctx context.Context, rows []*importRow) ([]*import
 	existing := map[int64]string{}
 	if len(args) > 1 {
 		q, err := im.query(ctx, "subscriptions?", len(args)-1, func() string {
-			return `SELECT subscriber_id, status FROM subscriptions WHERE list_id = ` + im.s.engine.param(1) + ` AND subscriber_id IN (` + im.inList(len(args)-1, 2) + `)`
+			return `SELECT subscriber_id, status FROM subscriptions WHERE list_id = ` + im.s.engine.param(1) + ` AND subscriber_id IN (` + im.s.engine.inList(len(args)-1, 2) + `)`
 		}, args...)
 		if err != nil {
 			return nil, err
@@ -537,7 +507,7 @@ func (im *importer) subscribe(ctx context.Context, rows []*importRow) ([]*import
 		now := lit(toDB(im.now))
 		if err := im.exec(ctx, "subscriptions+", len(ins), func() string {
 			return im.s.engine.bulkInsert() + ` subscriptions (list_id, subscriber_id, account_id, status, created_at, confirmed_at) VALUES ` +
-				im.values(len(ins), lit(im.listID), "?", lit(im.accountID), quote(string(tidings.SubConfirmed)), now, now)
+				im.s.engine.values(len(ins), lit(im.listID), "?", lit(im.accountID), quote(string(tidings.SubConfirmed)), now, now)
 		}, ins...); err != nil {
 			return nil, translate(err)
 		}
@@ -545,7 +515,7 @@ func (im *importer) subscribe(ctx context.Context, rows []*importRow) ([]*import
 	}
 	if len(upd) > 0 {
 		if _, err := im.tx.ExecContext(ctx, `UPDATE subscriptions SET status = 'confirmed', confirmed_at = `+im.s.engine.param(1)+` WHERE list_id = `+im.s.engine.param(2)+` AND subscriber_id IN (`+
-			im.inList(len(upd), 3)+`)`, append([]any{toDB(im.now), im.listID}, upd...)...); err != nil {
+			im.s.engine.inList(len(upd), 3)+`)`, append([]any{toDB(im.now), im.listID}, upd...)...); err != nil {
 			return nil, err
 		}
 	}
@@ -572,7 +542,7 @@ func (im *importer) ledger(ctx context.Context, rows []*importRow) error {
 		args = args[n*cols:]
 		if err := im.exec(ctx, "ledger+", n, func() string {
 			return im.s.engine.bulkInsert() + ` ledger (account_id, seq, created_at, kind, person_id, list_id, source, text_version,
-			text_sha256, evidence_sha256, evidence_sealed, prev_hash, hash) VALUES ` + im.values(n, lit(im.accountID), "?", lit(toDB(im.now)),
+			text_sha256, evidence_sha256, evidence_sealed, prev_hash, hash) VALUES ` + im.s.engine.values(n, lit(im.accountID), "?", lit(toDB(im.now)),
 				quote(string(tidings.LedgerImported)), "?", lit(im.listID), quote(string(tidings.SourceImport)), "0", "NULL", "?", "?", "?", "?")
 		}, batch...); err != nil {
 			return translate(err)

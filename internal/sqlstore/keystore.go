@@ -188,7 +188,7 @@ func (s *Store) newKeys(ctx context.Context, n int) ([]int64, []*keys.DataKey, e
 		}
 		// RETURNING does not promise the order of the VALUES: match by the wrapped key.
 		rows, err := tx.QueryContext(ctx, `INSERT INTO person_keys (wrapped_key, created_at) VALUES `+
-			s.engine.placeholders(m, 2, 1)+` RETURNING id, wrapped_key`, args...)
+			s.engine.values(m, "?", "?")+` RETURNING id, wrapped_key`, args...)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -382,7 +382,7 @@ func (s *Store) moveKeysToKeyStore(ctx context.Context) error {
 			return nil
 		}
 		_, err := s.kw.ExecContext(ctx, `INSERT INTO person_keys (id, wrapped_key, created_at) VALUES `+
-			s.engine.placeholders(len(batch)/3, 3, 1)+` ON CONFLICT (id) DO NOTHING`, batch...)
+			s.engine.values(len(batch)/3, "?", "?", "?")+` ON CONFLICT (id) DO NOTHING`, batch...)
 		batch = batch[:0]
 		return err
 	}

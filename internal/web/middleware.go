@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"time"
+
+	"github.com/tidings/tidings/internal/web/public"
 )
 
 // Security headers every response carries. The CSP allows nothing but our own styles
@@ -72,7 +74,7 @@ func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := newRequestID()
-		if !isTracking(r.URL.Path) {
+		if !public.IsTrackingPath(r.URL.Path) {
 			w.Header()["X-Request-Id"] = []string{id}
 		}
 		sw := &statusWriter{ResponseWriter: w}
@@ -84,11 +86,6 @@ func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 		log.Info("http", "request_id", id, "method", r.Method, "route", route, "status", sw.status,
 			"duration_ms", float64(time.Since(start).Microseconds())/1000)
 	})
-}
-
-// isTracking reports the open pixel's and click redirect's paths (public.Routes).
-func isTracking(path string) bool {
-	return len(path) > 3 && path[0] == '/' && (path[1] == 'o' || path[1] == 'c') && path[2] == '/'
 }
 
 // newRequestID returns 16 hex digits. An ID only tells log lines apart, so it comes

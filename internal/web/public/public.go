@@ -46,6 +46,18 @@ type server struct {
 	Deps
 }
 
+// The tracking routes: the click redirect and the open pixel.
+const (
+	clickPrefix = "/c/"
+	openPrefix  = "/o/"
+)
+
+// IsTrackingPath reports the click redirect's and the open pixel's paths, the busiest
+// routes, which the access log treats more lightly.
+func IsTrackingPath(path string) bool {
+	return strings.HasPrefix(path, clickPrefix) || strings.HasPrefix(path, openPrefix)
+}
+
 // SubscribePattern is the one route that accepts cross-origin posts (embedded forms).
 const SubscribePattern = "POST /s/{list}"
 
@@ -69,8 +81,8 @@ func Routes(mux *http.ServeMux, d Deps) {
 	mux.HandleFunc(UnsubscribePattern, s.unsubscribe)
 	mux.HandleFunc("GET /.well-known/gpc.json", s.gpc)
 	if d.Events != nil {
-		mux.HandleFunc("GET /c/{token}", s.click)
-		mux.HandleFunc("GET /o/{token}", s.open)
+		mux.HandleFunc("GET "+clickPrefix+"{token}", s.click)
+		mux.HandleFunc("GET "+openPrefix+"{token}", s.open)
 	}
 	mux.HandleFunc("GET /.well-known/tidings-receipt-key", s.receiptKey)
 }
