@@ -3,7 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/tidings/tidings/internal/tidings"
@@ -75,17 +75,8 @@ func init() {
 	}
 }
 
-// rows returns n rows of width anonymous parameters: "(?, ?), (?, ?)".
-func rows(n, width int) string {
-	var b strings.Builder
-	for i := range n {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString("(?" + strings.Repeat(", ?", width-1) + ")")
-	}
-	return b.String()
-}
+// rows returns n rows of width anonymous parameters: "(?,?),(?,?)".
+func rows(n, width int) string { return SQLite.values(n, slices.Repeat([]string{"?"}, width)...) }
 
 // chunk returns the size of the next chunk of a group with left items to go.
 func chunk(left int) int {
