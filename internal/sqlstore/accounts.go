@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"strings"
 	"time"
 
@@ -91,8 +92,50 @@ func (s *Store) MarkPublicPageVerified(ctx context.Context, accountID int64, url
 		accountID, url, toDB(at)))
 }
 
+// DeleteAccount deletes the account and, by cascade, everything it owns. People who
+// were subscribers of this account and of no other go too, with their data keys: a
+// processor whose contract ends keeps nothing of the controller's (GDPR Art. 28(3)(g)),
+// and a lookup hash with a key would still say the address was once held here.
 func (s *Store) DeleteAccount(ctx context.Context, id int64) error {
-	return rowsAffected(s.w.ExecContext(ctx, `DELETE FROM accounts WHERE id = $1`, id))
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT p.id, p.key_id FROM subscribers x JOIN persons p ON p.id = x.person_id
+			WHERE x.account_id = $1 AND NOT EXISTS (SELECT 1 FROM subscribers y WHERE y.person_id = x.person_id AND y.account_id <> $1)`, id)
+		if err != nil {
+			return err
+		}
+		var persons, keyIDs []int64
+		for rows.Next() {
+			var pid, kid int64
+			if err := rows.Scan(&pid, &kid); err != nil {
+				rows.Close()
+				return err
+			}
+			persons, keyIDs = append(persons, pid), append(keyIDs, kid)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if err := rowsAffected(tx.ExecContext(ctx, `DELETE FROM accounts WHERE id = $1`, id)); err != nil {
+			return err
+		}
+		// The account's ledger went with it; the people's evidence in other accounts'
+		// ledgers (left when they were erased there) is sealed with the keys that go now.
+		for ids := range slices.Chunk(persons, 500) {
+			args := make([]any, len(ids))
+			for i, v := range ids {
+				args[i] = v
+			}
+			in := s.engine.inList(len(ids), 1)
+			if _, err := tx.ExecContext(ctx, `UPDATE ledger SET evidence_sealed = NULL WHERE person_id IN (`+in+`)`, args...); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM persons WHERE id IN (`+in+`)`, args...); err != nil {
+				return err
+			}
+		}
+		return s.deleteKeys(ctx, tx, keyIDs)
+	})
 }
 
 // collect scans every row with scan and closes rows.

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -324,14 +325,25 @@ func (s *Store) SweepOrphanKeys(ctx context.Context) (int64, error) {
 // between; if tx then fails, the person's rows stay behind without their key, unreadable
 // as the erasure wanted, and a repeated erasure removes them.
 func (s *Store) deleteKey(ctx context.Context, tx *sql.Tx, keyID int64) error {
-	q := `DELETE FROM person_keys WHERE id = $1`
-	var err error
+	return s.deleteKeys(ctx, tx, []int64{keyID})
+}
+
+// deleteKeys is deleteKey for many keys, a few hundred per statement.
+func (s *Store) deleteKeys(ctx context.Context, tx *sql.Tx, keyIDs []int64) error {
+	exec := s.kw.ExecContext
 	if s.engine.keysInDataTx() {
-		_, err = tx.ExecContext(ctx, q, keyID)
-	} else {
-		_, err = s.kw.ExecContext(ctx, q, keyID)
+		exec = tx.ExecContext
 	}
-	return err
+	for ids := range slices.Chunk(keyIDs, 500) {
+		args := make([]any, len(ids))
+		for i, v := range ids {
+			args[i] = v
+		}
+		if _, err := exec(ctx, `DELETE FROM person_keys WHERE id IN (`+s.engine.inList(len(ids), 1)+`)`, args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Migrations 19 and 20 move the keys out of persons: 19 adds persons.key_id, then

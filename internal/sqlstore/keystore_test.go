@@ -231,3 +231,55 @@ func TestKeysMoveToKeyStore(t *testing.T) {
 		})
 	}
 }
+
+// TestDeletedAccountTakesItsPeople: deleting an account deletes the people who were
+// subscribers there and nowhere else, with their keys; someone another account still
+// holds keeps their person, key and data.
+func TestDeletedAccountTakesItsPeople(t *testing.T) {
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			s := testdb.Open(t, engine)
+			ctx := context.Background()
+			var a, b tidings.Account
+			for _, acc := range []*tidings.Account{&a, &b} {
+				*acc = tidings.Account{Name: "Shop", ContactEmail: "dpo@shop.example"}
+				if err := s.CreateAccount(ctx, acc); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, sub := range []struct {
+				account int64
+				email   string
+			}{{a.ID, "only.a@people.example"}, {a.ID, "shared@people.example"}, {b.ID, "shared@people.example"}, {b.ID, "only.b@people.example"}} {
+				if err := s.CreateSubscriber(ctx, sub.account, &tidings.Subscriber{Email: tidings.MustParseAddress(sub.email)}, nil, ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+			count := func(table string) (n int) {
+				if err := s.DB().QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			if p, k := count("persons"), count("person_keys"); p != 3 || k != 3 {
+				t.Fatalf("before: %d persons, %d keys; want 3 and 3", p, k)
+			}
+			if err := s.DeleteAccount(ctx, a.ID); err != nil {
+				t.Fatal(err)
+			}
+			if p, k := count("persons"), count("person_keys"); p != 2 || k != 2 {
+				t.Fatalf("after: %d persons, %d keys; want 2 and 2 (only.a gone)", p, k)
+			}
+			recs, err := s.PersonData(ctx, tidings.MustParseAddress("shared@people.example"))
+			if err != nil || len(recs) != 1 || recs[0].Account.ID != b.ID || recs[0].Subscriber.Email.String() != "shared@people.example" {
+				t.Fatalf("shared person after A's deletion: %+v, %v", recs, err)
+			}
+			if recs, err := s.PersonData(ctx, tidings.MustParseAddress("only.a@people.example")); err != nil || len(recs) != 0 {
+				t.Fatalf("only.a after A's deletion: %+v, %v", recs, err)
+			}
+			if err := s.DeleteAccount(ctx, a.ID); !errors.Is(err, tidings.ErrNotFound) {
+				t.Fatalf("deleting a deleted account: %v, want ErrNotFound", err)
+			}
+		})
+	}
+}
