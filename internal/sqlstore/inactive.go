@@ -42,17 +42,7 @@ func (s *Store) DeleteInactive(ctx context.Context, accountID int64, cutoff time
 		}
 		rows.Close()
 		for _, r := range refs {
-			for _, q := range []string{
-				`DELETE FROM deliveries WHERE subscriber_id = $1`,
-				`DELETE FROM events WHERE subscriber_id = $1`,
-				`DELETE FROM event_uniques WHERE subscriber_id = $1`,
-				`DELETE FROM subscribers WHERE id = $1`,
-			} {
-				if _, err := tx.ExecContext(ctx, q, r.id); err != nil {
-					return err
-				}
-			}
-			if _, err := tx.ExecContext(ctx, `UPDATE ledger SET evidence_sealed = NULL WHERE account_id = $1 AND person_id = $2`, accountID, r.person); err != nil {
+			if err := deleteSubscriber(ctx, tx, accountID, r.id, r.person); err != nil {
 				return err
 			}
 			// The person and their key go with their last subscriber anywhere.

@@ -232,9 +232,9 @@ func TestKeysMoveToKeyStore(t *testing.T) {
 	}
 }
 
-// TestDeletedAccountTakesItsPeople: deleting an account deletes the people who were
-// subscribers there and nowhere else, with their keys; someone another account still
-// holds keeps their person, key and data.
+// TestDeletedAccountTakesItsPeople: deleting a subscriber, or a whole account, deletes
+// the people who were subscribers there and nowhere else, with their keys; someone
+// another account still holds keeps their person, key and data.
 func TestDeletedAccountTakesItsPeople(t *testing.T) {
 	for _, engine := range testdb.Engines(t) {
 		t.Run(string(engine), func(t *testing.T) {
@@ -254,6 +254,13 @@ func TestDeletedAccountTakesItsPeople(t *testing.T) {
 				if err := s.CreateSubscriber(ctx, sub.account, &tidings.Subscriber{Email: tidings.MustParseAddress(sub.email)}, nil, ""); err != nil {
 					t.Fatal(err)
 				}
+			}
+			leaving := tidings.Subscriber{Email: tidings.MustParseAddress("leaving@people.example")}
+			if err := s.CreateSubscriber(ctx, b.ID, &leaving, nil, ""); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.DeleteSubscriber(ctx, b.ID, leaving.ID); err != nil {
+				t.Fatal(err)
 			}
 			count := func(table string) (n int) {
 				if err := s.DB().QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table).Scan(&n); err != nil {

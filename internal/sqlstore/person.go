@@ -119,18 +119,7 @@ func (s *Store) ErasePerson(ctx context.Context, email tidings.Address, accountI
 		}
 		rows.Close()
 		for _, r := range refs {
-			for _, q := range []string{
-				`DELETE FROM deliveries WHERE subscriber_id = $1`,
-				`DELETE FROM events WHERE subscriber_id = $1`, // campaign counters keep the numbers, without the person
-				`DELETE FROM event_uniques WHERE subscriber_id = $1`,
-				`DELETE FROM subscribers WHERE id = $1`, // cascades to subscriptions, pending requests, proofs
-			} {
-				if _, err := tx.ExecContext(ctx, q, r.subscriber); err != nil {
-					return err
-				}
-			}
-			// The chain stays verifiable: only the sealed evidence goes; its digest stays.
-			if _, err := tx.ExecContext(ctx, `UPDATE ledger SET evidence_sealed = NULL WHERE account_id = $1 AND person_id = $2`, r.account, pid); err != nil {
+			if err := deleteSubscriber(ctx, tx, r.account, r.subscriber, pid); err != nil {
 				return err
 			}
 			if err := addSuppression(ctx, tx, r.account, suppress, tidings.SuppressErasure, now); err != nil {
@@ -166,6 +155,26 @@ func (s *Store) ErasePerson(ctx context.Context, email tidings.Address, accountI
 		return nil
 	})
 	return er, err
+}
+
+// deleteSubscriber deletes one subscriber and everything about them in the account:
+// deliveries, events (campaign counters keep the numbers, without the person),
+// subscriptions, pending requests and proofs (by cascade), and the evidence sealed in the
+// account's ledger; the chain stays verifiable, as only the evidence goes and its digest
+// stays. The person and their key are the caller's (deletePersonIfUnused).
+func deleteSubscriber(ctx context.Context, tx *sql.Tx, accountID, subscriberID, personID int64) error {
+	for _, q := range []string{
+		`DELETE FROM deliveries WHERE subscriber_id = $1`,
+		`DELETE FROM events WHERE subscriber_id = $1`,
+		`DELETE FROM event_uniques WHERE subscriber_id = $1`,
+		`DELETE FROM subscribers WHERE id = $1`,
+	} {
+		if _, err := tx.ExecContext(ctx, q, subscriberID); err != nil {
+			return err
+		}
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE ledger SET evidence_sealed = NULL WHERE account_id = $1 AND person_id = $2`, accountID, personID)
+	return err
 }
 
 // deletePersonIfUnused deletes a person who is nobody's subscriber any more, and their

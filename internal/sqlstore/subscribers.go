@@ -258,8 +258,20 @@ func (s *Store) UpdateSubscriber(ctx context.Context, accountID int64, sub *tidi
 	})
 }
 
+// DeleteSubscriber deletes the subscriber and everything about them in the account, as
+// an erasure does but without a suppression: the account holder, not the person, asked.
+// A person no other account holds goes too, with their key.
 func (s *Store) DeleteSubscriber(ctx context.Context, accountID, id int64) error {
-	return rowsAffected(s.w.ExecContext(ctx, `DELETE FROM subscribers WHERE account_id = $1 AND id = $2`, accountID, id))
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var personID int64
+		if err := tx.QueryRowContext(ctx, `SELECT person_id FROM subscribers WHERE account_id = $1 AND id = $2`, accountID, id).Scan(&personID); err != nil {
+			return translate(err)
+		}
+		if err := deleteSubscriber(ctx, tx, accountID, id, personID); err != nil {
+			return err
+		}
+		return s.deletePersonIfUnused(ctx, tx, personID)
+	})
 }
 
 func (s *Store) Subscriptions(ctx context.Context, accountID, subscriberID int64) ([]tidings.Subscription, error) {
