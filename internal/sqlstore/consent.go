@@ -486,62 +486,67 @@ func (s *Store) Unsubscribe(ctx context.Context, accountID, subscriberID, listID
 	now := s.stamp()
 	ev.Time = now
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		var pid int64
-		var wrapped, emailEnc []byte
-		err := tx.QueryRowContext(ctx, `
-			SELECT s.person_id, k.wrapped_key, s.email_enc FROM subscribers s JOIN persons p ON p.id = s.person_id JOIN person_keys k ON k.id = p.key_id
-			WHERE s.account_id = $1 AND s.id = $2`, accountID, subscriberID).Scan(&pid, &wrapped, &emailEnc)
-		if err != nil {
-			return translate(err)
-		}
-		dk, err := s.keys.UnwrapDataKey(wrapped)
-		if err != nil {
-			return err
-		}
-		q := `SELECT list_id FROM subscriptions WHERE account_id = $1 AND subscriber_id = $2 AND status <> 'unsubscribed'`
-		args := []any{accountID, subscriberID}
-		if listID != 0 {
-			q += ` AND list_id = $3`
-			args = append(args, listID)
-		}
-		rows, err := tx.QueryContext(ctx, q+` ORDER BY list_id`, args...)
-		if err != nil {
-			return err
-		}
-		var lists []int64
-		for rows.Next() {
-			var id int64
-			rows.Scan(&id)
-			lists = append(lists, id)
-		}
-		rows.Close()
-		for _, l := range lists {
-			if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET status = 'unsubscribed', unsubscribed_at = $3 WHERE list_id = $1 AND subscriber_id = $2`,
-				l, subscriberID, toDB(now)); err != nil {
-				return err
-			}
-			e := tidings.LedgerEntry{AccountID: accountID, Time: now, Kind: tidings.LedgerUnsubscribed, PersonID: pid, ListID: l, Source: source}
-			if err := s.appendLedger(ctx, tx, &e, dk, ev); err != nil {
-				return err
-			}
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM pending_confirmations WHERE subscriber_id = $1`, subscriberID); err != nil {
-			return err
-		}
-		var active int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM subscriptions WHERE subscriber_id = $1 AND status <> 'unsubscribed'`,
-			subscriberID).Scan(&active); err != nil {
-			return err
-		}
-		if active > 0 {
-			return nil
-		}
-		email, err := dk.OpenString(emailEnc, aad(accountID, pid, "email"))
-		if err != nil {
-			return err
-		}
-		return addSuppression(ctx, tx, accountID, s.keys.SuppressionHash(email), tidings.SuppressUnsubscribed, now)
+		return s.unsubscribe(ctx, tx, accountID, subscriberID, listID, source, ev, now)
 	})
+}
+
+// unsubscribe is Unsubscribe inside tx.
+func (s *Store) unsubscribe(ctx context.Context, tx *sql.Tx, accountID, subscriberID, listID int64, source tidings.Source, ev tidings.Evidence, now time.Time) error {
+	var pid int64
+	var wrapped, emailEnc []byte
+	err := tx.QueryRowContext(ctx, `
+		SELECT s.person_id, k.wrapped_key, s.email_enc FROM subscribers s JOIN persons p ON p.id = s.person_id JOIN person_keys k ON k.id = p.key_id
+		WHERE s.account_id = $1 AND s.id = $2`, accountID, subscriberID).Scan(&pid, &wrapped, &emailEnc)
+	if err != nil {
+		return translate(err)
+	}
+	dk, err := s.keys.UnwrapDataKey(wrapped)
+	if err != nil {
+		return err
+	}
+	q := `SELECT list_id FROM subscriptions WHERE account_id = $1 AND subscriber_id = $2 AND status <> 'unsubscribed'`
+	args := []any{accountID, subscriberID}
+	if listID != 0 {
+		q += ` AND list_id = $3`
+		args = append(args, listID)
+	}
+	rows, err := tx.QueryContext(ctx, q+` ORDER BY list_id`, args...)
+	if err != nil {
+		return err
+	}
+	var lists []int64
+	for rows.Next() {
+		var id int64
+		rows.Scan(&id)
+		lists = append(lists, id)
+	}
+	rows.Close()
+	for _, l := range lists {
+		if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET status = 'unsubscribed', unsubscribed_at = $3 WHERE list_id = $1 AND subscriber_id = $2`,
+			l, subscriberID, toDB(now)); err != nil {
+			return err
+		}
+		e := tidings.LedgerEntry{AccountID: accountID, Time: now, Kind: tidings.LedgerUnsubscribed, PersonID: pid, ListID: l, Source: source}
+		if err := s.appendLedger(ctx, tx, &e, dk, ev); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM pending_confirmations WHERE subscriber_id = $1`, subscriberID); err != nil {
+		return err
+	}
+	var active int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM subscriptions WHERE subscriber_id = $1 AND status <> 'unsubscribed'`,
+		subscriberID).Scan(&active); err != nil {
+		return err
+	}
+	if active > 0 {
+		return nil
+	}
+	email, err := dk.OpenString(emailEnc, aad(accountID, pid, "email"))
+	if err != nil {
+		return err
+	}
+	return addSuppression(ctx, tx, accountID, s.keys.SuppressionHash(email), tidings.SuppressUnsubscribed, now)
 }
 
 func (s *Store) LedgerAccounts(ctx context.Context) ([]int64, error) {

@@ -379,9 +379,10 @@ func (s *Store) CampaignStats(ctx context.Context, accountID, campaignID int64) 
 		return st, err
 	}
 	st.Total, st.Delivered, st.Failed = p.Total, p.Sent, p.Failed
-	err = s.r.QueryRowContext(ctx, `SELECT opens, unique_opens, anon_opens, clicks, unique_clicks, anon_clicks, automated, unsubscribes
-		FROM campaign_stats WHERE campaign_id = $1`, campaignID).
-		Scan(&st.Opens, &st.UniqueOpens, &st.AnonOpens, &st.Clicks, &st.UniqueClicks, &st.AnonClicks, &st.Automated, &st.Unsubscribes)
+	err = s.r.QueryRowContext(ctx, `SELECT opens, unique_opens, anon_opens, clicks, unique_clicks, anon_clicks, automated, unsubscribes,
+		bounced, soft_bounced, complaints FROM campaign_stats WHERE campaign_id = $1`, campaignID).
+		Scan(&st.Opens, &st.UniqueOpens, &st.AnonOpens, &st.Clicks, &st.UniqueClicks, &st.AnonClicks, &st.Automated, &st.Unsubscribes,
+			&st.Bounced, &st.SoftBounced, &st.Complaints)
 	if err != nil && err != sql.ErrNoRows {
 		return st, err
 	}

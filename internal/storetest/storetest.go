@@ -61,6 +61,7 @@ func Run(t *testing.T, open Opener) {
 		{"SubscriberLedger", testSubscriberLedger},
 		{"EventBatches", testEventBatches},
 		{"EventLargeBatch", testEventLargeBatch},
+		{"Feedback", testFeedback},
 	}
 	s := open(t)
 	for _, tc := range tests {

@@ -40,6 +40,7 @@ type Store interface {
 	BreachStore
 	MembershipStore
 	SubscriberHistoryStore
+	FeedbackStore
 
 	// Ping checks that the database answers and the schema is current (for /readyz).
 	Ping(ctx context.Context) error

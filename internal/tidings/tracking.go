@@ -69,6 +69,9 @@ type CampaignStats struct {
 	AnonClicks   int64       `json:"anonymous_clicks"`
 	Automated    int64       `json:"automated_clicks"` // flagged as link scanners, still counted
 	Unsubscribes int64       `json:"unsubscribes"`
+	Bounced      int64       `json:"bounced"`      // hard bounces
+	SoftBounced  int64       `json:"soft_bounced"` // soft bounces (the first per recipient)
+	Complaints   int64       `json:"complaints"`
 	TopLinks     []LinkCount `json:"top_links"`
 }
 
