@@ -57,11 +57,15 @@ func (s *Store) RecordFeedback(ctx context.Context, f tidings.Feedback) (tidings
 			return s.suppressSubscriber(ctx, tx, f.AccountID, f.SubscriberID, tidings.SuppressBounce, now)
 		default: // complaint
 			res.Suppressed = true
-			ev := tidings.Evidence{Time: now, Note: "spam complaint reported by the receiving mail system"}
-			if err := s.unsubscribe(ctx, tx, f.AccountID, f.SubscriberID, 0, tidings.SourceFeedback, ev, now); err != nil {
-				return err
+			// Suppressed first, so the account's entry says why (the unsubscription's own
+			// suppression then finds it there).
+			for _, scope := range []int64{f.AccountID, tidings.InstanceWide} {
+				if err := s.suppressSubscriber(ctx, tx, scope, f.SubscriberID, tidings.SuppressComplaint, now); err != nil {
+					return err
+				}
 			}
-			return s.suppressSubscriber(ctx, tx, tidings.InstanceWide, f.SubscriberID, tidings.SuppressComplaint, now)
+			ev := tidings.Evidence{Time: now, Note: "spam complaint reported by the receiving mail system"}
+			return s.unsubscribe(ctx, tx, f.AccountID, f.SubscriberID, 0, tidings.SourceFeedback, ev, now)
 		}
 	})
 	return res, err

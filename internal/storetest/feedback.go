@@ -79,6 +79,9 @@ func testFeedback(t *testing.T, s tidings.Store) {
 	if r := report(angry, c, tidings.FeedbackHard); r.Counted {
 		t.Fatalf("a bounce after a complaint counted: %+v", r)
 	}
+	if got := held(angry, a.ID); got != tidings.SuppressComplaint {
+		t.Fatalf("after a complaint the account's suppression says %q, want complaint", got)
+	}
 	if got := held(angry, mustAccount(t, s).ID); got != tidings.SuppressComplaint {
 		t.Fatalf("a complaint suppresses everywhere; another account sees %q", got)
 	}

@@ -1,0 +1,249 @@
+package bounce_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/smtp"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tidings/tidings/internal/bounce"
+	"github.com/tidings/tidings/internal/send"
+	"github.com/tidings/tidings/internal/sqlstore"
+	"github.com/tidings/tidings/internal/testdb"
+	"github.com/tidings/tidings/internal/tidings"
+)
+
+// fixture reads a report from testdata with TOKEN replaced.
+func fixture(t *testing.T, name, token string) []byte {
+	t.Helper()
+	b, err := os.ReadFile("testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.ReplaceAll(b, []byte("TOKEN"), []byte(token))
+}
+
+const someToken = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+
+func TestParse(t *testing.T) {
+	for _, c := range []struct {
+		file   string
+		kind   tidings.FeedbackKind
+		status string
+		detail string // a part of it
+	}{
+		{"dsn-hard.eml", tidings.FeedbackHard, "5.1.1", "User unknown"},
+		{"dsn-full.eml", tidings.FeedbackSoft, "5.2.2", "over quota"},
+		{"dsn-delayed.eml", "", "", ""},
+		{"arf-abuse.eml", tidings.FeedbackComplaint, "", "abuse"},
+		{"qmail.eml", tidings.FeedbackHard, "5.1.1", "no mailbox here"},
+		{"autoreply.eml", "", "", ""},
+	} {
+		t.Run(c.file, func(t *testing.T) {
+			rep, err := bounce.Parse(bytes.NewReader(fixture(t, c.file, someToken)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Kind != c.kind || rep.Status != c.status || !strings.Contains(rep.Detail, c.detail) {
+				t.Fatalf("got %+v, want kind %q status %q detail containing %q", rep, c.kind, c.status, c.detail)
+			}
+			// The quoted original's return path names the recipient where one is quoted.
+			if quoted := c.file != "dsn-delayed.eml" && c.file != "dsn-full.eml" && c.file != "autoreply.eml"; quoted && rep.Token != someToken {
+				t.Fatalf("token %q, want the quoted return path's", rep.Token)
+			}
+		})
+	}
+}
+
+func TestParseRefusesWhatIsNotMail(t *testing.T) {
+	for _, in := range []string{"", "\x00\x01\x02 binary", "no header here\n\nbody"} {
+		if _, err := bounce.Parse(strings.NewReader(in)); !errors.Is(err, bounce.ErrNotMail) {
+			t.Errorf("Parse(%q) = %v, want ErrNotMail", in, err)
+		}
+	}
+}
+
+func TestClassify(t *testing.T) {
+	for _, c := range []struct {
+		status, diag string
+		want         tidings.FeedbackKind
+	}{
+		{"5.1.1", "", tidings.FeedbackHard},
+		{"5.1.10", "null MX", tidings.FeedbackHard},
+		{"5.2.1", "", tidings.FeedbackHard},
+		{"5.2.2", "", tidings.FeedbackSoft},
+		{"5.7.1", "550 5.7.1 Message rejected as spam", tidings.FeedbackSoft},
+		{"5.7.1", "550 5.7.1 <x@y>: Recipient address rejected: User unknown", tidings.FeedbackHard},
+		{"5.0.0", "550 no such user here", tidings.FeedbackHard},
+		{"4.2.2", "452 4.2.2 mailbox full", tidings.FeedbackSoft},
+		{"4.1.1", "450 4.1.1 user unknown (try again)", tidings.FeedbackSoft}, // 4.x.x is never final
+		{"5.4.4", "", tidings.FeedbackHard},
+		{"5.7.1", "550 temporarily blocked for policy reasons", tidings.FeedbackSoft},
+		{"", "", tidings.FeedbackSoft},
+	} {
+		if got := bounce.Classify(c.status, c.diag); got != c.want {
+			t.Errorf("Classify(%q, %q) = %q, want %q", c.status, c.diag, got, c.want)
+		}
+	}
+}
+
+func TestTokenFromAddress(t *testing.T) {
+	for in, want := range map[string]string{
+		"bounces+" + someToken + "@news.shop.example":     someToken,
+		"<bounces+" + someToken + "@news.shop.example>":   someToken,
+		"bounces+short@news.shop.example":                 "",
+		"someone@news.shop.example":                       "",
+		"bounces+" + someToken + "+x@news.shop.example":   "",
+		"bounces+" + someToken:                            "",
+		"other+" + someToken + "@news.shop.example":       "",
+		"bounces+" + someToken + "<script>@shop.example": "",
+	} {
+		if got := bounce.TokenFromAddress(in); got != want {
+			t.Errorf("TokenFromAddress(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// sent is a campaign sent to two subscribers, with a processor on its store.
+type sent struct {
+	s        tidings.Store
+	p        *bounce.Processor
+	account  int64
+	campaign int64
+	subs     []tidings.Subscriber
+}
+
+func sendCampaign(t *testing.T, engine sqlstore.Engine) sent {
+	ctx := context.Background()
+	s := testdb.Open(t, engine)
+	acc := tidings.Account{Name: "Shop", ContactEmail: "dpo@shop.example"}
+	if err := s.CreateAccount(ctx, &acc); err != nil {
+		t.Fatal(err)
+	}
+	l := tidings.NewList("News")
+	if err := s.CreateList(ctx, acc.ID, &l); err != nil {
+		t.Fatal(err)
+	}
+	var subs []tidings.Subscriber
+	for _, e := range []string{"gone@receiver.example", "angry@hotmail.example"} {
+		sub := tidings.Subscriber{Email: tidings.MustParseAddress(e)}
+		if err := s.CreateSubscriber(ctx, acc.ID, &sub, []int64{l.ID}, tidings.SubConfirmed); err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, sub)
+	}
+	c := tidings.Campaign{Name: "Nov", Subject: "News", FromAddress: "news@shop.example", HTML: "<p>x</p>", Lists: []int64{l.ID}}
+	if err := s.CreateCampaign(ctx, acc.ID, &c); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetCampaignStatus(ctx, acc.ID, c.ID, tidings.CampaignSending, ""); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		now := time.Now()
+		b, err := s.ClaimBatch(ctx, c.ID, "n1", now, now.Add(time.Minute))
+		if err != nil {
+			break
+		}
+		var res []tidings.DeliveryResult
+		for _, r := range b.Recipients {
+			res = append(res, tidings.DeliveryResult{SubscriberID: r.Subscriber.ID, Status: tidings.DeliverySent, Attempts: 1})
+		}
+		if err := s.RecordDeliveries(ctx, c.ID, b.No, "n1", res, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return sent{s: s, p: &bounce.Processor{Store: s, Keys: testdb.Keyring(t)}, account: acc.ID, campaign: c.ID, subs: subs}
+}
+
+func (x sent) token(i int) string {
+	return send.RecipientToken(x.p.Keys, x.account, x.campaign, x.subs[i].ID)
+}
+
+// TestServer: reports arrive over SMTP at the VERP return path and are applied to their
+// delivery; addresses that are not valid return paths are refused at RCPT.
+func TestServer(t *testing.T) {
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			x := sendCampaign(t, engine)
+			srv := bounce.NewServer(x.p, "bounces.test")
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			go srv.Serve(ln)
+			defer srv.Close()
+
+			deliver := func(rcpt string, msg []byte) error {
+				return smtp.SendMail(ln.Addr().String(), nil, "", []string{rcpt}, msg)
+			}
+			if err := deliver("postmaster@shop.example", []byte("Subject: hi\r\n\r\nhello\r\n")); err == nil || !strings.Contains(err.Error(), "550") {
+				t.Fatalf("mail to a non-bounce address: %v, want 550", err)
+			}
+			forged := "bounces+" + someToken + "@news.shop.example"
+			if err := deliver(forged, fixture(t, "dsn-hard.eml", someToken)); err == nil || !strings.Contains(err.Error(), "550") {
+				t.Fatalf("mail to a forged return path: %v, want 550", err)
+			}
+			hard := fixture(t, "dsn-hard.eml", x.token(0))
+			for range 2 { // a repeated report changes nothing
+				if err := deliver("bounces+"+x.token(0)+"@news.shop.example", hard); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// A feedback loop reports to its own address: the quoted original names the
+			// recipient.
+			out, err := x.p.Handle(context.Background(), "", bytes.NewReader(fixture(t, "arf-abuse.eml", x.token(1))))
+			if err != nil || out.Result != bounce.Recorded || !out.Suppressed || out.Kind != tidings.FeedbackComplaint {
+				t.Fatalf("complaint: %+v, %v", out, err)
+			}
+
+			ctx := context.Background()
+			st, err := x.s.CampaignStats(ctx, x.account, x.campaign)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Bounced != 1 || st.Complaints != 1 {
+				t.Fatalf("campaign stats: %d bounced, %d complaints; want 1 and 1", st.Bounced, st.Complaints)
+			}
+			if held, reason, _ := x.s.Suppressed(ctx, x.account, x.subs[0].Email); !held || reason != tidings.SuppressBounce {
+				t.Fatalf("the hard-bounced address: suppressed %v (%q)", held, reason)
+			}
+			if held, reason, _ := x.s.Suppressed(ctx, x.account, x.subs[1].Email); !held || reason != tidings.SuppressComplaint {
+				t.Fatalf("the complaining address: suppressed %v (%q)", held, reason)
+			}
+		})
+	}
+}
+
+// TestHandleIgnores: reports that are not bounces, or cannot be matched, change nothing.
+func TestHandleIgnores(t *testing.T) {
+	x := sendCampaign(t, sqlstore.SQLite)
+	ctx := context.Background()
+	for _, c := range []struct {
+		name, rcpt string
+		msg        []byte
+		reason     string
+	}{
+		{"delay notice", "bounces+" + x.token(0) + "@news.shop.example", fixture(t, "dsn-delayed.eml", x.token(0)), "not a bounce"},
+		{"auto-reply", "bounces+" + x.token(0) + "@news.shop.example", fixture(t, "autoreply.eml", x.token(0)), "not a bounce"},
+		{"no token", "", fixture(t, "dsn-full.eml", x.token(0)), "no recipient token"},
+		{"forged token", "", fixture(t, "dsn-hard.eml", someToken), "not valid"},
+	} {
+		out, err := x.p.Handle(ctx, c.rcpt, bytes.NewReader(c.msg))
+		if err != nil || out.Result != bounce.Ignored || !strings.Contains(out.Reason, c.reason) {
+			t.Errorf("%s: %+v, %v; want ignored because %q", c.name, out, err, c.reason)
+		}
+	}
+	if _, err := x.p.Handle(ctx, "", bytes.NewReader(bytes.Repeat([]byte("x"), bounce.MaxMessageBytes+1))); !bounce.IsTooLarge(err) {
+		t.Errorf("oversized report: %v", err)
+	}
+	st, _ := x.s.CampaignStats(ctx, x.account, x.campaign)
+	if st.Bounced != 0 || st.SoftBounced != 0 || st.Complaints != 0 {
+		t.Fatalf("ignored reports were counted: %+v", st)
+	}
+}

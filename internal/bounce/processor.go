@@ -1,0 +1,102 @@
+package bounce
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+
+	"github.com/tidings/tidings/internal/keys"
+	"github.com/tidings/tidings/internal/send"
+	"github.com/tidings/tidings/internal/tidings"
+)
+
+// Processor applies inbound reports to their deliveries.
+type Processor struct {
+	Store tidings.FeedbackStore
+	Keys  *keys.Keyring
+	Log   *slog.Logger
+}
+
+// Outcome says what became of one report.
+type Outcome struct {
+	Result     string               `json:"result"` // recorded, repeated or ignored
+	Reason     string               `json:"reason,omitempty"`
+	Kind       tidings.FeedbackKind `json:"kind,omitempty"`
+	Status     string               `json:"status,omitempty"`
+	Suppressed bool                 `json:"suppressed"`
+}
+
+// Outcome results.
+const (
+	Recorded = "recorded"
+	Repeated = "repeated"
+	Ignored  = "ignored"
+)
+
+// Handle reads one report and applies it. rcpt is the address it was sent to, when
+// known: the VERP return path names the recipient; otherwise the token is looked for
+// in the quoted original message. A report that cannot be matched, or is not a bounce
+// or complaint, is ignored with a reason; the error is for input that is not mail
+// (ErrNotMail) and for store failures, which the sender may retry.
+func (p *Processor) Handle(ctx context.Context, rcpt string, msg io.Reader) (Outcome, error) {
+	body, err := io.ReadAll(io.LimitReader(msg, MaxMessageBytes+1))
+	if err != nil {
+		return Outcome{}, err
+	}
+	if len(body) > MaxMessageBytes {
+		return Outcome{}, errTooLarge
+	}
+	rep, err := Parse(bytes.NewReader(body))
+	if err != nil {
+		return Outcome{}, err
+	}
+	out := Outcome{Result: Ignored, Kind: rep.Kind, Status: rep.Status}
+	if rep.Kind == "" {
+		out.Reason = "not a bounce or complaint"
+		return out, nil
+	}
+	token := TokenFromAddress(rcpt)
+	if token == "" {
+		token = rep.Token
+	}
+	if token == "" {
+		out.Reason = "no recipient token: the report names no Tidings message"
+		return out, nil
+	}
+	account, campaign, subscriber, ok := send.ParseRecipientToken(p.Keys, token)
+	if !ok {
+		out.Reason = "the recipient token is not valid"
+		return out, nil
+	}
+	res, err := p.Store.RecordFeedback(ctx, tidings.Feedback{AccountID: account, CampaignID: campaign, SubscriberID: subscriber,
+		Kind: rep.Kind, Status: rep.Status, Detail: rep.Detail})
+	if errors.Is(err, tidings.ErrNotFound) {
+		out.Reason = "no such delivery (deleted since, or never sent)"
+		return out, nil
+	}
+	if err != nil {
+		return Outcome{}, err
+	}
+	out.Result, out.Suppressed = Recorded, res.Suppressed
+	if !res.Counted {
+		out.Result = Repeated
+	}
+	// IDs only: logs carry no addresses.
+	p.log().Info("feedback", "kind", rep.Kind, "status", rep.Status, "account", account, "campaign", campaign,
+		"subscriber", subscriber, "result", out.Result, "suppressed", out.Suppressed)
+	return out, nil
+}
+
+var errTooLarge = errors.New("bounce: the report is larger than 1 MiB")
+
+// IsTooLarge reports whether Handle refused a report for its size.
+func IsTooLarge(err error) bool { return errors.Is(err, errTooLarge) }
+
+func (p *Processor) log() *slog.Logger {
+	if p.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return p.Log
+}

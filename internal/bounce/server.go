@@ -1,0 +1,96 @@
+package bounce
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log"
+	"net"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/tidings/tidings/internal/send"
+)
+
+// Server is the inbound SMTP server for return paths: point the MX of the sending
+// domains' bounce addresses (or a relay's bounce forwarding) at it. It accepts mail
+// only for valid VERP addresses, bounces+TOKEN@any-domain, so it is no open relay and
+// no mailbox; everything else is refused at RCPT.
+type Server struct {
+	srv *smtp.Server
+	p   *Processor
+}
+
+// NewServer returns a server for p, answering as hostname.
+func NewServer(p *Processor, hostname string) *Server {
+	s := &Server{p: p}
+	s.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
+		return &session{s: s}, nil
+	}))
+	s.srv.Domain = hostname
+	s.srv.MaxMessageBytes = MaxMessageBytes
+	s.srv.MaxRecipients = 50
+	s.srv.ReadTimeout = time.Minute
+	s.srv.WriteTimeout = time.Minute
+	s.srv.ErrorLog = log.New(io.Discard, "", 0) // connection errors from the internet are not news
+	return s
+}
+
+// Serve accepts connections on l until Close.
+func (s *Server) Serve(l net.Listener) error {
+	err := s.srv.Serve(l)
+	if errors.Is(err, smtp.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Close stops the server and its connections.
+func (s *Server) Close() error { return s.srv.Close() }
+
+type session struct {
+	s     *Server
+	rcpts []string
+}
+
+func (x *session) Mail(string, *smtp.MailOptions) error { return nil }
+
+func (x *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	tok := TokenFromAddress(to)
+	if tok == "" {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such mailbox: this server takes bounces only"}
+	}
+	if _, _, _, ok := send.ParseRecipientToken(x.s.p.Keys, tok); !ok {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such bounce address"}
+	}
+	x.rcpts = append(x.rcpts, to)
+	return nil
+}
+
+// Data applies the report once per recipient. Reports that are not bounces are
+// accepted and dropped (refusing them would only make the sender retry); a store
+// failure is a temporary error, so the sender keeps the report and tries again.
+func (x *session) Data(r io.Reader) error {
+	body, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, rcpt := range x.rcpts {
+		_, err := x.s.p.Handle(ctx, rcpt, bytes.NewReader(body))
+		switch {
+		case errors.Is(err, ErrNotMail):
+			return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "not a mail message"}
+		case err != nil:
+			x.s.p.log().Warn("feedback: recording failed", "err", err)
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
+		}
+	}
+	return nil
+}
+
+func (x *session) Reset()        { x.rcpts = nil }
+func (x *session) Logout() error { return nil }
