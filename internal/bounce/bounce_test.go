@@ -94,13 +94,13 @@ func TestClassify(t *testing.T) {
 
 func TestTokenFromAddress(t *testing.T) {
 	for in, want := range map[string]string{
-		"bounces+" + someToken + "@news.shop.example":     someToken,
-		"<bounces+" + someToken + "@news.shop.example>":   someToken,
-		"bounces+short@news.shop.example":                 "",
-		"someone@news.shop.example":                       "",
-		"bounces+" + someToken + "+x@news.shop.example":   "",
-		"bounces+" + someToken:                            "",
-		"other+" + someToken + "@news.shop.example":       "",
+		"bounces+" + someToken + "@news.shop.example":    someToken,
+		"<bounces+" + someToken + "@news.shop.example>":  someToken,
+		"bounces+short@news.shop.example":                "",
+		"someone@news.shop.example":                      "",
+		"bounces+" + someToken + "+x@news.shop.example":  "",
+		"bounces+" + someToken:                           "",
+		"other+" + someToken + "@news.shop.example":      "",
 		"bounces+" + someToken + "<script>@shop.example": "",
 	} {
 		if got := bounce.TokenFromAddress(in); got != want {
