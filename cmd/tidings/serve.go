@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/tidings/tidings/internal/bounce"
 	"github.com/tidings/tidings/internal/keys"
 	"github.com/tidings/tidings/internal/mail"
 	"github.com/tidings/tidings/internal/sqlstore"
@@ -57,6 +58,17 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	a.log.Info("tidings serving", "addr", ln.Addr().String(), "engine", a.store.Engine(), "version", version, "dkim_rsa", mail.RSABackend)
 	if err := printSetupLink(ctx, a, e); err != nil {
 		return err
+	}
+
+	if cfg.BounceListen != "" {
+		bl, err := net.Listen("tcp", cfg.BounceListen)
+		if err != nil {
+			return fmt.Errorf("listen for bounces: %w", err)
+		}
+		bounces := bounce.NewServer(&bounce.Processor{Store: a.store, Keys: a.keys, Log: a.log}, fallbackDomain(cfg))
+		defer bounces.Close()
+		go bounces.Serve(bl)
+		a.log.Info("taking bounces and complaints by SMTP", "addr", bl.Addr().String())
 	}
 
 	done := make(chan error, 1)

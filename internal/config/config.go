@@ -27,6 +27,7 @@ type Config struct {
 	DataDir         string
 	DatabaseURL     string
 	Listen          string
+	BounceListen    string // inbound SMTP for bounces and complaints; empty: off
 	BaseURL         string
 	SecretKey       string
 	LogLevel        string
@@ -78,6 +79,15 @@ var settings = []setting{
 	{key: "listen", help: "HTTP listen address, host:port",
 		get: func(c *Config) string { return c.Listen },
 		set: func(c *Config, v string) error { return checkHostPort(&c.Listen, v) }},
+	{key: "bounce_listen", help: "inbound SMTP address for bounces and complaints, host:port (empty: off)",
+		get: func(c *Config) string { return c.BounceListen },
+		set: func(c *Config, v string) error {
+			if v == "" {
+				c.BounceListen = ""
+				return nil
+			}
+			return checkHostPort(&c.BounceListen, v)
+		}},
 	{key: "base_url", help: "public URL used in links (default http://<listen>)",
 		get: func(c *Config) string { return c.BaseURL },
 		set: func(c *Config, v string) error { return checkBaseURL(&c.BaseURL, v) }},

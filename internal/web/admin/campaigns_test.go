@@ -154,7 +154,7 @@ func TestCampaignPreviewTestSendAndResults(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	p = b.get(path).want(t, http.StatusOK, "sent", "Results", `id="delivered">1<`, "Personal, unique people", "/chart.svg",
+	p = b.get(path).want(t, http.StatusOK, "sent", "Results", `id="delivered">1<`, `id="bounced">0 hard, 0 soft<`, `id="complaints">0<`, "Personal, unique people", "/chart.svg",
 		`<th scope="row">Opens</th><td class="num">1</td><td class="num">1</td><td class="num">100.0%</td><td class="num">1</td>`,
 		"Top links", "https://shop.example/spring?&lt;x&gt;")
 	if strings.Contains(p.body, `http-equiv="refresh"`) || strings.Contains(p.body, `name="subject"`) {

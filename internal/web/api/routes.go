@@ -67,6 +67,8 @@ func (a *api) routes() []Route {
 
 		{Method: "GET", Path: "/api/v1/outbox", access: operatorOnly, h: a.listOutbox},
 		{Method: "GET", Path: "/api/v1/outbox/{msg}", access: operatorOnly, h: a.readOutbox},
+
+		{Method: "POST", Path: "/api/v1/feedback", access: operatorOnly, h: a.postFeedback},
 	}
 }
 
