@@ -265,6 +265,7 @@ type subscriberData struct {
 	Statuses      []tidings.SubscriberStatus
 	Tracking      bool // the account uses tracking
 	ListForm      declForm
+	Suppressed    tidings.SuppressionReason // why the address is not mailed (unsubscribed, bounce, complaint, …); empty: it is
 }
 
 const historyPageSize = 100
@@ -326,6 +327,9 @@ func (rq *request) renderSubscriber(status int, edited *editForm, errText string
 		d.HistoryNext = rq.a("/subscribers/"+itoa(id)) + query("after", itoa(entries[len(entries)-1].Seq)) + "#history"
 	}
 	if d.Proofs, err = rq.Store.Proofs(ctx, rq.Account.ID, id); err != nil {
+		return err
+	}
+	if _, d.Suppressed, err = rq.Store.Suppressed(ctx, rq.Account.ID, sub.Email); err != nil {
 		return err
 	}
 	if edited != nil {

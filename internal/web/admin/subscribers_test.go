@@ -60,7 +60,12 @@ func TestSubscribersAccess(t *testing.T) {
 	other.get(acct(e.b, "/subscribers")).want(t, http.StatusOK, "No subscribers")
 
 	editor.get(acct(e.a, "/subscribers")).want(t, http.StatusOK, "ada@example.net", "Ada")
-	editor.get(sp).want(t, http.StatusOK, "ada@example.net", "News", "confirmed")
+	editor.get(sp).want(t, http.StatusOK, "ada@example.net", "News", "confirmed", `id="suppressed">sent to the lists below<`)
+	// A bounced address says why it is not mailed.
+	if err := e.store.AddSuppression(ctx, e.a.ID, s.Email, tidings.SuppressBounce); err != nil {
+		t.Fatal(err)
+	}
+	editor.get(sp).want(t, http.StatusOK, `id="suppressed">not sent: the address is suppressed (bounce)<`)
 	if !e.audited(e.a.ID, "subscriber.view", "subscriber "+itoa(s.ID)) {
 		t.Fatal("viewing a subscriber is not audited")
 	}
