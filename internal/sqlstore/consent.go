@@ -369,7 +369,8 @@ func (s *Store) ConfirmSubscription(ctx context.Context, tokenHash []byte, ev ti
 			}
 			c.Lists = append(c.Lists, listID)
 		}
-		// The person's own confirmed subscription lifts the account's suppression.
+		// The person's own confirmed subscription lifts the account's suppression, and
+		// an instance-wide one (a complaint about another account, which keeps its own).
 		var email string
 		var emailEnc []byte
 		if err := tx.QueryRowContext(ctx, `SELECT email_enc FROM subscribers WHERE id = $1`, p.subscriberID).Scan(&emailEnc); err != nil {
@@ -378,7 +379,7 @@ func (s *Store) ConfirmSubscription(ctx context.Context, tokenHash []byte, ev ti
 		if email, err = p.dk.OpenString(emailEnc, aad(p.accountID, p.personID, "email")); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM suppressions WHERE account_id = $1 AND hash = $2`,
+		if _, err := tx.ExecContext(ctx, `DELETE FROM suppressions WHERE account_id IN ($1, 0) AND hash = $2`,
 			p.accountID, s.keys.SuppressionHash(email)); err != nil {
 			return err
 		}

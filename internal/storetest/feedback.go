@@ -108,6 +108,21 @@ func testFeedback(t *testing.T, s tidings.Store) {
 		t.Fatalf("campaign counters: %d bounced, %d soft, %d complaints; want 1, 1, 1", st.Bounced, st.SoftBounced, st.Complaints)
 	}
 
+	// The person's own confirmed sign-up elsewhere lifts the instance-wide suppression
+	// there; the account they complained about keeps its own.
+	elsewhere := mustAccount(t, s)
+	el := mustList(t, s, elsewhere.ID)
+	_, err = s.RequestSubscription(ctx, elsewhere.ID, request("angry@feedback.example", []int64{el.ID}, tidings.LedgerRequested, "tok-feedback"))
+	noErr(t, "RequestSubscription", err)
+	_, err = s.ConfirmSubscription(ctx, tokenHash("tok-feedback"), tidings.Evidence{})
+	noErr(t, "ConfirmSubscription", err)
+	if got := held(angry, elsewhere.ID); got != "" {
+		t.Fatalf("after confirming a new sign-up elsewhere, the address is still suppressed there (%q)", got)
+	}
+	if got := held(angry, a.ID); got != tidings.SuppressComplaint {
+		t.Fatalf("the account complained about lost its suppression (%q)", got)
+	}
+
 	other := mustAccount(t, s)
 	_, err = s.RecordFeedback(ctx, tidings.Feedback{AccountID: other.ID, CampaignID: c, SubscriberID: hard.ID, Kind: tidings.FeedbackHard})
 	wantErr(t, "RecordFeedback(another account's delivery)", err, tidings.ErrNotFound)
