@@ -65,10 +65,10 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		if err != nil {
 			return fmt.Errorf("listen for bounces: %w", err)
 		}
-		bounces := bounce.NewServer(&bounce.Processor{Store: a.store, Keys: a.keys, Log: a.log}, fallbackDomain(cfg))
+		bounces := bounce.NewServer(&bounce.Processor{Store: a.store, Keys: a.keys, Consent: a.consent, Log: a.log}, fallbackDomain(cfg))
 		defer bounces.Close()
 		go bounces.Serve(bl)
-		a.log.Info("taking bounces and complaints by SMTP", "addr", bl.Addr().String())
+		a.log.Info("taking bounces, complaints and unsubscribe requests by SMTP", "addr", bl.Addr().String())
 	}
 
 	done := make(chan error, 1)

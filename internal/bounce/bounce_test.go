@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tidings/tidings/internal/bounce"
+	"github.com/tidings/tidings/internal/consent"
 	"github.com/tidings/tidings/internal/send"
 	"github.com/tidings/tidings/internal/sqlstore"
 	"github.com/tidings/tidings/internal/testdb"
@@ -94,14 +95,15 @@ func TestClassify(t *testing.T) {
 
 func TestTokenFromAddress(t *testing.T) {
 	for in, want := range map[string]string{
-		"bounces+" + someToken + "@news.shop.example":    someToken,
-		"<bounces+" + someToken + "@news.shop.example>":  someToken,
-		"bounces+short@news.shop.example":                "",
-		"someone@news.shop.example":                      "",
-		"bounces+" + someToken + "+x@news.shop.example":  "",
-		"bounces+" + someToken:                           "",
-		"other+" + someToken + "@news.shop.example":      "",
-		"bounces+" + someToken + "<script>@shop.example": "",
+		"bounces+" + someToken + "@news.shop.example":     someToken,
+		"<bounces+" + someToken + "@news.shop.example>":   someToken,
+		"bounces+short@news.shop.example":                 "",
+		"someone@news.shop.example":                       "",
+		"bounces+" + someToken + "+x@news.shop.example":   "",
+		"bounces+" + someToken:                            "",
+		"other+" + someToken + "@news.shop.example":       "",
+		"bounces+" + someToken + "<script>@shop.example":  "",
+		"unsubscribe+" + someToken + "@news.shop.example": "",
 	} {
 		if got := bounce.TokenFromAddress(in); got != want {
 			t.Errorf("TokenFromAddress(%q) = %q, want %q", in, got, want)
@@ -158,7 +160,9 @@ func sendCampaign(t *testing.T, engine sqlstore.Engine) sent {
 			t.Fatal(err)
 		}
 	}
-	return sent{s: s, p: &bounce.Processor{Store: s, Keys: testdb.Keyring(t)}, account: acc.ID, campaign: c.ID, subs: subs}
+	kr := testdb.Keyring(t)
+	p := &bounce.Processor{Store: s, Keys: kr, Consent: &consent.Service{Store: s, Keys: kr}}
+	return sent{s: s, p: p, account: acc.ID, campaign: c.ID, subs: subs}
 }
 
 func (x sent) token(i int) string {
@@ -215,6 +219,44 @@ func TestServer(t *testing.T) {
 			}
 			if held, reason, _ := x.s.Suppressed(ctx, x.account, x.subs[1].Email); !held || reason != tidings.SuppressComplaint {
 				t.Fatalf("the complaining address: suppressed %v (%q)", held, reason)
+			}
+		})
+	}
+}
+
+// TestUnsubscribeByMail: a message to the List-Unsubscribe mailto address withdraws the
+// recipient's consent, with a ledger entry and a suppression, and counts as the
+// campaign's unsubscribe; nobody else is touched.
+func TestUnsubscribeByMail(t *testing.T) {
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			x := sendCampaign(t, engine)
+			srv := bounce.NewServer(x.p, "bounces.test")
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			go srv.Serve(ln)
+			defer srv.Close()
+			to := "unsubscribe+" + x.token(0) + "@news.shop.example"
+			if err := smtp.SendMail(ln.Addr().String(), nil, "gone@receiver.example", []string{to}, []byte("Subject: unsubscribe\r\n\r\n\r\n")); err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			for i, want := range []tidings.SubscriptionStatus{tidings.SubUnsubscribed, tidings.SubConfirmed} {
+				subs, err := x.s.Subscriptions(ctx, x.account, x.subs[i].ID)
+				if err != nil || len(subs) != 1 || subs[0].Status != want {
+					t.Fatalf("subscriber %d after the mail: %+v, %v; want %s", i, subs, err, want)
+				}
+			}
+			if held, reason, _ := x.s.Suppressed(ctx, x.account, x.subs[0].Email); !held || reason != tidings.SuppressUnsubscribed {
+				t.Fatalf("suppressed %v (%q), want unsubscribed", held, reason)
+			}
+			if st, _ := x.s.CampaignStats(ctx, x.account, x.campaign); st.Unsubscribes != 1 {
+				t.Fatalf("campaign unsubscribes = %d, want 1", st.Unsubscribes)
+			}
+			if err := smtp.SendMail(ln.Addr().String(), nil, "x@y.example", []string{"unsubscribe+" + someToken + "@news.shop.example"}, []byte("\r\n")); err == nil || !strings.Contains(err.Error(), "550") {
+				t.Fatalf("a forged unsubscribe address: %v, want 550", err)
 			}
 		})
 	}

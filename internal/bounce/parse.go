@@ -211,19 +211,36 @@ func findToken(b []byte) string {
 	return ""
 }
 
-// TokenFromAddress returns the recipient token of a VERP address
-// ("bounces+TOKEN@domain"), or "".
-func TokenFromAddress(addr string) string {
+// The roles of Tidings' own addresses, the local part's prefix before "+TOKEN".
+const (
+	RoleReturnPath  = "bounces"     // the VERP return path: reports about the message
+	RoleUnsubscribe = "unsubscribe" // the List-Unsubscribe mailto address (RFC 2369)
+)
+
+// AddressToken splits one of Tidings' addresses (ROLE+TOKEN@domain) into its role and
+// recipient token; both are empty for any other address.
+func AddressToken(addr string) (role, token string) {
 	local, _, ok := strings.Cut(strings.Trim(addr, "<> "), "@")
 	if !ok {
-		return ""
+		return "", ""
 	}
-	tok, ok := strings.CutPrefix(local, "bounces+")
-	if !ok || !tokenPattern.MatchString("bounces+"+tok+"@") {
-		return ""
+	role, tok, ok := strings.Cut(local, "+")
+	if !ok || (role != RoleReturnPath && role != RoleUnsubscribe) || !tokenChars.MatchString(tok) {
+		return "", ""
 	}
-	return tok
+	return role, tok
 }
+
+// TokenFromAddress returns the recipient token of a return path
+// (bounces+TOKEN@domain), or "".
+func TokenFromAddress(addr string) string {
+	if role, tok := AddressToken(addr); role == RoleReturnPath {
+		return tok
+	}
+	return ""
+}
+
+var tokenChars = regexp.MustCompile(`^[A-Za-z0-9_-]{16,200}$`)
 
 var statusInText = regexp.MustCompile(`\b([245]\.\d{1,3}\.\d{1,3})\b`)
 

@@ -7,16 +7,19 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/tidings/tidings/internal/consent"
 	"github.com/tidings/tidings/internal/keys"
 	"github.com/tidings/tidings/internal/send"
 	"github.com/tidings/tidings/internal/tidings"
 )
 
-// Processor applies inbound reports to their deliveries.
+// Processor applies inbound mail: reports to their deliveries, and unsubscribe requests
+// sent to the List-Unsubscribe mailto address.
 type Processor struct {
-	Store tidings.FeedbackStore
-	Keys  *keys.Keyring
-	Log   *slog.Logger
+	Store   tidings.Store
+	Keys    *keys.Keyring
+	Consent *consent.Service // for unsubscribe requests
+	Log     *slog.Logger
 }
 
 // Outcome says what became of one report.
@@ -87,6 +90,18 @@ func (p *Processor) Handle(ctx context.Context, rcpt string, msg io.Reader) (Out
 	p.log().Info("feedback", "kind", rep.Kind, "status", rep.Status, "account", account, "campaign", campaign,
 		"subscriber", subscriber, "result", out.Result, "suppressed", out.Suppressed)
 	return out, nil
+}
+
+// Unsubscribe takes a message to the List-Unsubscribe mailto address
+// (unsubscribe+TOKEN@domain): whatever it says, it withdraws the recipient's consent,
+// as the one-click link does (RFC 2369 and RFC 8058 ask nothing more of it).
+func (p *Processor) Unsubscribe(ctx context.Context, token string) error {
+	ev := tidings.Evidence{Note: "by email to the List-Unsubscribe address"}
+	event, err := p.Consent.UnsubscribeRecipient(ctx, token, tidings.SourceMail, ev)
+	if err != nil {
+		return err
+	}
+	return p.Store.RecordEvents(ctx, []tidings.Event{event})
 }
 
 var errTooLarge = errors.New("bounce: the report is larger than 1 MiB")

@@ -14,10 +14,11 @@ import (
 	"github.com/tidings/tidings/internal/send"
 )
 
-// Server is the inbound SMTP server for return paths: point the MX of the sending
-// domains' bounce addresses (or a relay's bounce forwarding) at it. It accepts mail
-// only for valid VERP addresses, bounces+TOKEN@any-domain, so it is no open relay and
-// no mailbox; everything else is refused at RCPT.
+// Server is the inbound SMTP server for Tidings' own addresses: point the MX of the
+// sending domains (or a relay's forwarding) at it. It accepts mail only for return
+// paths (bounces+TOKEN@) and List-Unsubscribe addresses (unsubscribe+TOKEN@) whose
+// token is valid, so it is no open relay and no mailbox; everything else is refused at
+// RCPT.
 type Server struct {
 	srv *smtp.Server
 	p   *Processor
@@ -58,20 +59,20 @@ type session struct {
 func (x *session) Mail(string, *smtp.MailOptions) error { return nil }
 
 func (x *session) Rcpt(to string, _ *smtp.RcptOptions) error {
-	tok := TokenFromAddress(to)
+	_, tok := AddressToken(to)
 	if tok == "" {
-		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such mailbox: this server takes bounces only"}
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such mailbox: this server takes bounces and unsubscribe requests only"}
 	}
 	if _, _, _, ok := send.ParseRecipientToken(x.s.p.Keys, tok); !ok {
-		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such bounce address"}
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such address"}
 	}
 	x.rcpts = append(x.rcpts, to)
 	return nil
 }
 
-// Data applies the report once per recipient. Reports that are not bounces are
+// Data applies the message once per recipient. Reports that are not bounces are
 // accepted and dropped (refusing them would only make the sender retry); a store
-// failure is a temporary error, so the sender keeps the report and tries again.
+// failure is a temporary error, so the sender keeps the message and tries again.
 func (x *session) Data(r io.Reader) error {
 	body, err := io.ReadAll(r)
 	if err != nil {
@@ -80,12 +81,17 @@ func (x *session) Data(r io.Reader) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, rcpt := range x.rcpts {
-		_, err := x.s.p.Handle(ctx, rcpt, bytes.NewReader(body))
+		role, tok := AddressToken(rcpt)
+		if role == RoleUnsubscribe {
+			err = x.s.p.Unsubscribe(ctx, tok)
+		} else {
+			_, err = x.s.p.Handle(ctx, rcpt, bytes.NewReader(body))
+		}
 		switch {
 		case errors.Is(err, ErrNotMail):
 			return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "not a mail message"}
 		case err != nil:
-			x.s.p.log().Warn("feedback: recording failed", "err", err)
+			x.s.p.log().Warn("inbound mail: applying failed", "role", role, "err", err)
 			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
 		}
 	}

@@ -79,7 +79,7 @@ var settings = []setting{
 	{key: "listen", help: "HTTP listen address, host:port",
 		get: func(c *Config) string { return c.Listen },
 		set: func(c *Config, v string) error { return checkHostPort(&c.Listen, v) }},
-	{key: "bounce_listen", help: "inbound SMTP address for bounces and complaints, host:port (empty: off)",
+	{key: "bounce_listen", help: "inbound SMTP address for bounces, complaints and mailto unsubscribes, host:port (empty: off)",
 		get: func(c *Config) string { return c.BounceListen },
 		set: func(c *Config, v string) error {
 			if v == "" {

@@ -3,7 +3,6 @@ package public
 import (
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/tidings/tidings/internal/send"
 	"github.com/tidings/tidings/internal/tidings"
@@ -27,8 +26,8 @@ func (s *server) unsubscribePage(w http.ResponseWriter, r *http.Request) {
 
 // unsubscribe answers POST: at once, with 200 and no redirect, as RFC 8058 requires.
 func (s *server) unsubscribe(w http.ResponseWriter, r *http.Request) {
-	accountID, campaignID, subscriberID, ok := send.ParseRecipientToken(s.Consent.Keys, r.PathValue("token"))
-	if !ok {
+	token := r.PathValue("token")
+	if _, _, _, ok := send.ParseRecipientToken(s.Consent.Keys, token); !ok {
 		s.message(w, http.StatusNotFound, "Link not valid", "This unsubscribe link is not valid. Use the link from the email exactly as it is.")
 		return
 	}
@@ -42,24 +41,15 @@ func (s *server) unsubscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	lists := []int64{0} // 0: every list, when the campaign is gone
-	if c, err := s.Store.GetCampaign(ctx, accountID, campaignID); err == nil {
-		lists = c.Lists
-	}
 	ev := tidings.Evidence{IP: s.ClientIP.IP(r).String(), UserAgent: clip(r.UserAgent(), 512)}
-	for _, l := range lists {
-		err := s.Store.Unsubscribe(ctx, accountID, subscriberID, l, tidings.SourceMail, ev)
-		if errors.Is(err, tidings.ErrNotFound) {
-			break // already erased: nothing left to unsubscribe
-		}
-		if err != nil {
-			s.Log.Error("unsubscribe failed", "account_id", accountID, "subscriber_id", subscriberID, "err", err)
-			s.message(w, http.StatusInternalServerError, "Something went wrong", "Please try again in a moment.")
-			return
-		}
+	event, err := s.Consent.UnsubscribeRecipient(ctx, token, tidings.SourceMail, ev)
+	if err != nil {
+		s.Log.Error("unsubscribe failed", "err", err)
+		s.message(w, http.StatusInternalServerError, "Something went wrong", "Please try again in a moment.")
+		return
 	}
 	if s.Events != nil {
-		s.Events.Record(ctx, tidings.Event{AccountID: accountID, CampaignID: campaignID, Kind: tidings.EventUnsubscribe, Time: time.Now()})
+		s.Events.Record(ctx, event)
 	}
 	s.message(w, http.StatusOK, "You are unsubscribed", "You will not receive these emails any more.")
 }
