@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/smtp"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -118,10 +119,10 @@ func TestServeFromFreshFolder(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("CGO_ENABLED=0 go build: %v\n%s", err, out)
 	}
-	addr := freeAddr(t)
+	addr, bounceAddr := freeAddr(t), freeAddr(t)
 	cmd := exec.Command(bin, "serve")
 	cmd.Dir = dir
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "TIDINGS_LISTEN=" + addr}
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "TIDINGS_LISTEN=" + addr, "TIDINGS_BOUNCE_LISTEN=" + bounceAddr}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
@@ -149,6 +150,10 @@ func TestServeFromFreshFolder(t *testing.T) {
 		t.Fatalf("/readyz: %v %v", err, res)
 	}
 	res.Body.Close()
+	// The inbound mail server is up, and takes no mail for ordinary addresses.
+	if err := smtp.SendMail(bounceAddr, nil, "a@b.example", []string{"postmaster@news.example"}, []byte("\r\n")); err == nil || !strings.Contains(err.Error(), "550") {
+		t.Fatalf("inbound SMTP for an ordinary address: %v, want 550", err)
+	}
 	if _, err := os.Stat(filepath.Join(dir, "tidings-data", "tidings.db")); err != nil {
 		t.Fatalf("no SQLite database in ./tidings-data: %v", err)
 	}
