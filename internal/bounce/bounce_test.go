@@ -42,6 +42,7 @@ func TestParse(t *testing.T) {
 		{"dsn-full.eml", tidings.FeedbackSoft, "5.2.2", "over quota"},
 		{"dsn-delayed.eml", "", "", ""},
 		{"arf-abuse.eml", tidings.FeedbackComplaint, "", "abuse"},
+		{"arf-redacted.eml", tidings.FeedbackComplaint, "", "abuse"}, // no return path: the List-Unsubscribe address names the recipient
 		{"qmail.eml", tidings.FeedbackHard, "5.1.1", "no mailbox here"},
 		{"autoreply.eml", "", "", ""},
 	} {

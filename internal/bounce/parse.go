@@ -201,8 +201,10 @@ func statusBlocks(body []byte) []textproto.Header {
 	}
 }
 
-// tokenPattern finds "bounces+TOKEN@", the VERP return path, in quoted headers.
-var tokenPattern = regexp.MustCompile(`bounces\+([A-Za-z0-9_-]{16,200})@`)
+// tokenPattern finds a recipient token in quoted headers: in the return path
+// (bounces+TOKEN@), or in the List-Unsubscribe mailto address (unsubscribe+TOKEN@),
+// which survives feedback loops that drop or redact the return path.
+var tokenPattern = regexp.MustCompile(`(?:bounces|unsubscribe)\+([A-Za-z0-9_-]{16,200})@`)
 
 func findToken(b []byte) string {
 	if m := tokenPattern.FindSubmatch(b); m != nil {
