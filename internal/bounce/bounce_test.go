@@ -9,12 +9,12 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tidings/tidings/internal/bounce"
 	"github.com/tidings/tidings/internal/consent"
 	"github.com/tidings/tidings/internal/send"
 	"github.com/tidings/tidings/internal/sqlstore"
+	"github.com/tidings/tidings/internal/storetest"
 	"github.com/tidings/tidings/internal/testdb"
 	"github.com/tidings/tidings/internal/tidings"
 )
@@ -147,23 +147,22 @@ func sendCampaign(t *testing.T, engine sqlstore.Engine) sent {
 	if err := s.SetCampaignStatus(ctx, acc.ID, c.ID, tidings.CampaignSending, ""); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		now := time.Now()
-		b, err := s.ClaimBatch(ctx, c.ID, "n1", now, now.Add(time.Minute))
-		if err != nil {
-			break
-		}
-		var res []tidings.DeliveryResult
-		for _, r := range b.Recipients {
-			res = append(res, tidings.DeliveryResult{SubscriberID: r.Subscriber.ID, Status: tidings.DeliverySent, Attempts: 1})
-		}
-		if err := s.RecordDeliveries(ctx, c.ID, b.No, "n1", res, true); err != nil {
-			t.Fatal(err)
-		}
-	}
+	storetest.SendAll(t, s, c.ID)
 	kr := testdb.Keyring(t)
 	p := &bounce.Processor{Store: s, Keys: kr, Consent: &consent.Service{Store: s, Keys: kr}}
 	return sent{s: s, p: p, account: acc.ID, campaign: c.ID, subs: subs}
+}
+
+// serve starts an inbound server on the processor and returns its address.
+func (x sent) serve(t *testing.T) string {
+	srv := bounce.NewServer(x.p, "bounces.test")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
 }
 
 func (x sent) token(i int) string {
@@ -176,16 +175,10 @@ func TestServer(t *testing.T) {
 	for _, engine := range testdb.Engines(t) {
 		t.Run(string(engine), func(t *testing.T) {
 			x := sendCampaign(t, engine)
-			srv := bounce.NewServer(x.p, "bounces.test")
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			go srv.Serve(ln)
-			defer srv.Close()
+			addr := x.serve(t)
 
 			deliver := func(rcpt string, msg []byte) error {
-				return smtp.SendMail(ln.Addr().String(), nil, "", []string{rcpt}, msg)
+				return smtp.SendMail(addr, nil, "", []string{rcpt}, msg)
 			}
 			if err := deliver("postmaster@shop.example", []byte("Subject: hi\r\n\r\nhello\r\n")); err == nil || !strings.Contains(err.Error(), "550") {
 				t.Fatalf("mail to a non-bounce address: %v, want 550", err)
@@ -232,15 +225,9 @@ func TestUnsubscribeByMail(t *testing.T) {
 	for _, engine := range testdb.Engines(t) {
 		t.Run(string(engine), func(t *testing.T) {
 			x := sendCampaign(t, engine)
-			srv := bounce.NewServer(x.p, "bounces.test")
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			go srv.Serve(ln)
-			defer srv.Close()
+			addr := x.serve(t)
 			to := "unsubscribe+" + x.token(0) + "@news.shop.example"
-			if err := smtp.SendMail(ln.Addr().String(), nil, "gone@receiver.example", []string{to}, []byte("Subject: unsubscribe\r\n\r\n\r\n")); err != nil {
+			if err := smtp.SendMail(addr, nil, "gone@receiver.example", []string{to}, []byte("Subject: unsubscribe\r\n\r\n\r\n")); err != nil {
 				t.Fatal(err)
 			}
 			ctx := context.Background()
@@ -256,7 +243,7 @@ func TestUnsubscribeByMail(t *testing.T) {
 			if st, _ := x.s.CampaignStats(ctx, x.account, x.campaign); st.Unsubscribes != 1 {
 				t.Fatalf("campaign unsubscribes = %d, want 1", st.Unsubscribes)
 			}
-			if err := smtp.SendMail(ln.Addr().String(), nil, "x@y.example", []string{"unsubscribe+" + someToken + "@news.shop.example"}, []byte("\r\n")); err == nil || !strings.Contains(err.Error(), "550") {
+			if err := smtp.SendMail(addr, nil, "x@y.example", []string{"unsubscribe+" + someToken + "@news.shop.example"}, []byte("\r\n")); err == nil || !strings.Contains(err.Error(), "550") {
 				t.Fatalf("a forged unsubscribe address: %v, want 550", err)
 			}
 		})

@@ -24,7 +24,7 @@ func testEventBatches(t *testing.T, s tidings.Store) {
 	noErr(t, "CreateCampaign", s.CreateCampaign(ctx, a.ID, &other))
 	noErr(t, "SetCampaignStatus", s.SetCampaignStatus(ctx, a.ID, camp.ID, tidings.CampaignSending, ""))
 
-	sendAll(t, s, camp.ID)
+	SendAll(t, s, camp.ID)
 
 	const url1, url2 = "https://batch.example/1", "https://batch.example/2"
 	now := time.Now()
@@ -79,8 +79,9 @@ func testEventBatches(t *testing.T, s tidings.Store) {
 	}
 }
 
-// sendAll records every delivery of a sending campaign as sent now.
-func sendAll(t *testing.T, s tidings.Store, campaignID int64) {
+// SendAll records every delivery of a sending campaign as sent now (for tests of what
+// follows a send: events, bounces).
+func SendAll(t *testing.T, s tidings.Store, campaignID int64) {
 	t.Helper()
 	for {
 		now := time.Now()
@@ -110,7 +111,7 @@ func testEventLargeBatch(t *testing.T, s tidings.Store) {
 	camp := tidings.Campaign{Name: "c", Subject: "s", FromAddress: "a@large.example", HTML: "x", Lists: []int64{l.ID}}
 	noErr(t, "CreateCampaign", s.CreateCampaign(ctx, a.ID, &camp))
 	noErr(t, "SetCampaignStatus", s.SetCampaignStatus(ctx, a.ID, camp.ID, tidings.CampaignSending, ""))
-	sendAll(t, s, camp.ID)
+	SendAll(t, s, camp.ID)
 
 	now := time.Now()
 	var group []tidings.Event

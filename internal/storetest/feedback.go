@@ -26,7 +26,7 @@ func testFeedback(t *testing.T, s tidings.Store) {
 		campaigns[i] = tidings.Campaign{Name: fmt.Sprint("c", i), Subject: "s", FromAddress: "a@feedback.example", HTML: "x", Lists: []int64{l.ID}}
 		noErr(t, "CreateCampaign", s.CreateCampaign(ctx, a.ID, &campaigns[i]))
 		noErr(t, "SetCampaignStatus", s.SetCampaignStatus(ctx, a.ID, campaigns[i].ID, tidings.CampaignSending, ""))
-		sendAll(t, s, campaigns[i].ID)
+		SendAll(t, s, campaigns[i].ID)
 	}
 	c := campaigns[0].ID
 	report := func(sub tidings.Subscriber, campaign int64, kind tidings.FeedbackKind) tidings.FeedbackResult {

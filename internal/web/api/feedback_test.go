@@ -6,9 +6,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tidings/tidings/internal/send"
+	"github.com/tidings/tidings/internal/storetest"
 	"github.com/tidings/tidings/internal/testdb"
 	"github.com/tidings/tidings/internal/tidings"
 )
@@ -52,14 +52,7 @@ func TestFeedbackUpload(t *testing.T) {
 		c := tidings.Campaign{Name: "c", Subject: "s", FromAddress: "news@news.example", HTML: "x", Lists: []int64{l.ID}}
 		e.store.CreateCampaign(ctx, e.a.ID, &c)
 		e.store.SetCampaignStatus(ctx, e.a.ID, c.ID, tidings.CampaignSending, "")
-		now := time.Now()
-		b, err := e.store.ClaimBatch(ctx, c.ID, "n1", now, now.Add(time.Minute))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := e.store.RecordDeliveries(ctx, c.ID, b.No, "n1", []tidings.DeliveryResult{{SubscriberID: sub.ID, Status: tidings.DeliverySent, Attempts: 1}}, true); err != nil {
-			t.Fatal(err)
-		}
+		storetest.SendAll(t, e.store, c.ID)
 		report := strings.ReplaceAll(hardBounce, "TOKEN", send.RecipientToken(testdb.Keyring(t), e.a.ID, c.ID, sub.ID))
 
 		post := func(token, contentType, query, body string) (int, string) {
