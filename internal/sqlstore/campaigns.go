@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -188,17 +190,18 @@ func (s *Store) SetCampaignStatus(ctx context.Context, accountID, id int64, to t
 			return tidings.Invalid("scheduled_at", "in_the_past", "the scheduled time has passed; choose a later time or send now")
 		}
 		if to == tidings.CampaignSending && c.StartedAt == nil {
-			total, err := s.plan(ctx, tx, c)
+			if _, err := tx.ExecContext(ctx, `UPDATE campaigns SET started_at = $2, planning = TRUE, plan_after = 0, total = 0 WHERE id = $1`,
+				id, toDB(now)); err != nil {
+				return err
+			}
+			total, planned, err := s.planStep(ctx, tx, c)
 			if err != nil {
 				return err
 			}
 			// Nobody to send to: the campaign is done at once (no batch would ever
 			// close it).
-			if total == 0 {
+			if planned && total == 0 {
 				to = tidings.CampaignSent
-			}
-			if _, err := tx.ExecContext(ctx, `UPDATE campaigns SET started_at = $2 WHERE id = $1`, id, toDB(now)); err != nil {
-				return err
 			}
 		}
 		var finished sql.NullInt64
@@ -211,13 +214,29 @@ func (s *Store) SetCampaignStatus(ctx context.Context, accountID, id int64, to t
 	})
 }
 
-// plan writes one queued delivery per recipient: confirmed on a target list, active (not
-// restricted or objecting), matching the segment, not suppressed — each person once.
-func (s *Store) plan(ctx context.Context, tx *sql.Tx, c tidings.Campaign) (int64, error) {
-	var total int64
-	batch := 0
-	after := int64(0)
-	for {
+// planStepSize is how many subscribers one planning step examines: a few tens of
+// milliseconds of the writer, however big the campaign. (A variable for tests.)
+var planStepSize = 5000
+
+// planStep plans the next share of a sending campaign's recipients: one queued delivery
+// per recipient — confirmed on a target list, active (not restricted or objecting),
+// matching the segment, not suppressed, each person once — in subscriber order after
+// the campaign's cursor. It adds the batches that are now complete (the last, partial
+// one when planning ends) and returns the planned total so far and whether planning is
+// over. The campaign row is locked first, so nodes sharing PostgreSQL plan in turn.
+func (s *Store) planStep(ctx context.Context, tx *sql.Tx, c tidings.Campaign) (total int64, planned bool, err error) {
+	var planning bool
+	var after int64
+	if err := tx.QueryRowContext(ctx, `SELECT planning, plan_after, total FROM campaigns WHERE id = $1`+s.engine.forUpdate(), c.ID).
+		Scan(&planning, &after, &total); err != nil {
+		return 0, false, translate(err)
+	}
+	if !planning {
+		return total, true, nil
+	}
+	fullBefore := total / BatchSize
+	for examined := 0; examined < planStepSize && !planned; {
+		limit := min(1000, planStepSize-examined)
 		args := []any{c.AccountID, after}
 		q := `SELECT s.id, s.person_id, s.email_enc, s.attributes_enc, k.wrapped_key
 			FROM subscribers s JOIN persons p ON p.id = s.person_id JOIN person_keys k ON k.id = p.key_id
@@ -230,10 +249,10 @@ func (s *Store) plan(ctx context.Context, tx *sql.Tx, c tidings.Campaign) (int64
 			args = append(args, l)
 			q += fmt.Sprintf("$%d", len(args))
 		}
-		q += `)) ORDER BY s.id LIMIT 1000`
+		q += `)) ORDER BY s.id LIMIT ` + strconv.Itoa(limit)
 		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
-			return 0, err
+			return 0, false, err
 		}
 		type cand struct {
 			id       int64
@@ -247,13 +266,13 @@ func (s *Store) plan(ctx context.Context, tx *sql.Tx, c tidings.Campaign) (int64
 			var emailEnc, attrsEnc, wrapped []byte
 			if err := rows.Scan(&id, &pid, &emailEnc, &attrsEnc, &wrapped); err != nil {
 				rows.Close()
-				return 0, err
+				return 0, false, err
 			}
 			after = id
 			dk, err := s.keys.UnwrapDataKey(wrapped)
 			if err != nil {
 				rows.Close()
-				return 0, err
+				return 0, false, err
 			}
 			if len(c.Segment) > 0 {
 				attrs := tidings.Attributes{}
@@ -261,7 +280,7 @@ func (s *Store) plan(ctx context.Context, tx *sql.Tx, c tidings.Campaign) (int64
 					raw, err := dk.Open(attrsEnc, []byte(aad(c.AccountID, pid, "attributes")))
 					if err != nil {
 						rows.Close()
-						return 0, err
+						return 0, false, err
 					}
 					json.Unmarshal(raw, &attrs)
 				}
@@ -272,63 +291,70 @@ func (s *Store) plan(ctx context.Context, tx *sql.Tx, c tidings.Campaign) (int64
 			email, err := dk.OpenString(emailEnc, aad(c.AccountID, pid, "email"))
 			if err != nil {
 				rows.Close()
-				return 0, err
+				return 0, false, err
 			}
 			cands = append(cands, cand{id, s.keys.SuppressionHash(email)})
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return 0, err
+			return 0, false, err
 		}
-		if len(cands) > 0 {
-			held := map[string]bool{}
-			args := []any{c.AccountID}
-			ph := make([]string, len(cands))
-			for i, cd := range cands {
-				args = append(args, cd.suppress)
-				ph[i] = s.engine.param(i + 2)
-			}
-			srows, err := tx.QueryContext(ctx, `SELECT hash FROM suppressions WHERE account_id IN (`+s.engine.param(1)+`, 0) AND hash IN (`+strings.Join(ph, ",")+`)`, args...)
-			if err != nil {
-				return 0, err
-			}
-			for srows.Next() {
-				var h []byte
-				srows.Scan(&h)
-				held[string(h)] = true
-			}
-			srows.Close()
-			var ins []any
-			var vals []string
-			for _, cd := range cands {
-				if held[string(cd.suppress)] {
-					continue
-				}
-				no := int(total / BatchSize)
-				ins = append(ins, c.ID, cd.id, no)
-				vals = append(vals, "("+s.engine.param(len(ins)-2)+","+s.engine.param(len(ins)-1)+","+s.engine.param(len(ins))+")")
+		examined += n
+		planned = n < limit
+		if len(cands) == 0 {
+			continue
+		}
+		held := map[string]bool{}
+		sargs := []any{c.AccountID}
+		for _, cd := range cands {
+			sargs = append(sargs, cd.suppress)
+		}
+		srows, err := tx.QueryContext(ctx, `SELECT hash FROM suppressions WHERE account_id IN (`+s.engine.param(1)+`, 0) AND hash IN (`+
+			s.engine.inList(len(cands), 2)+`)`, sargs...)
+		if err != nil {
+			return 0, false, err
+		}
+		for srows.Next() {
+			var h []byte
+			srows.Scan(&h)
+			held[string(h)] = true
+		}
+		srows.Close()
+		var ins []any
+		for _, cd := range cands {
+			if !held[string(cd.suppress)] {
+				ins = append(ins, c.ID, cd.id, total/BatchSize)
 				total++
-				batch = no
-			}
-			if len(ins) > 0 {
-				if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries (campaign_id, subscriber_id, batch_no) VALUES `+strings.Join(vals, ","), ins...); err != nil {
-					return 0, translate(err)
-				}
 			}
 		}
-		if n < 1000 {
-			break
-		}
-	}
-	if total > 0 {
-		for no := 0; no <= batch; no++ {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO campaign_batches (campaign_id, batch_no) VALUES ($1, $2)`, c.ID, no); err != nil {
-				return 0, err
+		if len(ins) > 0 {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries (campaign_id, subscriber_id, batch_no) VALUES `+
+				s.engine.values(len(ins)/3, "?", "?", "?"), ins...); err != nil {
+				return 0, false, translate(err)
 			}
 		}
 	}
-	_, err := tx.ExecContext(ctx, `UPDATE campaigns SET total = $2 WHERE id = $1`, c.ID, total)
-	return total, err
+	// Batches below fullAfter are full; the partial last one opens only when planning
+	// is over (a batch must not be sent while recipients may still join it).
+	fullAfter := total / BatchSize
+	if planned && total%BatchSize != 0 {
+		fullAfter++
+	}
+	for no := fullBefore; no < fullAfter; no++ {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO campaign_batches (campaign_id, batch_no) VALUES ($1, $2)`, c.ID, no); err != nil {
+			return 0, false, err
+		}
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE campaigns SET total = $2, plan_after = $3, planning = $4 WHERE id = $1`, c.ID, total, after, !planned)
+	return total, planned, err
+}
+
+// closeIfDone marks a sending campaign sent once planning is over and every batch is done.
+func closeIfDone(ctx context.Context, tx *sql.Tx, campaignID, now int64) error {
+	_, err := tx.ExecContext(ctx, `UPDATE campaigns SET status = 'sent', finished_at = $2, updated_at = $2
+		WHERE id = $1 AND status = 'sending' AND NOT planning
+		AND NOT EXISTS (SELECT 1 FROM campaign_batches WHERE campaign_id = $1 AND NOT done)`, campaignID, now)
+	return err
 }
 
 func (s *Store) DueCampaigns(ctx context.Context, now time.Time) ([]tidings.Campaign, error) {
@@ -340,14 +366,42 @@ func (s *Store) DueCampaigns(ctx context.Context, now time.Time) ([]tidings.Camp
 	return collect(rows, scanCampaign)
 }
 
+// ClaimBatch leases the next open batch. While the campaign is still being planned and no
+// batch is open, it plans another step, each in a transaction of its own, until one is.
 func (s *Store) ClaimBatch(ctx context.Context, campaignID int64, node string, now, leaseUntil time.Time) (tidings.Batch, error) {
-	b := tidings.Batch{CampaignID: campaignID}
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	for {
+		b, planning, err := s.claimBatch(ctx, campaignID, node, now, leaseUntil)
+		if !planning || !errors.Is(err, tidings.ErrNotFound) {
+			return b, err
+		}
+		err = s.tx(ctx, func(tx *sql.Tx) error {
+			c, err := scanCampaign(tx.QueryRowContext(ctx, `SELECT `+campaignCols+` FROM campaigns WHERE id = $1`, campaignID))
+			if err != nil || c.Status != tidings.CampaignSending {
+				return err
+			}
+			if _, planned, err := s.planStep(ctx, tx, c); err != nil || !planned {
+				return err
+			}
+			return closeIfDone(ctx, tx, campaignID, toDB(s.stamp()))
+		})
+		if err != nil {
+			return b, err
+		}
+	}
+}
+
+// claimBatch is one attempt of ClaimBatch; planning says the campaign has recipients
+// left to plan.
+func (s *Store) claimBatch(ctx context.Context, campaignID int64, node string, now, leaseUntil time.Time) (b tidings.Batch, planning bool, err error) {
+	b = tidings.Batch{CampaignID: campaignID}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		var status string
-		if err := tx.QueryRowContext(ctx, `SELECT account_id, status FROM campaigns WHERE id = $1`, campaignID).Scan(&b.AccountID, &status); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT account_id, status, planning FROM campaigns WHERE id = $1`, campaignID).
+			Scan(&b.AccountID, &status, &planning); err != nil {
 			return translate(err)
 		}
 		if status != string(tidings.CampaignSending) {
+			planning = false
 			return tidings.ErrNotFound
 		}
 		// The outer lease test is re-checked on the locked row, so two nodes racing for
@@ -394,7 +448,7 @@ func (s *Store) ClaimBatch(ctx context.Context, campaignID int64, node string, n
 		}
 		return rows.Err()
 	})
-	return b, err
+	return b, planning, err
 }
 
 // attemptsScanner lets scanSubscriber read a row that carries one extra column.
@@ -435,16 +489,7 @@ func (s *Store) RecordDeliveries(ctx context.Context, campaignID int64, batchNo 
 			campaignID, batchNo, node); err != nil {
 			return err
 		}
-		var open int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM campaign_batches WHERE campaign_id = $1 AND NOT done`, campaignID).Scan(&open); err != nil {
-			return err
-		}
-		if open == 0 {
-			_, err := tx.ExecContext(ctx, `UPDATE campaigns SET status = 'sent', finished_at = $2, updated_at = $2 WHERE id = $1 AND status = 'sending'`,
-				campaignID, now)
-			return err
-		}
-		return nil
+		return closeIfDone(ctx, tx, campaignID, now)
 	})
 }
 
@@ -537,8 +582,8 @@ func firstPerSubscriber(results []tidings.DeliveryResult) []tidings.DeliveryResu
 func (s *Store) CampaignProgress(ctx context.Context, accountID, id int64) (tidings.Progress, error) {
 	var p tidings.Progress
 	var started sql.NullInt64
-	err := s.r.QueryRowContext(ctx, `SELECT total, sent, failed, started_at FROM campaigns WHERE account_id = $1 AND id = $2`, accountID, id).
-		Scan(&p.Total, &p.Sent, &p.Failed, &started)
+	err := s.r.QueryRowContext(ctx, `SELECT planning, total, sent, failed, started_at FROM campaigns WHERE account_id = $1 AND id = $2`, accountID, id).
+		Scan(&p.Planning, &p.Total, &p.Sent, &p.Failed, &started)
 	if err != nil {
 		return p, translate(err)
 	}
@@ -547,7 +592,7 @@ func (s *Store) CampaignProgress(ctx context.Context, accountID, id int64) (tidi
 		p.StartedAt = fromDB(started.Int64)
 		if el := s.now().Sub(p.StartedAt).Seconds(); el > 0 {
 			p.Rate = float64(p.Sent+p.Failed) / el
-			if p.Rate > 0 && p.Remaining > 0 {
+			if p.Rate > 0 && p.Remaining > 0 && !p.Planning {
 				p.ETA = (time.Duration(float64(p.Remaining)/p.Rate) * time.Second).Round(time.Second).String()
 			}
 		}

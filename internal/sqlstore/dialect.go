@@ -205,6 +205,15 @@ func (e Engine) forShare() string {
 	return ""
 }
 
+// forUpdate locks the rows a SELECT reads until the transaction ends. On SQLite the one
+// writer already excludes everyone else.
+func (e Engine) forUpdate() string {
+	if e == Postgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
 // bulkInsert begins the importer's multi-row inserts. SQLite keeps a statement journal
 // for an insert of many rows that may fail halfway, so that it can undo that statement
 // alone: for the persons' randomly ordered lookup index, a copy of a thousand pages per

@@ -7,3 +7,11 @@ func (s *Store) MigrateUpTo(ctx context.Context, version int64) error {
 	_, err := s.goose.UpTo(ctx, version)
 	return err
 }
+
+// SetPlanStepSize changes how many subscribers a planning step examines, until the
+// test ends.
+func SetPlanStepSize(t interface{ Cleanup(func()) }, n int) {
+	old := planStepSize
+	planStepSize = n
+	t.Cleanup(func() { planStepSize = old })
+}

@@ -160,6 +160,7 @@ type DeliveryResult struct {
 
 // Progress summarises a campaign's deliveries.
 type Progress struct {
+	Planning  bool      `json:"planning"` // recipients are still being planned: Total grows until then
 	Total     int64     `json:"total"`
 	Sent      int64     `json:"sent"`
 	Failed    int64     `json:"failed"`
