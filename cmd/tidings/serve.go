@@ -54,7 +54,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          nil,
 	}
-	a.log.Info("tidings serving", "addr", ln.Addr().String(), "engine", a.store.Engine(), "version", version, "dkim_rsa", mail.RSABackend)
+	a.log.Info("tidings serving", "addr", ln.Addr().String(), "engine", a.store.Engine(), "version", version, "dkim_rsa", mail.RSABackend())
 	if err := printSetupLink(ctx, a, e); err != nil {
 		return err
 	}
