@@ -19,7 +19,7 @@ import (
 // is how the library is checked before it is trusted — at load, with a throw-away key,
 // and again for every key it is given.
 
-// DefaultLibcrypto is the library ConfigureRSA loads when given "".
+// DefaultLibcrypto is the library used unless UseLibcrypto says otherwise.
 const DefaultLibcrypto = "libcrypto.so.3"
 
 // rsaEngine makes RSA signers backed by a loaded library.
@@ -32,73 +32,62 @@ type rsaEngine interface {
 }
 
 var rsaBackend struct {
-	mu         sync.Mutex
-	configured bool
-	engine     rsaEngine // nil: crypto/rsa
-	why        error     // why engine is nil, if something failed
+	mu     sync.Mutex
+	lib    string    // what UseLibcrypto asked for ("" until called: DefaultLibcrypto)
+	loaded bool      // lib was tried
+	engine rsaEngine // nil: crypto/rsa
+	why    error     // why engine is nil, if the library was wanted
 
 	keyFallbacks atomic.Int64 // keys the engine refused or signed wrongly
 	lastKeyErr   atomic.Value // error
 }
 
-// ConfigureRSA chooses what signs RSA DKIM signatures for signers made from now on:
+// UseLibcrypto chooses what signs RSA DKIM signatures for signers made from now on:
 // OpenSSL's libcrypto loaded from lib (a file name the dynamic loader searches for, or
-// a path; "" is DefaultLibcrypto), or Go's crypto/rsa when lib is "off". If the library
-// cannot be loaded, or its self-test signature differs from crypto/rsa's, crypto/rsa
-// signs and the error says why; signing works either way. Without a call, the first
-// RSA key loads DefaultLibcrypto.
-func ConfigureRSA(lib string) error {
+// a path; "" is DefaultLibcrypto), or Go's crypto/rsa when lib is "off". The library is
+// loaded when first needed, or by RSABackend. If it cannot be loaded, or its self-test
+// signature differs from crypto/rsa's, crypto/rsa signs: signing works either way.
+// Without a call, DefaultLibcrypto is used.
+func UseLibcrypto(lib string) {
 	rsaBackend.mu.Lock()
 	defer rsaBackend.mu.Unlock()
-	return configureRSALocked(lib)
+	rsaBackend.lib, rsaBackend.loaded, rsaBackend.engine, rsaBackend.why = lib, false, nil, nil
 }
 
-func configureRSALocked(lib string) error {
-	rsaBackend.configured = true
-	rsaBackend.engine, rsaBackend.why = nil, nil
-	if lib == "off" {
-		return nil
-	}
-	if lib == "" {
-		lib = DefaultLibcrypto
-	}
-	e, err := loadLibcrypto(lib)
-	if err == nil {
-		err = selfTest(e)
-	}
-	if err != nil {
-		rsaBackend.why = err
-		return err
-	}
-	rsaBackend.engine = e
-	return nil
-}
-
-// RSABackend names what signs RSA DKIM signatures, for the start-up log: "libcrypto
-// (OpenSSL …)", or "crypto/rsa" with the reason when the library was wanted but
-// failed.
-func RSABackend() string {
+// RSABackend loads the chosen library if that has not happened yet and names what signs
+// RSA DKIM signatures, for the start-up log: "libcrypto (OpenSSL …)" or "crypto/rsa".
+// The error says why libcrypto was wanted and is not used.
+func RSABackend() (string, error) {
 	e, why := currentRSAEngine()
-	var s string
-	switch {
-	case e != nil:
+	s := "crypto/rsa"
+	if e != nil {
 		s = "libcrypto (" + e.version() + ")"
-	case why != nil:
-		s = "crypto/rsa (" + why.Error() + ")"
-	default:
-		s = "crypto/rsa"
 	}
 	if n := rsaBackend.keyFallbacks.Load(); n > 0 {
 		s += fmt.Sprintf("; %d key(s) on crypto/rsa: %v", n, rsaBackend.lastKeyErr.Load())
 	}
-	return s
+	return s, why
 }
 
 func currentRSAEngine() (rsaEngine, error) {
 	rsaBackend.mu.Lock()
 	defer rsaBackend.mu.Unlock()
-	if !rsaBackend.configured {
-		configureRSALocked("") // the error is kept for RSABackend
+	if !rsaBackend.loaded {
+		rsaBackend.loaded = true
+		if lib := rsaBackend.lib; lib != "off" {
+			if lib == "" {
+				lib = DefaultLibcrypto
+			}
+			e, err := loadLibcrypto(lib)
+			if err == nil {
+				err = selfTest(e)
+			}
+			if err != nil {
+				rsaBackend.why = err
+			} else {
+				rsaBackend.engine = e
+			}
+		}
 	}
 	return rsaBackend.engine, rsaBackend.why
 }

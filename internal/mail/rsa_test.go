@@ -25,10 +25,12 @@ func rsaTestKey(t testing.TB) *rsa.PrivateKey {
 	return k
 }
 
-// useRSA configures the backend for one test and restores the default afterwards.
-func useRSA(t *testing.T, lib string) error {
-	t.Cleanup(func() { ConfigureRSA("") })
-	return ConfigureRSA(lib)
+// useRSA chooses the backend for one test and restores the default afterwards; it
+// returns the backend's name and why libcrypto is not used.
+func useRSA(t *testing.T, lib string) (string, error) {
+	t.Cleanup(func() { UseLibcrypto("") })
+	UseLibcrypto(lib)
+	return RSABackend()
 }
 
 // libcryptoOrSkip returns the default library's engine, or skips where it is not
@@ -47,7 +49,7 @@ func TestDKIMVerifiesWithEachRSABackend(t *testing.T) {
 	k := rsaTestKey(t)
 	for _, lib := range []string{"", "off"} {
 		t.Run("lib="+lib, func(t *testing.T) {
-			err := useRSA(t, lib)
+			backend, err := useRSA(t, lib)
 			rsaKey := DKIMKey{Domain: "books.example", Selector: "r", Signer: k}
 			ed, _ := GenerateKey("ed25519")
 			edKey := DKIMKey{Domain: "books.example", Selector: "e", Signer: ed}
@@ -57,10 +59,10 @@ func TestDKIMVerifiesWithEachRSABackend(t *testing.T) {
 			}
 			isLib := s.opts[0].Signer != crypto.Signer(k)
 			switch {
-			case lib == "off" && (err != nil || isLib || RSABackend() != "crypto/rsa"):
-				t.Fatalf("off: %v, %T, %q", err, s.opts[0].Signer, RSABackend())
-			case lib == "" && err == nil && (!isLib || !strings.HasPrefix(RSABackend(), "libcrypto (OpenSSL 3")):
-				t.Fatalf("libcrypto loaded, but the key signs with %T; backend %q", s.opts[0].Signer, RSABackend())
+			case lib == "off" && (err != nil || isLib || backend != "crypto/rsa"):
+				t.Fatalf("off: %v, %T, %q", err, s.opts[0].Signer, backend)
+			case lib == "" && err == nil && (!isLib || !strings.HasPrefix(backend, "libcrypto (OpenSSL 3")):
+				t.Fatalf("libcrypto loaded, but the key signs with %T; backend %q", s.opts[0].Signer, backend)
 			case lib == "" && err != nil:
 				t.Logf("no libcrypto here (%v): crypto/rsa only", err)
 			}
@@ -71,16 +73,12 @@ func TestDKIMVerifiesWithEachRSABackend(t *testing.T) {
 
 // A library that cannot be loaded leaves RSA signing to crypto/rsa, and says why.
 func TestRSAFallbackWhenLibraryMissing(t *testing.T) {
-	err := useRSA(t, "/nonexistent/libcrypto.so.3")
-	if err == nil {
-		t.Fatal("a missing library loaded")
+	b, err := useRSA(t, "/nonexistent/libcrypto.so.3")
+	if err == nil || b != "crypto/rsa" {
+		t.Fatalf("a missing library: %q, %v", b, err)
 	}
-	b := RSABackend()
-	if !strings.HasPrefix(b, "crypto/rsa (") {
-		t.Fatalf("backend %q", b)
-	}
-	if _, err := loadLibcrypto(DefaultLibcrypto); err == nil && !strings.Contains(b, "/nonexistent/libcrypto.so.3") {
-		t.Fatalf("backend %q does not name the missing library", b)
+	if _, lerr := loadLibcrypto(DefaultLibcrypto); lerr == nil && !strings.Contains(err.Error(), "/nonexistent/libcrypto.so.3") {
+		t.Fatalf("%v does not name the missing library", err)
 	}
 	k := rsaTestKey(t)
 	if s := newRSASigner(k); s != crypto.Signer(k) {
@@ -93,8 +91,8 @@ func TestRSAFallbackWhenLibraryMissing(t *testing.T) {
 	verifySigned(t, s, DKIMKey{Domain: "books.example", Selector: "r", Signer: k})
 
 	// A library that is not OpenSSL 3's libcrypto is refused too.
-	if err := ConfigureRSA("libc.so.6"); err == nil || !strings.HasPrefix(RSABackend(), "crypto/rsa (") {
-		t.Fatalf("libc accepted as libcrypto: %v, %q", err, RSABackend())
+	if b, err := useRSA(t, "libc.so.6"); err == nil || b != "crypto/rsa" {
+		t.Fatalf("libc accepted as libcrypto: %q, %v", b, err)
 	}
 }
 
@@ -131,8 +129,8 @@ func TestRSASelfTestRefusesWrongSignatures(t *testing.T) {
 	if s := newRSASigner(k); s != crypto.Signer(k) {
 		t.Fatalf("a wrongly signing engine's %T was used", s)
 	}
-	if rsaBackend.keyFallbacks.Load() != before+1 || !strings.Contains(RSABackend(), "on crypto/rsa: libcrypto self-test: signature differs") {
-		t.Fatalf("fallback not reported: %q", RSABackend())
+	if b, _ := RSABackend(); rsaBackend.keyFallbacks.Load() != before+1 || !strings.Contains(b, "on crypto/rsa: libcrypto self-test: signature differs") {
+		t.Fatalf("fallback not reported: %q", b)
 	}
 }
 
