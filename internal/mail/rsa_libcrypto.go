@@ -42,6 +42,10 @@ type libcrypto struct {
 }
 
 func loadLibcrypto(name string) (rsaEngine, error) {
+	// dlerror's message is per thread, and purego reads it in a call of its own after
+	// dlopen or dlsym failed: without holding the thread, the message is often empty.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	h, err := purego.Dlopen(name, purego.RTLD_NOW|purego.RTLD_LOCAL)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", name, err)
