@@ -84,6 +84,7 @@ func openApp(ctx context.Context, cfg config.Config, e env) (*app, error) {
 		return nil, err
 	}
 	a := &app{cfg: cfg, log: log, keys: kr, store: store}
+	mail.UseLibcrypto(cfg.DKIMLibcrypto)
 	if err := a.openMail(); err != nil {
 		store.Close()
 		return nil, err

@@ -55,7 +55,11 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          nil,
 	}
-	a.log.Info("tidings serving", "addr", ln.Addr().String(), "engine", a.store.Engine(), "version", version, "dkim_rsa", mail.RSABackend)
+	rsaBackend, err := mail.RSABackend()
+	if err != nil {
+		a.log.Warn("RSA DKIM signatures fall back to Go's crypto/rsa (slower)", "err", err)
+	}
+	a.log.Info("tidings serving", "addr", ln.Addr().String(), "engine", a.store.Engine(), "version", version, "dkim_rsa", rsaBackend)
 	if err := printSetupLink(ctx, a, e); err != nil {
 		return err
 	}

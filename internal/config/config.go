@@ -38,6 +38,7 @@ type Config struct {
 	MaxUploadBytes  int64
 	ShutdownTimeout time.Duration
 	Send            SendConfig
+	DKIMLibcrypto   string // OpenSSL 3 libcrypto for RSA DKIM signatures; "off": crypto/rsa
 }
 
 // SendConfig shapes the campaign engine on this node.
@@ -136,6 +137,9 @@ var settings = []setting{
 	{key: "send_domain_rate", help: "campaign messages per second to one recipient domain (0: unlimited)",
 		get: func(c *Config) string { return strconv.FormatFloat(c.Send.PerDomain, 'f', -1, 64) },
 		set: func(c *Config, v string) error { return floatRange(&c.Send.PerDomain, v, 0, 1e6) }},
+	{key: "dkim_libcrypto", help: "OpenSSL 3 libcrypto (name or path) that makes RSA DKIM signatures, loaded at start; off, or if it fails: Go's crypto/rsa",
+		get: func(c *Config) string { return c.DKIMLibcrypto },
+		set: func(c *Config, v string) error { return nonEmpty(&c.DKIMLibcrypto, v) }},
 	{key: "shutdown_timeout", help: "grace period for in-flight requests on shutdown (e.g. 15s)",
 		get: func(c *Config) string { return c.ShutdownTimeout.String() },
 		set: func(c *Config, v string) error { return duration(&c.ShutdownTimeout, v) }},
@@ -147,7 +151,7 @@ func Default() Config {
 		DataDir: "./tidings-data", Listen: "127.0.0.1:8080", LogLevel: "info", LogFormat: "text",
 		SMTP:         SMTPConfig{Port: 587, TLS: "starttls", PoolSize: 4},
 		MaxBodyBytes: 1 << 20, MaxUploadBytes: 64 << 20, ShutdownTimeout: 15 * time.Second,
-		Send: SendConfig{Workers: 8},
+		Send: SendConfig{Workers: 8}, DKIMLibcrypto: "libcrypto.so.3",
 	}
 }
 

@@ -41,7 +41,8 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Listen != "127.0.0.1:8080" || c.DatabaseURLOrDefault() != "sqlite:./tidings-data/tidings.db" ||
-		c.PublicURL() != "http://127.0.0.1:8080" || c.SMTP.Host != "" || c.ShutdownTimeout != 15*time.Second {
+		c.PublicURL() != "http://127.0.0.1:8080" || c.SMTP.Host != "" || c.ShutdownTimeout != 15*time.Second ||
+		c.DKIMLibcrypto != "libcrypto.so.3" {
 		t.Fatalf("defaults = %+v", c)
 	}
 	if k, _ := c.SecretKeyBytes(); k != nil {
@@ -65,9 +66,9 @@ func TestPrecedence(t *testing.T) {
 	if len(c.TrustedProxies) != 2 || c.TrustedProxies[1].String() != "192.168.1.1/32" {
 		t.Errorf("trusted proxies = %v", c.TrustedProxies)
 	}
-	c, _ = load(t, file, map[string]string{"TIDINGS_LISTEN": "127.0.0.1:2000"}, nil)
-	if c.Listen != "127.0.0.1:2000" {
-		t.Errorf("env did not beat the file: %s", c.Listen)
+	c, _ = load(t, file, map[string]string{"TIDINGS_LISTEN": "127.0.0.1:2000", "TIDINGS_DKIM_LIBCRYPTO": "off"}, nil)
+	if c.Listen != "127.0.0.1:2000" || c.DKIMLibcrypto != "off" {
+		t.Errorf("env did not beat the file: %s, %s", c.Listen, c.DKIMLibcrypto)
 	}
 }
 
@@ -109,6 +110,7 @@ func TestBadValuesNameTheSetting(t *testing.T) {
 		{"TIDINGS_SEND_RATE", "-5", "TIDINGS_SEND_RATE"},
 		{"TIDINGS_SEND_WORKERS", "0", "from 1 to 256"},
 		{"TIDINGS_DATA_DIR", " ", "must not be empty"},
+		{"TIDINGS_DKIM_LIBCRYPTO", "", "TIDINGS_DKIM_LIBCRYPTO"},
 		{"TIDINGS_LISTNE", "x", "TIDINGS_LISTNE (from environment): unknown setting"},
 	}
 	for _, c := range cases {

@@ -33,15 +33,6 @@ type Signer struct{ opts []dkim.SignOptions }
 var signedHeaders = []string{"From", "From", "To", "Subject", "Date", "Message-ID", "Reply-To", "MIME-Version",
 	"Content-Type", "Content-Transfer-Encoding", "List-Unsubscribe", "List-Unsubscribe-Post", "List-Id", "Feedback-ID"}
 
-// newRSASigner wraps each RSA key given to NewSigner. By default the key signs itself
-// (crypto/rsa); built with `-tags openssl`, rsa_openssl.go replaces this with an
-// OpenSSL-backed signer, about four times faster.
-var newRSASigner = func(k *rsa.PrivateKey) crypto.Signer { return k }
-
-// RSABackend names what signs RSA DKIM signatures in this build ("crypto/rsa", or
-// "openssl" with -tags openssl), for the start-up log.
-var RSABackend = "crypto/rsa"
-
 // NewSigner returns a signer for keys; at least one is required.
 func NewSigner(keys ...DKIMKey) (*Signer, error) {
 	if len(keys) == 0 {

@@ -2,6 +2,7 @@ package send_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -23,7 +24,8 @@ import (
 // body with 3 links, without DKIM and with RSA-2048 + Ed25519. It reports the sustained
 // send rate (planning excluded, reported separately), the process's CPU time per message
 // while sending, and its peak RSS while planning and sending (the in-process sink
-// included in both).
+// included in both). RSA signs with libcrypto where it loads (TIDINGS_DKIM_LIBCRYPTO=off:
+// crypto/rsa); TIDINGS_BENCH_SMTP=host:port sends to an external sink instead.
 //
 //	TIDINGS_TEST_POSTGRES_URL=… go test -run=^$ -bench=Campaign -benchtime=1x ./internal/send/
 func BenchmarkCampaign(b *testing.B) {
@@ -40,6 +42,12 @@ func BenchmarkCampaign(b *testing.B) {
 		strings.Repeat("Our booksellers picked the season's best novels, essays and poetry for you. ", 4) + "</p>\n"
 	html := "<html><body><h1>Hello {{.Subscriber.Name}}</h1>\n" + strings.Repeat(para, 10) +
 		`<p><a href="https://shop.example/new">New</a> · <a href="https://shop.example/offers">Offers</a> · <a href="https://shop.example/events?city={{.Subscriber.Attributes.city}}">Events</a></p></body></html>`
+	// RSA signs as the server's would: TIDINGS_DKIM_LIBCRYPTO=off for crypto/rsa.
+	if lib := os.Getenv("TIDINGS_DKIM_LIBCRYPTO"); lib != "" {
+		mail.UseLibcrypto(lib)
+	}
+	backend, err := mail.RSABackend()
+	b.Logf("RSA DKIM: %s (%v); sink: %s", backend, err, cmp.Or(os.Getenv("TIDINGS_BENCH_SMTP"), "in-process go-smtp"))
 	for _, engine := range testdb.Engines(b) {
 		for _, signed := range []bool{false, true} {
 			name := string(engine) + "/no-dkim"
