@@ -1,11 +1,11 @@
-//go:build linux && (amd64 || arm64) && !nolibcrypto
+//go:build cgo && linux && (amd64 || arm64) && !nolibcrypto
 
 package mail
 
-// An RSA signer backed by OpenSSL 3's libcrypto, loaded at run time with purego: no cgo,
-// no headers, no C compiler, and the same code in cgo and CGO_ENABLED=0 builds. Build
-// with `-tags nolibcrypto` for a fully static binary that signs with crypto/rsa (purego
-// links the Go runtime against the C library's thread functions when cgo is off).
+// An RSA signer backed by OpenSSL 3's libcrypto, loaded at run time with purego: no
+// OpenSSL headers and no C code of ours. Only in cgo builds (the default where a C
+// compiler is installed), which link the C library anyway: a CGO_ENABLED=0 build stays
+// a static binary and signs with crypto/rsa, as does `-tags nolibcrypto`.
 
 import (
 	"crypto"

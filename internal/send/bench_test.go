@@ -22,8 +22,8 @@ import (
 // BenchmarkCampaign sends one campaign to N recipients (TIDINGS_BENCH_RECIPIENTS,
 // default 100,000) into an in-process SMTP sink on loopback: a ~5 KB personalised HTML
 // body with 3 links, without DKIM and with RSA-2048 + Ed25519. It reports the sustained
-// send rate (planning excluded, reported separately), the process's CPU time per message
-// while sending, and its peak RSS while planning and sending (the in-process sink
+// send rate (with all planning but the first step, which starting the campaign does and
+// is reported as plan-s), the process's CPU time per message while sending, and its peak RSS while planning and sending (the in-process sink
 // included in both). RSA signs with libcrypto where it loads (TIDINGS_DKIM_LIBCRYPTO=off:
 // crypto/rsa); TIDINGS_BENCH_SMTP=host:port sends to an external sink instead.
 //
