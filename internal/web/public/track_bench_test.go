@@ -144,6 +144,9 @@ func reportServer(b *testing.B, w *track.Writer, cpu time.Duration, requests flo
 	}
 	if commits, events := w.Stats(); commits > 0 {
 		b.ReportMetric(float64(events)/float64(commits), "events/commit")
+		q := w.CommitTimes(0.5, 0.99)
+		b.ReportMetric(float64(q[0].Microseconds())/1000, "commit-p50-ms")
+		b.ReportMetric(float64(q[1].Microseconds())/1000, "commit-p99-ms")
 	}
 }
 
