@@ -59,25 +59,25 @@ var sqliteChunks = []int{64, 16, 4, 1}
 
 // The multi-row statements by size. They bind anonymous ? parameters (see
 // Engine.param), in the order they appear.
-var sqliteUniques, sqliteKnown, sqliteDeliveries, sqliteInserts = map[int]string{}, map[int]string{}, map[int]string{}, map[int]string{}
+var sqliteUniques, sqliteFresh, sqliteDeliveries, sqliteInserts = map[int]string{}, map[int]string{}, map[int]string{}, map[int]string{}
 
 func init() {
 	for _, n := range sqliteChunks {
-		// Which keys exist already, then an insert of the others. (An insert RETURNING the
+		// Which keys are new, then an insert of those. (An insert RETURNING the
 		// rows it added collects them in a temporary B-tree first, opened and closed
 		// per statement: a tenth of the server's CPU under tracking load.) The writer
 		// holds the write lock, so nobody adds a key in between; OR IGNORE needs no
 		// statement journal.
-		sqliteKnown[n] = `WITH p (campaign_id, subscriber_id, kind) AS (VALUES ` + rows(n, 3) + `)
-			SELECT p.campaign_id, p.subscriber_id, p.kind FROM p JOIN event_uniques u
-			ON u.campaign_id = p.campaign_id AND u.subscriber_id = p.subscriber_id AND u.kind = p.kind`
+		sqliteFresh[n] = `WITH p (campaign_id, subscriber_id, kind) AS (VALUES ` + rows(n, 3) + `)
+			SELECT p.campaign_id, p.subscriber_id, p.kind FROM p WHERE NOT EXISTS (SELECT 1 FROM event_uniques u
+			WHERE u.campaign_id = p.campaign_id AND u.subscriber_id = p.subscriber_id AND u.kind = p.kind)`
 		sqliteUniques[n] = `INSERT OR IGNORE INTO event_uniques (campaign_id, subscriber_id, kind) VALUES ` + rows(n, 3)
 		sqliteDeliveries[n] = `WITH p (campaign_id, subscriber_id) AS (VALUES ` + rows(n, 2) + `)
 			SELECT d.campaign_id, d.subscriber_id, d.sent_at,
 			EXISTS (SELECT 1 FROM event_uniques u WHERE u.campaign_id = d.campaign_id AND u.subscriber_id = d.subscriber_id AND u.kind = 'open')
 			FROM p JOIN deliveries d ON d.campaign_id = p.campaign_id AND d.subscriber_id = p.subscriber_id`
 		sqliteInserts[n] = `INSERT INTO events (account_id, campaign_id, subscriber_id, kind, url, automated, created_at) VALUES ` + rows(n, 7)
-		sqliteEventStmts = append(sqliteEventStmts, sqliteKnown[n], sqliteUniques[n], sqliteDeliveries[n], sqliteInserts[n])
+		sqliteEventStmts = append(sqliteEventStmts, sqliteFresh[n], sqliteUniques[n], sqliteDeliveries[n], sqliteInserts[n])
 	}
 }
 
@@ -281,9 +281,9 @@ func (e *eventTx) uniques(keys []eventKey) error {
 			}
 			return nil
 		}
-		known := map[eventKey]bool{}
+		var fresh []eventKey
 		if err := chunks(keys, func(n int, args []any) error {
-			rows, err := e.stmt(sqliteKnown[n]).QueryContext(e.ctx, args...)
+			rows, err := e.stmt(sqliteFresh[n]).QueryContext(e.ctx, args...)
 			if err != nil {
 				return translate(err)
 			}
@@ -293,18 +293,12 @@ func (e *eventTx) uniques(keys []eventKey) error {
 				if err := rows.Scan(&k.campaign, &k.subscriber, &k.kind); err != nil {
 					return err
 				}
-				known[k] = true
+				fresh = append(fresh, k)
+				e.fresh[k] = true
 			}
 			return rows.Err()
 		}); err != nil {
 			return err
-		}
-		var fresh []eventKey
-		for _, k := range keys {
-			if !known[k] {
-				fresh = append(fresh, k)
-				e.fresh[k] = true
-			}
 		}
 		return chunks(fresh, func(n int, args []any) error {
 			_, err := e.stmt(sqliteUniques[n]).ExecContext(e.ctx, args...)
