@@ -173,6 +173,13 @@ func TestServeFromFreshFolder(t *testing.T) {
 	if !strings.Contains(stdout.String(), "/setup?token=setup_") {
 		t.Errorf("no first-operator link printed:\n%s", stdout.String())
 	}
+	// The log is buffered (logBuffer); a clean stop writes out every line, the access
+	// log's included.
+	for _, line := range []string{`route="GET /healthz"`, `route="GET /readyz"`, `msg=stopped`} {
+		if !strings.Contains(stderr.String(), line) {
+			t.Errorf("the log lacks %s:\n%s", line, stderr.String())
+		}
+	}
 	if strings.Contains(stderr.String(), "setup_") {
 		t.Errorf("the setup token reached the log:\n%s", stderr.String())
 	}

@@ -27,6 +27,11 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The log goes out in batches (logBuffer): one line per request written straight to
+	// stderr was a system call per request. Closed last, after everything that logs.
+	logs := newLogBuffer(e.stderr, 100*time.Millisecond)
+	defer logs.Close()
+	e.stderr = logs
 	a, err := openApp(ctx, cfg, e)
 	if err != nil {
 		return err

@@ -17,9 +17,10 @@ type eventKey struct {
 	kind                 string
 }
 
-// The statements RecordEvents runs once per campaign, day or link of a group; the
-// per-event steps have multi-row forms, prepared in a few sizes on SQLite
-// (sqliteEventStmts) and with arrays on PostgreSQL, one round trip each.
+// The statements RecordEvents runs on SQLite once per campaign, day or link of a group;
+// the per-event steps have multi-row forms, prepared in a few sizes (sqliteEventStmts).
+// PostgreSQL takes arrays instead: the uniques, the deliveries, and then the events with
+// every counter (pgEventWrite), one round trip each.
 const (
 	sqlEventDaily = `INSERT INTO campaign_daily (campaign_id, day, kind, n) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (campaign_id, day, kind) DO UPDATE SET n = campaign_daily.n + excluded.n`
@@ -41,8 +42,6 @@ const (
 	pgEventDeliveries = `SELECT d.campaign_id, d.subscriber_id, d.sent_at,
 		EXISTS (SELECT 1 FROM event_uniques u WHERE u.campaign_id = d.campaign_id AND u.subscriber_id = d.subscriber_id AND u.kind = 'open')
 		FROM deliveries d WHERE (d.campaign_id, d.subscriber_id) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))`
-	pgEventInserts = `INSERT INTO events (account_id, campaign_id, subscriber_id, kind, url, automated, created_at)
-		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::boolean[], $7::bigint[])`
 )
 
 // sqliteEventStmts are the statements prepared on SQLite's writer. Groups differ in
@@ -59,19 +58,25 @@ var sqliteChunks = []int{64, 16, 4, 1}
 
 // The multi-row statements by size. They bind anonymous ? parameters (see
 // Engine.param), in the order they appear.
-var sqliteUniques, sqliteDeliveries, sqliteInserts = map[int]string{}, map[int]string{}, map[int]string{}
+var sqliteUniques, sqliteFresh, sqliteDeliveries, sqliteInserts = map[int]string{}, map[int]string{}, map[int]string{}, map[int]string{}
 
 func init() {
 	for _, n := range sqliteChunks {
-		// RETURNING gives the rows actually inserted: a conflict (DO NOTHING) returns none.
-		sqliteUniques[n] = `INSERT INTO event_uniques (campaign_id, subscriber_id, kind) VALUES ` + rows(n, 3) +
-			` ON CONFLICT (campaign_id, subscriber_id, kind) DO NOTHING RETURNING campaign_id, subscriber_id, kind`
+		// Which keys are new, then an insert of those. (An insert RETURNING the
+		// rows it added collects them in a temporary B-tree first, opened and closed
+		// per statement: a tenth of the server's CPU under tracking load.) The writer
+		// holds the write lock, so nobody adds a key in between; OR IGNORE needs no
+		// statement journal.
+		sqliteFresh[n] = `WITH p (campaign_id, subscriber_id, kind) AS (VALUES ` + rows(n, 3) + `)
+			SELECT p.campaign_id, p.subscriber_id, p.kind FROM p WHERE NOT EXISTS (SELECT 1 FROM event_uniques u
+			WHERE u.campaign_id = p.campaign_id AND u.subscriber_id = p.subscriber_id AND u.kind = p.kind)`
+		sqliteUniques[n] = `INSERT OR IGNORE INTO event_uniques (campaign_id, subscriber_id, kind) VALUES ` + rows(n, 3)
 		sqliteDeliveries[n] = `WITH p (campaign_id, subscriber_id) AS (VALUES ` + rows(n, 2) + `)
 			SELECT d.campaign_id, d.subscriber_id, d.sent_at,
 			EXISTS (SELECT 1 FROM event_uniques u WHERE u.campaign_id = d.campaign_id AND u.subscriber_id = d.subscriber_id AND u.kind = 'open')
 			FROM p JOIN deliveries d ON d.campaign_id = p.campaign_id AND d.subscriber_id = p.subscriber_id`
 		sqliteInserts[n] = `INSERT INTO events (account_id, campaign_id, subscriber_id, kind, url, automated, created_at) VALUES ` + rows(n, 7)
-		sqliteEventStmts = append(sqliteEventStmts, sqliteUniques[n], sqliteDeliveries[n], sqliteInserts[n])
+		sqliteEventStmts = append(sqliteEventStmts, sqliteFresh[n], sqliteUniques[n], sqliteDeliveries[n], sqliteInserts[n])
 	}
 }
 
@@ -131,9 +136,6 @@ func (e *eventTx) stmt(query string) *sql.Stmt {
 }
 
 func (e *eventTx) exec(query string, args ...any) (sql.Result, error) {
-	if e.prepared == nil {
-		return e.tx.ExecContext(e.ctx, query, args...)
-	}
 	return e.stmt(query).ExecContext(e.ctx, args...)
 }
 
@@ -238,6 +240,10 @@ func (s *Store) RecordEvents(ctx context.Context, events []tidings.Event) error 
 				d.automated++
 			}
 		}
+		if e.prepared == nil {
+			// PostgreSQL: the events and every counter in one statement, one round trip.
+			return translate(e.pgWrite(events, automated, deltas))
+		}
 		if err := e.insertEvents(events, automated); err != nil {
 			return translate(err)
 		}
@@ -261,18 +267,43 @@ func (e *eventTx) uniques(keys []eventKey) error {
 	}
 	if e.prepared != nil {
 		args := make([]any, 0, 3*sqliteChunks[0])
-		for len(keys) > 0 {
-			n := chunk(len(keys))
-			args = args[:0]
-			for _, k := range keys[:n] {
-				args = append(args, k.campaign, k.subscriber, k.kind)
+		chunks := func(keys []eventKey, run func(n int, args []any) error) error {
+			for len(keys) > 0 {
+				n := chunk(len(keys))
+				args = args[:0]
+				for _, k := range keys[:n] {
+					args = append(args, k.campaign, k.subscriber, k.kind)
+				}
+				if err := run(n, args); err != nil {
+					return err
+				}
+				keys = keys[n:]
 			}
-			if err := e.scanUniques(e.stmt(sqliteUniques[n]).QueryContext(e.ctx, args...)); err != nil {
-				return err
-			}
-			keys = keys[n:]
+			return nil
 		}
-		return nil
+		var fresh []eventKey
+		if err := chunks(keys, func(n int, args []any) error {
+			rows, err := e.stmt(sqliteFresh[n]).QueryContext(e.ctx, args...)
+			if err != nil {
+				return translate(err)
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var k eventKey
+				if err := rows.Scan(&k.campaign, &k.subscriber, &k.kind); err != nil {
+					return err
+				}
+				fresh = append(fresh, k)
+				e.fresh[k] = true
+			}
+			return rows.Err()
+		}); err != nil {
+			return err
+		}
+		return chunks(fresh, func(n int, args []any) error {
+			_, err := e.stmt(sqliteUniques[n]).ExecContext(e.ctx, args...)
+			return translate(err)
+		})
 	}
 	campaigns, subscribers, kinds := make([]int64, len(keys)), make([]int64, len(keys)), make([]string, len(keys))
 	for i, k := range keys {
@@ -344,32 +375,21 @@ func scanDeliveries(rows *sql.Rows, err error, found func(pair [2]int64, sent sq
 	return rows.Err()
 }
 
-// insertEvents stores the events, automated[i] flagging events[i].
+// insertEvents stores the events on SQLite, automated[i] flagging events[i].
 func (e *eventTx) insertEvents(events []tidings.Event, automated []bool) error {
-	if e.prepared != nil {
-		args := make([]any, 0, 7*sqliteChunks[0])
-		for i := 0; i < len(events); {
-			n := chunk(len(events) - i)
-			args = args[:0]
-			for j, ev := range events[i : i+n] {
-				args = append(args, ev.AccountID, ev.CampaignID, ev.SubscriberID, string(ev.Kind), ev.URL, automated[i+j], toDB(ev.Time))
-			}
-			if _, err := e.stmt(sqliteInserts[n]).ExecContext(e.ctx, args...); err != nil {
-				return err
-			}
-			i += n
+	args := make([]any, 0, 7*sqliteChunks[0])
+	for i := 0; i < len(events); {
+		n := chunk(len(events) - i)
+		args = args[:0]
+		for j, ev := range events[i : i+n] {
+			args = append(args, ev.AccountID, ev.CampaignID, ev.SubscriberID, string(ev.Kind), ev.URL, automated[i+j], toDB(ev.Time))
 		}
-		return nil
+		if _, err := e.stmt(sqliteInserts[n]).ExecContext(e.ctx, args...); err != nil {
+			return err
+		}
+		i += n
 	}
-	n := len(events)
-	accounts, campaigns, subscribers, created := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
-	kinds, urls := make([]string, n), make([]string, n)
-	for i, ev := range events {
-		accounts[i], campaigns[i], subscribers[i], created[i] = ev.AccountID, ev.CampaignID, ev.SubscriberID, toDB(ev.Time)
-		kinds[i], urls[i] = string(ev.Kind), ev.URL
-	}
-	_, err := e.tx.ExecContext(e.ctx, pgEventInserts, accounts, campaigns, subscribers, kinds, urls, automated, created)
-	return err
+	return nil
 }
 
 func (s *Store) CampaignStats(ctx context.Context, accountID, campaignID int64) (tidings.CampaignStats, error) {
@@ -453,24 +473,7 @@ func (s *Store) EventTotals(ctx context.Context, accountID, campaignID int64) (t
 
 // bumpDailyAndLinks adds a batch of events to the per-day and per-link counters.
 func (e *eventTx) bumpDailyAndLinks(events []tidings.Event) error {
-	type day struct {
-		campaign, day int64
-		kind          string
-	}
-	type link struct {
-		campaign int64
-		url      string
-	}
-	days, links := map[day]int64{}, map[link]int64{}
-	for _, ev := range events {
-		if ev.Kind != tidings.EventOpen && ev.Kind != tidings.EventClick {
-			continue
-		}
-		days[day{ev.CampaignID, toDB(ev.Time) / dayMicros, string(ev.Kind)}]++
-		if ev.Kind == tidings.EventClick {
-			links[link{ev.CampaignID, ev.URL}]++
-		}
-	}
+	days, links := dailyAndLinks(events)
 	for k, n := range days {
 		if _, err := e.exec(sqlEventDaily, k.campaign, k.day, k.kind, n); err != nil {
 			return err
@@ -490,4 +493,87 @@ func (s *Store) AccountsWithShorterRetention(ctx context.Context) ([]tidings.Acc
 		return nil, err
 	}
 	return collect(rows, scanAccount)
+}
+
+type dayKey struct {
+	campaign, day int64
+	kind          string
+}
+
+type linkKey struct {
+	campaign int64
+	url      string
+}
+
+// dailyAndLinks counts a group's opens and clicks per campaign, day and kind, and its
+// clicks per campaign and link.
+func dailyAndLinks(events []tidings.Event) (map[dayKey]int64, map[linkKey]int64) {
+	days, links := map[dayKey]int64{}, map[linkKey]int64{}
+	for _, ev := range events {
+		if ev.Kind != tidings.EventOpen && ev.Kind != tidings.EventClick {
+			continue
+		}
+		days[dayKey{ev.CampaignID, toDB(ev.Time) / dayMicros, string(ev.Kind)}]++
+		if ev.Kind == tidings.EventClick {
+			links[linkKey{ev.CampaignID, ev.URL}]++
+		}
+	}
+	return days, links
+}
+
+// pgEventWrite inserts a group's events and adds it to the daily, per-link and campaign
+// counters: one statement, so one round trip instead of one per step and counter row
+// (the group's commit took 4-8 ms, mostly waiting). Data-modifying WITH clauses run
+// whether or not anything reads them. Each array holds distinct keys, as ON CONFLICT DO
+// UPDATE requires.
+const pgEventWrite = `WITH ev AS (
+		INSERT INTO events (account_id, campaign_id, subscriber_id, kind, url, automated, created_at)
+		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::boolean[], $7::bigint[])
+	), daily AS (
+		INSERT INTO campaign_daily (campaign_id, day, kind, n)
+		SELECT * FROM unnest($8::bigint[], $9::bigint[], $10::text[], $11::bigint[])
+		ON CONFLICT (campaign_id, day, kind) DO UPDATE SET n = campaign_daily.n + excluded.n
+	), links AS (
+		INSERT INTO campaign_links (campaign_id, url, clicks)
+		SELECT * FROM unnest($12::bigint[], $13::text[], $14::bigint[])
+		ON CONFLICT (campaign_id, url) DO UPDATE SET clicks = campaign_links.clicks + excluded.clicks
+	)
+	INSERT INTO campaign_stats (campaign_id, opens, unique_opens, anon_opens, clicks, unique_clicks, anon_clicks, automated, unsubscribes)
+	SELECT * FROM unnest($15::bigint[], $16::bigint[], $17::bigint[], $18::bigint[], $19::bigint[], $20::bigint[], $21::bigint[],
+		$22::bigint[], $23::bigint[])
+	ON CONFLICT (campaign_id) DO UPDATE SET opens = campaign_stats.opens + excluded.opens,
+		unique_opens = campaign_stats.unique_opens + excluded.unique_opens, anon_opens = campaign_stats.anon_opens + excluded.anon_opens,
+		clicks = campaign_stats.clicks + excluded.clicks, unique_clicks = campaign_stats.unique_clicks + excluded.unique_clicks,
+		anon_clicks = campaign_stats.anon_clicks + excluded.anon_clicks, automated = campaign_stats.automated + excluded.automated,
+		unsubscribes = campaign_stats.unsubscribes + excluded.unsubscribes`
+
+// pgWrite runs pgEventWrite for a group (PostgreSQL).
+func (e *eventTx) pgWrite(events []tidings.Event, automated []bool, deltas map[int64]*statDelta) error {
+	n := len(events)
+	accounts, campaigns, subscribers, created := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	kinds, urls := make([]string, n), make([]string, n)
+	for i, ev := range events {
+		accounts[i], campaigns[i], subscribers[i], created[i] = ev.AccountID, ev.CampaignID, ev.SubscriberID, toDB(ev.Time)
+		kinds[i], urls[i] = string(ev.Kind), ev.URL
+	}
+	days, links := dailyAndLinks(events)
+	var dCampaigns, dDays, dCounts, lCampaigns, lCounts []int64
+	var dKinds, lURLs []string
+	for k, c := range days {
+		dCampaigns, dDays, dKinds, dCounts = append(dCampaigns, k.campaign), append(dDays, k.day), append(dKinds, k.kind), append(dCounts, c)
+	}
+	for k, c := range links {
+		lCampaigns, lURLs, lCounts = append(lCampaigns, k.campaign), append(lURLs, k.url), append(lCounts, c)
+	}
+	var st [9][]int64
+	for id, d := range deltas {
+		for i, v := range []int64{id, d.opens, d.uniqueOpens, d.anonOpens, d.clicks, d.uniqueClicks, d.anonClicks, d.automated, d.unsubscribes} {
+			st[i] = append(st[i], v)
+		}
+	}
+	// An empty Go slice may be sent as NULL; unnest(NULL) is no rows, as wanted.
+	_, err := e.tx.ExecContext(e.ctx, pgEventWrite, accounts, campaigns, subscribers, kinds, urls, automated, created,
+		dCampaigns, dDays, dKinds, dCounts, lCampaigns, lURLs, lCounts,
+		st[0], st[1], st[2], st[3], st[4], st[5], st[6], st[7], st[8])
+	return err
 }

@@ -21,7 +21,8 @@ func testPersonDataAndErasure(t *testing.T, s tidings.Store) {
 	camp := tidings.Campaign{Name: "c", Subject: "s", FromAddress: "a@rights.example", HTML: "x", Lists: []int64{la.ID}}
 	noErr(t, "CreateCampaign", s.CreateCampaign(ctx, a.ID, &camp))
 	noErr(t, "RecordEvents", s.RecordEvents(ctx, []tidings.Event{{AccountID: a.ID, CampaignID: camp.ID, SubscriberID: ra.Subscriber.ID,
-		Kind: tidings.EventOpen, Time: time.Now()}}))
+		Kind: tidings.EventOpen, Time: time.Now()}, {AccountID: a.ID, CampaignID: camp.ID, SubscriberID: ra.Subscriber.ID,
+		Kind: tidings.EventClick, URL: "https://erase.example/", Time: time.Now()}}))
 
 	recs, err := s.PersonData(ctx, addr)
 	noErr(t, "PersonData", err)
@@ -54,7 +55,7 @@ func testPersonDataAndErasure(t *testing.T, s tidings.Store) {
 			t.Fatal("A's ledger still holds the person's evidence")
 		}
 	}
-	if tot, _ := s.EventTotals(ctx, a.ID, camp.ID); tot[tidings.EventOpen][0] != 0 {
+	if tot, _ := s.EventTotals(ctx, a.ID, camp.ID); tot[tidings.EventOpen][0] != 0 || tot[tidings.EventClick][0] != 0 {
 		t.Fatalf("the erased person's events remain: %v", tot)
 	}
 	if st, _ := s.CampaignStats(ctx, a.ID, camp.ID); st.Opens != 1 {

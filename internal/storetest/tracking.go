@@ -82,6 +82,13 @@ func testDeleteInactive(t *testing.T, s tidings.Store) {
 	cutoff := time.Now().Add(time.Hour) // everything so far counts as old
 	noErr(t, "RecordEvents", s.RecordEvents(ctx, []tidings.Event{{AccountID: a.ID, CampaignID: camp.ID, SubscriberID: reader.ID,
 		Kind: tidings.EventOpen, Time: cutoff.Add(time.Minute)}}))
+	// The sleeper's own events are older than the cutoff, and go with them; an anonymous
+	// event stays.
+	noErr(t, "RecordEvents", s.RecordEvents(ctx, []tidings.Event{
+		{AccountID: a.ID, CampaignID: camp.ID, SubscriberID: sleeper.ID, Kind: tidings.EventOpen, Time: cutoff.Add(-48 * time.Hour)},
+		{AccountID: a.ID, CampaignID: camp.ID, SubscriberID: sleeper.ID, Kind: tidings.EventClick, URL: "https://inactive.example/", Time: cutoff.Add(-48 * time.Hour)},
+		{AccountID: a.ID, CampaignID: camp.ID, Kind: tidings.EventOpen, Time: cutoff.Add(time.Minute)},
+	}))
 
 	accs, err := s.AccountsDeletingInactive(ctx)
 	noErr(t, "AccountsDeletingInactive", err)
@@ -112,6 +119,11 @@ func testDeleteInactive(t *testing.T, s tidings.Store) {
 	}
 	if _, err := s.GetSubscriber(ctx, other.ID, elsewhere.ID); err != nil {
 		t.Fatalf("the same person in another account was deleted: %v", err)
+	}
+	tot, err := s.EventTotals(ctx, a.ID, camp.ID)
+	noErr(t, "EventTotals", err)
+	if tot[tidings.EventOpen] != [2]int64{1, 1} || tot[tidings.EventClick][0] != 0 {
+		t.Fatalf("events after deleting the inactive: %v; want the reader's open and the anonymous one", tot)
 	}
 	if held, _, _ := s.Suppressed(ctx, a.ID, sleeper.Email); held {
 		t.Fatal("inactive deletion must not suppress: they may subscribe again")

@@ -118,6 +118,47 @@ type Writer struct {
 	minInterval time.Duration
 
 	commits, events atomic.Int64 // for Stats
+	commitTimes     [commitBuckets]atomic.Int64
+}
+
+// commitBuckets are the buckets of CommitTimes: bucket i counts commits that took less
+// than 2^i microseconds (the last one, any longer).
+const commitBuckets = 24
+
+// CommitTimes reports the distribution of the group commits' durations (RecordEvents,
+// from begin to commit): the q-quantile for each q, rounded up to a power of two
+// microseconds. Zero before the first commit.
+func (w *Writer) CommitTimes(qs ...float64) []time.Duration {
+	var counts [commitBuckets]int64
+	var total int64
+	for i := range counts {
+		counts[i] = w.commitTimes[i].Load()
+		total += counts[i]
+	}
+	out := make([]time.Duration, len(qs))
+	for j, q := range qs {
+		if total == 0 {
+			continue
+		}
+		want := int64(q*float64(total) + 0.5)
+		var seen int64
+		for i, c := range counts {
+			seen += c
+			if seen >= want {
+				out[j] = time.Duration(1<<i) * time.Microsecond
+				break
+			}
+		}
+	}
+	return out
+}
+
+func (w *Writer) observe(d time.Duration) {
+	i := 0
+	for us := d.Microseconds(); us >= 1<<i && i < commitBuckets-1; {
+		i++
+	}
+	w.commitTimes[i].Add(1)
 }
 
 type request struct {
@@ -230,6 +271,7 @@ func (w *Writer) loop(ctx context.Context) {
 		}
 		last = time.Now()
 		err := w.store.RecordEvents(context.WithoutCancel(ctx), events)
+		w.observe(time.Since(last))
 		w.commits.Add(1)
 		w.events.Add(int64(len(events)))
 		for _, r := range batch {

@@ -65,3 +65,19 @@ func TestWriterStopAnswersEveryone(t *testing.T) {
 		}
 	}
 }
+
+func TestCommitTimes(t *testing.T) {
+	w := &Writer{}
+	if q := w.CommitTimes(0.5); q[0] != 0 {
+		t.Fatalf("no commits: %v", q)
+	}
+	for range 98 {
+		w.observe(3 * time.Microsecond) // < 4 µs
+	}
+	w.observe(1500 * time.Microsecond) // < 2048 µs
+	w.observe(time.Hour)               // the last bucket
+	q := w.CommitTimes(0.5, 0.99, 1)
+	if q[0] != 4*time.Microsecond || q[1] != 2048*time.Microsecond || q[2] != time.Duration(1<<(commitBuckets-1))*time.Microsecond {
+		t.Fatalf("quantiles %v", q)
+	}
+}

@@ -83,8 +83,16 @@ func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 		if route == "" {
 			route = "(unmatched)"
 		}
-		log.Info("http", "request_id", id, "method", r.Method, "route", route, "status", sw.status,
-			"duration_ms", float64(time.Since(start).Microseconds())/1000)
+		// The record is built here rather than by log.Info, which boxes every value and
+		// asks the runtime for its caller (no handler of ours prints the source).
+		h := log.Handler()
+		if !h.Enabled(r.Context(), slog.LevelInfo) {
+			return
+		}
+		rec := slog.NewRecord(time.Now(), slog.LevelInfo, "http", 0)
+		rec.AddAttrs(slog.String("request_id", id), slog.String("method", r.Method), slog.String("route", route),
+			slog.Int("status", sw.status), slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000))
+		h.Handle(r.Context(), rec)
 	})
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -66,7 +67,10 @@ func BenchmarkTracking(b *testing.B) {
 					interval = v
 				}
 				events := track.NewWriterInterval(ctx, store, interval)
-				h := web.NewHandler(web.Deps{Store: store, Keys: kr, Consent: &consent.Service{Store: store, Keys: kr}, Events: events})
+				// The access log is formatted as in production (tidings serve buffers it
+				// before stderr); here the lines are dropped once formatted.
+				log := slog.New(slog.NewTextHandler(io.Discard, nil))
+				h := web.NewHandler(web.Deps{Store: store, Keys: kr, Consent: &consent.Service{Store: store, Keys: kr}, Events: events, Log: log})
 				ln, _ := net.Listen("tcp", "127.0.0.1:0")
 				srv := &http.Server{Handler: h}
 				go srv.Serve(ln)
@@ -140,6 +144,9 @@ func reportServer(b *testing.B, w *track.Writer, cpu time.Duration, requests flo
 	}
 	if commits, events := w.Stats(); commits > 0 {
 		b.ReportMetric(float64(events)/float64(commits), "events/commit")
+		q := w.CommitTimes(0.5, 0.99)
+		b.ReportMetric(float64(q[0].Microseconds())/1000, "commit-p50-ms")
+		b.ReportMetric(float64(q[1].Microseconds())/1000, "commit-p99-ms")
 	}
 }
 
