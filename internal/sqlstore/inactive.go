@@ -18,7 +18,7 @@ func (s *Store) AccountsDeletingInactive(ctx context.Context) ([]tidings.Account
 
 // inactiveFrom selects an account's subscribers s with no sign of life since $2. Events
 // have no index by subscriber (each tracking event would dirty a page of it, see
-// migration 25): the subscribers with events since $2 are found once, from the events'
+// migration 26): the subscribers with events since $2 are found once, from the events'
 // time index, and left out by an anti-join.
 const inactiveFrom = `subscribers s
 	LEFT JOIN (SELECT DISTINCT subscriber_id FROM events WHERE created_at >= $2 AND account_id = $1 AND subscriber_id <> 0) recent

@@ -165,7 +165,7 @@ func (s *Store) ErasePerson(ctx context.Context, email tidings.Address, accountI
 func deleteSubscriber(ctx context.Context, tx *sql.Tx, accountID, subscriberID, personID int64) error {
 	for _, q := range []string{
 		`DELETE FROM deliveries WHERE subscriber_id = $1`,
-		// Events have no index by subscriber (migration 25); every personal event has its
+		// Events have no index by subscriber (migration 26); every personal event has its
 		// (campaign, kind) in event_uniques, so the person's events are found through
 		// those and the events' index by campaign and kind. Before the uniques go.
 		`DELETE FROM events WHERE subscriber_id = $1
