@@ -274,9 +274,23 @@ func (w *Writer) loop(ctx context.Context) {
 		w.observe(time.Since(last))
 		w.commits.Add(1)
 		w.events.Add(int64(len(events)))
+		if err != nil && len(batch) > 1 {
+			w.recordOneByOne(context.WithoutCancel(ctx), batch)
+			continue
+		}
 		for _, r := range batch {
 			r.done <- err
 		}
+	}
+}
+
+// recordOneByOne stores a failed group's events one at a time, each answered with its
+// own outcome: one event that cannot be stored (an open of a campaign deleted since its
+// mail went out) must not take the rest of its group with it.
+func (w *Writer) recordOneByOne(ctx context.Context, batch []request) {
+	for _, r := range batch {
+		r.done <- w.store.RecordEvents(ctx, []tidings.Event{r.ev})
+		w.commits.Add(1)
 	}
 }
 
