@@ -16,25 +16,20 @@ func (s *Store) AccountsDeletingInactive(ctx context.Context) ([]tidings.Account
 	return collect(rows, scanAccount)
 }
 
-// inactiveFrom selects an account's subscribers s with no sign of life since $2. Events
-// have no index by subscriber (each tracking event would dirty a page of it, see
-// migration 26): the subscribers with events since $2 are found once, from the events'
-// time index, and left out by an anti-join.
-const inactiveFrom = `subscribers s
-	LEFT JOIN (SELECT DISTINCT subscriber_id FROM events WHERE created_at >= $2 AND account_id = $1 AND subscriber_id <> 0) recent
-		ON recent.subscriber_id = s.id
-	WHERE recent.subscriber_id IS NULL AND s.account_id = $1 AND s.created_at < $2 AND s.updated_at < $2
+// inactiveWhere selects an account's subscribers with no sign of life since $2.
+const inactiveWhere = `s.account_id = $1 AND s.created_at < $2 AND s.updated_at < $2
+	AND NOT EXISTS (SELECT 1 FROM events e WHERE e.subscriber_id = s.id AND e.created_at >= $2)
 	AND NOT EXISTS (SELECT 1 FROM subscriptions x WHERE x.subscriber_id = s.id AND x.confirmed_at >= $2)`
 
 func (s *Store) DeleteInactive(ctx context.Context, accountID int64, cutoff time.Time, dryRun bool) (int, error) {
 	if dryRun {
 		var n int
-		err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+inactiveFrom, accountID, toDB(cutoff)).Scan(&n)
+		err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM subscribers s WHERE `+inactiveWhere, accountID, toDB(cutoff)).Scan(&n)
 		return n, err
 	}
 	var n int
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT s.id, s.person_id FROM `+inactiveFrom, accountID, toDB(cutoff))
+		rows, err := tx.QueryContext(ctx, `SELECT s.id, s.person_id FROM subscribers s WHERE `+inactiveWhere, accountID, toDB(cutoff))
 		if err != nil {
 			return err
 		}

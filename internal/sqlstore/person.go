@@ -165,11 +165,7 @@ func (s *Store) ErasePerson(ctx context.Context, email tidings.Address, accountI
 func deleteSubscriber(ctx context.Context, tx *sql.Tx, accountID, subscriberID, personID int64) error {
 	for _, q := range []string{
 		`DELETE FROM deliveries WHERE subscriber_id = $1`,
-		// Events have no index by subscriber (migration 26); every personal event has its
-		// (campaign, kind) in event_uniques, so the person's events are found through
-		// those and the events' index by campaign and kind. Before the uniques go.
-		`DELETE FROM events WHERE subscriber_id = $1
-			AND (campaign_id, kind) IN (SELECT campaign_id, kind FROM event_uniques WHERE subscriber_id = $1)`,
+		`DELETE FROM events WHERE subscriber_id = $1`, // through events_subscriber (see ARCHITECTURE.md)
 		`DELETE FROM event_uniques WHERE subscriber_id = $1`,
 		`DELETE FROM subscribers WHERE id = $1`,
 	} {
