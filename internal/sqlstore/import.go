@@ -147,11 +147,25 @@ func (im *importer) begin(ctx context.Context) error {
 //     persons and subscribers as it goes), and no one else can write meanwhile. The
 //     checks cost six index lookups per row, and they make SQLite keep a statement
 //     journal for every multi-row insert (Engine.bulkInsert).
+//   - cache_size importCacheKiB: the persons' lookup index takes its entries in random
+//     order, so a big import touches every one of its pages again and again; with the
+//     writer's usual 16 MB cache, most of them are read back and spilled to the WAL
+//     again. The pages are only taken as they are used: a small import costs nothing.
 func (im *importer) sqliteSession(ctx context.Context) error {
-	im.restore = append(im.restore, `PRAGMA foreign_keys = ON`)
-	_, err := im.conn.ExecContext(ctx, `PRAGMA foreign_keys = OFF`)
+	var cache int64
+	if err := im.conn.QueryRowContext(ctx, `PRAGMA cache_size`).Scan(&cache); err != nil {
+		return err
+	}
+	im.restore = append(im.restore, `PRAGMA foreign_keys = ON`, `PRAGMA cache_size = `+lit(cache))
+	if _, err := im.conn.ExecContext(ctx, `PRAGMA foreign_keys = OFF`); err != nil {
+		return err
+	}
+	_, err := im.conn.ExecContext(ctx, `PRAGMA cache_size = -`+lit(importCacheKiB))
 	return err
 }
+
+// importCacheKiB is the SQLite page cache of an import's connection, in KiB.
+const importCacheKiB = 256 << 10
 
 // end restores the connection's settings and returns it to the pool; a connection whose
 // settings cannot be restored is closed instead (the pool opens a fresh one).
