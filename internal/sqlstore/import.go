@@ -187,6 +187,8 @@ func (im *importer) begin(ctx context.Context) error {
 //     order, so a big import touches every one of its pages again and again; with the
 //     writer's usual 16 MB cache, most of them are read back and spilled to the WAL
 //     again. The pages are only taken as they are used: a small import costs nothing.
+//     A million rows: 16 MB 20k rows/s (peak RSS 194 MB), 64 MB 29k (285 MB), 256 MB
+//     30k (653 MB).
 func (im *importer) sqliteSession(ctx context.Context) error {
 	var cache int64
 	if err := im.conn.QueryRowContext(ctx, `PRAGMA cache_size`).Scan(&cache); err != nil {
@@ -201,7 +203,7 @@ func (im *importer) sqliteSession(ctx context.Context) error {
 }
 
 // importCacheKiB is the SQLite page cache of an import's connection, in KiB.
-const importCacheKiB = 256 << 10
+const importCacheKiB = 64 << 10
 
 // end restores the connection's settings and returns it to the pool; a connection whose
 // settings cannot be restored is closed instead (the pool opens a fresh one).
