@@ -34,12 +34,8 @@ type importer struct {
 	stmts     map[stmtKey]*sql.Stmt
 	rows      int // rows handed to Add, for the statistics refresh after a big import
 
-	// What Add looks up before writing: the transaction itself on PostgreSQL; on SQLite
-	// the readers' pool, so that a batch is prepared while the one before is written
-	// (see Add).
-	lookups preparer
-	ahead   bool     // SQLite: batches are written one Add later, beside the next's preparation
-	pending *writes  // SQLite: the prepared batch not written yet
+	pending *writes  // the prepared batch not written yet (see Add)
+	counted bool     // SQLite: IDs are numbered from nextID, not taken from sequences
 	nextID  [2]int64 // SQLite: the next person and subscriber IDs (after MAX(id) at the start)
 
 	// SQLite: the per-row trigger that counts new subscriptions is dropped inside the
@@ -51,7 +47,7 @@ type importer struct {
 // prepared returns the statement name for n rows, built and prepared once per import:
 // full batches repeat the same shapes, and building or parsing a statement with
 // thousands of parameters costs more than running it. Names ending in "?" are look-ups,
-// prepared on im.lookups; the others write, in the transaction.
+// prepared on the readers' pool (see Add); the others write, in the transaction.
 func (im *importer) prepared(ctx context.Context, name string, n int, build func() string) (*sql.Stmt, error) {
 	im.mu.Lock() // the batch being written and the one being prepared share the statements
 	defer im.mu.Unlock()
@@ -61,7 +57,7 @@ func (im *importer) prepared(ctx context.Context, name string, n int, build func
 	}
 	var on preparer = im.tx
 	if strings.HasSuffix(name, "?") {
-		on = im.lookups
+		on = im.s.r
 	}
 	st, err := on.PrepareContext(ctx, build())
 	if err != nil {
@@ -150,13 +146,11 @@ func (im *importer) begin(ctx context.Context) error {
 			return err
 		}
 	}
-	im.lookups = tx
 	if im.s.engine == SQLite {
-		// The import is the only writer until it ends: what the readers see is what the
-		// transaction saw when it began, and nothing this import writes is looked up again
-		// (each address comes once). IDs are numbered here, as SQLite would (after the
-		// largest), so that rows are sealed, chained and written without asking back.
-		im.lookups, im.ahead = im.s.r, true
+		// The import is the only writer until it ends: IDs are numbered here, as SQLite
+		// would (after the largest), so that rows are sealed, chained and written without
+		// asking back.
+		im.counted = true
 		if err := tx.QueryRowContext(ctx, `SELECT (SELECT COALESCE(MAX(id), 0) FROM persons), (SELECT COALESCE(MAX(id), 0) FROM subscribers)`).
 			Scan(&im.nextID[0], &im.nextID[1]); err != nil {
 			return err
@@ -305,13 +299,21 @@ type writes struct {
 	ledger      []any // seq, person_id, evidence_sha256, evidence_sealed, prev_hash, hash
 }
 
-// Add prepares the batch — look-ups, IDs, keys, sealing, ledger links — and writes it.
-// On SQLite the writing happens at the next Add (or Commit), beside the preparation of
-// the next batch: the writer connection then runs nothing but inserts, while the other
-// core looks up, encrypts and hashes. The rows' results are known once the batch is
-// prepared; an error in writing it ends the import at the next call, like any error.
-// The keys of a batch's new persons are committed while it is prepared, so before any
-// person that points at them.
+// Add prepares the batch — look-ups, IDs, keys, sealing, ledger links — and leaves it to
+// be written at the next Add (or Commit), beside the preparation of the next batch: the
+// transaction's connection then runs nothing but inserts, while the other core looks up,
+// encrypts and hashes. The rows' results are known once the batch is prepared; an error
+// in writing it ends the import at the next call, like any error. The keys of a batch's
+// new persons are committed while it is prepared, so before any person that points at
+// them.
+//
+// The look-ups run on the readers' pool, beside the transaction, and see what was
+// committed: each address comes once per import (the importer drops duplicates before
+// the store sees them), so nothing this import writes is looked up again. On SQLite no
+// one else can commit while the import holds the write lock, so the readers see what
+// the transaction would. On PostgreSQL, under READ COMMITTED, a look-up inside the
+// transaction would see the same committed rows; a row another transaction writes
+// meanwhile (a person, a subscriber) makes the import fail on a unique index either way.
 func (im *importer) Add(ctx context.Context, in []tidings.ImportRow) ([]tidings.ImportResult, error) {
 	im.rows += len(in)
 	var (
@@ -331,11 +333,8 @@ func (im *importer) Add(ctx context.Context, in []tidings.ImportRow) ([]tidings.
 	if err != nil {
 		return nil, err
 	}
-	if im.ahead {
-		im.pending = w
-		return out, nil
-	}
-	return out, im.write(ctx, w)
+	im.pending = w
+	return out, nil
 }
 
 // flush writes the batch prepared last, if any.
@@ -376,7 +375,7 @@ func (im *importer) prepare(ctx context.Context, in []tidings.ImportRow) ([]tidi
 // newIDs numbers n new rows of persons (table 0) or subscribers (table 1).
 func (im *importer) newIDs(ctx context.Context, table int, n int) ([]int64, error) {
 	ids := make([]int64, 0, n)
-	if im.ahead {
+	if im.counted {
 		for range n {
 			ids = append(ids, im.nextID[table])
 			im.nextID[table]++
@@ -384,7 +383,7 @@ func (im *importer) newIDs(ctx context.Context, table int, n int) ([]int64, erro
 		return ids, nil
 	}
 	name := [...]string{"persons", "subscribers"}[table]
-	q, err := im.tx.QueryContext(ctx, `SELECT nextval(pg_get_serial_sequence('`+name+`', 'id')) FROM generate_series(1, $1)`, n)
+	q, err := im.s.r.QueryContext(ctx, `SELECT nextval(pg_get_serial_sequence('`+name+`', 'id')) FROM generate_series(1, $1)`, n)
 	if err != nil {
 		return nil, err
 	}
