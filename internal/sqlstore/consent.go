@@ -212,7 +212,7 @@ func requestSubscription(ctx context.Context, tx *sql.Tx, accountID, subscriberI
 var genesis = make([]byte, sha256.Size)
 
 func evidenceAAD(accountID, personID int64) []byte {
-	return []byte(fmt.Sprintf("tidings/v1 ledger evidence account=%d person=%d", accountID, personID))
+	return []byte("tidings/v1 ledger evidence account=" + strconv.FormatInt(accountID, 10) + " person=" + strconv.FormatInt(personID, 10))
 }
 
 // appendLedger seals the evidence, takes the next link of the account's chain (the

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,7 +17,9 @@ import (
 // data binds each ciphertext to its account, person and field, so that no ciphertext can
 // be moved to another row or column and still open.
 func aad(accountID, personID int64, field string) string {
-	return fmt.Sprintf("tidings/v1 account=%d person=%d field=%s", accountID, personID, field)
+	// "tidings/v1 account=%d person=%d field=%s", without fmt: an import seals three
+	// fields per row.
+	return "tidings/v1 account=" + strconv.FormatInt(accountID, 10) + " person=" + strconv.FormatInt(personID, 10) + " field=" + field
 }
 
 // person finds or creates the instance-wide person row for addr and returns its ID and

@@ -51,7 +51,9 @@ type ImportResult struct {
 
 // Importer adds confirmed subscriptions in bulk inside one transaction, so an import is
 // applied completely or not at all. After an error from Add the import can only be
-// rolled back (a failed batch may be partly written).
+// rolled back (a failed batch may be partly written). An address comes in one row of
+// an import at most. A batch may be written at the next Add or at Commit, whose error
+// then ends the import.
 type Importer interface {
 	// Add imports a batch of valid rows and reports each.
 	Add(ctx context.Context, rows []ImportRow) ([]ImportResult, error)
