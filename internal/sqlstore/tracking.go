@@ -283,20 +283,9 @@ func (e *eventTx) uniques(keys []eventKey) error {
 		}
 		var fresh []eventKey
 		if err := chunks(keys, func(n int, args []any) error {
-			rows, err := e.stmt(sqliteFresh[n]).QueryContext(e.ctx, args...)
-			if err != nil {
-				return translate(err)
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var k eventKey
-				if err := rows.Scan(&k.campaign, &k.subscriber, &k.kind); err != nil {
-					return err
-				}
-				fresh = append(fresh, k)
-				e.fresh[k] = true
-			}
-			return rows.Err()
+			found, err := e.scanUniques(e.stmt(sqliteFresh[n]).QueryContext(e.ctx, args...))
+			fresh = append(fresh, found...)
+			return err
 		}); err != nil {
 			return err
 		}
@@ -309,23 +298,26 @@ func (e *eventTx) uniques(keys []eventKey) error {
 	for i, k := range keys {
 		campaigns[i], subscribers[i], kinds[i] = k.campaign, k.subscriber, k.kind
 	}
-	return e.scanUniques(e.tx.QueryContext(e.ctx, pgEventUniques, campaigns, subscribers, kinds))
+	_, err := e.scanUniques(e.tx.QueryContext(e.ctx, pgEventUniques, campaigns, subscribers, kinds))
+	return err
 }
 
-// scanUniques marks in fresh the keys an insert into event_uniques returned.
-func (e *eventTx) scanUniques(rows *sql.Rows, err error) error {
+// scanUniques marks in fresh, and returns, the unique keys a query found new.
+func (e *eventTx) scanUniques(rows *sql.Rows, err error) ([]eventKey, error) {
 	if err != nil {
-		return translate(err)
+		return nil, translate(err)
 	}
 	defer rows.Close()
+	var found []eventKey
 	for rows.Next() {
 		var k eventKey
 		if err := rows.Scan(&k.campaign, &k.subscriber, &k.kind); err != nil {
-			return err
+			return found, err
 		}
+		found = append(found, k)
 		e.fresh[k] = true
 	}
-	return rows.Err()
+	return found, rows.Err()
 }
 
 // deliveries calls found with the delivery time of each (campaign, subscriber) pair that
