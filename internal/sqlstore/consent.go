@@ -148,8 +148,8 @@ func (s *Store) upsertSubscriber(ctx context.Context, tx *sql.Tx, sub *tidings.S
 			return err
 		}
 		err = tx.QueryRowContext(ctx, `
-			INSERT INTO subscribers (account_id, person_id, email_enc, name_enc, attributes_enc, status, tracking_consent, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id`,
+			INSERT INTO subscribers (id, account_id, person_id, email_enc, name_enc, attributes_enc, status, tracking_consent, created_at, updated_at)
+			VALUES (`+s.engine.newID("subscribers")+`, $1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id`,
 			sub.AccountID, sub.PersonID, enc.email, enc.name, enc.attrs, string(sub.Status), sub.TrackingConsent, toDB(now)).Scan(&sub.ID)
 		sub.CreatedAt, sub.UpdatedAt = now, now
 		return translate(err)

@@ -205,6 +205,18 @@ func (e Engine) forShare() string {
 	return ""
 }
 
+// newID is the ID of a new persons or subscribers row, for INSERT … (id, …) VALUES. On
+// PostgreSQL the identity sequence, which never repeats an ID. SQLite would give the
+// largest ID again after that row was deleted, and an erased person's old links and
+// ledger rows would then name someone else: IDs count on from the largest ever deleted
+// (id_floors, kept by triggers).
+func (e Engine) newID(table string) string {
+	if e == Postgres {
+		return "DEFAULT"
+	}
+	return `(SELECT max(floor, COALESCE((SELECT MAX(id) FROM ` + table + `), 0)) + 1 FROM id_floors WHERE name = '` + table + `')`
+}
+
 // forUpdate locks the rows a SELECT reads until the transaction ends. On SQLite the one
 // writer already excludes everyone else.
 func (e Engine) forUpdate() string {

@@ -147,16 +147,14 @@ func (im *importer) begin(ctx context.Context) error {
 		}
 	}
 	if im.s.engine == SQLite {
-		// The import is the only writer until it ends: IDs are numbered here, as SQLite
-		// would (after the largest), so that rows are sealed, chained and written without
-		// asking back.
+		// The import is the only writer until it ends: IDs are numbered here, as an
+		// insert would (Engine.newID), so that rows are sealed, chained and written
+		// without asking back.
 		im.counted = true
-		if err := tx.QueryRowContext(ctx, `SELECT (SELECT COALESCE(MAX(id), 0) FROM persons), (SELECT COALESCE(MAX(id), 0) FROM subscribers)`).
+		if err := tx.QueryRowContext(ctx, `SELECT `+im.s.engine.newID("persons")+`, `+im.s.engine.newID("subscribers")).
 			Scan(&im.nextID[0], &im.nextID[1]); err != nil {
 			return err
 		}
-		im.nextID[0]++
-		im.nextID[1]++
 	}
 	// Take the ledger head for the whole import: the row stays locked until the end.
 	if _, err := tx.ExecContext(ctx, `INSERT INTO ledger_heads (account_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (account_id) DO NOTHING`,

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidings/tidings/internal/importer"
 	"github.com/tidings/tidings/internal/sqlstore"
 	"github.com/tidings/tidings/internal/testdb"
 	"github.com/tidings/tidings/internal/tidings"
@@ -286,6 +287,56 @@ func TestDeletedAccountTakesItsPeople(t *testing.T) {
 			}
 			if err := s.DeleteAccount(ctx, a.ID); !errors.Is(err, tidings.ErrNotFound) {
 				t.Fatalf("deleting a deleted account: %v, want ErrNotFound", err)
+			}
+		})
+	}
+}
+
+// TestIDsAreNeverReused: after the newest person and subscriber are erased, the next
+// ones get new IDs, so the erased person's old links and ledger rows name no one else
+// (SQLite would otherwise hand out the largest ID again).
+func TestIDsAreNeverReused(t *testing.T) {
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			s := testdb.Open(t, engine)
+			ctx := context.Background()
+			a := tidings.Account{Name: "Shop", ContactEmail: "dpo@shop.example"}
+			if err := s.CreateAccount(ctx, &a); err != nil {
+				t.Fatal(err)
+			}
+			add := func(email string) tidings.Subscriber {
+				t.Helper()
+				sub := tidings.Subscriber{Email: tidings.MustParseAddress(email)}
+				if err := s.CreateSubscriber(ctx, a.ID, &sub, nil, ""); err != nil {
+					t.Fatal(err)
+				}
+				return sub
+			}
+			add("first@people.example")
+			gone := add("newest@people.example")
+			if _, err := s.ErasePerson(ctx, gone.Email, 0); err != nil {
+				t.Fatal(err)
+			}
+			next := add("next@people.example")
+			if next.ID <= gone.ID || next.PersonID <= gone.PersonID {
+				t.Fatalf("after erasing subscriber %d (person %d), the next is subscriber %d (person %d)", gone.ID, gone.PersonID, next.ID, next.PersonID)
+			}
+			// The import numbers its rows itself, from the same floor.
+			if err := s.DeleteSubscriber(ctx, a.ID, next.ID); err != nil {
+				t.Fatal(err)
+			}
+			l := tidings.NewList("News")
+			s.CreateList(ctx, a.ID, &l)
+			if _, err := importer.Run(ctx, s, nil, strings.NewReader("email\nimported@people.example\n"), importer.Options{AccountID: a.ID, ListID: l.ID,
+				Mode: importer.Confirmed, Declaration: tidings.ImportDeclaration{Source: "test", LawfulBasis: tidings.BasisConsent}}); err != nil {
+				t.Fatal(err)
+			}
+			subs, err := s.ListSubscribers(ctx, a.ID, tidings.SubscriberFilter{Email: tidings.MustParseAddress("imported@people.example")})
+			if err != nil || len(subs) != 1 {
+				t.Fatalf("imported subscriber: %+v, %v", subs, err)
+			}
+			if subs[0].ID <= next.ID || subs[0].PersonID <= next.PersonID {
+				t.Fatalf("after deleting subscriber %d (person %d), the import made subscriber %d (person %d)", next.ID, next.PersonID, subs[0].ID, subs[0].PersonID)
 			}
 		})
 	}

@@ -39,7 +39,7 @@ func (s *Store) person(ctx context.Context, tx *sql.Tx, addr tidings.Address, ne
 		}
 		keyID = newKey
 		err = tx.QueryRowContext(ctx, `
-			INSERT INTO persons (email_hash, key_id, created_at) VALUES ($1, $2, $3)
+			INSERT INTO persons (id, email_hash, key_id, created_at) VALUES (`+s.engine.newID("persons")+`, $1, $2, $3)
 			ON CONFLICT (email_hash) DO NOTHING RETURNING id`, hash, newKey, toDB(s.stamp())).Scan(&id)
 		if err == sql.ErrNoRows {
 			err = tx.QueryRowContext(ctx, `SELECT id, key_id FROM persons WHERE email_hash = $1`, hash).Scan(&id, &keyID)
@@ -98,8 +98,8 @@ func (s *Store) CreateSubscriber(ctx context.Context, accountID int64, sub *tidi
 			return err
 		}
 		err = tx.QueryRowContext(ctx, `
-			INSERT INTO subscribers (account_id, person_id, email_enc, name_enc, attributes_enc, status, tracking_consent, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id`,
+			INSERT INTO subscribers (id, account_id, person_id, email_enc, name_enc, attributes_enc, status, tracking_consent, created_at, updated_at)
+			VALUES (`+s.engine.newID("subscribers")+`, $1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id`,
 			accountID, pid, enc.email, enc.name, enc.attrs, string(sub.Status), sub.TrackingConsent, toDB(now)).Scan(&sub.ID)
 		if err != nil {
 			return translate(err)
