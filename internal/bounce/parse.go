@@ -3,7 +3,8 @@
 // and the non-standard bounces some servers still write, and classifies them as hard or
 // soft bounces (RFC 3463 status codes plus a pattern table) or complaints. It takes them
 // by inbound SMTP on the return path's domain (Server) or by an API upload, and applies
-// them to their delivery through the store (Processor).
+// them to their delivery through the store (Processor). The same server takes mail to
+// the List-Unsubscribe mailto address, which unsubscribes the recipient.
 package bounce
 
 import (
