@@ -15,3 +15,9 @@ func SetPlanStepSize(t interface{ Cleanup(func()) }, n int) {
 	planStepSize = n
 	t.Cleanup(func() { planStepSize = old })
 }
+
+// MigrateDownTo undoes the migrations after version (tests of a migration's down step).
+func (s *Store) MigrateDownTo(ctx context.Context, version int64) error {
+	_, err := s.goose.DownTo(ctx, version)
+	return err
+}
