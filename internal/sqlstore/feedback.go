@@ -16,8 +16,13 @@ func (s *Store) RecordFeedback(ctx context.Context, f tidings.Feedback) (tidings
 	now := s.stamp()
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var status string
-		err := tx.QueryRowContext(ctx, `SELECT d.status FROM deliveries d JOIN campaigns c ON c.id = d.campaign_id
-			WHERE c.account_id = $1 AND d.campaign_id = $2 AND d.subscriber_id = $3`, f.AccountID, f.CampaignID, f.SubscriberID).Scan(&status)
+		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM campaigns WHERE id = $1 AND account_id = $2`, f.CampaignID, f.AccountID).Scan(new(int)); err != nil {
+			return translate(err)
+		}
+		// The delivery is locked, so that two copies of one report arriving together
+		// count once.
+		err := tx.QueryRowContext(ctx, `SELECT status FROM deliveries WHERE campaign_id = $1 AND subscriber_id = $2`+s.engine.forUpdate(),
+			f.CampaignID, f.SubscriberID).Scan(&status)
 		if err != nil {
 			return translate(err)
 		}
