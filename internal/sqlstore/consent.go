@@ -494,10 +494,10 @@ func (s *Store) Unsubscribe(ctx context.Context, accountID, subscriberID, listID
 // unsubscribe is Unsubscribe inside tx.
 func (s *Store) unsubscribe(ctx context.Context, tx *sql.Tx, accountID, subscriberID, listID int64, source tidings.Source, ev tidings.Evidence, now time.Time) error {
 	var pid int64
-	var wrapped, emailEnc []byte
+	var wrapped []byte
 	err := tx.QueryRowContext(ctx, `
-		SELECT s.person_id, k.wrapped_key, s.email_enc FROM subscribers s JOIN persons p ON p.id = s.person_id JOIN person_keys k ON k.id = p.key_id
-		WHERE s.account_id = $1 AND s.id = $2`, accountID, subscriberID).Scan(&pid, &wrapped, &emailEnc)
+		SELECT s.person_id, k.wrapped_key FROM subscribers s JOIN persons p ON p.id = s.person_id JOIN person_keys k ON k.id = p.key_id
+		WHERE s.account_id = $1 AND s.id = $2`, accountID, subscriberID).Scan(&pid, &wrapped)
 	if err != nil {
 		return translate(err)
 	}
@@ -543,11 +543,7 @@ func (s *Store) unsubscribe(ctx context.Context, tx *sql.Tx, accountID, subscrib
 	if active > 0 {
 		return nil
 	}
-	email, err := dk.OpenString(emailEnc, aad(accountID, pid, "email"))
-	if err != nil {
-		return err
-	}
-	return addSuppression(ctx, tx, accountID, s.keys.SuppressionHash(email), tidings.SuppressUnsubscribed, now)
+	return s.suppressSubscriber(ctx, tx, subscriberID, tidings.SuppressUnsubscribed, now, accountID)
 }
 
 func (s *Store) LedgerAccounts(ctx context.Context) ([]int64, error) {
@@ -624,6 +620,34 @@ func addSuppression(ctx context.Context, db execer, accountID int64, hash []byte
 	_, err := db.ExecContext(ctx, `INSERT INTO suppressions (account_id, hash, reason, created_at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (account_id, hash) DO NOTHING`, accountID, hash, string(reason), toDB(now))
 	return translate(err)
+}
+
+// suppressSubscriber adds a suppression of the subscriber's address in each scope: an
+// account, or InstanceWide. The address is opened with the person's key inside tx.
+func (s *Store) suppressSubscriber(ctx context.Context, tx *sql.Tx, subscriberID int64, reason tidings.SuppressionReason, now time.Time, scopes ...int64) error {
+	var accountID, pid int64
+	var wrapped, emailEnc []byte
+	err := tx.QueryRowContext(ctx, `SELECT s.account_id, s.person_id, k.wrapped_key, s.email_enc FROM subscribers s
+		JOIN persons p ON p.id = s.person_id JOIN person_keys k ON k.id = p.key_id WHERE s.id = $1`, subscriberID).
+		Scan(&accountID, &pid, &wrapped, &emailEnc)
+	if err != nil {
+		return translate(err)
+	}
+	dk, err := s.keys.UnwrapDataKey(wrapped)
+	if err != nil {
+		return err
+	}
+	email, err := dk.OpenString(emailEnc, aad(accountID, pid, "email"))
+	if err != nil {
+		return err
+	}
+	hash := s.keys.SuppressionHash(email)
+	for _, scope := range scopes {
+		if err := addSuppression(ctx, tx, scope, hash, reason, now); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 type querier interface {

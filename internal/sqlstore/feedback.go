@@ -3,7 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"time"
+	"strings"
 
 	"github.com/tidings/tidings/internal/tidings"
 )
@@ -48,7 +48,7 @@ func (s *Store) RecordFeedback(ctx context.Context, f tidings.Feedback) (tidings
 		switch f.Kind {
 		case tidings.FeedbackHard:
 			res.Suppressed = true
-			return s.suppressSubscriber(ctx, tx, f.AccountID, f.SubscriberID, tidings.SuppressBounce, now)
+			return s.suppressSubscriber(ctx, tx, f.SubscriberID, tidings.SuppressBounce, now, f.AccountID)
 		case tidings.FeedbackSoft:
 			var n int
 			if err := tx.QueryRowContext(ctx, `UPDATE subscribers SET soft_bounces = soft_bounces + 1 WHERE id = $1 RETURNING soft_bounces`,
@@ -59,15 +59,13 @@ func (s *Store) RecordFeedback(ctx context.Context, f tidings.Feedback) (tidings
 				return nil
 			}
 			res.Suppressed = true
-			return s.suppressSubscriber(ctx, tx, f.AccountID, f.SubscriberID, tidings.SuppressBounce, now)
+			return s.suppressSubscriber(ctx, tx, f.SubscriberID, tidings.SuppressBounce, now, f.AccountID)
 		default: // complaint
 			res.Suppressed = true
 			// Suppressed first, so the account's entry says why (the unsubscription's own
 			// suppression then finds it there).
-			for _, scope := range []int64{f.AccountID, tidings.InstanceWide} {
-				if err := s.suppressSubscriber(ctx, tx, scope, f.SubscriberID, tidings.SuppressComplaint, now); err != nil {
-					return err
-				}
+			if err := s.suppressSubscriber(ctx, tx, f.SubscriberID, tidings.SuppressComplaint, now, f.AccountID, tidings.InstanceWide); err != nil {
+				return err
 			}
 			ev := tidings.Evidence{Time: now, Note: "spam complaint reported by the receiving mail system"}
 			return s.unsubscribe(ctx, tx, f.AccountID, f.SubscriberID, 0, tidings.SourceFeedback, ev, now)
@@ -100,29 +98,7 @@ func feedbackError(f tidings.Feedback) string {
 		msg += ": " + f.Detail
 	}
 	if len(msg) > 500 {
-		msg = msg[:500]
+		msg = strings.ToValidUTF8(msg[:500], "")
 	}
 	return msg
-}
-
-// suppressSubscriber adds a suppression of the subscriber's address, in the account or
-// (InstanceWide) everywhere. The address is opened with the person's key inside tx.
-func (s *Store) suppressSubscriber(ctx context.Context, tx *sql.Tx, scope, subscriberID int64, reason tidings.SuppressionReason, now time.Time) error {
-	var accountID, pid int64
-	var wrapped, emailEnc []byte
-	err := tx.QueryRowContext(ctx, `SELECT s.account_id, s.person_id, k.wrapped_key, s.email_enc FROM subscribers s
-		JOIN persons p ON p.id = s.person_id JOIN person_keys k ON k.id = p.key_id WHERE s.id = $1`, subscriberID).
-		Scan(&accountID, &pid, &wrapped, &emailEnc)
-	if err != nil {
-		return translate(err)
-	}
-	dk, err := s.keys.UnwrapDataKey(wrapped)
-	if err != nil {
-		return err
-	}
-	email, err := dk.OpenString(emailEnc, aad(accountID, pid, "email"))
-	if err != nil {
-		return err
-	}
-	return addSuppression(ctx, tx, scope, s.keys.SuppressionHash(email), reason, now)
 }
