@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/tidings/tidings/internal/bounce"
 	"github.com/tidings/tidings/internal/consent"
@@ -275,5 +276,29 @@ func TestHandleIgnores(t *testing.T) {
 	st, _ := x.s.CampaignStats(ctx, x.account, x.campaign)
 	if st.Bounced != 0 || st.SoftBounced != 0 || st.Complaints != 0 {
 		t.Fatalf("ignored reports were counted: %+v", st)
+	}
+}
+
+// TestDirtyDiagnostic: a remote server's diagnostic with NUL, control characters and
+// bytes that are not UTF-8 is stored as clean text (PostgreSQL refuses the rest), and
+// the report is applied, not lost.
+func TestDirtyDiagnostic(t *testing.T) {
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			x := sendCampaign(t, engine)
+			msg := bytes.Replace(fixture(t, "dsn-hard.eml", x.token(0)), []byte("User unknown in virtual mailbox table"),
+				[]byte("User unknown \x00\x01 caf\xe9 \xff\xfe"+strings.Repeat("é", 200)), 1)
+			rep, err := bounce.Parse(bytes.NewReader(msg))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !utf8.ValidString(rep.Detail) || strings.ContainsAny(rep.Detail, "\x00\x01") || len(rep.Detail) > 300 {
+				t.Fatalf("detail is not clean text: %q", rep.Detail)
+			}
+			out, err := x.p.Handle(context.Background(), "", bytes.NewReader(msg))
+			if err != nil || out.Result != bounce.Recorded {
+				t.Fatalf("dirty report: %+v, %v; want recorded", out, err)
+			}
+		})
 	}
 }

@@ -105,7 +105,7 @@ func parseARF(e *message.Entity) (Report, error) {
 				return
 			}
 			ft := strings.ToLower(firstWord(blocks[0].Get("Feedback-Type")))
-			rep.Detail = "feedback type " + ft
+			rep.Detail = oneLine("feedback type " + ft)
 			switch ft {
 			case "abuse", "fraud", "virus", "other":
 				rep.Kind = tidings.FeedbackComplaint
@@ -263,11 +263,19 @@ func firstWord(s string) string {
 	return strings.TrimSuffix(f[0], ";")
 }
 
-// oneLine folds a field to one line of at most 300 bytes.
+// oneLine folds a field from a remote server to one line of clean text, at most 300
+// bytes: control characters (NUL among them) become spaces and bytes that are not UTF-8
+// go, since a database's text column refuses both.
 func oneLine(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, ""))
 	s = strings.Join(strings.Fields(s), " ")
 	if len(s) > 300 {
-		s = s[:300]
+		s = strings.ToValidUTF8(s[:300], "")
 	}
 	return s
 }
