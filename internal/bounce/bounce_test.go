@@ -188,6 +188,9 @@ func TestServer(t *testing.T) {
 			if err := deliver(forged, fixture(t, "dsn-hard.eml", someToken)); err == nil || !strings.Contains(err.Error(), "550") {
 				t.Fatalf("mail to a forged return path: %v, want 550", err)
 			}
+			if err := deliver("bounces+"+x.token(0)+"@news.shop.example", []byte("no header here\r\n\r\nbody\r\n")); err == nil || !strings.Contains(err.Error(), "554") {
+				t.Fatalf("a message that is not mail: %v, want 554", err)
+			}
 			hard := fixture(t, "dsn-hard.eml", x.token(0))
 			for range 2 { // a repeated report changes nothing
 				if err := deliver("bounces+"+x.token(0)+"@news.shop.example", hard); err != nil {

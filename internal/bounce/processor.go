@@ -55,6 +55,11 @@ func (p *Processor) Handle(ctx context.Context, rcpt string, msg io.Reader) (Out
 	if err != nil {
 		return Outcome{}, err
 	}
+	return p.Apply(ctx, rcpt, rep)
+}
+
+// Apply applies a parsed report that was sent to rcpt (may be empty), as Handle does.
+func (p *Processor) Apply(ctx context.Context, rcpt string, rep Report) (Outcome, error) {
 	out := Outcome{Result: Ignored, Kind: rep.Kind, Status: rep.Status}
 	if rep.Kind == "" {
 		out.Reason = "not a bounce or complaint"

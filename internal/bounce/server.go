@@ -7,6 +7,7 @@ import (
 	"io"
 	"log"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -70,13 +71,21 @@ func (x *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	return nil
 }
 
-// Data applies the message once per recipient. Reports that are not bounces are
-// accepted and dropped (refusing them would only make the sender retry); a store
-// failure is a temporary error, so the sender keeps the message and tries again.
+// Data applies the message once per recipient: an unsubscribe request for each
+// List-Unsubscribe address, the report (parsed once) for each return path. Reports that
+// are not bounces are accepted and dropped (refusing them would only make the sender
+// retry); a store failure is a temporary error, so the sender keeps the message and
+// tries again.
 func (x *session) Data(r io.Reader) error {
-	body, err := io.ReadAll(r)
+	body, err := io.ReadAll(r) // go-smtp ends it with ErrDataTooLarge past MaxMessageBytes
 	if err != nil {
 		return err
+	}
+	var rep Report
+	if slices.ContainsFunc(x.rcpts, func(rcpt string) bool { return TokenFromAddress(rcpt) != "" }) {
+		if rep, err = Parse(bytes.NewReader(body)); err != nil {
+			return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "not a mail message"}
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -85,12 +94,9 @@ func (x *session) Data(r io.Reader) error {
 		if role == RoleUnsubscribe {
 			err = x.s.p.Unsubscribe(ctx, tok)
 		} else {
-			_, err = x.s.p.Handle(ctx, rcpt, bytes.NewReader(body))
+			_, err = x.s.p.Apply(ctx, rcpt, rep)
 		}
-		switch {
-		case errors.Is(err, ErrNotMail):
-			return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "not a mail message"}
-		case err != nil:
+		if err != nil {
 			x.s.p.log().Warn("inbound mail: applying failed", "role", role, "err", err)
 			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
 		}
