@@ -34,9 +34,10 @@ type importer struct {
 	stmts     map[stmtKey]*sql.Stmt
 	rows      int // rows handed to Add, for the statistics refresh after a big import
 
-	pending *writes  // the prepared batch not written yet (see Add)
-	counted bool     // SQLite: IDs are numbered from nextID, not taken from sequences
-	nextID  [2]int64 // SQLite: the next person and subscriber IDs (after MAX(id) at the start)
+	pending  *writes         // the prepared batch not written yet (see Add)
+	counted  bool            // SQLite: IDs are numbered from nextID, not taken from sequences
+	numbered map[string]bool // SQLite: tables whose first imported row is written (insertNumbered)
+	nextID   [2]int64        // SQLite: the next person and subscriber IDs (after MAX(id) at the start)
 
 	// SQLite: the per-row trigger that counts new subscriptions is dropped inside the
 	// import's transaction and created again at Commit; the importer counts instead.
@@ -85,13 +86,13 @@ func (im *importer) query(ctx context.Context, name string, n int, build func() 
 	return st.QueryContext(ctx, args...)
 }
 
-func (im *importer) exec(ctx context.Context, name string, n int, build func() string, args ...any) error {
+func (im *importer) exec(ctx context.Context, name string, n int, build func() string, args ...any) (sql.Result, error) {
 	st, err := im.prepared(ctx, name, n, build)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	_, err = st.ExecContext(ctx, args...)
-	return translate(err)
+	res, err := st.ExecContext(ctx, args...)
+	return res, translate(err)
 }
 
 func (s *Store) BeginImport(ctx context.Context, accountID, listID int64, d tidings.ImportDeclaration) (tidings.Importer, error) {
@@ -103,7 +104,7 @@ func (s *Store) BeginImport(ctx context.Context, accountID, listID int64, d tidi
 	if err != nil {
 		return nil, err
 	}
-	im := &importer{s: s, conn: conn, accountID: accountID, listID: listID, evidence: ev, now: s.stamp(), stmts: map[stmtKey]*sql.Stmt{}}
+	im := &importer{s: s, conn: conn, accountID: accountID, listID: listID, evidence: ev, now: s.stamp(), stmts: map[stmtKey]*sql.Stmt{}, numbered: map[string]bool{}}
 	if err := im.begin(ctx); err != nil {
 		if im.tx != nil {
 			im.tx.Rollback()
@@ -181,17 +182,27 @@ func (im *importer) begin(ctx context.Context) error {
 //     again. The pages are only taken as they are used: a small import costs nothing.
 //     A million rows: 16 MB 20k rows/s (peak RSS 194 MB), 64 MB 29k (285 MB), 256 MB
 //     30k (653 MB).
+//   - wal_autocheckpoint off: the commit of a big import would copy the whole WAL (the
+//     import's every page, a million rows 2.5 s) into the database before returning.
+//     The Store's checkpointLoop does the same a moment later, off the import's path
+//     and without holding the write lock.
 func (im *importer) sqliteSession(ctx context.Context) error {
-	var cache int64
-	if err := im.conn.QueryRowContext(ctx, `PRAGMA cache_size`).Scan(&cache); err != nil {
-		return err
+	set := []struct{ pragma, value string }{
+		{"foreign_keys", "OFF"},
+		{"cache_size", "-" + lit(importCacheKiB)},
+		{"wal_autocheckpoint", "0"},
 	}
-	im.restore = append(im.restore, `PRAGMA foreign_keys = ON`, `PRAGMA cache_size = `+lit(cache))
-	if _, err := im.conn.ExecContext(ctx, `PRAGMA foreign_keys = OFF`); err != nil {
-		return err
+	for _, p := range set {
+		var was string
+		if err := im.conn.QueryRowContext(ctx, `PRAGMA `+p.pragma).Scan(&was); err != nil {
+			return err
+		}
+		im.restore = append(im.restore, `PRAGMA `+p.pragma+` = `+was)
+		if _, err := im.conn.ExecContext(ctx, `PRAGMA `+p.pragma+` = `+p.value); err != nil {
+			return err
+		}
 	}
-	_, err := im.conn.ExecContext(ctx, `PRAGMA cache_size = -`+lit(importCacheKiB))
-	return err
+	return nil
 }
 
 // importCacheKiB is the SQLite page cache of an import's connection, in KiB.
@@ -407,45 +418,107 @@ func (im *importer) write(ctx context.Context, w *writes) error {
 	now := lit(toDB(im.now))
 	e := im.s.engine
 	steps := []struct {
-		name  string
-		cols  int
-		args  []any
-		build func(n int) string
+		name     string
+		cols     int
+		numbered bool // the first column is the row's ID: see insertNumbered
+		args     []any
+		build    func(n int, id bool) string
 	}{
-		{"persons+", 3, w.persons, func(n int) string {
-			return e.bulkInsert() + ` persons (id, email_hash, key_id, created_at) VALUES ` + e.values(n, "?", "?", "?", now)
+		{"persons+", 3, true, w.persons, func(n int, id bool) string {
+			return e.bulkInsert() + ` persons (` + idColumn(id) + `email_hash, key_id, created_at) VALUES ` + e.values(n, idValue(id, "?", "?", now)...)
 		}},
-		{"subscribers+", 5, w.subscribers, func(n int) string {
-			return e.bulkInsert() + ` subscribers (id, account_id, person_id, email_enc, name_enc, attributes_enc, status,
-			tracking_consent, created_at, updated_at) VALUES ` + e.values(n, "?", lit(im.accountID), "?", "?", "?", "?",
-				quote(string(tidings.StatusActive)), "FALSE", now, now)
+		{"subscribers+", 5, true, w.subscribers, func(n int, id bool) string {
+			return e.bulkInsert() + ` subscribers (` + idColumn(id) + `account_id, person_id, email_enc, name_enc, attributes_enc, status,
+			tracking_consent, created_at, updated_at) VALUES ` + e.values(n, idValue(id, lit(im.accountID), "?", "?", "?", "?",
+				quote(string(tidings.StatusActive)), "FALSE", now, now)...)
 		}},
-		{"subscriptions+", 1, w.subscribe, func(n int) string {
+		{"subscriptions+", 1, false, w.subscribe, func(n int, _ bool) string {
 			return e.bulkInsert() + ` subscriptions (list_id, subscriber_id, account_id, status, created_at, confirmed_at) VALUES ` +
 				e.values(n, lit(im.listID), "?", lit(im.accountID), quote(string(tidings.SubConfirmed)), now, now)
 		}},
-		{"subscriptions=", 1, w.confirm, func(n int) string {
+		{"subscriptions=", 1, false, w.confirm, func(n int, _ bool) string {
 			return `UPDATE subscriptions SET status = 'confirmed', confirmed_at = ` + now + ` WHERE list_id = ` + lit(im.listID) +
 				` AND subscriber_id IN (` + e.inList(n, 1) + `)`
 		}},
-		{"ledger+", 6, w.ledger, func(n int) string {
+		{"ledger+", 6, false, w.ledger, func(n int, _ bool) string {
 			return e.bulkInsert() + ` ledger (account_id, seq, created_at, kind, person_id, list_id, source, text_version,
 			text_sha256, evidence_sha256, evidence_sealed, prev_hash, hash) VALUES ` + e.values(n, lit(im.accountID), "?", now,
 				quote(string(tidings.LedgerImported)), "?", lit(im.listID), quote(string(tidings.SourceImport)), "0", "NULL", "?", "?", "?", "?")
 		}},
 	}
 	for _, st := range steps {
+		if st.numbered && im.counted {
+			if err := im.insertNumbered(ctx, st.name, st.cols, st.args, st.build); err != nil {
+				return err
+			}
+			continue
+		}
 		for args := st.args; len(args) > 0; {
 			n := min(len(args)/st.cols, writeChunk)
 			chunk := args[:n*st.cols]
 			args = args[n*st.cols:]
-			if err := im.exec(ctx, st.name, n, func() string { return st.build(n) }, chunk...); err != nil {
+			if _, err := im.exec(ctx, st.name, n, func() string { return st.build(n, true) }, chunk...); err != nil {
 				return err
 			}
 		}
 	}
 	im.inserted += int64(len(w.subscribe))
 	return nil
+}
+
+// insertNumbered inserts rows whose IDs the importer numbered (SQLite), letting SQLite
+// number them instead, and checks that it numbered them alike.
+//
+// An INSERT of many rows that names an INTEGER PRIMARY KEY makes SQLite keep a statement
+// journal, in case a value is not an integer: a copy of every page the statement
+// changes, which for the persons' randomly ordered lookup index is a thousand pages per
+// batch, a third of the import's time. Without the column SQLite numbers each row one
+// past the table's largest ID, which is the importer's numbering from the second row
+// on; the first row of the import is written with its ID, alone, because the importer
+// starts past IDs once used and since deleted (Engine.newID), which SQLite would reuse.
+func (im *importer) insertNumbered(ctx context.Context, name string, cols int, args []any, build func(n int, id bool) string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	if !im.numbered[name] {
+		if _, err := im.exec(ctx, name+"1", 1, func() string { return build(1, true) }, args[:cols]...); err != nil {
+			return err
+		}
+		im.numbered[name] = true
+		args = args[cols:]
+	}
+	for len(args) > 0 {
+		n := min(len(args)/cols, writeChunk)
+		values := make([]any, 0, n*(cols-1))
+		for r := range n {
+			values = append(values, args[r*cols+1:(r+1)*cols]...)
+		}
+		last := args[(n-1)*cols].(int64)
+		args = args[n*cols:]
+		res, err := im.exec(ctx, name, n, func() string { return build(n, false) }, values...)
+		if err != nil {
+			return err
+		}
+		if id, err := res.LastInsertId(); err != nil || id != last {
+			return fmt.Errorf("import: %s: SQLite numbered the last row %d, the importer %d (%v)", strings.TrimSuffix(name, "+"), id, last, err)
+		}
+	}
+	return nil
+}
+
+// idColumn and idValue put the ID column first in an insert's columns and values, or leave it out.
+func idColumn(id bool) string {
+	if id {
+		return "id, "
+	}
+	return ""
+}
+
+func idValue(id bool, values ...string) []string {
+	if id {
+		return append([]string{"?"}, values...)
+	}
+	return values
 }
 
 // writeChunk is the most rows one statement writes: under both engines' parameter limits.

@@ -327,16 +327,22 @@ func TestIDsAreNeverReused(t *testing.T) {
 			}
 			l := tidings.NewList("News")
 			s.CreateList(ctx, a.ID, &l)
-			if _, err := importer.Run(ctx, s, nil, strings.NewReader("email\nimported@people.example\n"), importer.Options{AccountID: a.ID, ListID: l.ID,
-				Mode: importer.Confirmed, Declaration: tidings.ImportDeclaration{Source: "test", LawfulBasis: tidings.BasisConsent}}); err != nil {
+			// Three rows: SQLite numbers all but the first itself (insertNumbered).
+			if _, err := importer.Run(ctx, s, nil, strings.NewReader("email\nimported1@people.example\nimported2@people.example\nimported3@people.example\n"),
+				importer.Options{AccountID: a.ID, ListID: l.ID, Mode: importer.Confirmed,
+					Declaration: tidings.ImportDeclaration{Source: "test", LawfulBasis: tidings.BasisConsent}}); err != nil {
 				t.Fatal(err)
 			}
-			subs, err := s.ListSubscribers(ctx, a.ID, tidings.SubscriberFilter{Email: tidings.MustParseAddress("imported@people.example")})
-			if err != nil || len(subs) != 1 {
-				t.Fatalf("imported subscriber: %+v, %v", subs, err)
-			}
-			if subs[0].ID <= next.ID || subs[0].PersonID <= next.PersonID {
-				t.Fatalf("after deleting subscriber %d (person %d), the import made subscriber %d (person %d)", next.ID, next.PersonID, subs[0].ID, subs[0].PersonID)
+			for i := 1; i <= 3; i++ {
+				email := tidings.MustParseAddress(fmt.Sprintf("imported%d@people.example", i))
+				subs, err := s.ListSubscribers(ctx, a.ID, tidings.SubscriberFilter{Email: email})
+				if err != nil || len(subs) != 1 {
+					t.Fatalf("imported subscriber %d: %+v, %v", i, subs, err)
+				}
+				if want := next.ID + int64(i); subs[0].ID != want || subs[0].PersonID != next.PersonID+int64(i) {
+					t.Fatalf("after deleting subscriber %d (person %d), the import made subscriber %d (person %d) of its row %d",
+						next.ID, next.PersonID, subs[0].ID, subs[0].PersonID, i)
+				}
 			}
 		})
 	}
