@@ -85,7 +85,8 @@ func TestImportReport(t *testing.T) {
 			}
 			entries, _ := s.LedgerEntries(ctx, a.ID, 0, 10)
 			ev, _ := s.OpenEvidence(ctx, entries[0])
-			if entries[0].Kind != tidings.LedgerImported || !strings.Contains(ev.Note, "book fair") || !strings.Contains(ev.Note, "consent") {
+			if entries[0].Kind != tidings.LedgerImported || !strings.Contains(ev.Note, "book fair") || !strings.Contains(ev.Note, "consent") ||
+				!ev.Time.Equal(entries[0].Time) {
 				t.Fatalf("ledger entry %+v evidence %+v", entries[0], ev)
 			}
 

@@ -34,10 +34,11 @@ type importer struct {
 	stmts     map[stmtKey]*sql.Stmt
 	rows      int // rows handed to Add, for the statistics refresh after a big import
 
-	pending  *writes         // the prepared batch not written yet (see Add)
-	counted  bool            // SQLite: IDs are numbered from nextID, not taken from sequences
-	numbered map[string]bool // SQLite: tables whose first imported row is written (insertNumbered)
-	nextID   [2]int64        // SQLite: the next person and subscriber IDs (after MAX(id) at the start)
+	pending    *writes         // the prepared batch not written yet (see Add)
+	counted    bool            // SQLite: IDs are numbered from nextID, not taken from sequences
+	numbered   map[string]bool // SQLite: tables whose first imported row is written (insertNumbered)
+	keyCommits sync.WaitGroup  // key store commits under way (newKeys)
+	nextID     [2]int64        // SQLite: the next person and subscriber IDs (after MAX(id) at the start)
 
 	// SQLite: the per-row trigger that counts new subscriptions is dropped inside the
 	// import's transaction and created again at Commit; the importer counts instead.
@@ -48,7 +49,8 @@ type importer struct {
 // prepared returns the statement name for n rows, built and prepared once per import:
 // full batches repeat the same shapes, and building or parsing a statement with
 // thousands of parameters costs more than running it. Names ending in "?" are look-ups,
-// prepared on the readers' pool (see Add); the others write, in the transaction.
+// prepared on the readers' pool (see Add); in "#", writes to the key store (newKeys);
+// the others write, in the transaction.
 func (im *importer) prepared(ctx context.Context, name string, n int, build func() string) (*sql.Stmt, error) {
 	im.mu.Lock() // the batch being written and the one being prepared share the statements
 	defer im.mu.Unlock()
@@ -57,8 +59,11 @@ func (im *importer) prepared(ctx context.Context, name string, n int, build func
 		return st, nil
 	}
 	var on preparer = im.tx
-	if strings.HasSuffix(name, "?") {
+	switch {
+	case strings.HasSuffix(name, "?"):
 		on = im.s.r
+	case strings.HasSuffix(name, "#"):
+		on = im.s.kw
 	}
 	st, err := on.PrepareContext(ctx, build())
 	if err != nil {
@@ -99,12 +104,13 @@ func (s *Store) BeginImport(ctx context.Context, accountID, listID int64, d tidi
 	if err := d.Validate(); err != nil {
 		return nil, err
 	}
-	ev, _ := json.Marshal(tidings.Evidence{Note: fmt.Sprintf("import; source: %s; lawful basis: %s", d.Source, d.LawfulBasis)})
+	now := s.stamp()
+	ev, _ := json.Marshal(tidings.Evidence{Time: now, Note: fmt.Sprintf("import; source: %s; lawful basis: %s", d.Source, d.LawfulBasis)})
 	conn, err := s.w.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	im := &importer{s: s, conn: conn, accountID: accountID, listID: listID, evidence: ev, now: s.stamp(), stmts: map[stmtKey]*sql.Stmt{}, numbered: map[string]bool{}}
+	im := &importer{s: s, conn: conn, accountID: accountID, listID: listID, evidence: ev, now: now, stmts: map[stmtKey]*sql.Stmt{}, numbered: map[string]bool{}}
 	if err := im.begin(ctx); err != nil {
 		if im.tx != nil {
 			im.tx.Rollback()
@@ -211,6 +217,7 @@ const importCacheKiB = 64 << 10
 // end restores the connection's settings and returns it to the pool; a connection whose
 // settings cannot be restored is closed instead (the pool opens a fresh one).
 func (im *importer) end() {
+	im.keyCommits.Wait()
 	for _, st := range im.stmts {
 		st.Close()
 	}
@@ -301,11 +308,12 @@ type importRow struct {
 // writes is a prepared batch: the rows to write, every value computed (IDs, sealed
 // fields, ledger links), in the order of the statements' columns.
 type writes struct {
-	persons     []any // id, email_hash, key_id
-	subscribers []any // id, person_id, email_enc, name_enc, attributes_enc
-	subscribe   []any // subscriber_id (new subscriptions)
-	confirm     []any // subscriber_id (unconfirmed subscriptions made confirmed)
-	ledger      []any // seq, person_id, evidence_sha256, evidence_sealed, prev_hash, hash
+	keys        <-chan error // the commit of the batch's new keys (newKeys)
+	persons     []any        // id, email_hash, key_id
+	subscribers []any        // id, person_id, email_enc, name_enc, attributes_enc
+	subscribe   []any        // subscriber_id (new subscriptions)
+	confirm     []any        // subscriber_id (unconfirmed subscriptions made confirmed)
+	ledger      []any        // seq, person_id, evidence_sha256, evidence_sealed, prev_hash, hash
 }
 
 // Add prepares the batch — look-ups, IDs, keys, sealing, ledger links — and leaves it to
@@ -313,8 +321,8 @@ type writes struct {
 // transaction's connection then runs nothing but inserts, while the other core looks up,
 // encrypts and hashes. The rows' results are known once the batch is prepared; an error
 // in writing it ends the import at the next call, like any error. The keys of a batch's
-// new persons are committed while it is prepared, so before any person that points at
-// them.
+// new persons are committed while the rest of it is prepared, and write waits for
+// that commit: a key is stored before any person that points at it.
 //
 // The look-ups run on the readers' pool, beside the transaction, and see what was
 // committed: each address comes once per import (the importer drops duplicates before
@@ -415,6 +423,11 @@ func (im *importer) newIDs(ctx context.Context, table int, n int) ([]int64, erro
 
 // write runs a prepared batch's inserts and updates, in chunks of up to writeChunk rows.
 func (im *importer) write(ctx context.Context, w *writes) error {
+	if w.keys != nil {
+		if err := <-w.keys; err != nil {
+			return fmt.Errorf("commit key store: %w", err)
+		}
+	}
 	now := lit(toDB(im.now))
 	e := im.s.engine
 	steps := []struct {
@@ -633,7 +646,7 @@ func (im *importer) resolvePersons(ctx context.Context, rows []*importRow, w *wr
 	if err != nil {
 		return nil, err
 	}
-	keyIDs, newDKs, err := im.s.newKeys(ctx, len(missing))
+	keyIDs, newDKs, err := im.newKeys(ctx, len(missing), w)
 	if err != nil {
 		return nil, err
 	}
@@ -642,6 +655,43 @@ func (im *importer) resolvePersons(ctx context.Context, rows []*importRow, w *wr
 		found(h, ids[i], newDKs[i], true)
 	}
 	return rows, nil
+}
+
+// newKeys makes n data keys for the batch's new persons, like Store.newKeys, but
+// commits them beside the rest of the batch's preparation: write waits for w.keys
+// before it inserts the persons that point at them. The commit waits for the disk
+// (the key store is synchronous=FULL), a millisecond or more per batch.
+func (im *importer) newKeys(ctx context.Context, n int, w *writes) ([]int64, []*keys.DataKey, error) {
+	// The statements are prepared before the transaction takes SQLite's one key store
+	// connection.
+	stmt := func(m int) (*sql.Stmt, error) {
+		return im.prepared(ctx, "keys#", m, func() string { return im.s.insertKeysSQL(m) })
+	}
+	for _, m := range []int{min(n, keyChunk), n % keyChunk} {
+		if m == 0 {
+			continue
+		}
+		if _, err := stmt(m); err != nil {
+			return nil, nil, err
+		}
+	}
+	tx, err := im.s.kw.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("begin key store: %w", err)
+	}
+	ids, dks, err := im.s.insertKeys(ctx, tx, n, stmt)
+	if err != nil {
+		tx.Rollback()
+		return nil, nil, err
+	}
+	done := make(chan error, 1)
+	im.keyCommits.Add(1)
+	go func() {
+		defer im.keyCommits.Done()
+		done <- tx.Commit()
+	}()
+	w.keys = done
+	return ids, dks, nil
 }
 
 // resolveSubscribers finds the account's existing subscribers and makes the rest,

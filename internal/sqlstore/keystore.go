@@ -167,16 +167,36 @@ func (s *Store) createKeyStore(ctx context.Context) error {
 // newKeys makes n data keys and commits them, in a transaction of the key store alone,
 // before the caller writes the persons that will point at them. It returns their IDs.
 func (s *Store) newKeys(ctx context.Context, n int) ([]int64, []*keys.DataKey, error) {
-	ids, dks := make([]int64, 0, n), make([]*keys.DataKey, 0, n)
 	tx, err := s.kw.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("begin key store: %w", err)
 	}
 	defer tx.Rollback()
+	ids, dks, err := s.insertKeys(ctx, tx, n, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, nil, fmt.Errorf("commit key store: %w", err)
+	}
+	return ids, dks, nil
+}
+
+// keyChunk is the most keys one statement inserts: under both engines' parameter limits.
+const keyChunk = 500
+
+// insertKeysSQL inserts m keys and returns their IDs.
+func (s *Store) insertKeysSQL(m int) string {
+	return `INSERT INTO person_keys (wrapped_key, created_at) VALUES ` + s.engine.values(m, "?", "?") + ` RETURNING id, wrapped_key`
+}
+
+// insertKeys makes n data keys and inserts them in tx, a transaction of the key store.
+// prepared, if not nil, returns the statement of insertKeysSQL(m), prepared on s.kw.
+func (s *Store) insertKeys(ctx context.Context, tx *sql.Tx, n int, prepared func(m int) (*sql.Stmt, error)) ([]int64, []*keys.DataKey, error) {
+	ids, dks := make([]int64, 0, n), make([]*keys.DataKey, 0, n)
 	now := toDB(s.stamp())
-	const chunk = 500 // under both engines' parameter limits
-	for done := 0; done < n; done += chunk {
-		m := min(chunk, n-done)
+	for done := 0; done < n; done += keyChunk {
+		m := min(keyChunk, n-done)
 		made := make(map[string]*keys.DataKey, m)
 		args := make([]any, 0, 2*m)
 		for range m {
@@ -187,12 +207,21 @@ func (s *Store) newKeys(ctx context.Context, n int) ([]int64, []*keys.DataKey, e
 			made[string(wrapped)] = dk
 			args = append(args, wrapped, now)
 		}
-		// RETURNING does not promise the order of the VALUES: match by the wrapped key.
-		rows, err := tx.QueryContext(ctx, `INSERT INTO person_keys (wrapped_key, created_at) VALUES `+
-			s.engine.values(m, "?", "?")+` RETURNING id, wrapped_key`, args...)
+		var rows *sql.Rows
+		var err error
+		if prepared != nil {
+			var st *sql.Stmt
+			if st, err = prepared(m); err != nil {
+				return nil, nil, err
+			}
+			rows, err = tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+		} else {
+			rows, err = tx.QueryContext(ctx, s.insertKeysSQL(m), args...)
+		}
 		if err != nil {
 			return nil, nil, err
 		}
+		// RETURNING does not promise the order of the VALUES: match by the wrapped key.
 		for rows.Next() {
 			var id int64
 			var wrapped []byte
@@ -206,9 +235,6 @@ func (s *Store) newKeys(ctx context.Context, n int) ([]int64, []*keys.DataKey, e
 		if err := rows.Err(); err != nil {
 			return nil, nil, err
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, nil, fmt.Errorf("commit key store: %w", err)
 	}
 	return ids, dks, nil
 }

@@ -76,7 +76,7 @@ func (a *Account) Validate() error {
 		return Invalid("unconfirmed_days", "out_of_range", "must be 0 (the instance rule) or 1 to %d days", MaxUnconfirmedDays)
 	}
 	for _, k := range a.EditableAttributes {
-		if !attrKey.MatchString(k) {
+		if !validAttrKey(k) {
 			return Invalid("editable_attributes", "bad_key", "%q is not an attribute name", k)
 		}
 	}

@@ -127,7 +127,7 @@ func (c *Campaign) Validate() error {
 		}
 	}
 	for i, cond := range c.Segment {
-		if !attrKey.MatchString(cond.Attribute) {
+		if !validAttrKey(cond.Attribute) {
 			return Invalid("segment", "bad_key", "condition %d: attribute names use letters, digits and underscores", i+1)
 		}
 	}
