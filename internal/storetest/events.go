@@ -81,7 +81,7 @@ func testEventBatches(t *testing.T, s tidings.Store) {
 
 // SendAll records every delivery of a sending campaign as sent now (for tests of what
 // follows a send: events, bounces).
-func SendAll(t *testing.T, s tidings.Store, campaignID int64) {
+func SendAll(t testing.TB, s tidings.Store, campaignID int64) {
 	t.Helper()
 	for {
 		now := time.Now()
@@ -93,7 +93,9 @@ func SendAll(t *testing.T, s tidings.Store, campaignID int64) {
 		for _, r := range b.Recipients {
 			res = append(res, tidings.DeliveryResult{SubscriberID: r.Subscriber.ID, Status: tidings.DeliverySent, Attempts: 1})
 		}
-		noErr(t, "RecordDeliveries", s.RecordDeliveries(ctx, campaignID, b.No, "n1", res, true))
+		if err := s.RecordDeliveries(ctx, campaignID, b.No, "n1", res, true); err != nil {
+			t.Fatalf("RecordDeliveries: %v", err)
+		}
 	}
 }
 

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/tidings/tidings/internal/consent"
+	"github.com/tidings/tidings/internal/importer"
+	"github.com/tidings/tidings/internal/storetest"
 	"github.com/tidings/tidings/internal/testdb"
 	"github.com/tidings/tidings/internal/tidings"
 	"github.com/tidings/tidings/internal/track"
@@ -50,12 +52,31 @@ func BenchmarkTracking(b *testing.B) {
 				store.CreateAccount(ctx, &acc)
 				l := tidings.NewList("l")
 				store.CreateList(ctx, acc.ID, &l)
+				// A thousand subscribers who received the campaign: a click looks up its
+				// delivery (for scanner flags) as it would in production.
+				const people = 1000
+				var csv strings.Builder
+				csv.WriteString("email\n")
+				for i := range people {
+					fmt.Fprintf(&csv, "reader%d@bench.example\n", i)
+				}
+				if _, err := importer.Run(ctx, store, nil, strings.NewReader(csv.String()), importer.Options{AccountID: acc.ID, ListID: l.ID,
+					Mode: importer.Confirmed, Declaration: tidings.ImportDeclaration{Source: "bench", LawfulBasis: tidings.BasisConsent}}); err != nil {
+					b.Fatal(err)
+				}
+				subs, err := store.ListSubscribers(ctx, acc.ID, tidings.SubscriberFilter{Page: tidings.Page{Limit: people}})
+				if err != nil || len(subs) != people {
+					b.Fatalf("%d subscribers, %v", len(subs), err)
+				}
 				camp := tidings.Campaign{Name: "c", Subject: "s", FromAddress: "a@bench.example", HTML: "x", Lists: []int64{l.ID}}
 				store.CreateCampaign(ctx, acc.ID, &camp)
-				const people = 1000
+				if err := store.SetCampaignStatus(ctx, acc.ID, camp.ID, tidings.CampaignSending, ""); err != nil {
+					b.Fatal(err)
+				}
+				storetest.SendAll(b, store, camp.ID)
 				paths := make([]string, people)
-				for i := range people {
-					link := track.Link{AccountID: acc.ID, CampaignID: camp.ID, SubscriberID: int64(i + 1), URL: "https://bench.example/article?id=" + strconv.Itoa(i%3)}
+				for i, sub := range subs {
+					link := track.Link{AccountID: acc.ID, CampaignID: camp.ID, SubscriberID: sub.ID, URL: "https://bench.example/article?id=" + strconv.Itoa(i%3)}
 					if kind == "open" {
 						paths[i] = "/o/" + track.OpenToken(kr, link)
 					} else {
@@ -82,6 +103,10 @@ func BenchmarkTracking(b *testing.B) {
 					cpu0 := processCPU()
 					n := runWrk(b, wrk, base, paths, dur)
 					reportServer(b, events, processCPU()-cpu0, n)
+					// wrk counts the requests it saw answered; each was committed first.
+					if st, _ := store.CampaignStats(ctx, acc.ID, camp.ID); float64(st.Opens+st.Clicks) < n {
+						b.Fatalf("%.0f requests answered, %d events stored", n, st.Opens+st.Clicks)
+					}
 					return
 				}
 				tr := &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64}
