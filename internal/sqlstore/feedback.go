@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"strings"
+	"time"
 
 	"github.com/tidings/tidings/internal/tidings"
 )
@@ -14,6 +15,9 @@ import (
 func (s *Store) RecordFeedback(ctx context.Context, f tidings.Feedback) (tidings.FeedbackResult, error) {
 	var res tidings.FeedbackResult
 	now := s.stamp()
+	if !f.Time.IsZero() {
+		now = f.Time.UTC().Truncate(time.Microsecond)
+	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var status string
 		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM campaigns WHERE id = $1 AND account_id = $2`, f.CampaignID, f.AccountID).Scan(new(int)); err != nil {
@@ -50,9 +54,14 @@ func (s *Store) RecordFeedback(ctx context.Context, f tidings.Feedback) (tidings
 			res.Suppressed = true
 			return s.suppressSubscriber(ctx, tx, f.SubscriberID, tidings.SuppressBounce, now, f.AccountID)
 		case tidings.FeedbackSoft:
+			// Counted within SoftBounceWindow of the first soft bounce; a later one starts
+			// a new count.
 			var n int
-			if err := tx.QueryRowContext(ctx, `UPDATE subscribers SET soft_bounces = soft_bounces + 1 WHERE id = $1 RETURNING soft_bounces`,
-				f.SubscriberID).Scan(&n); err != nil {
+			if err := tx.QueryRowContext(ctx, `UPDATE subscribers SET
+				soft_bounces = CASE WHEN soft_bounce_since IS NULL OR soft_bounce_since < $2 THEN 1 ELSE soft_bounces + 1 END,
+				soft_bounce_since = CASE WHEN soft_bounce_since IS NULL OR soft_bounce_since < $2 THEN $3 ELSE soft_bounce_since END
+				WHERE id = $1 RETURNING soft_bounces`,
+				f.SubscriberID, toDB(now.Add(-tidings.SoftBounceWindow)), toDB(now)).Scan(&n); err != nil {
 				return translate(err)
 			}
 			if n < tidings.SoftBounceLimit {

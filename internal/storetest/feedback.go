@@ -4,13 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/tidings/tidings/internal/tidings"
 )
 
 // testFeedback applies bounces and complaints to a sent campaign: each counts once per
 // delivery, a hard bounce suppresses the address in the account, soft bounces only
-// after SoftBounceLimit campaigns, and a complaint unsubscribes the person from every
+// after SoftBounceLimit campaigns within SoftBounceWindow, and a complaint unsubscribes the person from every
 // list of the account and suppresses them everywhere; another account's deliveries
 // are never reached.
 func testFeedback(t *testing.T, s tidings.Store) {
@@ -20,6 +21,7 @@ func testFeedback(t *testing.T, s tidings.Store) {
 	hard := mustSubscriber(t, s, a.ID, "gone@feedback.example", l.ID)
 	soft := mustSubscriber(t, s, a.ID, "full@feedback.example", l.ID)
 	angry := mustSubscriber(t, s, a.ID, "angry@feedback.example", l.ID, l2.ID)
+	flaky := mustSubscriber(t, s, a.ID, "sometimes-full@feedback.example", l.ID)
 
 	campaigns := make([]tidings.Campaign, tidings.SoftBounceLimit)
 	for i := range campaigns {
@@ -106,6 +108,21 @@ func testFeedback(t *testing.T, s tidings.Store) {
 	noErr(t, "CampaignStats", err)
 	if st.Bounced != 1 || st.SoftBounced != 1 || st.Complaints != 1 {
 		t.Fatalf("campaign counters: %d bounced, %d soft, %d complaints; want 1, 1, 1", st.Bounced, st.SoftBounced, st.Complaints)
+	}
+
+	// Soft bounces further apart than SoftBounceWindow start the count again: the first
+	// is long past when the second comes, so the third makes two, not three.
+	now := time.Now()
+	for i, at := range []time.Time{now.Add(-tidings.SoftBounceWindow - 10*24*time.Hour), now.Add(-24 * time.Hour), now} {
+		res, err := s.RecordFeedback(ctx, tidings.Feedback{AccountID: a.ID, CampaignID: campaigns[i].ID, SubscriberID: flaky.ID,
+			Kind: tidings.FeedbackSoft, Status: "4.2.2", Detail: "mailbox full", Time: at})
+		noErr(t, "RecordFeedback", err)
+		if !res.Counted || res.Suppressed {
+			t.Fatalf("soft bounce %d of a sometimes full mailbox: %+v", i+1, res)
+		}
+	}
+	if got := held(flaky, a.ID); got != "" {
+		t.Fatalf("soft bounces a season apart suppressed the address (%q)", got)
 	}
 
 	// The person's own confirmed sign-up elsewhere lifts the instance-wide suppression

@@ -20,9 +20,13 @@ const (
 	FeedbackComplaint FeedbackKind = "complaint"
 )
 
-// SoftBounceLimit is how many soft bounces, from different campaigns, make an address
-// undeliverable.
-const SoftBounceLimit = 3
+// SoftBounceLimit is how many soft bounces, from different campaigns within
+// SoftBounceWindow of the first, make an address undeliverable. A mailbox that was full
+// once a season is not dead: a soft bounce after the window starts the count again.
+const (
+	SoftBounceLimit  = 3
+	SoftBounceWindow = 30 * 24 * time.Hour
+)
 
 // More delivery states, set by feedback after the message was accepted by the relay.
 const (
@@ -39,9 +43,9 @@ const SourceFeedback Source = "feedback"
 type Feedback struct {
 	AccountID, CampaignID, SubscriberID int64
 	Kind                                FeedbackKind
-	Status                              string // RFC 3463 status, such as "5.1.1"; may be empty
-	Detail                              string // the diagnostic, for the delivery's error column
-	Time                                time.Time
+	Status                              string    // RFC 3463 status, such as "5.1.1"; may be empty
+	Detail                              string    // the diagnostic, for the delivery's error column
+	Time                                time.Time // when the report arrived; zero means now
 }
 
 // FeedbackResult says what RecordFeedback did.
