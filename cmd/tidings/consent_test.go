@@ -15,7 +15,7 @@ import (
 )
 
 // openTestApp opens the app the CLI would open for c's environment.
-func openTestApp(t *testing.T, c *cli) *app {
+func openTestApp(t testing.TB, c *cli) *app {
 	t.Helper()
 	lookup := func(k string) (string, bool) { return env{environ: c.environ}.lookup(k) }
 	cfg, err := config.Load(config.Sources{Env: lookup, Environ: c.environ})
@@ -30,7 +30,7 @@ func openTestApp(t *testing.T, c *cli) *app {
 }
 
 // setupImport creates an account and a list and writes a CSV; it returns their IDs and the file.
-func setupImport(t *testing.T, c *cli) (accountID, listID int64, file string) {
+func setupImport(t testing.TB, c *cli) (accountID, listID int64, file string) {
 	t.Helper()
 	code, out, errs := c.run("account", "create", "--name", "Shop", "--contact-email", "dpo@shop.example", "--json")
 	if code != 0 {

@@ -17,7 +17,7 @@ import (
 )
 
 // buildBinary builds tidings once per test binary run.
-func buildBinary(t *testing.T) string {
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "tidings")
 	build := exec.Command("go", "build", "-o", bin, ".")

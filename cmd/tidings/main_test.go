@@ -20,11 +20,11 @@ import (
 
 // cli runs a command in-process with a fresh data folder per test unless env overrides.
 type cli struct {
-	t       *testing.T
+	t       testing.TB
 	environ []string
 }
 
-func newCLI(t *testing.T, environ ...string) *cli {
+func newCLI(t testing.TB, environ ...string) *cli {
 	return &cli{t: t, environ: append([]string{"TIDINGS_DATA_DIR=" + t.TempDir()}, environ...)}
 }
 

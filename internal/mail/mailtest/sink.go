@@ -246,3 +246,12 @@ func (x *session) Data(r io.Reader) error {
 
 func (x *session) Reset()        { x.from, x.to = "", nil }
 func (x *session) Logout() error { return nil }
+
+// NewsletterHTML is the campaign body the sending benchmarks send: about 5 KB of HTML,
+// personalised with the subscriber's name and city, with three links.
+func NewsletterHTML() string {
+	para := `<p>Dear {{.Subscriber.Name}}, here is what is new in {{.Subscriber.Attributes.city}} this week. ` +
+		strings.Repeat("Our booksellers picked the season's best novels, essays and poetry for you. ", 4) + "</p>\n"
+	return "<html><body><h1>Hello {{.Subscriber.Name}}</h1>\n" + strings.Repeat(para, 10) +
+		`<p><a href="https://shop.example/new">New</a> · <a href="https://shop.example/offers">Offers</a> · <a href="https://shop.example/events?city={{.Subscriber.Attributes.city}}">Events</a></p></body></html>`
+}
