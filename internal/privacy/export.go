@@ -55,6 +55,16 @@ func WriteCSV(out io.Writer, recs []tidings.PersonRecord) error {
 			}
 			w.Write([]string{acc, "delivery", d.CampaignName, string(d.Status), at})
 		}
+		for _, e := range r.Events {
+			v := fmt.Sprintf("campaign %d", e.CampaignID)
+			if e.URL != "" {
+				v += "; " + e.URL
+			}
+			if e.Automated {
+				v += "; flagged as automated"
+			}
+			w.Write([]string{acc, "event", string(e.Kind), v, e.Time.Format("2006-01-02T15:04:05Z")})
+		}
 	}
 	w.Flush()
 	return w.Error()

@@ -70,6 +70,21 @@ func (s *Store) PersonData(ctx context.Context, email tidings.Address) ([]tiding
 		if err != nil {
 			return nil, err
 		}
+		erows, err := s.r.QueryContext(ctx, `SELECT campaign_id, kind, url, automated, created_at FROM events
+			WHERE subscriber_id = $1 AND account_id = $2 ORDER BY created_at, campaign_id`, r.subscriber, r.account)
+		if err != nil {
+			return nil, err
+		}
+		rec.Events, err = collect(erows, func(x interface{ Scan(...any) error }) (tidings.EventRecord, error) {
+			var e tidings.EventRecord
+			var at int64
+			err := x.Scan(&e.CampaignID, &e.Kind, &e.URL, &e.Automated, &at)
+			e.Time = fromDB(at)
+			return e, err
+		})
+		if err != nil {
+			return nil, err
+		}
 		out = append(out, rec)
 	}
 	return out, nil

@@ -30,6 +30,12 @@ func testPersonDataAndErasure(t *testing.T, s tidings.Store) {
 		len(recs[0].Subscriptions) != 1 || len(recs[0].Consent) != 1 || recs[0].Consent[0].Evidence.IP != "198.51.100.1" {
 		t.Fatalf("PersonData = %+v", recs)
 	}
+	// The opens and clicks recorded personally are data held about the person: the
+	// access and portability export must list them.
+	if ev := recs[0].Events; len(ev) != 2 || ev[0].CampaignID != camp.ID ||
+		!(ev[0].Kind == tidings.EventClick && ev[0].URL == "https://erase.example/" || ev[1].Kind == tidings.EventClick && ev[1].URL == "https://erase.example/") {
+		t.Fatalf("PersonData events = %+v, want the open and the click", ev)
+	}
 	none, err := s.PersonData(ctx, tidings.MustParseAddress("nobody@rights.example"))
 	noErr(t, "PersonData(unknown)", err)
 	if len(none) != 0 {

@@ -14,6 +14,17 @@ type PersonRecord struct {
 	Subscriptions []Subscription   `json:"subscriptions"`
 	Consent       []ConsentRecord  `json:"consent"`
 	Deliveries    []DeliveryRecord `json:"deliveries"`
+	Events        []EventRecord    `json:"events"` // opens and clicks recorded personally
+}
+
+// EventRecord is one open or click recorded with the person's subscriber ID (tracking
+// they consented to); anonymous events hold nothing about them and are not listed.
+type EventRecord struct {
+	CampaignID int64     `json:"campaign_id"`
+	Kind       EventKind `json:"kind"`
+	URL        string    `json:"url,omitempty"`
+	Automated  bool      `json:"automated"`
+	Time       time.Time `json:"time"`
 }
 
 // ConsentRecord is a ledger entry with its evidence opened.
