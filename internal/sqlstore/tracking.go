@@ -39,6 +39,7 @@ const (
 	pgEventUniques = `INSERT INTO event_uniques (campaign_id, subscriber_id, kind)
 		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[])
 		ON CONFLICT (campaign_id, subscriber_id, kind) DO NOTHING RETURNING campaign_id, subscriber_id, kind`
+	pgEventConsent    = `SELECT s.account_id, s.id FROM subscribers s WHERE s.id = ANY($1::bigint[]) AND s.tracking_consent`
 	pgEventDeliveries = `SELECT d.campaign_id, d.subscriber_id, d.sent_at,
 		EXISTS (SELECT 1 FROM event_uniques u WHERE u.campaign_id = d.campaign_id AND u.subscriber_id = d.subscriber_id AND u.kind = 'open')
 		FROM deliveries d WHERE (d.campaign_id, d.subscriber_id) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))`
@@ -60,6 +61,9 @@ var sqliteChunks = []int{64, 16, 4, 1}
 // Engine.param), in the order they appear.
 var sqliteUniques, sqliteFresh, sqliteDeliveries, sqliteInserts = map[int]string{}, map[int]string{}, map[int]string{}, map[int]string{}
 
+// sqliteConsent finds, among n subscriber IDs, those whose tracking consent stands.
+var sqliteConsent = map[int]string{}
+
 func init() {
 	for _, n := range sqliteChunks {
 		// Which keys are new, then an insert of those. (An insert RETURNING the
@@ -76,7 +80,9 @@ func init() {
 			EXISTS (SELECT 1 FROM event_uniques u WHERE u.campaign_id = d.campaign_id AND u.subscriber_id = d.subscriber_id AND u.kind = 'open')
 			FROM p JOIN deliveries d ON d.campaign_id = p.campaign_id AND d.subscriber_id = p.subscriber_id`
 		sqliteInserts[n] = `INSERT INTO events (account_id, campaign_id, subscriber_id, kind, url, automated, created_at) VALUES ` + rows(n, 7)
-		sqliteEventStmts = append(sqliteEventStmts, sqliteFresh[n], sqliteUniques[n], sqliteDeliveries[n], sqliteInserts[n])
+		sqliteConsent[n] = `WITH p (id) AS (VALUES ` + rows(n, 1) + `)
+			SELECT s.account_id, s.id FROM p JOIN subscribers s ON s.id = p.id WHERE s.tracking_consent`
+		sqliteEventStmts = append(sqliteEventStmts, sqliteFresh[n], sqliteUniques[n], sqliteDeliveries[n], sqliteInserts[n], sqliteConsent[n])
 	}
 }
 
@@ -161,6 +167,12 @@ func (s *Store) RecordEvents(ctx context.Context, events []tidings.Event) error 
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		e := &eventTx{ctx: ctx, tx: tx, prepared: prepared, bound: map[string]*sql.Stmt{}}
+		// Consent is checked again now: the link was made at send time, and since then
+		// the person may have withdrawn their tracking consent or been erased. Their
+		// event is then counted anonymously, never linked to them.
+		if err := e.anonymiseWithoutConsent(events); err != nil {
+			return err
+		}
 		// Which personal events are the first of their kind for that person. The
 		// inserts come first: the delivery lookup below sees opens of this same group.
 		fresh := map[eventKey]bool{}
@@ -258,6 +270,59 @@ func (s *Store) RecordEvents(ctx context.Context, events []tidings.Event) error 
 		}
 		return nil
 	})
+}
+
+// anonymiseWithoutConsent clears the subscriber of every event whose subscriber does
+// not exist in the event's account (erased) or has no tracking consent (withdrawn).
+func (e *eventTx) anonymiseWithoutConsent(events []tidings.Event) error {
+	var ids []int64
+	seen := map[int64]bool{}
+	for _, ev := range events {
+		if ev.SubscriberID != 0 && !seen[ev.SubscriberID] {
+			seen[ev.SubscriberID] = true
+			ids = append(ids, ev.SubscriberID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	consented := map[[2]int64]bool{} // account, subscriber
+	scan := func(rows *sql.Rows, err error) error {
+		if err != nil {
+			return translate(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var k [2]int64
+			if err := rows.Scan(&k[0], &k[1]); err != nil {
+				return err
+			}
+			consented[k] = true
+		}
+		return rows.Err()
+	}
+	if e.prepared != nil {
+		args := make([]any, 0, sqliteChunks[0])
+		for len(ids) > 0 {
+			n := chunk(len(ids))
+			args = args[:0]
+			for _, id := range ids[:n] {
+				args = append(args, id)
+			}
+			if err := scan(e.stmt(sqliteConsent[n]).QueryContext(e.ctx, args...)); err != nil {
+				return err
+			}
+			ids = ids[n:]
+		}
+	} else if err := scan(e.tx.QueryContext(e.ctx, pgEventConsent, ids)); err != nil {
+		return err
+	}
+	for i := range events {
+		if events[i].SubscriberID != 0 && !consented[[2]int64{events[i].AccountID, events[i].SubscriberID}] {
+			events[i].SubscriberID = 0
+		}
+	}
+	return nil
 }
 
 // uniques inserts keys into event_uniques and marks in e.fresh those that were new.

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"database/sql"
 	"fmt"
 	"testing"
 	"time"
@@ -141,5 +142,53 @@ func testEventLargeBatch(t *testing.T, s tidings.Store) {
 	noErr(t, "EventTotals", err)
 	if want := (tidings.EventTotals{"open": {35, 0}, "click": {84, 0}}); fmt.Sprint(tot) != fmt.Sprint(want) {
 		t.Fatalf("event totals\n got %v\nwant %v", tot, want)
+	}
+}
+
+// testTrackingConsentAtRecordTime: a tracking link carries the subscriber chosen at send
+// time, but consent is checked again when the event is recorded. After the person
+// withdraws their tracking consent, or is erased, their opens and clicks are counted
+// anonymously and nothing links them to the person.
+func testTrackingConsentAtRecordTime(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l := mustList(t, s, a.ID)
+	reader := tidings.Subscriber{Email: tidings.MustParseAddress("reader@consent-now.example"), TrackingConsent: true}
+	noErr(t, "CreateSubscriber", s.CreateSubscriber(ctx, a.ID, &reader, []int64{l.ID}, tidings.SubConfirmed))
+	never := tidings.Subscriber{Email: tidings.MustParseAddress("never@consent-now.example")}
+	noErr(t, "CreateSubscriber", s.CreateSubscriber(ctx, a.ID, &never, []int64{l.ID}, tidings.SubConfirmed))
+	camp := tidings.Campaign{Name: "c", Subject: "s", FromAddress: "a@consent-now.example", HTML: "x", Lists: []int64{l.ID}}
+	noErr(t, "CreateCampaign", s.CreateCampaign(ctx, a.ID, &camp))
+	open := func(sub int64) {
+		t.Helper()
+		noErr(t, "RecordEvents", s.RecordEvents(ctx, []tidings.Event{{AccountID: a.ID, CampaignID: camp.ID, SubscriberID: sub,
+			Kind: tidings.EventOpen, Time: time.Now()}}))
+	}
+	personal := func(sub int64) int {
+		t.Helper()
+		var n int
+		noErr(t, "count", s.(interface{ DB() *sql.DB }).DB().QueryRowContext(ctx,
+			`SELECT COUNT(*) FROM events WHERE subscriber_id = $1`, sub).Scan(&n))
+		return n
+	}
+	open(reader.ID)
+	open(never.ID) // a link made personal by mistake, or a forged ID: no consent, no link
+	if personal(reader.ID) != 1 || personal(never.ID) != 0 {
+		t.Fatalf("personal events: reader %d (want 1), never consented %d (want 0)", personal(reader.ID), personal(never.ID))
+	}
+	noErr(t, "SetTrackingConsent", s.SetTrackingConsent(ctx, a.ID, reader.ID, false, tidings.SourcePortal, tidings.Evidence{}))
+	open(reader.ID)
+	if n := personal(reader.ID); n != 1 {
+		t.Fatalf("after the consent was withdrawn, %d personal events; want the 1 from before", n)
+	}
+	_, err := s.ErasePerson(ctx, reader.Email, 0)
+	noErr(t, "ErasePerson", err)
+	open(reader.ID) // the old mail's pixel, after the erasure
+	if n := personal(reader.ID); n != 0 {
+		t.Fatalf("after the erasure, %d events still carry the erased subscriber's ID", n)
+	}
+	st, err := s.CampaignStats(ctx, a.ID, camp.ID)
+	noErr(t, "CampaignStats", err)
+	if st.Opens != 1 || st.UniqueOpens != 1 || st.AnonOpens != 3 {
+		t.Fatalf("stats %+v; want 1 personal open and 3 anonymous", st)
 	}
 }

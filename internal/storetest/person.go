@@ -12,7 +12,9 @@ func testPersonDataAndErasure(t *testing.T, s tidings.Store) {
 	a, b := mustAccount(t, s), mustAccount(t, s)
 	la, lb := mustList(t, s, a.ID), mustList(t, s, b.ID)
 	addr := tidings.MustParseAddress("person@rights.example")
-	ra, err := s.RequestSubscription(ctx, a.ID, request(addr.String(), []int64{la.ID}, tidings.LedgerSingleOptIn, ""))
+	req := request(addr.String(), []int64{la.ID}, tidings.LedgerSingleOptIn, "")
+	req.TrackingConsent = true // the events below are personal
+	ra, err := s.RequestSubscription(ctx, a.ID, req)
 	noErr(t, "RequestSubscription(a)", err)
 	_, err = s.RequestSubscription(ctx, b.ID, request(addr.String(), []int64{lb.ID}, tidings.LedgerSingleOptIn, ""))
 	noErr(t, "RequestSubscription(b)", err)

@@ -61,6 +61,7 @@ func Run(t *testing.T, open Opener) {
 		{"SubscriberLedger", testSubscriberLedger},
 		{"EventBatches", testEventBatches},
 		{"EventLargeBatch", testEventLargeBatch},
+		{"TrackingConsentAtRecordTime", testTrackingConsentAtRecordTime},
 		{"Feedback", testFeedback},
 	}
 	s := open(t)
@@ -96,7 +97,8 @@ func mustList(t *testing.T, s tidings.Store, accountID int64) tidings.List {
 
 func mustSubscriber(t *testing.T, s tidings.Store, accountID int64, email string, lists ...int64) tidings.Subscriber {
 	t.Helper()
-	sub := tidings.Subscriber{Email: tidings.MustParseAddress(email), Name: "Ada", Attributes: tidings.Attributes{"city": "Lyon"}}
+	// With tracking consent: RecordEvents keeps events personal only for those who gave it.
+	sub := tidings.Subscriber{Email: tidings.MustParseAddress(email), Name: "Ada", Attributes: tidings.Attributes{"city": "Lyon"}, TrackingConsent: true}
 	if err := s.CreateSubscriber(ctx, accountID, &sub, lists, tidings.SubConfirmed); err != nil {
 		t.Fatalf("CreateSubscriber(%s): %v", email, err)
 	}

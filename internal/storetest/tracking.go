@@ -16,6 +16,10 @@ func testEventRetention(t *testing.T, s tidings.Store) {
 	camp := tidings.Campaign{Name: "c", Subject: "s", FromAddress: "a@x.example", HTML: "x", Lists: []int64{l.ID}}
 	noErr(t, "CreateCampaign", s.CreateCampaign(ctx, a.ID, &camp))
 	now := time.Now()
+	var readers [5]int64 // 0 stays anonymous; the others consented to tracking
+	for i := 1; i < len(readers); i++ {
+		readers[i] = mustSubscriber(t, s, a.ID, fmt.Sprintf("r%d@retention.example", i), l.ID).ID
+	}
 	var events []tidings.Event
 	for i := range 40 {
 		age := time.Duration(i%4) * 100 * 24 * time.Hour // 0, 100, 200 and 300 days old
@@ -23,7 +27,7 @@ func testEventRetention(t *testing.T, s tidings.Store) {
 		if i%3 == 0 {
 			kind = tidings.EventClick
 		}
-		events = append(events, tidings.Event{AccountID: a.ID, CampaignID: camp.ID, SubscriberID: int64(i % 5), Kind: kind,
+		events = append(events, tidings.Event{AccountID: a.ID, CampaignID: camp.ID, SubscriberID: readers[i%5], Kind: kind,
 			URL: fmt.Sprintf("https://x.example/%d", i%2), Time: now.Add(-age)})
 	}
 	noErr(t, "RecordEvents", s.RecordEvents(ctx, events))

@@ -147,6 +147,10 @@ func TestCampaignPreviewTestSendAndResults(t *testing.T) {
 	id := campaignID(t, path)
 	subs, _ := e.store.ListSubscribers(ctx, e.a.ID, tidings.SubscriberFilter{})
 	now := time.Now()
+	// Personal events are recorded only for a reader who consents to tracking.
+	if err := e.store.SetTrackingConsent(ctx, e.a.ID, subs[0].ID, true, tidings.SourceAdmin, tidings.Evidence{}); err != nil {
+		t.Fatal(err)
+	}
 	if err := e.store.RecordEvents(ctx, []tidings.Event{
 		{AccountID: e.a.ID, CampaignID: id, SubscriberID: subs[0].ID, Kind: tidings.EventOpen, Time: now},
 		{AccountID: e.a.ID, CampaignID: id, Kind: tidings.EventOpen, Time: now},

@@ -68,6 +68,12 @@ func BenchmarkTracking(b *testing.B) {
 				if err != nil || len(subs) != people {
 					b.Fatalf("%d subscribers, %v", len(subs), err)
 				}
+				// They consented to tracking: events stay personal only for those who did.
+				for _, sub := range subs {
+					if err := store.SetTrackingConsent(ctx, acc.ID, sub.ID, true, tidings.SourceAdmin, tidings.Evidence{}); err != nil {
+						b.Fatal(err)
+					}
+				}
 				camp := tidings.Campaign{Name: "c", Subject: "s", FromAddress: "a@bench.example", HTML: "x", Lists: []int64{l.ID}}
 				store.CreateCampaign(ctx, acc.ID, &camp)
 				if err := store.SetCampaignStatus(ctx, acc.ID, camp.ID, tidings.CampaignSending, ""); err != nil {
