@@ -16,9 +16,14 @@ func (s *Store) AccountsDeletingInactive(ctx context.Context) ([]tidings.Account
 	return collect(rows, scanAccount)
 }
 
-// inactiveWhere selects an account's subscribers with no sign of life since $2.
+// inactiveWhere selects an account's subscribers with no sign of life since $2. Events
+// older than the event retention are rolled into anonymous aggregates, but event_uniques
+// keeps who opened or clicked which campaign: an open or click of a mail delivered
+// since $2 happened since $2, so a rule longer than the event retention still sees it.
 const inactiveWhere = `s.account_id = $1 AND s.created_at < $2 AND s.updated_at < $2
 	AND NOT EXISTS (SELECT 1 FROM events e WHERE e.subscriber_id = s.id AND e.created_at >= $2)
+	AND NOT EXISTS (SELECT 1 FROM event_uniques u JOIN deliveries d ON d.campaign_id = u.campaign_id AND d.subscriber_id = u.subscriber_id
+		WHERE u.subscriber_id = s.id AND d.sent_at >= $2)
 	AND NOT EXISTS (SELECT 1 FROM subscriptions x WHERE x.subscriber_id = s.id AND x.confirmed_at >= $2)`
 
 func (s *Store) DeleteInactive(ctx context.Context, accountID int64, cutoff time.Time, dryRun bool) (int, error) {
