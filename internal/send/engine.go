@@ -369,7 +369,10 @@ func (e *Engine) compose(j *job, sub tidings.Subscriber) ([]byte, mail.Envelope,
 	if r.HTML != "" {
 		level := tidings.TrackingFor(j.account, sub)
 		html := track.AddUTM(r.HTML, c.UTM)
-		html = track.Instrument(e.Keys, e.BaseURL, html, track.Link{AccountID: c.AccountID, CampaignID: c.ID, SubscriberID: sub.ID}, level, "")
+		// The unsubscribe link, where the body places it, stays as it is: its token names
+		// the person, and must not end up in the click's stored URL.
+		html = track.Instrument(e.Keys, e.BaseURL, html, track.Link{AccountID: c.AccountID, CampaignID: c.ID, SubscriberID: sub.ID}, level,
+			e.BaseURL+"/u/")
 		m.HTML = insertBeforeBodyEnd(html, footerHTML)
 	}
 	raw := m.Bytes()

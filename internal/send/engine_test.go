@@ -297,3 +297,40 @@ func TestHTMLToText(t *testing.T) {
 		t.Fatalf("got %q\nwant %q", got, want)
 	}
 }
+
+// TestUnsubscribeLinkNotTracked: a campaign body that places {{.UnsubscribeURL}} itself
+// keeps that link as it is when tracking is on. Wrapped in a click link, the person's
+// unsubscribe token went into the click's URL, stored with the events and in the
+// campaign's top links (kept after an erasure, shown to staff, usable by anyone to
+// unsubscribe that person), and unsubscribing depended on the tracking redirect.
+func TestUnsubscribeLinkNotTracked(t *testing.T) {
+	store := testdb.Open(t, sqlstore.SQLite)
+	ctx := context.Background()
+	f := newFixture(t, store)
+	f.acc.TrackingEnabled = true
+	if err := store.UpdateAccount(ctx, &f.acc); err != nil {
+		t.Fatal(err)
+	}
+	f.campaign.HTML = `<html><body><p><a href="https://shop.example/a">one</a></p><p><a href="{{.UnsubscribeURL}}">Leave</a></p></body></html>`
+	if err := store.UpdateCampaign(ctx, f.acc.ID, &f.campaign); err != nil {
+		t.Fatal(err)
+	}
+	s := tidings.Subscriber{Email: tidings.MustParseAddress("tracked@example.com"), TrackingConsent: true}
+	if err := store.CreateSubscriber(ctx, f.acc.ID, &s, []int64{f.l1.ID}, tidings.SubConfirmed); err != nil {
+		t.Fatal(err)
+	}
+	sink := mailtest.New(t)
+	eng := engineFor(t, store, sink)
+	store.SetCampaignStatus(ctx, f.acc.ID, f.campaign.ID, tidings.CampaignSending, "")
+	if err := eng.Send(ctx, f.acc.ID, f.campaign.ID); err != nil {
+		t.Fatal(err)
+	}
+	// Undo quoted-printable's soft line breaks and escaped "=".
+	msg := strings.NewReplacer("=\r\n", "", "=3D", "=").Replace(string(sink.Messages()[0].Data))
+	if !strings.Contains(msg, `href="https://tidings.example/c/`) {
+		t.Fatalf("tracking is on, yet the shop link is not a click link:\n%s", msg)
+	}
+	if n := strings.Count(msg, `href="https://tidings.example/u/`); n != 2 {
+		t.Fatalf("%d direct unsubscribe links in the HTML, want 2 (the body's and the footer's):\n%s", n, msg)
+	}
+}
