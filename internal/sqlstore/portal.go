@@ -34,8 +34,16 @@ func (s *Store) UsePortalToken(ctx context.Context, hash []byte, session bool) (
 			return translate(err)
 		}
 		if !session { // a sign-in link works once
-			if _, err := tx.ExecContext(ctx, `DELETE FROM portal_tokens WHERE token_hash = $1`, hash); err != nil {
+			// Only the request whose delete took the row consumed it: concurrent ones
+			// read it too (READ COMMITTED on PostgreSQL) but delete nothing.
+			res, err := tx.ExecContext(ctx, `DELETE FROM portal_tokens WHERE token_hash = $1`, hash)
+			if err != nil {
 				return err
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 0 {
+				return tidings.ErrNotFound
 			}
 		}
 		if expires < toDB(s.stamp()) {
