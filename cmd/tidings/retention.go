@@ -100,18 +100,36 @@ func (a *app) expireUnconfirmed(ctx context.Context, dryRun bool) (int, error) {
 		if acc.UnconfirmedDays == 0 {
 			continue
 		}
-		n, err := a.store.ExpireUnconfirmed(ctx, acc.ID, time.Now().AddDate(0, 0, -acc.UnconfirmedDays), dryRun)
+		cutoff := time.Now().AddDate(0, 0, -acc.UnconfirmedDays)
+		n, err := a.store.ExpireUnconfirmed(ctx, acc.ID, cutoff, dryRun)
 		if err != nil {
 			return total, err
 		}
 		total += n
+		if dryRun {
+			// The instance rule below counts them again; a run would not find them.
+			both, err := a.store.ExpireUnconfirmed(ctx, acc.ID, earlier(cutoff, time.Now().Add(-consent.ConfirmWindow)), true)
+			if err != nil {
+				return total, err
+			}
+			total -= both
+		}
 	}
 	n, err := a.store.ExpireUnconfirmed(ctx, 0, time.Now().Add(-consent.ConfirmWindow), dryRun)
 	return total + n, err
 }
 
+// earlier returns the earlier of two cutoffs: what both rules select is older than it.
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
 // rollUpEvents applies the accounts' shorter event rules first, then the instance's.
-// (A dry run counts an account's events under both rules when they overlap.)
+// A dry run counts an account's events that both rules select once, as a run removes
+// them once.
 func (a *app) rollUpEvents(ctx context.Context, dryRun bool) (int64, error) {
 	shorter, err := a.store.AccountsWithShorterRetention(ctx)
 	if err != nil {
@@ -122,11 +140,19 @@ func (a *app) rollUpEvents(ctx context.Context, dryRun bool) (int64, error) {
 		if acc.EventDays == 0 {
 			continue
 		}
-		n, err := a.store.RollUpEvents(ctx, acc.ID, time.Now().AddDate(0, 0, -acc.EventDays), dryRun)
+		cutoff := time.Now().AddDate(0, 0, -acc.EventDays)
+		n, err := a.store.RollUpEvents(ctx, acc.ID, cutoff, dryRun)
 		if err != nil {
 			return total, err
 		}
 		total += n
+		if dryRun {
+			both, err := a.store.RollUpEvents(ctx, acc.ID, earlier(cutoff, time.Now().Add(-tidings.EventRetention)), true)
+			if err != nil {
+				return total, err
+			}
+			total -= both
+		}
 	}
 	n, err := a.store.RollUpEvents(ctx, 0, time.Now().Add(-tidings.EventRetention), dryRun)
 	return total + n, err
