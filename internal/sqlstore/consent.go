@@ -89,7 +89,10 @@ func (s *Store) RequestSubscription(ctx context.Context, accountID int64, req ti
 			return err
 		}
 		sub.AccountID, sub.PersonID = accountID, pid
-		if err := s.upsertSubscriber(ctx, tx, &sub, dk, now); err != nil {
+		// A double opt-in request changes nothing of a known subscriber until its link is
+		// used: anyone can type an address into a form. Its changes wait, sealed, beside it.
+		changes := tidings.Subscriber{Name: sub.Name, Attributes: sub.Attributes, TrackingConsent: sub.TrackingConsent}
+		if err := s.upsertSubscriber(ctx, tx, &sub, dk, now, !doubleOptIn); err != nil {
 			return err
 		}
 		status := tidings.SubConfirmed
@@ -107,10 +110,15 @@ func (s *Store) RequestSubscription(ctx context.Context, accountID int64, req ti
 			textVersion, textHash = req.Text.Version, req.Text.SHA256
 		}
 		if doubleOptIn {
+			raw, err := json.Marshal(pendingChanges{Name: changes.Name, Attributes: changes.Attributes, TrackingConsent: changes.TrackingConsent})
+			if err != nil {
+				return err
+			}
 			_, err = tx.ExecContext(ctx, `
-				INSERT INTO pending_confirmations (account_id, subscriber_id, token_hash, lists, text_version, created_at, expires_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-				accountID, sub.ID, req.TokenHash, joinIDs(req.Lists), textVersion, toDB(now), toDB(req.ExpiresAt))
+				INSERT INTO pending_confirmations (account_id, subscriber_id, token_hash, lists, text_version, created_at, expires_at, changes_sealed)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+				accountID, sub.ID, req.TokenHash, joinIDs(req.Lists), textVersion, toDB(now), toDB(req.ExpiresAt),
+				dk.Seal(raw, []byte(aad(accountID, pid, "pending_changes"))))
 			if err != nil {
 				return translate(err)
 			}
@@ -133,9 +141,18 @@ func (s *Store) RequestSubscription(ctx context.Context, accountID int64, req ti
 	return res, err
 }
 
-// upsertSubscriber creates the subscriber, or refreshes an existing one's name,
-// attributes (merged) and tracking consent with what the person just gave.
-func (s *Store) upsertSubscriber(ctx context.Context, tx *sql.Tx, sub *tidings.Subscriber, dk *keys.DataKey, now time.Time) error {
+// pendingChanges is what a double opt-in request asks to change of the subscriber,
+// applied at confirmation.
+type pendingChanges struct {
+	Name            string             `json:"name"`
+	Attributes      tidings.Attributes `json:"attributes"`
+	TrackingConsent bool               `json:"tracking_consent"`
+}
+
+// upsertSubscriber creates the subscriber, or (with update) refreshes an existing one's
+// name, attributes (merged) and tracking consent with what the person just gave.
+// Without update an existing subscriber is only read: sub gets its ID, status and times.
+func (s *Store) upsertSubscriber(ctx context.Context, tx *sql.Tx, sub *tidings.Subscriber, dk *keys.DataKey, now time.Time, update bool) error {
 	var id int64
 	var nameEnc, attrsEnc []byte
 	var created int64
@@ -158,6 +175,10 @@ func (s *Store) upsertSubscriber(ctx context.Context, tx *sql.Tx, sub *tidings.S
 		return err
 	}
 	sub.ID, sub.Status, sub.CreatedAt, sub.UpdatedAt = id, tidings.SubscriberStatus(status), fromDB(created), now
+	if !update {
+		sub.UpdatedAt = time.Time{}
+		return nil
+	}
 	a, p := sub.AccountID, sub.PersonID
 	if sub.Name == "" {
 		if sub.Name, err = dk.OpenString(nameEnc, aad(a, p, "name")); err != nil {
@@ -303,6 +324,7 @@ type pending struct {
 	lists                                 []int64
 	textVersion                           int
 	expires                               int64
+	changes                               []byte // sealed pendingChanges, or nil
 	dk                                    *keys.DataKey
 }
 
@@ -311,9 +333,9 @@ func (s *Store) loadPending(ctx context.Context, tx *sql.Tx, tokenHash []byte) (
 	var lists string
 	var wrapped []byte
 	err := tx.QueryRowContext(ctx, `
-		SELECT c.id, c.account_id, c.subscriber_id, c.lists, c.text_version, c.expires_at, s.person_id, k.wrapped_key
+		SELECT c.id, c.account_id, c.subscriber_id, c.lists, c.text_version, c.expires_at, c.changes_sealed, s.person_id, k.wrapped_key
 		FROM pending_confirmations c JOIN subscribers s ON s.id = c.subscriber_id JOIN persons p ON p.id = s.person_id JOIN person_keys k ON k.id = p.key_id
-		WHERE c.token_hash = $1`, tokenHash).Scan(&p.id, &p.accountID, &p.subscriberID, &lists, &p.textVersion, &p.expires, &p.personID, &wrapped)
+		WHERE c.token_hash = $1`, tokenHash).Scan(&p.id, &p.accountID, &p.subscriberID, &lists, &p.textVersion, &p.expires, &p.changes, &p.personID, &wrapped)
 	if err != nil {
 		return p, translate(err)
 	}
@@ -368,6 +390,21 @@ func (s *Store) ConfirmSubscription(ctx context.Context, tokenHash []byte, ev ti
 				c.LedgerSeq = e.Seq
 			}
 			c.Lists = append(c.Lists, listID)
+		}
+		// What the person chose in the request (name, attributes, tracking) applies now.
+		if p.changes != nil {
+			raw, err := p.dk.Open(p.changes, []byte(aad(p.accountID, p.personID, "pending_changes")))
+			if err != nil {
+				return err
+			}
+			var ch pendingChanges
+			if err := json.Unmarshal(raw, &ch); err != nil {
+				return err
+			}
+			sub := tidings.Subscriber{AccountID: p.accountID, PersonID: p.personID, Name: ch.Name, Attributes: ch.Attributes, TrackingConsent: ch.TrackingConsent}
+			if err := s.upsertSubscriber(ctx, tx, &sub, p.dk, now, true); err != nil {
+				return err
+			}
 		}
 		// The person's own confirmed subscription lifts the account's suppression, and
 		// an instance-wide one (a complaint about another account, which keeps its own).

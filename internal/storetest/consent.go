@@ -255,3 +255,47 @@ func testDomains(t *testing.T, s tidings.Store) {
 	}
 	wantErr(t, "AddDKIMKey(missing account)", s.AddDKIMKey(ctx, 999999, "x.example", &tidings.DKIMKey{Selector: "x", Algorithm: "rsa", PrivateKey: []byte("x"), PublicKey: []byte{1}}), tidings.ErrNotFound)
 }
+
+// testUnconfirmedRequestKeepsSubscriber: a double opt-in request for an address that is
+// already a subscriber changes nothing of theirs until the link is used — anyone can type
+// the address into a form. The choice made in the request applies at confirmation.
+func testUnconfirmedRequestKeepsSubscriber(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l1, l2 := mustList(t, s, a.ID), mustList(t, s, a.ID)
+	req := request("known@example.com", []int64{l1.ID}, tidings.LedgerSingleOptIn, "")
+	req.Name, req.TrackingConsent = "Real Name", false
+	first, err := s.RequestSubscription(ctx, a.ID, req)
+	noErr(t, "RequestSubscription(single opt-in)", err)
+
+	// A stranger asks for another list in her name, consenting to tracking for her.
+	req = request("known@example.com", []int64{l2.ID}, tidings.LedgerRequested, "tok-stranger")
+	req.Name, req.TrackingConsent = "Stranger", true
+	_, err = s.RequestSubscription(ctx, a.ID, req)
+	noErr(t, "RequestSubscription(double opt-in)", err)
+	got, err := s.GetSubscriber(ctx, a.ID, first.Subscriber.ID)
+	noErr(t, "GetSubscriber", err)
+	if got.TrackingConsent || got.Name != "Real Name" {
+		t.Fatalf("an unconfirmed request changed the subscriber: tracking %v, name %q", got.TrackingConsent, got.Name)
+	}
+	// "This wasn't me": still nothing changed.
+	noErr(t, "DeclineSubscription", s.DeclineSubscription(ctx, tokenHash("tok-stranger"), tidings.Evidence{}))
+	got, _ = s.GetSubscriber(ctx, a.ID, first.Subscriber.ID)
+	if got.TrackingConsent || got.Name != "Real Name" {
+		t.Fatalf("after decline: tracking %v, name %q", got.TrackingConsent, got.Name)
+	}
+
+	// Her own request, confirmed: her choices apply then.
+	req = request("known@example.com", []int64{l2.ID}, tidings.LedgerRequested, "tok-own")
+	req.Name, req.TrackingConsent = "New Name", true
+	_, err = s.RequestSubscription(ctx, a.ID, req)
+	noErr(t, "RequestSubscription(own)", err)
+	got, _ = s.GetSubscriber(ctx, a.ID, first.Subscriber.ID)
+	if got.TrackingConsent || got.Name != "Real Name" {
+		t.Fatalf("before confirmation: tracking %v, name %q", got.TrackingConsent, got.Name)
+	}
+	c, err := s.ConfirmSubscription(ctx, tokenHash("tok-own"), tidings.Evidence{})
+	noErr(t, "ConfirmSubscription", err)
+	if !c.Subscriber.TrackingConsent || c.Subscriber.Name != "New Name" {
+		t.Fatalf("after confirmation: tracking %v, name %q", c.Subscriber.TrackingConsent, c.Subscriber.Name)
+	}
+}

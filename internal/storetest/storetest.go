@@ -41,6 +41,7 @@ func Run(t *testing.T, open Opener) {
 		{"ConsentTexts", testConsentTexts},
 		{"DoubleOptIn", testDoubleOptIn},
 		{"DeclineAndExpiry", testDeclineAndExpiry},
+		{"UnconfirmedRequestKeepsSubscriber", testUnconfirmedRequestKeepsSubscriber},
 		{"UnsubscribeAndSuppression", testUnsubscribeAndSuppression},
 		{"ConsentIsolation", testConsentIsolation},
 		{"Domains", testDomains},
