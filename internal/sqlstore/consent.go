@@ -207,7 +207,8 @@ func (s *Store) upsertSubscriber(ctx context.Context, tx *sql.Tx, sub *tidings.S
 }
 
 // requestSubscription adds the subscription; a confirmed one stays confirmed when the
-// person asks again.
+// person asks again, and an unsubscribed one stays unsubscribed (on record) until a
+// double opt-in request is confirmed.
 func requestSubscription(ctx context.Context, tx *sql.Tx, accountID, subscriberID, listID int64, status tidings.SubscriptionStatus, now time.Time) error {
 	if err := tx.QueryRowContext(ctx, `SELECT 1 FROM lists WHERE account_id = $1 AND id = $2`, accountID, listID).Scan(new(int)); err != nil {
 		if err == sql.ErrNoRows {
@@ -223,9 +224,13 @@ func requestSubscription(ctx context.Context, tx *sql.Tx, accountID, subscriberI
 		INSERT INTO subscriptions (list_id, subscriber_id, account_id, status, created_at, confirmed_at)
 		VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (list_id, subscriber_id) DO UPDATE SET
-			status = CASE WHEN subscriptions.status = 'confirmed' THEN 'confirmed' ELSE excluded.status END,
+			status = CASE WHEN subscriptions.status = 'confirmed' THEN 'confirmed'
+				WHEN subscriptions.status = 'unsubscribed' AND excluded.status = 'unconfirmed' THEN 'unsubscribed'
+				ELSE excluded.status END,
 			confirmed_at = COALESCE(subscriptions.confirmed_at, excluded.confirmed_at),
-			unsubscribed_at = CASE WHEN subscriptions.status = 'confirmed' THEN subscriptions.unsubscribed_at ELSE NULL END`,
+			unsubscribed_at = CASE WHEN subscriptions.status = 'confirmed' THEN subscriptions.unsubscribed_at
+				WHEN subscriptions.status = 'unsubscribed' AND excluded.status = 'unconfirmed' THEN subscriptions.unsubscribed_at
+				ELSE NULL END`,
 		listID, subscriberID, accountID, string(status), toDB(now), confirmed)
 	return translate(err)
 }

@@ -299,3 +299,44 @@ func testUnconfirmedRequestKeepsSubscriber(t *testing.T, s tidings.Store) {
 		t.Fatalf("after confirmation: tracking %v, name %q", c.Subscriber.TrackingConsent, c.Subscriber.Name)
 	}
 }
+
+// testUnconfirmedRequestKeepsUnsubscription: someone's unsubscription from a list stays
+// on record through a double opt-in request for it that is declined or expires; only
+// the confirmation subscribes them again.
+func testUnconfirmedRequestKeepsUnsubscription(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l := mustList(t, s, a.ID)
+	first, err := s.RequestSubscription(ctx, a.ID, request("left@example.com", []int64{l.ID}, tidings.LedgerSingleOptIn, ""))
+	noErr(t, "RequestSubscription(single opt-in)", err)
+	id := first.Subscriber.ID
+	noErr(t, "Unsubscribe", s.Unsubscribe(ctx, a.ID, id, l.ID, tidings.SourceMail, tidings.Evidence{}))
+	check := func(when string) {
+		t.Helper()
+		subs, err := s.Subscriptions(ctx, a.ID, id)
+		noErr(t, "Subscriptions", err)
+		if len(subs) != 1 || subs[0].Status != tidings.SubUnsubscribed || subs[0].UnsubscribedAt == nil {
+			t.Fatalf("%s: subscriptions %+v", when, subs)
+		}
+	}
+	_, err = s.RequestSubscription(ctx, a.ID, request("left@example.com", []int64{l.ID}, tidings.LedgerRequested, "tok-1"))
+	noErr(t, "RequestSubscription(double opt-in)", err)
+	check("after a request")
+	noErr(t, "DeclineSubscription", s.DeclineSubscription(ctx, tokenHash("tok-1"), tidings.Evidence{}))
+	check("after decline")
+	_, err = s.RequestSubscription(ctx, a.ID, request("left@example.com", []int64{l.ID}, tidings.LedgerRequested, "tok-2"))
+	noErr(t, "RequestSubscription(again)", err)
+	n, err := s.ExpireUnconfirmed(ctx, a.ID, time.Now().Add(time.Hour), false)
+	noErr(t, "ExpireUnconfirmed", err)
+	if n != 1 {
+		t.Fatalf("expired %d requests", n)
+	}
+	check("after expiry")
+	_, err = s.RequestSubscription(ctx, a.ID, request("left@example.com", []int64{l.ID}, tidings.LedgerRequested, "tok-3"))
+	noErr(t, "RequestSubscription(own)", err)
+	c, err := s.ConfirmSubscription(ctx, tokenHash("tok-3"), tidings.Evidence{})
+	noErr(t, "ConfirmSubscription", err)
+	subs, _ := s.Subscriptions(ctx, a.ID, id)
+	if len(c.Lists) != 1 || len(subs) != 1 || subs[0].Status != tidings.SubConfirmed || subs[0].UnsubscribedAt != nil {
+		t.Fatalf("after confirmation: %+v, lists %v", subs, c.Lists)
+	}
+}

@@ -42,6 +42,7 @@ func Run(t *testing.T, open Opener) {
 		{"DoubleOptIn", testDoubleOptIn},
 		{"DeclineAndExpiry", testDeclineAndExpiry},
 		{"UnconfirmedRequestKeepsSubscriber", testUnconfirmedRequestKeepsSubscriber},
+		{"UnconfirmedRequestKeepsUnsubscription", testUnconfirmedRequestKeepsUnsubscription},
 		{"UnsubscribeAndSuppression", testUnsubscribeAndSuppression},
 		{"ConsentIsolation", testConsentIsolation},
 		{"Domains", testDomains},
