@@ -122,3 +122,31 @@ func TestDKIMAndRetentionCommands(t *testing.T) {
 		t.Fatalf("retention dry run: %d %s", code, out)
 	}
 }
+
+// TestImportSendConfirmationBadFile: a file refused for a broken line after the first
+// batch mails nobody — the report says nothing was imported, and it must be true.
+func TestImportSendConfirmationBadFile(t *testing.T) {
+	c := newCLI(t)
+	accountID, listID, file := setupImport(t, c)
+	var b strings.Builder
+	b.WriteString("email\n")
+	for i := range 1200 {
+		fmt.Fprintf(&b, "person%d@example.com\n", i)
+	}
+	b.WriteString("\"broken@example.com\n")
+	os.WriteFile(file, []byte(b.String()), 0o600)
+	code, _, errs := c.run("import", file, "--account", fmt.Sprint(accountID), "--list", fmt.Sprint(listID),
+		"--source", "fair", "--basis", "consent", "--mode", "send_confirmation")
+	if code == 0 || !strings.Contains(errs, "nothing was imported") {
+		t.Fatalf("import of a broken file: %d %q", code, errs)
+	}
+	a := openTestApp(t, c)
+	defer a.Close()
+	subs, err := a.store.ListSubscribers(context.Background(), accountID, tidings.SubscriberFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(subs) != 0 {
+		t.Fatalf("\"nothing was imported\", but %d people were asked to confirm", len(subs))
+	}
+}
