@@ -150,3 +150,38 @@ func TestImportSendConfirmationBadFile(t *testing.T) {
 		t.Fatalf("\"nothing was imported\", but %d people were asked to confirm", len(subs))
 	}
 }
+
+// TestLedgerVerifyWholeChainRemoved: removing every entry of an account's chain, or its
+// head, is a broken ledger, not an empty or unlisted one.
+func TestLedgerVerifyWholeChainRemoved(t *testing.T) {
+	c := newCLI(t)
+	accountID, listID, file := setupImport(t, c)
+	if code, _, errs := c.run("import", file, "--account", fmt.Sprint(accountID), "--list", fmt.Sprint(listID),
+		"--source", "fair", "--basis", "consent"); code != 0 {
+		t.Fatalf("import: %d %s", code, errs)
+	}
+	a := openTestApp(t, c)
+	db := a.store.DB()
+	if _, err := db.Exec(`DELETE FROM ledger WHERE account_id = $1`, accountID); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	code, out, _ := c.run("ledger", "verify")
+	if code != 1 || !strings.Contains(out, "BROKEN") {
+		t.Fatalf("every entry removed: %d %s", code, out)
+	}
+
+	// The other way round: entries left, head removed — the account is still verified.
+	c = newCLI(t)
+	accountID, listID, file = setupImport(t, c)
+	c.run("import", file, "--account", fmt.Sprint(accountID), "--list", fmt.Sprint(listID), "--source", "fair", "--basis", "consent")
+	a = openTestApp(t, c)
+	if _, err := a.store.DB().Exec(`DELETE FROM ledger_heads WHERE account_id = $1`, accountID); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	code, out, _ = c.run("ledger", "verify")
+	if code != 1 || !strings.Contains(out, fmt.Sprintf("account %d: BROKEN", accountID)) {
+		t.Fatalf("head removed: %d %s", code, out)
+	}
+}

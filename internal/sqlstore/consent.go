@@ -589,7 +589,9 @@ func (s *Store) unsubscribe(ctx context.Context, tx *sql.Tx, accountID, subscrib
 }
 
 func (s *Store) LedgerAccounts(ctx context.Context) ([]int64, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT account_id FROM ledger_heads ORDER BY account_id`)
+	// The ledger's accounts too: an account whose head row was removed is still verified
+	// (and found broken).
+	rows, err := s.r.QueryContext(ctx, `SELECT account_id FROM ledger_heads UNION SELECT DISTINCT account_id FROM ledger ORDER BY account_id`)
 	if err != nil {
 		return nil, err
 	}
