@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -363,6 +364,11 @@ func (s *Store) ConfirmSubscription(ctx context.Context, tokenHash []byte, ev ti
 		if p.expires < toDB(now) {
 			return tidings.ErrNotFound
 		}
+		// The link is used up first: of two uses at once (PostgreSQL), the second waits
+		// here for the first to commit and then finds nothing to delete.
+		if err := claimPending(ctx, tx, p); err != nil {
+			return err
+		}
 		c.AccountID, c.Time, subscriberID = p.accountID, now, p.subscriberID
 		ev.Time = now
 		var text tidings.ConsentText
@@ -396,6 +402,16 @@ func (s *Store) ConfirmSubscription(ctx context.Context, tokenHash []byte, ev ti
 			}
 			c.Lists = append(c.Lists, listID)
 		}
+		// The person's own confirmed subscription lifts the account's suppression, and
+		// an instance-wide one (a complaint about another account, which keeps its own).
+		var email string
+		var emailEnc []byte
+		if err := tx.QueryRowContext(ctx, `SELECT email_enc FROM subscribers WHERE id = $1`, p.subscriberID).Scan(&emailEnc); err != nil {
+			return err
+		}
+		if email, err = p.dk.OpenString(emailEnc, aad(p.accountID, p.personID, "email")); err != nil {
+			return err
+		}
 		// What the person chose in the request (name, attributes, tracking) applies now.
 		if p.changes != nil {
 			raw, err := p.dk.Open(p.changes, []byte(aad(p.accountID, p.personID, "pending_changes")))
@@ -411,22 +427,11 @@ func (s *Store) ConfirmSubscription(ctx context.Context, tokenHash []byte, ev ti
 				return err
 			}
 		}
-		// The person's own confirmed subscription lifts the account's suppression, and
-		// an instance-wide one (a complaint about another account, which keeps its own).
-		var email string
-		var emailEnc []byte
-		if err := tx.QueryRowContext(ctx, `SELECT email_enc FROM subscribers WHERE id = $1`, p.subscriberID).Scan(&emailEnc); err != nil {
-			return err
-		}
-		if email, err = p.dk.OpenString(emailEnc, aad(p.accountID, p.personID, "email")); err != nil {
-			return err
-		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM suppressions WHERE account_id IN ($1, 0) AND hash = $2`,
 			p.accountID, s.keys.SuppressionHash(email)); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM pending_confirmations WHERE id = $1`, p.id)
-		return err
+		return nil
 	})
 	if err != nil {
 		return c, err
@@ -449,6 +454,9 @@ func (s *Store) DeclineSubscription(ctx context.Context, tokenHash []byte, ev ti
 // dropPending removes a pending request, its unconfirmed subscriptions, and the
 // subscriber when nothing else is left; it records why in the ledger.
 func (s *Store) dropPending(ctx context.Context, tx *sql.Tx, p pending, kind tidings.LedgerKind, source tidings.Source, ev tidings.Evidence, now time.Time) error {
+	if err := claimPending(ctx, tx, p); err != nil {
+		return err
+	}
 	for _, listID := range p.lists {
 		res, err := tx.ExecContext(ctx, `DELETE FROM subscriptions WHERE list_id = $1 AND subscriber_id = $2 AND status = 'unconfirmed'`,
 			listID, p.subscriberID)
@@ -463,9 +471,6 @@ func (s *Store) dropPending(ctx context.Context, tx *sql.Tx, p pending, kind tid
 			return err
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM pending_confirmations WHERE id = $1`, p.id); err != nil {
-		return err
-	}
 	_, err := tx.ExecContext(ctx, `
 		DELETE FROM subscribers WHERE id = $1
 		AND NOT EXISTS (SELECT 1 FROM subscriptions WHERE subscriber_id = $1)
@@ -476,6 +481,12 @@ func (s *Store) dropPending(ctx context.Context, tx *sql.Tx, p pending, kind tid
 	// Someone known nowhere else leaves nothing behind: the request's evidence (IP,
 	// browser) goes with their key; the ledger keeps the entries' digests.
 	return s.deletePersonIfUnused(ctx, tx, p.personID)
+}
+
+// claimPending deletes the pending request p, or reports ErrNotFound when a concurrent
+// use of its link (confirm, decline, expiry) deleted it first: a link works once.
+func claimPending(ctx context.Context, tx *sql.Tx, p pending) error {
+	return rowsAffected(tx.ExecContext(ctx, `DELETE FROM pending_confirmations WHERE id = $1`, p.id))
 }
 
 func (s *Store) ExpireUnconfirmed(ctx context.Context, accountID int64, cutoff time.Time, dryRun bool) (int, error) {
@@ -505,10 +516,13 @@ func (s *Store) ExpireUnconfirmed(ctx context.Context, accountID int64, cutoff t
 			now := s.stamp()
 			for _, h := range hashes {
 				p, err := s.loadPending(ctx, tx, h)
-				if err != nil {
-					return err
+				if err == nil {
+					err = s.dropPending(ctx, tx, p, tidings.LedgerExpired, tidings.SourceAdmin, tidings.Evidence{Time: now}, now)
 				}
-				if err := s.dropPending(ctx, tx, p, tidings.LedgerExpired, tidings.SourceAdmin, tidings.Evidence{Time: now}, now); err != nil {
+				if errors.Is(err, tidings.ErrNotFound) {
+					continue // its link was used meanwhile
+				}
+				if err != nil {
 					return err
 				}
 			}

@@ -3,6 +3,9 @@ package storetest
 import (
 	"bytes"
 	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -338,5 +341,48 @@ func testUnconfirmedRequestKeepsUnsubscription(t *testing.T, s tidings.Store) {
 	subs, _ := s.Subscriptions(ctx, a.ID, id)
 	if len(c.Lists) != 1 || len(subs) != 1 || subs[0].Status != tidings.SubConfirmed || subs[0].UnsubscribedAt != nil {
 		t.Fatalf("after confirmation: %+v, lists %v", subs, c.Lists)
+	}
+}
+
+// testConfirmOnce: a confirmation link used twice at the same moment confirms once — one
+// ledger entry, one success — and cannot also be declined.
+func testConfirmOnce(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l := mustList(t, s, a.ID)
+	for round := range 5 {
+		tok := fmt.Sprintf("tok-race-%d", round)
+		_, err := s.RequestSubscription(ctx, a.ID, request(fmt.Sprintf("race%d@example.com", round), []int64{l.ID}, tidings.LedgerRequested, tok))
+		noErr(t, "RequestSubscription", err)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		ok := 0
+		for i := range 6 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var err error
+				if i%3 == 2 {
+					err = s.DeclineSubscription(ctx, tokenHash(tok), tidings.Evidence{})
+				} else {
+					_, err = s.ConfirmSubscription(ctx, tokenHash(tok), tidings.Evidence{})
+				}
+				if err == nil {
+					mu.Lock()
+					ok++
+					mu.Unlock()
+				} else if !errors.Is(err, tidings.ErrNotFound) {
+					t.Errorf("use of the link: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		if ok != 1 {
+			t.Fatalf("round %d: the link worked %d times", round, ok)
+		}
+	}
+	entries, err := s.LedgerEntries(ctx, a.ID, 0, 100)
+	noErr(t, "LedgerEntries", err)
+	if len(entries) != 10 {
+		t.Fatalf("%d ledger entries for 5 requests used once each", len(entries))
 	}
 }

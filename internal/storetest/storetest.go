@@ -43,6 +43,7 @@ func Run(t *testing.T, open Opener) {
 		{"DeclineAndExpiry", testDeclineAndExpiry},
 		{"UnconfirmedRequestKeepsSubscriber", testUnconfirmedRequestKeepsSubscriber},
 		{"UnconfirmedRequestKeepsUnsubscription", testUnconfirmedRequestKeepsUnsubscription},
+		{"ConfirmOnce", testConfirmOnce},
 		{"UnsubscribeAndSuppression", testUnsubscribeAndSuppression},
 		{"ConsentIsolation", testConsentIsolation},
 		{"Domains", testDomains},
