@@ -281,6 +281,12 @@ func newReader(r io.Reader, opts Options) (*reader, error) {
 			if err := (tidings.Attributes{key: ""}).Validate(); err != nil {
 				return nil, &FileError{Line: 1, Problem: fmt.Sprintf("column %q cannot become an attribute name; rename it (letters, digits, underscores) or ignore it", h)}
 			}
+			// Two columns for one attribute: one of them would be dropped silently.
+			for j, k := range rd.attrs {
+				if k == key {
+					return nil, &FileError{Line: 1, Problem: fmt.Sprintf("columns %q and %q both become the attribute %q; rename or ignore one of them", header[j], h, key)}
+				}
+			}
 			rd.attrs[i] = key
 		}
 	}
