@@ -457,7 +457,36 @@ func (s *Store) dropPending(ctx context.Context, tx *sql.Tx, p pending, kind tid
 	if err := claimPending(ctx, tx, p); err != nil {
 		return err
 	}
+	// A list another of the subscriber's requests still asks for keeps its unconfirmed
+	// subscription: that link must go on working.
+	rows, err := tx.QueryContext(ctx, `SELECT lists FROM pending_confirmations WHERE subscriber_id = $1`, p.subscriberID)
+	if err != nil {
+		return err
+	}
+	stillAsked := map[int64]bool{}
+	for rows.Next() {
+		var lists string
+		if err := rows.Scan(&lists); err != nil {
+			rows.Close()
+			return err
+		}
+		ids, err := splitIDs(lists)
+		if err != nil {
+			rows.Close()
+			return err
+		}
+		for _, id := range ids {
+			stillAsked[id] = true
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
 	for _, listID := range p.lists {
+		if stillAsked[listID] {
+			continue
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM subscriptions WHERE list_id = $1 AND subscriber_id = $2 AND status = 'unconfirmed'`,
 			listID, p.subscriberID)
 		if err != nil {
@@ -471,7 +500,7 @@ func (s *Store) dropPending(ctx context.Context, tx *sql.Tx, p pending, kind tid
 			return err
 		}
 	}
-	_, err := tx.ExecContext(ctx, `
+	_, err = tx.ExecContext(ctx, `
 		DELETE FROM subscribers WHERE id = $1
 		AND NOT EXISTS (SELECT 1 FROM subscriptions WHERE subscriber_id = $1)
 		AND NOT EXISTS (SELECT 1 FROM pending_confirmations WHERE subscriber_id = $1)`, p.subscriberID)

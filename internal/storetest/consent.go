@@ -386,3 +386,25 @@ func testConfirmOnce(t *testing.T, s tidings.Store) {
 		t.Fatalf("%d ledger entries for 5 requests used once each", len(entries))
 	}
 }
+
+// testTwoRequestsOneList: someone who asked twice for a list, and declines (or lets
+// expire) one request, can still confirm the other: the subscription it asks for stays.
+func testTwoRequestsOneList(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l := mustList(t, s, a.ID)
+	_, err := s.RequestSubscription(ctx, a.ID, request("twice@example.com", []int64{l.ID}, tidings.LedgerRequested, "tok-first"))
+	noErr(t, "RequestSubscription(first)", err)
+	res, err := s.RequestSubscription(ctx, a.ID, request("twice@example.com", []int64{l.ID}, tidings.LedgerRequested, "tok-second"))
+	noErr(t, "RequestSubscription(second)", err)
+	noErr(t, "DeclineSubscription(first)", s.DeclineSubscription(ctx, tokenHash("tok-first"), tidings.Evidence{}))
+	subs, _ := s.Subscriptions(ctx, a.ID, res.Subscriber.ID)
+	if len(subs) != 1 || subs[0].Status != tidings.SubUnconfirmed {
+		t.Fatalf("after declining one of two requests: %+v", subs)
+	}
+	c, err := s.ConfirmSubscription(ctx, tokenHash("tok-second"), tidings.Evidence{})
+	noErr(t, "ConfirmSubscription(second)", err)
+	subs, _ = s.Subscriptions(ctx, a.ID, res.Subscriber.ID)
+	if len(c.Lists) != 1 || len(subs) != 1 || subs[0].Status != tidings.SubConfirmed {
+		t.Fatalf("after confirming the other: lists %v, subscriptions %+v", c.Lists, subs)
+	}
+}

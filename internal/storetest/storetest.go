@@ -44,6 +44,7 @@ func Run(t *testing.T, open Opener) {
 		{"UnconfirmedRequestKeepsSubscriber", testUnconfirmedRequestKeepsSubscriber},
 		{"UnconfirmedRequestKeepsUnsubscription", testUnconfirmedRequestKeepsUnsubscription},
 		{"ConfirmOnce", testConfirmOnce},
+		{"TwoRequestsOneList", testTwoRequestsOneList},
 		{"UnsubscribeAndSuppression", testUnsubscribeAndSuppression},
 		{"ConsentIsolation", testConsentIsolation},
 		{"Domains", testDomains},
