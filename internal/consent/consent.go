@@ -34,6 +34,17 @@ type Service struct {
 	Now     func() time.Time
 }
 
+// confirmDays is how many days an account's confirmation links work: the instance's
+// ConfirmWindow, or the account's shorter rule for unconfirmed requests (the retention
+// sweep deletes them then).
+func confirmDays(a tidings.Account) int {
+	days := int(ConfirmWindow / (24 * time.Hour))
+	if a.UnconfirmedDays > 0 && a.UnconfirmedDays < days {
+		days = a.UnconfirmedDays
+	}
+	return days
+}
+
 func (s *Service) now() time.Time {
 	if s.Now != nil {
 		return s.Now()
@@ -117,7 +128,7 @@ func (s *Service) Subscribe(ctx context.Context, r SubscribeRequest) (Outcome, e
 	var token string
 	if doubleOptIn {
 		token = s.Keys.Sign("confirm", randomBytes(32))
-		req.Kind, req.TokenHash, req.ExpiresAt = tidings.LedgerRequested, keys.HashSecretToken(token), s.now().Add(ConfirmWindow)
+		req.Kind, req.TokenHash, req.ExpiresAt = tidings.LedgerRequested, keys.HashSecretToken(token), s.now().AddDate(0, 0, confirmDays(acc))
 	}
 	res, err := s.Store.RequestSubscription(ctx, r.AccountID, req)
 	if err != nil {
@@ -126,7 +137,7 @@ func (s *Service) Subscribe(ctx context.Context, r SubscribeRequest) (Outcome, e
 	out := Outcome{SubscriberID: res.Subscriber.ID, DoubleOptIn: doubleOptIn}
 	var letter postman.Letter
 	if doubleOptIn {
-		letter = confirmationLetter(acc, names, text, addr, r.Name, s.BaseURL+"/confirm/"+token, s.BaseURL+"/decline/"+token)
+		letter = confirmationLetter(acc, names, text, addr, r.Name, s.BaseURL+"/confirm/"+token, s.BaseURL+"/decline/"+token, confirmDays(acc))
 	} else {
 		letter = welcomeLetter(acc, names, addr, r.Name, s.receiptURL(r.AccountID, res.LedgerSeq, res.Subscriber.ID))
 	}

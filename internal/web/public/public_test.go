@@ -362,3 +362,35 @@ func TestBotsAndLimits(t *testing.T) {
 		t.Fatalf("rate limit: codes %v, want the default burst of 5 then 429", codes)
 	}
 }
+
+// TestConfirmationMailStatesTheAccountsWindow: an account that deletes unconfirmed
+// requests sooner than the instance says so in the confirmation mail, instead of
+// promising a link that works for 7 days.
+func TestConfirmationMailStatesTheAccountsWindow(t *testing.T) {
+	store := testdb.Open(t, testdb.Engines(t)[0])
+	acc := tidings.Account{Name: "Quick", ContactEmail: "dpo@quick.example", UnconfirmedDays: 2}
+	if err := store.CreateAccount(context.Background(), &acc); err != nil {
+		t.Fatal(err)
+	}
+	w := newWorld(t, store, true)
+	list := tidings.NewList("Fast news")
+	if err := store.CreateList(context.Background(), acc.ID, &list); err != nil {
+		t.Fatal(err)
+	}
+	text, err := w.consent.CurrentText(context.Background(), acc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, page := w.post("/s/"+w.consent.ListToken(acc.ID, list.ID), url.Values{"email": {"quick@example.com"},
+		"consent_version": {fmt.Sprint(text.Version)}})
+	if code != 200 {
+		t.Fatalf("subscribe: %d %s", code, page)
+	}
+	msgs := w.sink.Find("quick@example.com")
+	if len(msgs) != 1 {
+		t.Fatalf("%d mails", len(msgs))
+	}
+	if body := textOf(t, msgs[0].Data); !strings.Contains(body, "it works for 2 days") {
+		t.Fatalf("the mail does not state the account's 2 days:\n%s", body)
+	}
+}
