@@ -76,7 +76,9 @@ func (s *Store) RequestSubscription(ctx context.Context, accountID int64, req ti
 	if err != nil {
 		return res, err
 	}
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	orig := sub
+	attempt := func(tx *sql.Tx) error {
+		sub = orig
 		if req.RespectSuppression {
 			if ok, _, err := suppressed(ctx, tx, accountID, s.keys.SuppressionHash(req.Email.String())); err != nil || ok {
 				if ok {
@@ -137,7 +139,13 @@ func (s *Store) RequestSubscription(ctx context.Context, accountID int64, req ti
 			}
 		}
 		return nil
-	})
+	}
+	err = s.tx(ctx, attempt)
+	if errors.Is(err, tidings.ErrConflict) {
+		// The same person signed up at the same moment (a double click) and their
+		// subscriber was committed first: this request now finds it.
+		err = s.tx(ctx, attempt)
+	}
 	res.Subscriber = sub
 	return res, err
 }

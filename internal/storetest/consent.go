@@ -408,3 +408,34 @@ func testTwoRequestsOneList(t *testing.T, s tidings.Store) {
 		t.Fatalf("after confirming the other: lists %v, subscriptions %+v", c.Lists, subs)
 	}
 }
+
+// testConcurrentSignUps: the same address signing up several times at once (a double
+// click) is one subscriber, and every request succeeds.
+func testConcurrentSignUps(t *testing.T, s tidings.Store) {
+	a, b := mustAccount(t, s), mustAccount(t, s)
+	l, lb := mustList(t, s, a.ID), mustList(t, s, b.ID)
+	for round := range 3 { // known to the instance through another account
+		_, err := s.RequestSubscription(ctx, b.ID, request(fmt.Sprintf("double%d@example.com", round), []int64{lb.ID}, tidings.LedgerSingleOptIn, ""))
+		noErr(t, "RequestSubscription(b)", err)
+	}
+	for round := range 3 {
+		var wg sync.WaitGroup
+		for i := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := s.RequestSubscription(ctx, a.ID, request(fmt.Sprintf("double%d@example.com", round), []int64{l.ID},
+					tidings.LedgerRequested, fmt.Sprintf("tok-double-%d-%d", round, i)))
+				if err != nil {
+					t.Errorf("sign-up %d: %v", i, err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	subs, err := s.ListSubscribers(ctx, a.ID, tidings.SubscriberFilter{})
+	noErr(t, "ListSubscribers", err)
+	if len(subs) != 3 {
+		t.Fatalf("%d subscribers for 3 addresses", len(subs))
+	}
+}

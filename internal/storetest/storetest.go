@@ -45,6 +45,7 @@ func Run(t *testing.T, open Opener) {
 		{"UnconfirmedRequestKeepsUnsubscription", testUnconfirmedRequestKeepsUnsubscription},
 		{"ConfirmOnce", testConfirmOnce},
 		{"TwoRequestsOneList", testTwoRequestsOneList},
+		{"ConcurrentSignUps", testConcurrentSignUps},
 		{"UnsubscribeAndSuppression", testUnsubscribeAndSuppression},
 		{"ConsentIsolation", testConsentIsolation},
 		{"Domains", testDomains},
