@@ -167,6 +167,11 @@ func (s *Service) Confirm(ctx context.Context, token string, ev tidings.Evidence
 	if err != nil {
 		return c, err
 	}
+	if len(c.Lists) == 0 {
+		// Every list of the request was deleted since: nothing was confirmed (the request
+		// is used up), and there is nothing to welcome the person to.
+		return c, ErrBadLink
+	}
 	acc, err := s.Store.GetAccount(ctx, c.AccountID)
 	if err != nil {
 		return c, err

@@ -394,3 +394,33 @@ func TestConfirmationMailStatesTheAccountsWindow(t *testing.T) {
 		t.Fatalf("the mail does not state the account's 2 days:\n%s", body)
 	}
 }
+
+// TestConfirmDeletedList: a confirmation link for a list deleted since confirms nothing,
+// and says so, instead of welcoming the person to no list with a receipt link that
+// does not work.
+func TestConfirmDeletedList(t *testing.T) {
+	w := newWorld(t, testdb.Open(t, testdb.Engines(t)[0]), true)
+	ctx := context.Background()
+	text, err := w.consent.CurrentText(ctx, w.acc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, page := w.post("/s/"+w.consent.ListToken(w.acc.ID, w.list.ID), url.Values{"email": {"gone@example.com"},
+		"consent_version": {fmt.Sprint(text.Version)}}); code != 200 {
+		t.Fatalf("subscribe: %d %s", code, page)
+	}
+	msgs := w.sink.Find("gone@example.com")
+	if len(msgs) != 1 {
+		t.Fatalf("%d mails", len(msgs))
+	}
+	l := links(textOf(t, msgs[0].Data))
+	if err := w.store.DeleteList(ctx, w.acc.ID, w.list.ID); err != nil {
+		t.Fatal(err)
+	}
+	if code, page := w.post(l["confirm"], nil); code != 404 || !strings.Contains(page, "not valid") {
+		t.Fatalf("confirm for a deleted list: %d %s", code, page)
+	}
+	if n := len(w.sink.Find("gone@example.com")); n != 1 {
+		t.Fatalf("%d mails: a welcome to no list was sent", n)
+	}
+}
