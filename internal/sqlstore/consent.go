@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -625,8 +626,37 @@ func (s *Store) unsubscribe(ctx context.Context, tx *sql.Tx, accountID, subscrib
 			return err
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM pending_confirmations WHERE subscriber_id = $1`, subscriberID); err != nil {
+	// Pending requests for the list(s) left go with them; a request for another list
+	// goes on (confirmed, declined or expired like any other).
+	prows, err := tx.QueryContext(ctx, `SELECT id, lists FROM pending_confirmations WHERE subscriber_id = $1 ORDER BY id`, subscriberID)
+	if err != nil {
 		return err
+	}
+	var pendings []pending
+	for prows.Next() {
+		p := pending{accountID: accountID, subscriberID: subscriberID, personID: pid, dk: dk}
+		var ids string
+		if err := prows.Scan(&p.id, &ids); err != nil {
+			prows.Close()
+			return err
+		}
+		if p.lists, err = splitIDs(ids); err != nil {
+			prows.Close()
+			return err
+		}
+		pendings = append(pendings, p)
+	}
+	prows.Close()
+	if err := prows.Err(); err != nil {
+		return err
+	}
+	for _, p := range pendings {
+		if listID != 0 && !slices.Contains(p.lists, listID) {
+			continue
+		}
+		if err := s.dropPending(ctx, tx, p, tidings.LedgerUnsubscribed, source, ev, now); err != nil && !errors.Is(err, tidings.ErrNotFound) {
+			return err
+		}
 	}
 	var active int
 	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM subscriptions WHERE subscriber_id = $1 AND status <> 'unsubscribed'`,

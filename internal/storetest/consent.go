@@ -439,3 +439,26 @@ func testConcurrentSignUps(t *testing.T, s tidings.Store) {
 		t.Fatalf("%d subscribers for 3 addresses", len(subs))
 	}
 }
+
+// testUnsubscribeOneListKeepsOtherRequest: leaving one list does not strand a pending
+// request for another — its link still works, and unconfirmed, it still expires.
+func testUnsubscribeOneListKeepsOtherRequest(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	la, lb := mustList(t, s, a.ID), mustList(t, s, a.ID)
+	res, err := s.RequestSubscription(ctx, a.ID, request("two@example.com", []int64{la.ID}, tidings.LedgerSingleOptIn, ""))
+	noErr(t, "RequestSubscription(a)", err)
+	id := res.Subscriber.ID
+	_, err = s.RequestSubscription(ctx, a.ID, request("two@example.com", []int64{lb.ID}, tidings.LedgerRequested, "tok-b"))
+	noErr(t, "RequestSubscription(b)", err)
+	noErr(t, "Unsubscribe(a)", s.Unsubscribe(ctx, a.ID, id, la.ID, tidings.SourceMail, tidings.Evidence{}))
+	n, err := s.ExpireUnconfirmed(ctx, a.ID, time.Now().Add(time.Hour), true)
+	noErr(t, "ExpireUnconfirmed(dry run)", err)
+	if n != 1 {
+		t.Fatalf("the request for list b is gone (%d pending): its unconfirmed subscription would never expire", n)
+	}
+	c, err := s.ConfirmSubscription(ctx, tokenHash("tok-b"), tidings.Evidence{})
+	noErr(t, "ConfirmSubscription(b)", err)
+	if len(c.Lists) != 1 || c.Lists[0] != lb.ID {
+		t.Fatalf("confirmed %v", c.Lists)
+	}
+}

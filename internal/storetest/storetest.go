@@ -46,6 +46,7 @@ func Run(t *testing.T, open Opener) {
 		{"ConfirmOnce", testConfirmOnce},
 		{"TwoRequestsOneList", testTwoRequestsOneList},
 		{"ConcurrentSignUps", testConcurrentSignUps},
+		{"UnsubscribeOneListKeepsOtherRequest", testUnsubscribeOneListKeepsOtherRequest},
 		{"UnsubscribeAndSuppression", testUnsubscribeAndSuppression},
 		{"ConsentIsolation", testConsentIsolation},
 		{"Domains", testDomains},
