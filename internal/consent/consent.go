@@ -136,7 +136,9 @@ func (s *Service) Subscribe(ctx context.Context, r SubscribeRequest) (Outcome, e
 	}
 	out := Outcome{SubscriberID: res.Subscriber.ID, DoubleOptIn: doubleOptIn}
 	var letter postman.Letter
+	proofKind := "welcome"
 	if doubleOptIn {
+		proofKind = "confirmation_request"
 		letter = confirmationLetter(acc, names, text, addr, r.Name, s.BaseURL+"/confirm/"+token, s.BaseURL+"/decline/"+token, confirmDays(acc))
 	} else {
 		letter = welcomeLetter(acc, names, addr, r.Name, s.receiptURL(r.AccountID, res.LedgerSeq, res.Subscriber.ID))
@@ -146,8 +148,9 @@ func (s *Service) Subscribe(ctx context.Context, r SubscribeRequest) (Outcome, e
 		return out, fmt.Errorf("send %s mail: %w", req.Kind, err)
 	}
 	// The confirmation request exactly as sent, DKIM signature included, is the proof
-	// that the person was asked.
-	if err := s.Store.AttachProof(ctx, r.AccountID, res.Subscriber.ID, res.LedgerSeq, "confirmation_request", sent); err != nil {
+	// that the person was asked (single opt-in: the welcome mail, proof of what they
+	// were told).
+	if err := s.Store.AttachProof(ctx, r.AccountID, res.Subscriber.ID, res.LedgerSeq, proofKind, sent); err != nil {
 		return out, fmt.Errorf("store proof: %w", err)
 	}
 	s.log().Info("subscription requested", "account_id", r.AccountID, "subscriber_id", res.Subscriber.ID, "double_opt_in", doubleOptIn)

@@ -319,6 +319,15 @@ func TestSingleOptInAndJSON(t *testing.T) {
 	if len(entries) != 1 || entries[0].Kind != tidings.LedgerSingleOptIn || entries[0].Source != tidings.SourceAPI {
 		t.Fatalf("single opt-in must be recorded as such: %+v", entries)
 	}
+	// The mail kept as proof is the welcome mail, and is named so.
+	if proofs, err := w.store.Proofs(ctx, w.acc.ID, subs[0].ID); err != nil || len(proofs) != 1 || proofs[0].Kind != "welcome" {
+		t.Fatalf("single opt-in proof: %d proofs, first kind %q, err %v", len(proofs), func() string {
+			if len(proofs) == 0 {
+				return ""
+			}
+			return proofs[0].Kind
+		}(), err)
+	}
 	for _, bad := range []string{`{"email":"x"}`, `{"email":"a@b.example","consent_version":999}`, `{"email":"a@b.example","x":1}`, `not json`} {
 		req, _ := http.NewRequest("POST", w.srv.URL+path, strings.NewReader(bad))
 		req.Header.Set("Content-Type", "application/json")
