@@ -129,6 +129,13 @@ func (s *Store) RequestSubscription(ctx context.Context, accountID int64, req ti
 		}
 		ev := req.Evidence
 		ev.Time = now
+		if req.TrackingConsent {
+			// Consent to tracking is a consent too: the sign-up's evidence records it.
+			if ev.Note != "" {
+				ev.Note += "; "
+			}
+			ev.Note += "tracking consent given"
+		}
 		for i, listID := range req.Lists {
 			e := tidings.LedgerEntry{AccountID: accountID, Time: now, Kind: req.Kind, PersonID: pid, ListID: listID,
 				Source: req.Source, TextVersion: textVersion, TextSHA256: textHash}

@@ -462,3 +462,23 @@ func testUnsubscribeOneListKeepsOtherRequest(t *testing.T, s tidings.Store) {
 		t.Fatalf("confirmed %v", c.Lists)
 	}
 }
+
+// testTrackingConsentInLedger: consent to tracking given with a sign-up is in the
+// ledger's evidence of that sign-up, as every other consent is.
+func testTrackingConsentInLedger(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l := mustList(t, s, a.ID)
+	for i, kind := range []tidings.LedgerKind{tidings.LedgerSingleOptIn, tidings.LedgerRequested} {
+		req := request(fmt.Sprintf("tracked%d@example.com", i), []int64{l.ID}, kind, fmt.Sprintf("tok-tracked-%d", i))
+		req.TrackingConsent = true
+		res, err := s.RequestSubscription(ctx, a.ID, req)
+		noErr(t, "RequestSubscription", err)
+		entries, err := s.LedgerEntries(ctx, a.ID, res.LedgerSeq-1, 1)
+		noErr(t, "LedgerEntries", err)
+		ev, err := s.OpenEvidence(ctx, entries[0])
+		noErr(t, "OpenEvidence", err)
+		if ev.Note != "tracking consent given" || ev.IP != "198.51.100.1" {
+			t.Fatalf("%s: evidence %+v", kind, ev)
+		}
+	}
+}

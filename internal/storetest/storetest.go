@@ -47,6 +47,7 @@ func Run(t *testing.T, open Opener) {
 		{"TwoRequestsOneList", testTwoRequestsOneList},
 		{"ConcurrentSignUps", testConcurrentSignUps},
 		{"UnsubscribeOneListKeepsOtherRequest", testUnsubscribeOneListKeepsOtherRequest},
+		{"TrackingConsentInLedger", testTrackingConsentInLedger},
 		{"UnsubscribeAndSuppression", testUnsubscribeAndSuppression},
 		{"ConsentIsolation", testConsentIsolation},
 		{"Domains", testDomains},
