@@ -122,3 +122,66 @@ func TestDKIMAndRetentionCommands(t *testing.T) {
 		t.Fatalf("retention dry run: %d %s", code, out)
 	}
 }
+
+// TestImportSendConfirmationBadFile: a file refused for a broken line after the first
+// batch mails nobody — the report says nothing was imported, and it must be true.
+func TestImportSendConfirmationBadFile(t *testing.T) {
+	c := newCLI(t)
+	accountID, listID, file := setupImport(t, c)
+	var b strings.Builder
+	b.WriteString("email\n")
+	for i := range 1200 {
+		fmt.Fprintf(&b, "person%d@example.com\n", i)
+	}
+	b.WriteString("\"broken@example.com\n")
+	os.WriteFile(file, []byte(b.String()), 0o600)
+	code, _, errs := c.run("import", file, "--account", fmt.Sprint(accountID), "--list", fmt.Sprint(listID),
+		"--source", "fair", "--basis", "consent", "--mode", "send_confirmation")
+	if code == 0 || !strings.Contains(errs, "nothing was imported") {
+		t.Fatalf("import of a broken file: %d %q", code, errs)
+	}
+	a := openTestApp(t, c)
+	defer a.Close()
+	subs, err := a.store.ListSubscribers(context.Background(), accountID, tidings.SubscriberFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(subs) != 0 {
+		t.Fatalf("\"nothing was imported\", but %d people were asked to confirm", len(subs))
+	}
+}
+
+// TestLedgerVerifyWholeChainRemoved: removing every entry of an account's chain, or its
+// head, is a broken ledger, not an empty or unlisted one.
+func TestLedgerVerifyWholeChainRemoved(t *testing.T) {
+	c := newCLI(t)
+	accountID, listID, file := setupImport(t, c)
+	if code, _, errs := c.run("import", file, "--account", fmt.Sprint(accountID), "--list", fmt.Sprint(listID),
+		"--source", "fair", "--basis", "consent"); code != 0 {
+		t.Fatalf("import: %d %s", code, errs)
+	}
+	a := openTestApp(t, c)
+	db := a.store.DB()
+	if _, err := db.Exec(`DELETE FROM ledger WHERE account_id = $1`, accountID); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	code, out, _ := c.run("ledger", "verify")
+	if code != 1 || !strings.Contains(out, "BROKEN") {
+		t.Fatalf("every entry removed: %d %s", code, out)
+	}
+
+	// The other way round: entries left, head removed — the account is still verified.
+	c = newCLI(t)
+	accountID, listID, file = setupImport(t, c)
+	c.run("import", file, "--account", fmt.Sprint(accountID), "--list", fmt.Sprint(listID), "--source", "fair", "--basis", "consent")
+	a = openTestApp(t, c)
+	if _, err := a.store.DB().Exec(`DELETE FROM ledger_heads WHERE account_id = $1`, accountID); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	code, out, _ = c.run("ledger", "verify")
+	if code != 1 || !strings.Contains(out, fmt.Sprintf("account %d: BROKEN", accountID)) {
+		t.Fatalf("head removed: %d %s", code, out)
+	}
+}

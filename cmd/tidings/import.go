@@ -56,7 +56,22 @@ func cmdImport(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer a.Close()
-
+	decl := tidings.ImportDeclaration{Source: *source, LawfulBasis: tidings.LawfulBasis(*basis)}
+	opts := importer.Options{AccountID: accountID, ListID: listID, Declaration: decl, Mode: importer.Mode(*mode),
+		EmailColumn: *emailCol, NameColumn: *nameCol}
+	if *ignore != "" {
+		opts.Ignore = strings.Split(*ignore, ",")
+	}
+	if opts.Mode == importer.SendConfirmation {
+		// Asking people to confirm is not one transaction: a file refused partway would
+		// have mailed the rows before it. The whole file is checked first.
+		if err := importer.Check(ctx, f, opts); err != nil {
+			return fmt.Errorf("nothing was imported: %w", err)
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+	}
 	var in io.Reader = f
 	var bar *pb.ProgressBar
 	if st, err := f.Stat(); err == nil && isTerminal(e.stderr) && !*asJSON {
@@ -66,17 +81,14 @@ func cmdImport(ctx context.Context, e env, args []string) error {
 		in = bar.NewProxyReader(f)
 		defer bar.Finish()
 	}
-	decl := tidings.ImportDeclaration{Source: *source, LawfulBasis: tidings.LawfulBasis(*basis)}
-	opts := importer.Options{AccountID: accountID, ListID: listID, Declaration: decl, Mode: importer.Mode(*mode),
-		EmailColumn: *emailCol, NameColumn: *nameCol}
-	if *ignore != "" {
-		opts.Ignore = strings.Split(*ignore, ",")
-	}
 	rep, err := importer.Run(ctx, a.store, a.consent.Requester(accountID, listID, decl), in, opts)
 	if bar != nil {
 		bar.Finish()
 	}
 	if err != nil {
+		if n := rep.Counts[tidings.ImportRequested]; n > 0 {
+			return fmt.Errorf("the import stopped partway; %d people were already asked to confirm: %w", n, err)
+		}
 		return fmt.Errorf("nothing was imported: %w", err)
 	}
 	if *asJSON {

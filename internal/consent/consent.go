@@ -34,6 +34,17 @@ type Service struct {
 	Now     func() time.Time
 }
 
+// confirmDays is how many days an account's confirmation links work: the instance's
+// ConfirmWindow, or the account's shorter rule for unconfirmed requests (the retention
+// sweep deletes them then).
+func confirmDays(a tidings.Account) int {
+	days := int(ConfirmWindow / (24 * time.Hour))
+	if a.UnconfirmedDays > 0 && a.UnconfirmedDays < days {
+		days = a.UnconfirmedDays
+	}
+	return days
+}
+
 func (s *Service) now() time.Time {
 	if s.Now != nil {
 		return s.Now()
@@ -117,7 +128,7 @@ func (s *Service) Subscribe(ctx context.Context, r SubscribeRequest) (Outcome, e
 	var token string
 	if doubleOptIn {
 		token = s.Keys.Sign("confirm", randomBytes(32))
-		req.Kind, req.TokenHash, req.ExpiresAt = tidings.LedgerRequested, keys.HashSecretToken(token), s.now().Add(ConfirmWindow)
+		req.Kind, req.TokenHash, req.ExpiresAt = tidings.LedgerRequested, keys.HashSecretToken(token), s.now().AddDate(0, 0, confirmDays(acc))
 	}
 	res, err := s.Store.RequestSubscription(ctx, r.AccountID, req)
 	if err != nil {
@@ -125,8 +136,10 @@ func (s *Service) Subscribe(ctx context.Context, r SubscribeRequest) (Outcome, e
 	}
 	out := Outcome{SubscriberID: res.Subscriber.ID, DoubleOptIn: doubleOptIn}
 	var letter postman.Letter
+	proofKind := "welcome"
 	if doubleOptIn {
-		letter = confirmationLetter(acc, names, text, addr, r.Name, s.BaseURL+"/confirm/"+token, s.BaseURL+"/decline/"+token)
+		proofKind = "confirmation_request"
+		letter = confirmationLetter(acc, names, text, addr, r.Name, s.BaseURL+"/confirm/"+token, s.BaseURL+"/decline/"+token, confirmDays(acc))
 	} else {
 		letter = welcomeLetter(acc, names, addr, r.Name, s.receiptURL(r.AccountID, res.LedgerSeq, res.Subscriber.ID))
 	}
@@ -135,8 +148,9 @@ func (s *Service) Subscribe(ctx context.Context, r SubscribeRequest) (Outcome, e
 		return out, fmt.Errorf("send %s mail: %w", req.Kind, err)
 	}
 	// The confirmation request exactly as sent, DKIM signature included, is the proof
-	// that the person was asked.
-	if err := s.Store.AttachProof(ctx, r.AccountID, res.Subscriber.ID, res.LedgerSeq, "confirmation_request", sent); err != nil {
+	// that the person was asked (single opt-in: the welcome mail, proof of what they
+	// were told).
+	if err := s.Store.AttachProof(ctx, r.AccountID, res.Subscriber.ID, res.LedgerSeq, proofKind, sent); err != nil {
 		return out, fmt.Errorf("store proof: %w", err)
 	}
 	s.log().Info("subscription requested", "account_id", r.AccountID, "subscriber_id", res.Subscriber.ID, "double_opt_in", doubleOptIn)
@@ -155,6 +169,11 @@ func (s *Service) Confirm(ctx context.Context, token string, ev tidings.Evidence
 	}
 	if err != nil {
 		return c, err
+	}
+	if len(c.Lists) == 0 {
+		// Every list of the request was deleted since: nothing was confirmed (the request
+		// is used up), and there is nothing to welcome the person to.
+		return c, ErrBadLink
 	}
 	acc, err := s.Store.GetAccount(ctx, c.AccountID)
 	if err != nil {

@@ -54,7 +54,7 @@ func (s *Service) Requester(accountID, listID int64, d tidings.ImportDeclaration
 		token := s.Keys.Sign("confirm", randomBytes(32))
 		req := tidings.SubscriptionRequest{Email: row.Email, Name: row.Name, Attributes: row.Attributes, Lists: []int64{listID},
 			Source: tidings.SourceImport, Text: &text, Evidence: tidings.Evidence{Note: note}, Kind: tidings.LedgerRequested,
-			TokenHash: keys.HashSecretToken(token), ExpiresAt: s.now().Add(ConfirmWindow), RespectSuppression: true}
+			TokenHash: keys.HashSecretToken(token), ExpiresAt: s.now().AddDate(0, 0, confirmDays(acc)), RespectSuppression: true}
 		stored, err := s.Store.RequestSubscription(ctx, accountID, req)
 		if errors.Is(err, tidings.ErrSuppressed) {
 			res.Status, res.Reason = tidings.ImportSuppressed, "the address is suppressed; only the person can subscribe again"
@@ -63,7 +63,7 @@ func (s *Service) Requester(accountID, listID int64, d tidings.ImportDeclaration
 		if err != nil {
 			return res, err
 		}
-		letter := confirmationLetter(acc, []string{list.Name}, text, row.Email, row.Name, s.BaseURL+"/confirm/"+token, s.BaseURL+"/decline/"+token)
+		letter := confirmationLetter(acc, []string{list.Name}, text, row.Email, row.Name, s.BaseURL+"/confirm/"+token, s.BaseURL+"/decline/"+token, confirmDays(acc))
 		sent, err := s.Postman.Send(ctx, accountID, letter)
 		if err != nil {
 			return res, fmt.Errorf("row %d: send confirmation: %w", row.Row, err)

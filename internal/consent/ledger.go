@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 
 	"github.com/tidings/tidings/internal/tidings"
@@ -63,10 +64,13 @@ func VerifyLedger(ctx context.Context, store LedgerReader, accountID int64) (Led
 		}
 	}
 	headSeq, headHash, err := store.LedgerHead(ctx, accountID)
-	if err != nil && last > 0 {
+	switch {
+	case errors.Is(err, tidings.ErrNotFound) && last > 0:
+		return broken(last, "the ledger has %d entries but no head: its head was removed", last)
+	case errors.Is(err, tidings.ErrNotFound):
+	case err != nil:
 		return rep, err
-	}
-	if last > 0 && (headSeq != last || !bytes.Equal(headHash, prev)) {
+	case headSeq != last || (last > 0 && !bytes.Equal(headHash, prev)):
 		return broken(last+1, "the ledger ends at entry %d but its head says %d: entries were removed from the end", last, headSeq)
 	}
 	rep.OK = true

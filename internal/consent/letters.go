@@ -9,27 +9,27 @@ import (
 	"github.com/tidings/tidings/internal/tidings"
 )
 
-func confirmationLetter(a tidings.Account, lists []string, text tidings.ConsentText, to tidings.Address, name, confirmURL, declineURL string) postman.Letter {
+func confirmationLetter(a tidings.Account, lists []string, text tidings.ConsentText, to tidings.Address, name, confirmURL, declineURL string, days int) postman.Letter {
 	listNames := strings.Join(lists, ", ")
 	plain := fmt.Sprintf(`%s
 
 someone, hopefully you, asked to receive "%s" from %s at this address.
 
-To confirm, open this link (it works for 7 days):
+To confirm, open this link (it works for %d days):
 %s
 
 You agreed to: %s
 
 If this wasn't you, open this link and the request is deleted; you will hear nothing more:
 %s
-`, greeting(name), listNames, a.Name, confirmURL, text.Body, declineURL)
+`, greeting(name), listNames, a.Name, days, confirmURL, text.Body, declineURL)
 	e := html.EscapeString
 	htm := fmt.Sprintf(`<p>%s</p>
 <p>Someone, hopefully you, asked to receive <strong>%s</strong> from %s at this address.</p>
-<p><a href="%s">Confirm my subscription</a> (this link works for 7 days)</p>
+<p><a href="%s">Confirm my subscription</a> (this link works for %d days)</p>
 <p>You agreed to: <em>%s</em></p>
 <p>If this wasn't you, <a href="%s">delete this request</a>; you will hear nothing more.</p>
-`, e(greeting(name)), e(listNames), e(a.Name), e(confirmURL), e(text.Body), e(declineURL))
+`, e(greeting(name)), e(listNames), e(a.Name), e(confirmURL), days, e(text.Body), e(declineURL))
 	return postman.Letter{To: to, ToName: name, LocalPart: "confirm", Subject: "Please confirm your subscription to " + listNames, Text: plain, HTML: htm}
 }
 

@@ -281,6 +281,12 @@ func newReader(r io.Reader, opts Options) (*reader, error) {
 			if err := (tidings.Attributes{key: ""}).Validate(); err != nil {
 				return nil, &FileError{Line: 1, Problem: fmt.Sprintf("column %q cannot become an attribute name; rename it (letters, digits, underscores) or ignore it", h)}
 			}
+			// Two columns for one attribute: one of them would be dropped silently.
+			for j, k := range rd.attrs {
+				if k == key {
+					return nil, &FileError{Line: 1, Problem: fmt.Sprintf("columns %q and %q both become the attribute %q; rename or ignore one of them", header[j], h, key)}
+				}
+			}
 			rd.attrs[i] = key
 		}
 	}
@@ -369,3 +375,31 @@ func (rd *reader) next() (tidings.ImportRow, *tidings.ImportResult, error) {
 	}
 	return row, nil, nil
 }
+
+// Check reads the whole file through the importer's checks (CSV syntax, encoding,
+// header, row widths) and stores nothing. An import that asks people to confirm is not
+// one transaction: a file that fails partway would have mailed the rows before, so its
+// callers check the file first.
+func Check(ctx context.Context, r io.Reader, opts Options) error {
+	opts.Mode, opts.Progress = Confirmed, nil
+	_, err := Run(ctx, checkStore{}, nil, r, opts)
+	return err
+}
+
+type checkStore struct{}
+
+func (checkStore) BeginImport(context.Context, int64, int64, tidings.ImportDeclaration) (tidings.Importer, error) {
+	return checkImporter{}, nil
+}
+
+type checkImporter struct{}
+
+func (checkImporter) Add(_ context.Context, rows []tidings.ImportRow) ([]tidings.ImportResult, error) {
+	out := make([]tidings.ImportResult, len(rows))
+	for i, r := range rows {
+		out[i] = tidings.ImportResult{Row: r.Row, Status: tidings.ImportAdded}
+	}
+	return out, nil
+}
+func (checkImporter) Commit() error   { return nil }
+func (checkImporter) Rollback() error { return nil }

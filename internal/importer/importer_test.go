@@ -149,12 +149,14 @@ func TestImportFileErrorsStoreNothing(t *testing.T) {
 	ctx := context.Background()
 	a, l := setup(t, s)
 	cases := map[string]string{
-		"":                                       "empty",
-		"name,city\nAnn,Oslo\n":                  "no email column",
-		"email,na\"me\nann@example.com,x\n":      "not valid CSV",
-		"email\nok@example.com\n\"unclosed\n":    "not valid CSV",
-		"email,name\nok@example.com,M\xfcller\n": "UTF-8",
-		"email,bad/column\nok@example.com,x\n":   "cannot become an attribute",
+		"":                                         "empty",
+		"name,city\nAnn,Oslo\n":                    "no email column",
+		"email,na\"me\nann@example.com,x\n":        "not valid CSV",
+		"email\nok@example.com\n\"unclosed\n":      "not valid CSV",
+		"email,name\nok@example.com,M\xfcller\n":   "UTF-8",
+		"email,bad/column\nok@example.com,x\n":     "cannot become an attribute",
+		"email,City,city\nok@example.com,Oslo,x\n": "both become the attribute",
+		"email,Plan,plan \nok@example.com,a,b\n":   "both become the attribute",
 	}
 	for csv, want := range cases {
 		_, err := run(t, s, a, l, csv)

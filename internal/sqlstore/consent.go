@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -75,7 +77,9 @@ func (s *Store) RequestSubscription(ctx context.Context, accountID int64, req ti
 	if err != nil {
 		return res, err
 	}
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	orig := sub
+	attempt := func(tx *sql.Tx) error {
+		sub = orig
 		if req.RespectSuppression {
 			if ok, _, err := suppressed(ctx, tx, accountID, s.keys.SuppressionHash(req.Email.String())); err != nil || ok {
 				if ok {
@@ -89,7 +93,10 @@ func (s *Store) RequestSubscription(ctx context.Context, accountID int64, req ti
 			return err
 		}
 		sub.AccountID, sub.PersonID = accountID, pid
-		if err := s.upsertSubscriber(ctx, tx, &sub, dk, now); err != nil {
+		// A double opt-in request changes nothing of a known subscriber until its link is
+		// used: anyone can type an address into a form. Its changes wait, sealed, beside it.
+		changes := tidings.Subscriber{Name: sub.Name, Attributes: sub.Attributes, TrackingConsent: sub.TrackingConsent}
+		if err := s.upsertSubscriber(ctx, tx, &sub, dk, now, !doubleOptIn); err != nil {
 			return err
 		}
 		status := tidings.SubConfirmed
@@ -107,16 +114,28 @@ func (s *Store) RequestSubscription(ctx context.Context, accountID int64, req ti
 			textVersion, textHash = req.Text.Version, req.Text.SHA256
 		}
 		if doubleOptIn {
+			raw, err := json.Marshal(pendingChanges{Name: changes.Name, Attributes: changes.Attributes, TrackingConsent: changes.TrackingConsent})
+			if err != nil {
+				return err
+			}
 			_, err = tx.ExecContext(ctx, `
-				INSERT INTO pending_confirmations (account_id, subscriber_id, token_hash, lists, text_version, created_at, expires_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-				accountID, sub.ID, req.TokenHash, joinIDs(req.Lists), textVersion, toDB(now), toDB(req.ExpiresAt))
+				INSERT INTO pending_confirmations (account_id, subscriber_id, token_hash, lists, text_version, created_at, expires_at, changes_sealed)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+				accountID, sub.ID, req.TokenHash, joinIDs(req.Lists), textVersion, toDB(now), toDB(req.ExpiresAt),
+				dk.Seal(raw, []byte(aad(accountID, pid, "pending_changes"))))
 			if err != nil {
 				return translate(err)
 			}
 		}
 		ev := req.Evidence
 		ev.Time = now
+		if req.TrackingConsent {
+			// Consent to tracking is a consent too: the sign-up's evidence records it.
+			if ev.Note != "" {
+				ev.Note += "; "
+			}
+			ev.Note += "tracking consent given"
+		}
 		for i, listID := range req.Lists {
 			e := tidings.LedgerEntry{AccountID: accountID, Time: now, Kind: req.Kind, PersonID: pid, ListID: listID,
 				Source: req.Source, TextVersion: textVersion, TextSHA256: textHash}
@@ -128,14 +147,29 @@ func (s *Store) RequestSubscription(ctx context.Context, accountID int64, req ti
 			}
 		}
 		return nil
-	})
+	}
+	err = s.tx(ctx, attempt)
+	if errors.Is(err, tidings.ErrConflict) {
+		// The same person signed up at the same moment (a double click) and their
+		// subscriber was committed first: this request now finds it.
+		err = s.tx(ctx, attempt)
+	}
 	res.Subscriber = sub
 	return res, err
 }
 
-// upsertSubscriber creates the subscriber, or refreshes an existing one's name,
-// attributes (merged) and tracking consent with what the person just gave.
-func (s *Store) upsertSubscriber(ctx context.Context, tx *sql.Tx, sub *tidings.Subscriber, dk *keys.DataKey, now time.Time) error {
+// pendingChanges is what a double opt-in request asks to change of the subscriber,
+// applied at confirmation.
+type pendingChanges struct {
+	Name            string             `json:"name"`
+	Attributes      tidings.Attributes `json:"attributes"`
+	TrackingConsent bool               `json:"tracking_consent"`
+}
+
+// upsertSubscriber creates the subscriber, or (with update) refreshes an existing one's
+// name, attributes (merged) and tracking consent with what the person just gave.
+// Without update an existing subscriber is only read: sub gets its ID, status and times.
+func (s *Store) upsertSubscriber(ctx context.Context, tx *sql.Tx, sub *tidings.Subscriber, dk *keys.DataKey, now time.Time, update bool) error {
 	var id int64
 	var nameEnc, attrsEnc []byte
 	var created int64
@@ -158,6 +192,10 @@ func (s *Store) upsertSubscriber(ctx context.Context, tx *sql.Tx, sub *tidings.S
 		return err
 	}
 	sub.ID, sub.Status, sub.CreatedAt, sub.UpdatedAt = id, tidings.SubscriberStatus(status), fromDB(created), now
+	if !update {
+		sub.UpdatedAt = time.Time{}
+		return nil
+	}
 	a, p := sub.AccountID, sub.PersonID
 	if sub.Name == "" {
 		if sub.Name, err = dk.OpenString(nameEnc, aad(a, p, "name")); err != nil {
@@ -186,7 +224,8 @@ func (s *Store) upsertSubscriber(ctx context.Context, tx *sql.Tx, sub *tidings.S
 }
 
 // requestSubscription adds the subscription; a confirmed one stays confirmed when the
-// person asks again.
+// person asks again, and an unsubscribed one stays unsubscribed (on record) until a
+// double opt-in request is confirmed.
 func requestSubscription(ctx context.Context, tx *sql.Tx, accountID, subscriberID, listID int64, status tidings.SubscriptionStatus, now time.Time) error {
 	if err := tx.QueryRowContext(ctx, `SELECT 1 FROM lists WHERE account_id = $1 AND id = $2`, accountID, listID).Scan(new(int)); err != nil {
 		if err == sql.ErrNoRows {
@@ -202,9 +241,13 @@ func requestSubscription(ctx context.Context, tx *sql.Tx, accountID, subscriberI
 		INSERT INTO subscriptions (list_id, subscriber_id, account_id, status, created_at, confirmed_at)
 		VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (list_id, subscriber_id) DO UPDATE SET
-			status = CASE WHEN subscriptions.status = 'confirmed' THEN 'confirmed' ELSE excluded.status END,
+			status = CASE WHEN subscriptions.status = 'confirmed' THEN 'confirmed'
+				WHEN subscriptions.status = 'unsubscribed' AND excluded.status = 'unconfirmed' THEN 'unsubscribed'
+				ELSE excluded.status END,
 			confirmed_at = COALESCE(subscriptions.confirmed_at, excluded.confirmed_at),
-			unsubscribed_at = CASE WHEN subscriptions.status = 'confirmed' THEN subscriptions.unsubscribed_at ELSE NULL END`,
+			unsubscribed_at = CASE WHEN subscriptions.status = 'confirmed' THEN subscriptions.unsubscribed_at
+				WHEN subscriptions.status = 'unsubscribed' AND excluded.status = 'unconfirmed' THEN subscriptions.unsubscribed_at
+				ELSE NULL END`,
 		listID, subscriberID, accountID, string(status), toDB(now), confirmed)
 	return translate(err)
 }
@@ -303,6 +346,7 @@ type pending struct {
 	lists                                 []int64
 	textVersion                           int
 	expires                               int64
+	changes                               []byte // sealed pendingChanges, or nil
 	dk                                    *keys.DataKey
 }
 
@@ -311,9 +355,9 @@ func (s *Store) loadPending(ctx context.Context, tx *sql.Tx, tokenHash []byte) (
 	var lists string
 	var wrapped []byte
 	err := tx.QueryRowContext(ctx, `
-		SELECT c.id, c.account_id, c.subscriber_id, c.lists, c.text_version, c.expires_at, s.person_id, k.wrapped_key
+		SELECT c.id, c.account_id, c.subscriber_id, c.lists, c.text_version, c.expires_at, c.changes_sealed, s.person_id, k.wrapped_key
 		FROM pending_confirmations c JOIN subscribers s ON s.id = c.subscriber_id JOIN persons p ON p.id = s.person_id JOIN person_keys k ON k.id = p.key_id
-		WHERE c.token_hash = $1`, tokenHash).Scan(&p.id, &p.accountID, &p.subscriberID, &lists, &p.textVersion, &p.expires, &p.personID, &wrapped)
+		WHERE c.token_hash = $1`, tokenHash).Scan(&p.id, &p.accountID, &p.subscriberID, &lists, &p.textVersion, &p.expires, &p.changes, &p.personID, &wrapped)
 	if err != nil {
 		return p, translate(err)
 	}
@@ -335,6 +379,11 @@ func (s *Store) ConfirmSubscription(ctx context.Context, tokenHash []byte, ev ti
 		}
 		if p.expires < toDB(now) {
 			return tidings.ErrNotFound
+		}
+		// The link is used up first: of two uses at once (PostgreSQL), the second waits
+		// here for the first to commit and then finds nothing to delete.
+		if err := claimPending(ctx, tx, p); err != nil {
+			return err
 		}
 		c.AccountID, c.Time, subscriberID = p.accountID, now, p.subscriberID
 		ev.Time = now
@@ -379,12 +428,26 @@ func (s *Store) ConfirmSubscription(ctx context.Context, tokenHash []byte, ev ti
 		if email, err = p.dk.OpenString(emailEnc, aad(p.accountID, p.personID, "email")); err != nil {
 			return err
 		}
+		// What the person chose in the request (name, attributes, tracking) applies now.
+		if p.changes != nil {
+			raw, err := p.dk.Open(p.changes, []byte(aad(p.accountID, p.personID, "pending_changes")))
+			if err != nil {
+				return err
+			}
+			var ch pendingChanges
+			if err := json.Unmarshal(raw, &ch); err != nil {
+				return err
+			}
+			sub := tidings.Subscriber{AccountID: p.accountID, PersonID: p.personID, Name: ch.Name, Attributes: ch.Attributes, TrackingConsent: ch.TrackingConsent}
+			if err := s.upsertSubscriber(ctx, tx, &sub, p.dk, now, true); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM suppressions WHERE account_id IN ($1, 0) AND hash = $2`,
 			p.accountID, s.keys.SuppressionHash(email)); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM pending_confirmations WHERE id = $1`, p.id)
-		return err
+		return nil
 	})
 	if err != nil {
 		return c, err
@@ -407,7 +470,39 @@ func (s *Store) DeclineSubscription(ctx context.Context, tokenHash []byte, ev ti
 // dropPending removes a pending request, its unconfirmed subscriptions, and the
 // subscriber when nothing else is left; it records why in the ledger.
 func (s *Store) dropPending(ctx context.Context, tx *sql.Tx, p pending, kind tidings.LedgerKind, source tidings.Source, ev tidings.Evidence, now time.Time) error {
+	if err := claimPending(ctx, tx, p); err != nil {
+		return err
+	}
+	// A list another of the subscriber's requests still asks for keeps its unconfirmed
+	// subscription: that link must go on working.
+	rows, err := tx.QueryContext(ctx, `SELECT lists FROM pending_confirmations WHERE subscriber_id = $1`, p.subscriberID)
+	if err != nil {
+		return err
+	}
+	stillAsked := map[int64]bool{}
+	for rows.Next() {
+		var lists string
+		if err := rows.Scan(&lists); err != nil {
+			rows.Close()
+			return err
+		}
+		ids, err := splitIDs(lists)
+		if err != nil {
+			rows.Close()
+			return err
+		}
+		for _, id := range ids {
+			stillAsked[id] = true
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
 	for _, listID := range p.lists {
+		if stillAsked[listID] {
+			continue
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM subscriptions WHERE list_id = $1 AND subscriber_id = $2 AND status = 'unconfirmed'`,
 			listID, p.subscriberID)
 		if err != nil {
@@ -421,10 +516,7 @@ func (s *Store) dropPending(ctx context.Context, tx *sql.Tx, p pending, kind tid
 			return err
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM pending_confirmations WHERE id = $1`, p.id); err != nil {
-		return err
-	}
-	_, err := tx.ExecContext(ctx, `
+	_, err = tx.ExecContext(ctx, `
 		DELETE FROM subscribers WHERE id = $1
 		AND NOT EXISTS (SELECT 1 FROM subscriptions WHERE subscriber_id = $1)
 		AND NOT EXISTS (SELECT 1 FROM pending_confirmations WHERE subscriber_id = $1)`, p.subscriberID)
@@ -434,6 +526,12 @@ func (s *Store) dropPending(ctx context.Context, tx *sql.Tx, p pending, kind tid
 	// Someone known nowhere else leaves nothing behind: the request's evidence (IP,
 	// browser) goes with their key; the ledger keeps the entries' digests.
 	return s.deletePersonIfUnused(ctx, tx, p.personID)
+}
+
+// claimPending deletes the pending request p, or reports ErrNotFound when a concurrent
+// use of its link (confirm, decline, expiry) deleted it first: a link works once.
+func claimPending(ctx context.Context, tx *sql.Tx, p pending) error {
+	return rowsAffected(tx.ExecContext(ctx, `DELETE FROM pending_confirmations WHERE id = $1`, p.id))
 }
 
 func (s *Store) ExpireUnconfirmed(ctx context.Context, accountID int64, cutoff time.Time, dryRun bool) (int, error) {
@@ -463,10 +561,13 @@ func (s *Store) ExpireUnconfirmed(ctx context.Context, accountID int64, cutoff t
 			now := s.stamp()
 			for _, h := range hashes {
 				p, err := s.loadPending(ctx, tx, h)
-				if err != nil {
-					return err
+				if err == nil {
+					err = s.dropPending(ctx, tx, p, tidings.LedgerExpired, tidings.SourceAdmin, tidings.Evidence{Time: now}, now)
 				}
-				if err := s.dropPending(ctx, tx, p, tidings.LedgerExpired, tidings.SourceAdmin, tidings.Evidence{Time: now}, now); err != nil {
+				if errors.Is(err, tidings.ErrNotFound) {
+					continue // its link was used meanwhile
+				}
+				if err != nil {
 					return err
 				}
 			}
@@ -532,8 +633,37 @@ func (s *Store) unsubscribe(ctx context.Context, tx *sql.Tx, accountID, subscrib
 			return err
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM pending_confirmations WHERE subscriber_id = $1`, subscriberID); err != nil {
+	// Pending requests for the list(s) left go with them; a request for another list
+	// goes on (confirmed, declined or expired like any other).
+	prows, err := tx.QueryContext(ctx, `SELECT id, lists FROM pending_confirmations WHERE subscriber_id = $1 ORDER BY id`, subscriberID)
+	if err != nil {
 		return err
+	}
+	var pendings []pending
+	for prows.Next() {
+		p := pending{accountID: accountID, subscriberID: subscriberID, personID: pid, dk: dk}
+		var ids string
+		if err := prows.Scan(&p.id, &ids); err != nil {
+			prows.Close()
+			return err
+		}
+		if p.lists, err = splitIDs(ids); err != nil {
+			prows.Close()
+			return err
+		}
+		pendings = append(pendings, p)
+	}
+	prows.Close()
+	if err := prows.Err(); err != nil {
+		return err
+	}
+	for _, p := range pendings {
+		if listID != 0 && !slices.Contains(p.lists, listID) {
+			continue
+		}
+		if err := s.dropPending(ctx, tx, p, tidings.LedgerUnsubscribed, source, ev, now); err != nil && !errors.Is(err, tidings.ErrNotFound) {
+			return err
+		}
 	}
 	var active int
 	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM subscriptions WHERE subscriber_id = $1 AND status <> 'unsubscribed'`,
@@ -547,7 +677,9 @@ func (s *Store) unsubscribe(ctx context.Context, tx *sql.Tx, accountID, subscrib
 }
 
 func (s *Store) LedgerAccounts(ctx context.Context) ([]int64, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT account_id FROM ledger_heads ORDER BY account_id`)
+	// The ledger's accounts too: an account whose head row was removed is still verified
+	// (and found broken).
+	rows, err := s.r.QueryContext(ctx, `SELECT account_id FROM ledger_heads UNION SELECT DISTINCT account_id FROM ledger ORDER BY account_id`)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,9 @@ package storetest
 import (
 	"bytes"
 	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -254,4 +257,228 @@ func testDomains(t *testing.T, s tidings.Store) {
 		t.Fatalf("B sees A's domains: %+v", ds)
 	}
 	wantErr(t, "AddDKIMKey(missing account)", s.AddDKIMKey(ctx, 999999, "x.example", &tidings.DKIMKey{Selector: "x", Algorithm: "rsa", PrivateKey: []byte("x"), PublicKey: []byte{1}}), tidings.ErrNotFound)
+}
+
+// testUnconfirmedRequestKeepsSubscriber: a double opt-in request for an address that is
+// already a subscriber changes nothing of theirs until the link is used — anyone can type
+// the address into a form. The choice made in the request applies at confirmation.
+func testUnconfirmedRequestKeepsSubscriber(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l1, l2 := mustList(t, s, a.ID), mustList(t, s, a.ID)
+	req := request("known@example.com", []int64{l1.ID}, tidings.LedgerSingleOptIn, "")
+	req.Name, req.TrackingConsent = "Real Name", false
+	first, err := s.RequestSubscription(ctx, a.ID, req)
+	noErr(t, "RequestSubscription(single opt-in)", err)
+
+	// A stranger asks for another list in her name, consenting to tracking for her.
+	req = request("known@example.com", []int64{l2.ID}, tidings.LedgerRequested, "tok-stranger")
+	req.Name, req.TrackingConsent = "Stranger", true
+	_, err = s.RequestSubscription(ctx, a.ID, req)
+	noErr(t, "RequestSubscription(double opt-in)", err)
+	got, err := s.GetSubscriber(ctx, a.ID, first.Subscriber.ID)
+	noErr(t, "GetSubscriber", err)
+	if got.TrackingConsent || got.Name != "Real Name" {
+		t.Fatalf("an unconfirmed request changed the subscriber: tracking %v, name %q", got.TrackingConsent, got.Name)
+	}
+	// "This wasn't me": still nothing changed.
+	noErr(t, "DeclineSubscription", s.DeclineSubscription(ctx, tokenHash("tok-stranger"), tidings.Evidence{}))
+	got, _ = s.GetSubscriber(ctx, a.ID, first.Subscriber.ID)
+	if got.TrackingConsent || got.Name != "Real Name" {
+		t.Fatalf("after decline: tracking %v, name %q", got.TrackingConsent, got.Name)
+	}
+
+	// Her own request, confirmed: her choices apply then.
+	req = request("known@example.com", []int64{l2.ID}, tidings.LedgerRequested, "tok-own")
+	req.Name, req.TrackingConsent = "New Name", true
+	_, err = s.RequestSubscription(ctx, a.ID, req)
+	noErr(t, "RequestSubscription(own)", err)
+	got, _ = s.GetSubscriber(ctx, a.ID, first.Subscriber.ID)
+	if got.TrackingConsent || got.Name != "Real Name" {
+		t.Fatalf("before confirmation: tracking %v, name %q", got.TrackingConsent, got.Name)
+	}
+	c, err := s.ConfirmSubscription(ctx, tokenHash("tok-own"), tidings.Evidence{})
+	noErr(t, "ConfirmSubscription", err)
+	if !c.Subscriber.TrackingConsent || c.Subscriber.Name != "New Name" {
+		t.Fatalf("after confirmation: tracking %v, name %q", c.Subscriber.TrackingConsent, c.Subscriber.Name)
+	}
+}
+
+// testUnconfirmedRequestKeepsUnsubscription: someone's unsubscription from a list stays
+// on record through a double opt-in request for it that is declined or expires; only
+// the confirmation subscribes them again.
+func testUnconfirmedRequestKeepsUnsubscription(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l := mustList(t, s, a.ID)
+	first, err := s.RequestSubscription(ctx, a.ID, request("left@example.com", []int64{l.ID}, tidings.LedgerSingleOptIn, ""))
+	noErr(t, "RequestSubscription(single opt-in)", err)
+	id := first.Subscriber.ID
+	noErr(t, "Unsubscribe", s.Unsubscribe(ctx, a.ID, id, l.ID, tidings.SourceMail, tidings.Evidence{}))
+	check := func(when string) {
+		t.Helper()
+		subs, err := s.Subscriptions(ctx, a.ID, id)
+		noErr(t, "Subscriptions", err)
+		if len(subs) != 1 || subs[0].Status != tidings.SubUnsubscribed || subs[0].UnsubscribedAt == nil {
+			t.Fatalf("%s: subscriptions %+v", when, subs)
+		}
+	}
+	_, err = s.RequestSubscription(ctx, a.ID, request("left@example.com", []int64{l.ID}, tidings.LedgerRequested, "tok-1"))
+	noErr(t, "RequestSubscription(double opt-in)", err)
+	check("after a request")
+	noErr(t, "DeclineSubscription", s.DeclineSubscription(ctx, tokenHash("tok-1"), tidings.Evidence{}))
+	check("after decline")
+	_, err = s.RequestSubscription(ctx, a.ID, request("left@example.com", []int64{l.ID}, tidings.LedgerRequested, "tok-2"))
+	noErr(t, "RequestSubscription(again)", err)
+	n, err := s.ExpireUnconfirmed(ctx, a.ID, time.Now().Add(time.Hour), false)
+	noErr(t, "ExpireUnconfirmed", err)
+	if n != 1 {
+		t.Fatalf("expired %d requests", n)
+	}
+	check("after expiry")
+	_, err = s.RequestSubscription(ctx, a.ID, request("left@example.com", []int64{l.ID}, tidings.LedgerRequested, "tok-3"))
+	noErr(t, "RequestSubscription(own)", err)
+	c, err := s.ConfirmSubscription(ctx, tokenHash("tok-3"), tidings.Evidence{})
+	noErr(t, "ConfirmSubscription", err)
+	subs, _ := s.Subscriptions(ctx, a.ID, id)
+	if len(c.Lists) != 1 || len(subs) != 1 || subs[0].Status != tidings.SubConfirmed || subs[0].UnsubscribedAt != nil {
+		t.Fatalf("after confirmation: %+v, lists %v", subs, c.Lists)
+	}
+}
+
+// testConfirmOnce: a confirmation link used twice at the same moment confirms once — one
+// ledger entry, one success — and cannot also be declined.
+func testConfirmOnce(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l := mustList(t, s, a.ID)
+	for round := range 5 {
+		tok := fmt.Sprintf("tok-race-%d", round)
+		_, err := s.RequestSubscription(ctx, a.ID, request(fmt.Sprintf("race%d@example.com", round), []int64{l.ID}, tidings.LedgerRequested, tok))
+		noErr(t, "RequestSubscription", err)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		ok := 0
+		for i := range 6 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var err error
+				if i%3 == 2 {
+					err = s.DeclineSubscription(ctx, tokenHash(tok), tidings.Evidence{})
+				} else {
+					_, err = s.ConfirmSubscription(ctx, tokenHash(tok), tidings.Evidence{})
+				}
+				if err == nil {
+					mu.Lock()
+					ok++
+					mu.Unlock()
+				} else if !errors.Is(err, tidings.ErrNotFound) {
+					t.Errorf("use of the link: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		if ok != 1 {
+			t.Fatalf("round %d: the link worked %d times", round, ok)
+		}
+	}
+	entries, err := s.LedgerEntries(ctx, a.ID, 0, 100)
+	noErr(t, "LedgerEntries", err)
+	if len(entries) != 10 {
+		t.Fatalf("%d ledger entries for 5 requests used once each", len(entries))
+	}
+}
+
+// testTwoRequestsOneList: someone who asked twice for a list, and declines (or lets
+// expire) one request, can still confirm the other: the subscription it asks for stays.
+func testTwoRequestsOneList(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l := mustList(t, s, a.ID)
+	_, err := s.RequestSubscription(ctx, a.ID, request("twice@example.com", []int64{l.ID}, tidings.LedgerRequested, "tok-first"))
+	noErr(t, "RequestSubscription(first)", err)
+	res, err := s.RequestSubscription(ctx, a.ID, request("twice@example.com", []int64{l.ID}, tidings.LedgerRequested, "tok-second"))
+	noErr(t, "RequestSubscription(second)", err)
+	noErr(t, "DeclineSubscription(first)", s.DeclineSubscription(ctx, tokenHash("tok-first"), tidings.Evidence{}))
+	subs, _ := s.Subscriptions(ctx, a.ID, res.Subscriber.ID)
+	if len(subs) != 1 || subs[0].Status != tidings.SubUnconfirmed {
+		t.Fatalf("after declining one of two requests: %+v", subs)
+	}
+	c, err := s.ConfirmSubscription(ctx, tokenHash("tok-second"), tidings.Evidence{})
+	noErr(t, "ConfirmSubscription(second)", err)
+	subs, _ = s.Subscriptions(ctx, a.ID, res.Subscriber.ID)
+	if len(c.Lists) != 1 || len(subs) != 1 || subs[0].Status != tidings.SubConfirmed {
+		t.Fatalf("after confirming the other: lists %v, subscriptions %+v", c.Lists, subs)
+	}
+}
+
+// testConcurrentSignUps: the same address signing up several times at once (a double
+// click) is one subscriber, and every request succeeds.
+func testConcurrentSignUps(t *testing.T, s tidings.Store) {
+	a, b := mustAccount(t, s), mustAccount(t, s)
+	l, lb := mustList(t, s, a.ID), mustList(t, s, b.ID)
+	for round := range 3 { // known to the instance through another account
+		_, err := s.RequestSubscription(ctx, b.ID, request(fmt.Sprintf("double%d@example.com", round), []int64{lb.ID}, tidings.LedgerSingleOptIn, ""))
+		noErr(t, "RequestSubscription(b)", err)
+	}
+	for round := range 3 {
+		var wg sync.WaitGroup
+		for i := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := s.RequestSubscription(ctx, a.ID, request(fmt.Sprintf("double%d@example.com", round), []int64{l.ID},
+					tidings.LedgerRequested, fmt.Sprintf("tok-double-%d-%d", round, i)))
+				if err != nil {
+					t.Errorf("sign-up %d: %v", i, err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	subs, err := s.ListSubscribers(ctx, a.ID, tidings.SubscriberFilter{})
+	noErr(t, "ListSubscribers", err)
+	if len(subs) != 3 {
+		t.Fatalf("%d subscribers for 3 addresses", len(subs))
+	}
+}
+
+// testUnsubscribeOneListKeepsOtherRequest: leaving one list does not strand a pending
+// request for another — its link still works, and unconfirmed, it still expires.
+func testUnsubscribeOneListKeepsOtherRequest(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	la, lb := mustList(t, s, a.ID), mustList(t, s, a.ID)
+	res, err := s.RequestSubscription(ctx, a.ID, request("two@example.com", []int64{la.ID}, tidings.LedgerSingleOptIn, ""))
+	noErr(t, "RequestSubscription(a)", err)
+	id := res.Subscriber.ID
+	_, err = s.RequestSubscription(ctx, a.ID, request("two@example.com", []int64{lb.ID}, tidings.LedgerRequested, "tok-b"))
+	noErr(t, "RequestSubscription(b)", err)
+	noErr(t, "Unsubscribe(a)", s.Unsubscribe(ctx, a.ID, id, la.ID, tidings.SourceMail, tidings.Evidence{}))
+	n, err := s.ExpireUnconfirmed(ctx, a.ID, time.Now().Add(time.Hour), true)
+	noErr(t, "ExpireUnconfirmed(dry run)", err)
+	if n != 1 {
+		t.Fatalf("the request for list b is gone (%d pending): its unconfirmed subscription would never expire", n)
+	}
+	c, err := s.ConfirmSubscription(ctx, tokenHash("tok-b"), tidings.Evidence{})
+	noErr(t, "ConfirmSubscription(b)", err)
+	if len(c.Lists) != 1 || c.Lists[0] != lb.ID {
+		t.Fatalf("confirmed %v", c.Lists)
+	}
+}
+
+// testTrackingConsentInLedger: consent to tracking given with a sign-up is in the
+// ledger's evidence of that sign-up, as every other consent is.
+func testTrackingConsentInLedger(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l := mustList(t, s, a.ID)
+	for i, kind := range []tidings.LedgerKind{tidings.LedgerSingleOptIn, tidings.LedgerRequested} {
+		req := request(fmt.Sprintf("tracked%d@example.com", i), []int64{l.ID}, kind, fmt.Sprintf("tok-tracked-%d", i))
+		req.TrackingConsent = true
+		res, err := s.RequestSubscription(ctx, a.ID, req)
+		noErr(t, "RequestSubscription", err)
+		entries, err := s.LedgerEntries(ctx, a.ID, res.LedgerSeq-1, 1)
+		noErr(t, "LedgerEntries", err)
+		ev, err := s.OpenEvidence(ctx, entries[0])
+		noErr(t, "OpenEvidence", err)
+		if ev.Note != "tracking consent given" || ev.IP != "198.51.100.1" {
+			t.Fatalf("%s: evidence %+v", kind, ev)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -143,7 +144,22 @@ func (a *api) importCSV(w http.ResponseWriter, r *http.Request, c caller) error 
 	if a.Consent != nil {
 		request = a.Consent.Requester(c.AccountID, id, decl)
 	}
-	rep, err := importer.Run(r.Context(), a.Store, request, csvData, opts)
+	run := func() (importer.Report, error) {
+		if opts.Mode == importer.SendConfirmation {
+			// Asking people to confirm is not one transaction: a file refused partway
+			// would have mailed the rows before it. The whole upload is checked first.
+			file, err := io.ReadAll(csvData)
+			if err != nil {
+				return importer.Report{}, err
+			}
+			if err := importer.Check(r.Context(), bytes.NewReader(file), opts); err != nil {
+				return importer.Report{}, err
+			}
+			csvData = bytes.NewReader(file)
+		}
+		return importer.Run(r.Context(), a.Store, request, csvData, opts)
+	}
+	rep, err := run()
 	var mbe *http.MaxBytesError
 	var fe *importer.FileError
 	switch {
@@ -153,6 +169,12 @@ func (a *api) importCSV(w http.ResponseWriter, r *http.Request, c caller) error 
 		e := fail(http.StatusUnprocessableEntity, "invalid_csv", "nothing was imported: %s", fe.Error())
 		e.Field = "file"
 		return e
+	case err != nil && rep.Counts[tidings.ImportRequested] > 0:
+		// Some people were mailed already: the answer must not let the caller think
+		// nothing happened.
+		a.Log.ErrorContext(r.Context(), "import stopped", "account_id", c.AccountID, "list_id", id, "err", err)
+		return fail(http.StatusServiceUnavailable, "import_stopped", "the import stopped partway because of a server error; %d people were already asked to confirm",
+			rep.Counts[tidings.ImportRequested])
 	case err != nil:
 		return err
 	}

@@ -254,7 +254,7 @@ func (s *server) confirm(w http.ResponseWriter, r *http.Request) {
 		tidings.Evidence{IP: ip.String(), UserAgent: clip(r.UserAgent(), 512), Referrer: clip(r.Referer(), 1000)})
 	switch {
 	case errors.Is(err, consent.ErrBadLink):
-		s.message(w, http.StatusNotFound, "Link not valid", "This confirmation link is not valid. It may have been used already, it may have expired (links work for 7 days), or it was changed. Please sign up again.")
+		s.message(w, http.StatusNotFound, "Link not valid", "This confirmation link is not valid. It may have been used already, it may have expired (links work for 7 days at most), or it was changed. Please sign up again.")
 	case err != nil:
 		s.Log.Error("confirm failed", "err", err)
 		s.message(w, http.StatusInternalServerError, "Something went wrong", "We could not confirm your subscription just now. Please try again later.")

@@ -319,6 +319,15 @@ func TestSingleOptInAndJSON(t *testing.T) {
 	if len(entries) != 1 || entries[0].Kind != tidings.LedgerSingleOptIn || entries[0].Source != tidings.SourceAPI {
 		t.Fatalf("single opt-in must be recorded as such: %+v", entries)
 	}
+	// The mail kept as proof is the welcome mail, and is named so.
+	if proofs, err := w.store.Proofs(ctx, w.acc.ID, subs[0].ID); err != nil || len(proofs) != 1 || proofs[0].Kind != "welcome" {
+		t.Fatalf("single opt-in proof: %d proofs, first kind %q, err %v", len(proofs), func() string {
+			if len(proofs) == 0 {
+				return ""
+			}
+			return proofs[0].Kind
+		}(), err)
+	}
 	for _, bad := range []string{`{"email":"x"}`, `{"email":"a@b.example","consent_version":999}`, `{"email":"a@b.example","x":1}`, `not json`} {
 		req, _ := http.NewRequest("POST", w.srv.URL+path, strings.NewReader(bad))
 		req.Header.Set("Content-Type", "application/json")
@@ -360,5 +369,67 @@ func TestBotsAndLimits(t *testing.T) {
 	}
 	if codes[0] != 200 || codes[6] != http.StatusTooManyRequests {
 		t.Fatalf("rate limit: codes %v, want the default burst of 5 then 429", codes)
+	}
+}
+
+// TestConfirmationMailStatesTheAccountsWindow: an account that deletes unconfirmed
+// requests sooner than the instance says so in the confirmation mail, instead of
+// promising a link that works for 7 days.
+func TestConfirmationMailStatesTheAccountsWindow(t *testing.T) {
+	store := testdb.Open(t, testdb.Engines(t)[0])
+	acc := tidings.Account{Name: "Quick", ContactEmail: "dpo@quick.example", UnconfirmedDays: 2}
+	if err := store.CreateAccount(context.Background(), &acc); err != nil {
+		t.Fatal(err)
+	}
+	w := newWorld(t, store, true)
+	list := tidings.NewList("Fast news")
+	if err := store.CreateList(context.Background(), acc.ID, &list); err != nil {
+		t.Fatal(err)
+	}
+	text, err := w.consent.CurrentText(context.Background(), acc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, page := w.post("/s/"+w.consent.ListToken(acc.ID, list.ID), url.Values{"email": {"quick@example.com"},
+		"consent_version": {fmt.Sprint(text.Version)}})
+	if code != 200 {
+		t.Fatalf("subscribe: %d %s", code, page)
+	}
+	msgs := w.sink.Find("quick@example.com")
+	if len(msgs) != 1 {
+		t.Fatalf("%d mails", len(msgs))
+	}
+	if body := textOf(t, msgs[0].Data); !strings.Contains(body, "it works for 2 days") {
+		t.Fatalf("the mail does not state the account's 2 days:\n%s", body)
+	}
+}
+
+// TestConfirmDeletedList: a confirmation link for a list deleted since confirms nothing,
+// and says so, instead of welcoming the person to no list with a receipt link that
+// does not work.
+func TestConfirmDeletedList(t *testing.T) {
+	w := newWorld(t, testdb.Open(t, testdb.Engines(t)[0]), true)
+	ctx := context.Background()
+	text, err := w.consent.CurrentText(ctx, w.acc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, page := w.post("/s/"+w.consent.ListToken(w.acc.ID, w.list.ID), url.Values{"email": {"gone@example.com"},
+		"consent_version": {fmt.Sprint(text.Version)}}); code != 200 {
+		t.Fatalf("subscribe: %d %s", code, page)
+	}
+	msgs := w.sink.Find("gone@example.com")
+	if len(msgs) != 1 {
+		t.Fatalf("%d mails", len(msgs))
+	}
+	l := links(textOf(t, msgs[0].Data))
+	if err := w.store.DeleteList(ctx, w.acc.ID, w.list.ID); err != nil {
+		t.Fatal(err)
+	}
+	if code, page := w.post(l["confirm"], nil); code != 404 || !strings.Contains(page, "not valid") {
+		t.Fatalf("confirm for a deleted list: %d %s", code, page)
+	}
+	if n := len(w.sink.Find("gone@example.com")); n != 1 {
+		t.Fatalf("%d mails: a welcome to no list was sent", n)
 	}
 }
