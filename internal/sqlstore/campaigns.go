@@ -395,10 +395,14 @@ func (s *Store) ClaimBatch(ctx context.Context, campaignID int64, node string, n
 func (s *Store) claimBatch(ctx context.Context, campaignID int64, node string, now, leaseUntil time.Time) (b tidings.Batch, planning bool, err error) {
 	b = tidings.Batch{CampaignID: campaignID}
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		var status string
-		if err := tx.QueryRowContext(ctx, `SELECT account_id, status, planning FROM campaigns WHERE id = $1`, campaignID).
-			Scan(&b.AccountID, &status, &planning); err != nil {
+		var status, lists string
+		if err := tx.QueryRowContext(ctx, `SELECT account_id, status, planning, lists FROM campaigns WHERE id = $1`, campaignID).
+			Scan(&b.AccountID, &status, &planning, &lists); err != nil {
 			return translate(err)
+		}
+		listIDs, err := splitIDs(lists)
+		if err != nil {
+			return err
 		}
 		if status != string(tidings.CampaignSending) {
 			planning = false
@@ -406,7 +410,7 @@ func (s *Store) claimBatch(ctx context.Context, campaignID int64, node string, n
 		}
 		// The outer lease test is re-checked on the locked row, so two nodes racing for
 		// the same batch cannot both win; PostgreSQL also skips rows another node holds.
-		err := tx.QueryRowContext(ctx, `
+		err = tx.QueryRowContext(ctx, `
 			UPDATE campaign_batches SET lease_owner = $3, lease_until = $4
 			WHERE campaign_id = $1 AND NOT done AND lease_until < $2 AND batch_no = (
 				SELECT batch_no FROM campaign_batches WHERE campaign_id = $1 AND NOT done AND lease_until < $2
@@ -415,19 +419,22 @@ func (s *Store) claimBatch(ctx context.Context, campaignID int64, node string, n
 		if err != nil {
 			return translate(err)
 		}
-		// People who were erased, restricted or who objected since planning get nothing.
+		// People who were erased, restricted, who objected or who unsubscribed from the
+		// campaign's lists since planning get nothing.
+		args := []any{campaignID, b.No}
+		for _, l := range listIDs {
+			args = append(args, l)
+		}
 		res, err := tx.ExecContext(ctx, `
 			UPDATE deliveries SET status = 'failed', error = 'recipient no longer eligible'
-			WHERE campaign_id = $1 AND batch_no = $2 AND status = 'queued'
-			AND NOT EXISTS (SELECT 1 FROM subscribers s WHERE s.id = deliveries.subscriber_id AND s.status = 'active')`, campaignID, b.No)
+			WHERE campaign_id = `+s.engine.param(1)+` AND batch_no = `+s.engine.param(2)+` AND status = 'queued'
+			AND NOT EXISTS (SELECT 1 FROM subscribers s WHERE s.id = deliveries.subscriber_id AND s.status = 'active'
+				AND EXISTS (SELECT 1 FROM subscriptions x WHERE x.subscriber_id = s.id AND x.status = 'confirmed'
+					AND x.list_id IN (`+s.engine.inList(len(listIDs), 3)+`)))`, args...)
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n > 0 {
-			if _, err := tx.ExecContext(ctx, `UPDATE campaigns SET failed = failed + $2 WHERE id = $1`, campaignID, n); err != nil {
-				return err
-			}
-		}
+		ineligible, _ := res.RowsAffected()
 		rows, err := tx.QueryContext(ctx, `
 			SELECT s.id, s.account_id, s.person_id, s.email_enc, s.name_enc, s.attributes_enc, s.status,
 				s.tracking_consent, s.created_at, s.updated_at, k.wrapped_key, d.attempts
@@ -446,9 +453,71 @@ func (s *Store) claimBatch(ctx context.Context, campaignID int64, node string, n
 			r.Subscriber = sub
 			b.Recipients = append(b.Recipients, r)
 		}
-		return rows.Err()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows.Close()
+		// Addresses suppressed since planning (a complaint or a bounce elsewhere, a
+		// controller's entry) get nothing either.
+		n, err := s.dropSuppressed(ctx, tx, &b)
+		if err != nil {
+			return err
+		}
+		if ineligible += n; ineligible > 0 {
+			if _, err := tx.ExecContext(ctx, `UPDATE campaigns SET failed = failed + $2 WHERE id = $1`, campaignID, ineligible); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	return b, planning, err
+}
+
+// dropSuppressed marks the batch's recipients whose address is suppressed (for the
+// account or instance-wide) failed, removes them from the batch and returns how many.
+func (s *Store) dropSuppressed(ctx context.Context, tx *sql.Tx, b *tidings.Batch) (int64, error) {
+	if len(b.Recipients) == 0 {
+		return 0, nil
+	}
+	hashes := make([][]byte, len(b.Recipients))
+	args := []any{b.AccountID}
+	for i, r := range b.Recipients {
+		hashes[i] = s.keys.SuppressionHash(r.Subscriber.Email.String())
+		args = append(args, hashes[i])
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT hash FROM suppressions WHERE account_id IN (`+s.engine.param(1)+`, 0) AND hash IN (`+
+		s.engine.inList(len(hashes), 2)+`)`, args...)
+	if err != nil {
+		return 0, err
+	}
+	held := map[string]bool{}
+	for rows.Next() {
+		var h []byte
+		if err := rows.Scan(&h); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		held[string(h)] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(held) == 0 {
+		return 0, err
+	}
+	var n int64
+	kept := b.Recipients[:0]
+	for i, r := range b.Recipients {
+		if !held[string(hashes[i])] {
+			kept = append(kept, r)
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 'failed', error = 'recipient no longer eligible'
+			WHERE campaign_id = $1 AND subscriber_id = $2 AND status = 'queued'`, b.CampaignID, r.Subscriber.ID); err != nil {
+			return 0, err
+		}
+		n++
+	}
+	b.Recipients = kept
+	return n, nil
 }
 
 // attemptsScanner lets scanSubscriber read a row that carries one extra column.

@@ -302,3 +302,36 @@ func testCreateMember(t *testing.T, s tidings.Store) {
 		t.Fatalf("members: %+v", members)
 	}
 }
+
+// People who unsubscribe, or whose address is suppressed, after a campaign planned them
+// get nothing from it: the batch that holds them is claimed later (paused campaigns,
+// planning steps) and consent withdrawn meanwhile must be honoured.
+func testWithdrawnAfterPlanningGetsNothing(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l := mustList(t, s, a.ID)
+	stay := mustSubscriber(t, s, a.ID, "stay@withdraw.example", l.ID)
+	leave := mustSubscriber(t, s, a.ID, "leave@withdraw.example", l.ID)
+	held := mustSubscriber(t, s, a.ID, "held@withdraw.example", l.ID)
+	c := tidings.Campaign{Name: "Later", Subject: "s", FromAddress: "news@tidings.example", HTML: "<p>x</p>", Lists: []int64{l.ID}}
+	noErr(t, "CreateCampaign", s.CreateCampaign(ctx, a.ID, &c))
+	noErr(t, "send", s.SetCampaignStatus(ctx, a.ID, c.ID, tidings.CampaignSending, ""))
+	noErr(t, "Unsubscribe", s.Unsubscribe(ctx, a.ID, leave.ID, l.ID, tidings.SourceMail, tidings.Evidence{}))
+	noErr(t, "AddSuppression", s.AddSuppression(ctx, tidings.InstanceWide, held.Email, tidings.SuppressComplaint))
+	now := time.Now()
+	b, err := s.ClaimBatch(ctx, c.ID, "n1", now, now.Add(time.Minute))
+	noErr(t, "ClaimBatch", err)
+	var got []int64
+	for _, r := range b.Recipients {
+		got = append(got, r.Subscriber.ID)
+	}
+	if len(got) != 1 || got[0] != stay.ID {
+		t.Fatalf("claimed recipients %v; want only %d (%d unsubscribed, %d suppressed since planning)", got, stay.ID, leave.ID, held.ID)
+	}
+	noErr(t, "RecordDeliveries", s.RecordDeliveries(ctx, c.ID, b.No, "n1",
+		[]tidings.DeliveryResult{{SubscriberID: stay.ID, Status: tidings.DeliverySent, Attempts: 1}}, true))
+	got2, _ := s.GetCampaign(ctx, a.ID, c.ID)
+	p, _ := s.CampaignProgress(ctx, a.ID, c.ID)
+	if got2.Status != tidings.CampaignSent || p.Remaining != 0 || p.Sent != 1 {
+		t.Fatalf("after the batch: %s, %+v; want sent with nothing remaining", got2.Status, p)
+	}
+}

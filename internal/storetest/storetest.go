@@ -55,6 +55,7 @@ func Run(t *testing.T, open Opener) {
 		{"AuditLog", testAuditLog},
 		{"Breaches", testBreaches},
 		{"EmptyCampaignIsSent", testEmptyCampaignIsSent},
+		{"WithdrawnAfterPlanningGetsNothing", testWithdrawnAfterPlanningGetsNothing},
 		{"ScheduleRules", testScheduleRules},
 		{"CreateMember", testCreateMember},
 		{"UpdateMembership", testUpdateMembership},
