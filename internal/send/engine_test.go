@@ -216,7 +216,7 @@ func TestTemplateSandbox(t *testing.T) {
 		{`{{.Subscriber.Password}}`, `Password`},
 		{`{{.Os.Getenv}}`, `Os`},
 		{`{{if}}`, "missing value for if"},
-		{`{{range 100000000}}xxxxxxxxxxxxxxxxxxxx{{end}}`, "more than 4 MiB"},
+		{`{{range 100000000}}xxxxxxxxxxxxxxxxxxxx{{end}}`, "range goes over a data field only"},
 	} {
 		camp := base
 		camp.HTML = c.html
@@ -295,5 +295,39 @@ func TestHTMLToText(t *testing.T) {
 	want := "Hi {{.Subscriber.Name}}\n\nSee this (https://x.example/a).\n\n- one\n- two\n"
 	if got != want {
 		t.Fatalf("got %q\nwant %q", got, want)
+	}
+}
+
+// TestTemplateSandboxBoundsWork: a template that loops without writing (the output cap
+// never trips) fails to save quickly, rather than holding a core at save time and for
+// every recipient; so do ranges that multiply through nesting or template calls.
+func TestTemplateSandboxBoundsWork(t *testing.T) {
+	base := tidings.Campaign{Name: "x", Subject: "s", FromAddress: "a@b.example", Lists: []int64{1}}
+	for _, html := range []string{
+		`{{range 9000000000000000000}}{{end}}`,
+		"<p>\n{{$n := 9000000000000000000}}{{range $n}}{{end}}",
+		`{{with 9000000000000000000}}{{range .}}{{end}}{{end}}`,
+		`{{range and 1 9000000000000000000}}{{end}}`,
+		`{{define "x"}}{{range .}}{{end}}{{end}}{{template "x" 9000000000000000000}}`,
+		`{{range .Subscriber.Attributes.l}}{{range $.Subscriber.Attributes.l}}{{range $.Subscriber.Attributes.l}}{{end}}{{end}}{{end}}`,
+	} {
+		camp := base
+		camp.HTML = html
+		done := make(chan error, 1)
+		go func() { _, err := send.Compile(camp); done <- err }()
+		select {
+		case err := <-done:
+			if v, ok := tidings.AsValidation(err); !ok || v.Field != "html" || v.Code != "template" || !strings.Contains(v.Message, "line ") {
+				t.Errorf("%q: %v, want a template error with a line number", html, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%q: still compiling after 5 s", html)
+		}
+	}
+	ok := base
+	ok.HTML = `{{range $k, $v := .Subscriber.Attributes}}{{$k}}={{$v}} {{end}}{{range .Subscriber.Attributes.tags}}{{.}}{{end}}` +
+		`{{range index .Subscriber.Attributes "tags"}}{{range $.Subscriber.Attributes.tags}}{{.}}{{end}}{{end}}`
+	if _, err := send.Compile(ok); err != nil {
+		t.Fatalf("ranges over subscriber data: %v", err)
 	}
 }
