@@ -129,12 +129,21 @@ func (s *Store) UpdateCampaign(ctx context.Context, accountID int64, c *tidings.
 	}
 	now := s.stamp()
 	return s.tx(ctx, func(tx *sql.Tx) error {
+		// Locked, so that a campaign starting to send meanwhile (another node, the
+		// scheduler) is not changed under its recipients' planning.
 		var status string
-		if err := tx.QueryRowContext(ctx, `SELECT status FROM campaigns WHERE account_id = $1 AND id = $2`, accountID, c.ID).Scan(&status); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT status FROM campaigns WHERE account_id = $1 AND id = $2`+s.engine.forUpdate(), accountID, c.ID).Scan(&status); err != nil {
 			return translate(err)
 		}
 		if status != string(tidings.CampaignDraft) && status != string(tidings.CampaignScheduled) {
 			return tidings.Invalid("status", "not_editable", "a %s campaign can no longer be changed", status)
+		}
+		// A scheduled campaign keeps a time to come, as scheduling it required.
+		if status == string(tidings.CampaignScheduled) && c.ScheduledAt == nil {
+			return tidings.Invalid("scheduled_at", "required", "a scheduled campaign needs a time; unschedule it first to keep it as a draft")
+		}
+		if status == string(tidings.CampaignScheduled) && !c.ScheduledAt.After(now) {
+			return tidings.Invalid("scheduled_at", "in_the_past", "the scheduled time has passed; choose a later time or send now")
 		}
 		if err := checkLists(ctx, tx, accountID, c.Lists); err != nil {
 			return err

@@ -335,3 +335,33 @@ func testWithdrawnAfterPlanningGetsNothing(t *testing.T, s tidings.Store) {
 		t.Fatalf("after the batch: %s, %+v; want sent with nothing remaining", got2.Status, p)
 	}
 }
+
+// Editing a scheduled campaign keeps it schedulable: its time stays set and to come, as
+// scheduling it required; otherwise a cleared time left it scheduled for ever (never
+// due), and a past one started it without anyone choosing to send.
+func testScheduledEditKeepsTime(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l := mustList(t, s, a.ID)
+	future := time.Now().Add(time.Hour)
+	c := tidings.Campaign{Name: "Soon", Subject: "s", FromAddress: "news@tidings.example", HTML: "<p>x</p>", Lists: []int64{l.ID}, ScheduledAt: &future}
+	noErr(t, "CreateCampaign", s.CreateCampaign(ctx, a.ID, &c))
+	noErr(t, "schedule", s.SetCampaignStatus(ctx, a.ID, c.ID, tidings.CampaignScheduled, ""))
+	past := time.Now().Add(-time.Hour)
+	edit := c
+	edit.ScheduledAt = &past
+	wantValidation(t, "move a scheduled campaign into the past", s.UpdateCampaign(ctx, a.ID, &edit), "scheduled_at")
+	edit.ScheduledAt = nil
+	wantValidation(t, "clear a scheduled campaign's time", s.UpdateCampaign(ctx, a.ID, &edit), "scheduled_at")
+	got, _ := s.GetCampaign(ctx, a.ID, c.ID)
+	if got.Status != tidings.CampaignScheduled || got.ScheduledAt == nil || !got.ScheduledAt.After(time.Now()) {
+		t.Fatalf("after refused edits: %s at %v; want scheduled at %v", got.Status, got.ScheduledAt, future)
+	}
+	later := future.Add(time.Hour)
+	edit.ScheduledAt, edit.Subject = &later, "s2"
+	noErr(t, "UpdateCampaign(later)", s.UpdateCampaign(ctx, a.ID, &edit))
+	// A draft may keep any time (or none): it is checked when scheduled.
+	d := tidings.Campaign{Name: "Draft", Subject: "s", FromAddress: "news@tidings.example", HTML: "<p>x</p>", Lists: []int64{l.ID}}
+	noErr(t, "CreateCampaign(draft)", s.CreateCampaign(ctx, a.ID, &d))
+	d.ScheduledAt = &past
+	noErr(t, "UpdateCampaign(draft, past)", s.UpdateCampaign(ctx, a.ID, &d))
+}

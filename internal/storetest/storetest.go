@@ -57,6 +57,7 @@ func Run(t *testing.T, open Opener) {
 		{"EmptyCampaignIsSent", testEmptyCampaignIsSent},
 		{"WithdrawnAfterPlanningGetsNothing", testWithdrawnAfterPlanningGetsNothing},
 		{"ScheduleRules", testScheduleRules},
+		{"ScheduledEditKeepsTime", testScheduledEditKeepsTime},
 		{"CreateMember", testCreateMember},
 		{"UpdateMembership", testUpdateMembership},
 		{"SubscriberLedger", testSubscriberLedger},
