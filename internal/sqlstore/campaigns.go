@@ -181,7 +181,10 @@ var allowed = map[tidings.CampaignStatus][]tidings.CampaignStatus{
 func (s *Store) SetCampaignStatus(ctx context.Context, accountID, id int64, to tidings.CampaignStatus, reason string) error {
 	now := s.stamp()
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		c, err := scanCampaign(tx.QueryRowContext(ctx, `SELECT `+campaignCols+` FROM campaigns WHERE account_id = $1 AND id = $2`, accountID, id))
+		// Locked: two moves at once (two nodes starting a scheduled campaign) take turns,
+		// and the second sees what the first did.
+		c, err := scanCampaign(tx.QueryRowContext(ctx, `SELECT `+campaignCols+` FROM campaigns WHERE account_id = $1 AND id = $2`+s.engine.forUpdate(),
+			accountID, id))
 		if err != nil {
 			return err
 		}

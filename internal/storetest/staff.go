@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 	"time"
 
@@ -364,4 +365,36 @@ func testScheduledEditKeepsTime(t *testing.T, s tidings.Store) {
 	noErr(t, "CreateCampaign(draft)", s.CreateCampaign(ctx, a.ID, &d))
 	d.ScheduledAt = &past
 	noErr(t, "UpdateCampaign(draft, past)", s.UpdateCampaign(ctx, a.ID, &d))
+}
+
+// Two nodes starting the same campaign at once: one starts it, the other is told it
+// cannot (a validation error, which the engine takes for "another node started it"),
+// and the recipients are planned once.
+func testConcurrentStart(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l := mustList(t, s, a.ID)
+	for i := range 3 {
+		mustSubscriber(t, s, a.ID, fmt.Sprintf("start%d-%s@example.com", i, unique("x")), l.ID)
+	}
+	for round := range 10 {
+		c := tidings.Campaign{Name: "Race", Subject: "s", FromAddress: "news@tidings.example", HTML: "<p>x</p>", Lists: []int64{l.ID}}
+		noErr(t, "CreateCampaign", s.CreateCampaign(ctx, a.ID, &c))
+		errs := make(chan error, 2)
+		for range 2 {
+			go func() { errs <- s.SetCampaignStatus(ctx, a.ID, c.ID, tidings.CampaignSending, "") }()
+		}
+		var started int
+		for range 2 {
+			err := <-errs
+			if err == nil {
+				started++
+			} else if _, ok := tidings.AsValidation(err); !ok {
+				t.Fatalf("round %d: the second start failed with %v; want a validation error", round, err)
+			}
+		}
+		p, _ := s.CampaignProgress(ctx, a.ID, c.ID)
+		if started != 1 || p.Total != 3 {
+			t.Fatalf("round %d: %d starts, %d planned; want 1 start and 3 planned", round, started, p.Total)
+		}
+	}
 }

@@ -58,6 +58,7 @@ func Run(t *testing.T, open Opener) {
 		{"WithdrawnAfterPlanningGetsNothing", testWithdrawnAfterPlanningGetsNothing},
 		{"ScheduleRules", testScheduleRules},
 		{"ScheduledEditKeepsTime", testScheduledEditKeepsTime},
+		{"ConcurrentStart", testConcurrentStart},
 		{"CreateMember", testCreateMember},
 		{"UpdateMembership", testUpdateMembership},
 		{"SubscriberLedger", testSubscriberLedger},
