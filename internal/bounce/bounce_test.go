@@ -254,6 +254,30 @@ func TestUnsubscribeByMail(t *testing.T) {
 	}
 }
 
+// TestUnsubscribeCountsOnce: an unsubscribe counts for the campaign only when it
+// withdrew a subscription: a repeated request (mail systems retry, people press twice)
+// and the inert link of a test send (subscriber 0) count nothing.
+func TestUnsubscribeCountsOnce(t *testing.T) {
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			x := sendCampaign(t, engine)
+			ctx := context.Background()
+			for range 3 {
+				if err := x.p.Unsubscribe(ctx, x.token(0)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			testSend := send.RecipientToken(x.p.Keys, x.account, x.campaign, 0)
+			if err := x.p.Unsubscribe(ctx, testSend); err != nil {
+				t.Fatal(err)
+			}
+			if st, _ := x.s.CampaignStats(ctx, x.account, x.campaign); st.Unsubscribes != 1 {
+				t.Fatalf("campaign unsubscribes = %d, want 1", st.Unsubscribes)
+			}
+		})
+	}
+}
+
 // TestHandleIgnores: reports that are not bounces, or cannot be matched, change nothing.
 func TestHandleIgnores(t *testing.T) {
 	x := sendCampaign(t, sqlstore.SQLite)

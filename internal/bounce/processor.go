@@ -103,7 +103,7 @@ func (p *Processor) Apply(ctx context.Context, rcpt string, rep Report) (Outcome
 func (p *Processor) Unsubscribe(ctx context.Context, token string) error {
 	ev := tidings.Evidence{Note: "by email to the List-Unsubscribe address"}
 	event, err := p.Consent.UnsubscribeRecipient(ctx, token, tidings.SourceMail, ev)
-	if err != nil {
+	if err != nil || event.Kind == "" { // nothing withdrawn: nothing to count
 		return err
 	}
 	return p.Store.RecordEvents(ctx, []tidings.Event{event})
