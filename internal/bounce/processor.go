@@ -98,7 +98,7 @@ func (p *Processor) Apply(ctx context.Context, rcpt string, rep Report) (Outcome
 }
 
 // Unsubscribe takes a message to the List-Unsubscribe mailto address
-// (unsubscribe+TOKEN@domain): whatever it says, it withdraws the recipient's consent,
+// (unsub+TOKEN@domain): whatever it says, it withdraws the recipient's consent,
 // as the one-click link does (RFC 2369 and RFC 8058 ask nothing more of it).
 func (p *Processor) Unsubscribe(ctx context.Context, token string) error {
 	ev := tidings.Evidence{Note: "by email to the List-Unsubscribe address"}

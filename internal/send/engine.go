@@ -352,7 +352,9 @@ func (e *Engine) compose(j *job, sub tidings.Subscriber) ([]byte, mail.Envelope,
 		Date:      time.Now(),
 		MessageID: id,
 		Headers: []mail.Header{
-			{Key: "List-Unsubscribe", Value: "<" + unsub + ">, <mailto:unsubscribe+" + token + "@" + j.domain + ">"},
+			// "unsub+": with the 54-character token, the local part stays within
+			// RFC 5321's 64 octets ("unsubscribe+" made it 66).
+			{Key: "List-Unsubscribe", Value: "<" + unsub + ">, <mailto:unsub+" + token + "@" + j.domain + ">"},
 			{Key: "List-Unsubscribe-Post", Value: "List-Unsubscribe=One-Click"},
 			{Key: "List-Id", Value: j.listID},
 			{Key: "Feedback-ID", Value: fmt.Sprintf("c%d:a%d:campaign:tidings", c.ID, c.AccountID)},

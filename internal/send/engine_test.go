@@ -187,7 +187,7 @@ func TestGoldenMessage(t *testing.T) {
 		{`Date: .*`, "Date: <date>\r"},
 		{`[a-z0-9]{24}@news\.shop\.example`, "<id>@news.shop.example"},
 		{`/u/[A-Za-z0-9_-]+`, "/u/<token>"},
-		{`unsubscribe\+[A-Za-z0-9_-]+@`, "unsubscribe+<token>@"},
+		{`unsub\+[A-Za-z0-9_-]+@`, "unsub+<token>@"},
 		{`=_[a-z0-9]+`, "=_<boundary>"},
 		{`/u/<token>=\r\n[A-Za-z0-9_=-]+`, "/u/<token>"},
 	} {
@@ -329,5 +329,31 @@ func TestTemplateSandboxBoundsWork(t *testing.T) {
 		`{{range index .Subscriber.Attributes "tags"}}{{range $.Subscriber.Attributes.tags}}{{.}}{{end}}{{end}}`
 	if _, err := send.Compile(ok); err != nil {
 		t.Fatalf("ranges over subscriber data: %v", err)
+	}
+}
+
+// TestAddressesFitSMTP: the VERP return path and the List-Unsubscribe mailto address
+// have local parts of at most 64 octets (RFC 5321 §4.5.3.1.1), or strict mail systems
+// refuse to send the unsubscribe request or the bounce.
+func TestAddressesFitSMTP(t *testing.T) {
+	store := testdb.Open(t, sqlstore.SQLite)
+	ctx := context.Background()
+	f := newFixture(t, store)
+	f.subscribe(t, "limits@example.com", f.l1.ID)
+	sink := mailtest.New(t)
+	eng := engineFor(t, store, sink)
+	store.SetCampaignStatus(ctx, f.acc.ID, f.campaign.ID, tidings.CampaignSending, "")
+	if err := eng.Send(ctx, f.acc.ID, f.campaign.ID); err != nil {
+		t.Fatal(err)
+	}
+	m := sink.Messages()[0]
+	mailto := regexp.MustCompile(`<mailto:([^@>]+)@`).FindSubmatch(m.Data)
+	if mailto == nil {
+		t.Fatal("no List-Unsubscribe mailto address")
+	}
+	for what, addr := range map[string]string{"return path": m.From, "List-Unsubscribe mailto": string(mailto[1]) + "@x"} {
+		if local, _, _ := strings.Cut(addr, "@"); len(local) > 64 {
+			t.Errorf("%s %q: local part of %d octets, more than 64", what, addr, len(local))
+		}
 	}
 }
