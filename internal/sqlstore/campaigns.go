@@ -160,14 +160,18 @@ func (s *Store) UpdateCampaign(ctx context.Context, accountID int64, c *tidings.
 }
 
 func (s *Store) DeleteCampaign(ctx context.Context, accountID, id int64) error {
-	var status string
-	if err := s.r.QueryRowContext(ctx, `SELECT status FROM campaigns WHERE account_id = $1 AND id = $2`, accountID, id).Scan(&status); err != nil {
-		return translate(err)
-	}
-	if status == string(tidings.CampaignSending) {
-		return tidings.Invalid("status", "sending", "pause or cancel the campaign before deleting it")
-	}
-	return rowsAffected(s.w.ExecContext(ctx, `DELETE FROM campaigns WHERE account_id = $1 AND id = $2`, accountID, id))
+	// One transaction, the row locked: a campaign that starts sending meanwhile is not
+	// deleted under its workers.
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var status string
+		if err := tx.QueryRowContext(ctx, `SELECT status FROM campaigns WHERE account_id = $1 AND id = $2`+s.engine.forUpdate(), accountID, id).Scan(&status); err != nil {
+			return translate(err)
+		}
+		if status == string(tidings.CampaignSending) {
+			return tidings.Invalid("status", "sending", "pause or cancel the campaign before deleting it")
+		}
+		return rowsAffected(tx.ExecContext(ctx, `DELETE FROM campaigns WHERE account_id = $1 AND id = $2`, accountID, id))
+	})
 }
 
 // allowed lists the moves of a campaign's life.

@@ -398,3 +398,23 @@ func testConcurrentStart(t *testing.T, s tidings.Store) {
 		}
 	}
 }
+
+// A campaign that starts sending while it is being deleted is either deleted before it
+// started (the start finds nothing) or started and kept (the delete is refused): never
+// both, which deleted a sending campaign.
+func testDeleteWhileStarting(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l := mustList(t, s, a.ID)
+	mustSubscriber(t, s, a.ID, unique("del")+"@example.com", l.ID)
+	for round := range 30 {
+		c := tidings.Campaign{Name: "Race", Subject: "s", FromAddress: "news@tidings.example", HTML: "<p>x</p>", Lists: []int64{l.ID}}
+		noErr(t, "CreateCampaign", s.CreateCampaign(ctx, a.ID, &c))
+		started, deleted := make(chan error, 1), make(chan error, 1)
+		go func() { started <- s.SetCampaignStatus(ctx, a.ID, c.ID, tidings.CampaignSending, "") }()
+		go func() { deleted <- s.DeleteCampaign(ctx, a.ID, c.ID) }()
+		errStart, errDelete := <-started, <-deleted
+		if errStart == nil && errDelete == nil {
+			t.Fatalf("round %d: the campaign both started sending and was deleted", round)
+		}
+	}
+}

@@ -59,6 +59,7 @@ func Run(t *testing.T, open Opener) {
 		{"ScheduleRules", testScheduleRules},
 		{"ScheduledEditKeepsTime", testScheduledEditKeepsTime},
 		{"ConcurrentStart", testConcurrentStart},
+		{"DeleteWhileStarting", testDeleteWhileStarting},
 		{"CreateMember", testCreateMember},
 		{"UpdateMembership", testUpdateMembership},
 		{"SubscriberLedger", testSubscriberLedger},
