@@ -159,6 +159,8 @@ func (e *Engine) Send(ctx context.Context, accountID, campaignID int64) error {
 		return err
 	}
 	rec := newRecorder(e, campaignID)
+	stopWatch := e.watchStatus(ctx, j)
+	defer stopWatch()
 	var wg sync.WaitGroup
 	errs := make(chan error, e.Workers)
 	for range e.Workers {
@@ -221,6 +223,36 @@ func (e *Engine) prepare(ctx context.Context, accountID, campaignID int64) (*job
 	j.listID = fmt.Sprintf("<list-%d.account-%d.%s>", c.Lists[0], accountID, from.Domain)
 	j.footer[0], j.footer[1] = postman.Footer(acc)
 	return j, nil
+}
+
+// statusPoll is how often a sending node looks at its campaign's status: a pause or a
+// cancellation stops the workers within it, not only at their next batch (which, with
+// rate limits, could be minutes away).
+const statusPoll = time.Second
+
+// watchStatus stops the job's workers (as a pause does) once the campaign is no longer
+// sending; the returned function ends the watch.
+func (e *Engine) watchStatus(ctx context.Context, j *job) func() {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(statusPoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			c, err := e.Store.GetCampaign(ctx, j.campaign.AccountID, j.campaign.ID)
+			if errors.Is(err, tidings.ErrNotFound) || err == nil && c.Status != tidings.CampaignSending {
+				j.paused.Store(true)
+				return
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 // work claims batches until none is left.

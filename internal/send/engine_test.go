@@ -357,3 +357,51 @@ func TestAddressesFitSMTP(t *testing.T) {
 		}
 	}
 }
+
+// TestPauseStopsWithinBatch: pausing (or cancelling) a campaign stops its sending within
+// about a second, not only when the workers next claim a batch: with a rate limit, the
+// rest of a 500-recipient batch could take minutes.
+func TestPauseStopsWithinBatch(t *testing.T) {
+	store := testdb.Open(t, sqlstore.SQLite)
+	ctx := context.Background()
+	f := newFixture(t, store)
+	for i := range 100 {
+		f.subscribe(t, fmt.Sprintf("slow%03d@example.com", i), f.l1.ID)
+	}
+	sink := mailtest.New(t)
+	eng := engineFor(t, store, sink)
+	eng.Rate, eng.Workers = 20, 1 // the one batch takes five seconds
+	if err := store.SetCampaignStatus(ctx, f.acc.ID, f.campaign.ID, tidings.CampaignSending, ""); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- eng.Send(ctx, f.acc.ID, f.campaign.ID) }()
+	time.Sleep(500 * time.Millisecond)
+	if err := store.SetCampaignStatus(ctx, f.acc.ID, f.campaign.ID, tidings.CampaignPaused, "by hand"); err != nil {
+		t.Fatal(err)
+	}
+	paused := time.Now()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(paused); took > 2*time.Second {
+		t.Fatalf("sending went on for %v after the pause (%d messages sent)", took, len(sink.Messages()))
+	}
+	if n := len(sink.Messages()); n >= 100 {
+		t.Fatalf("%d messages sent after pausing; want the rest held back", n)
+	}
+	// Resuming sends the rest, each recipient once.
+	if err := store.SetCampaignStatus(ctx, f.acc.ID, f.campaign.ID, tidings.CampaignSending, ""); err != nil {
+		t.Fatal(err)
+	}
+	eng2 := engineFor(t, store, sink)
+	eng2.Now = func() time.Time { return time.Now().Add(2 * time.Minute) } // the paused batch's lease has expired
+	if err := eng2.Send(ctx, f.acc.ID, f.campaign.ID); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		if n := len(sink.Find(fmt.Sprintf("slow%03d@example.com", i))); n != 1 {
+			t.Fatalf("slow%03d received %d messages", i, n)
+		}
+	}
+}
