@@ -269,9 +269,10 @@ func (e *Engine) work(ctx context.Context, j *job, rec *recorder) error {
 		if err != nil {
 			return err
 		}
+		lost, stopRenew := e.keepLease(ctx, j.campaign.ID, b.No, now.Add(e.Lease))
 		complete := true
 		for _, r := range b.Recipients {
-			if ctx.Err() != nil || j.paused.Load() {
+			if ctx.Err() != nil || j.paused.Load() || lost.Load() {
 				complete = false // the lease expires and whoever resumes sends the rest
 				break
 			}
@@ -283,8 +284,42 @@ func (e *Engine) work(ctx context.Context, j *job, rec *recorder) error {
 			rec.add(b.No, res)
 			e.watchErrors(ctx, j, res)
 		}
+		stopRenew()
 		rec.finish(b.No, complete)
 	}
+}
+
+// keepLease renews the lease of a claimed batch (held until held) every third of the
+// lease while the worker sends it, since a batch can take longer than the lease (a rate
+// limit, per-domain throttles, retries): otherwise another worker or node claims it
+// when the lease runs out and sends its queued recipients a second time. lost is set
+// when the lease could not be renewed; the worker then stops. stop ends the renewals.
+func (e *Engine) keepLease(ctx context.Context, campaignID int64, batchNo int, held time.Time) (lost *atomic.Bool, stop func()) {
+	lost = new(atomic.Bool)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(e.Lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			until := e.Now().Add(e.Lease)
+			if err := e.Store.RenewLease(context.WithoutCancel(ctx), campaignID, batchNo, e.Node, held, until); err != nil {
+				e.Log.Warn("batch lease lost", "campaign_id", campaignID, "batch", batchNo, "err", err)
+				lost.Store(true)
+				return
+			}
+			held = until
+		}
+	}()
+	return lost, func() { close(done); <-finished }
 }
 
 // deliver renders, signs and sends one message, retrying temporary failures.

@@ -405,3 +405,33 @@ func TestPauseStopsWithinBatch(t *testing.T) {
 		}
 	}
 }
+
+// TestLongBatchKeepsLease: a batch that takes longer than the lease (a rate limit or a
+// per-domain throttle) stays its worker's: the lease is renewed while it sends, so no
+// other worker or node claims it and mails its recipients a second time.
+func TestLongBatchKeepsLease(t *testing.T) {
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			store := testdb.Open(t, engine)
+			ctx := context.Background()
+			f := newFixture(t, store)
+			for i := range 20 {
+				f.subscribe(t, fmt.Sprintf("long%02d@example.com", i), f.l1.ID)
+			}
+			sink := mailtest.New(t)
+			eng := engineFor(t, store, sink)
+			eng.Rate, eng.Workers, eng.Lease = 10, 2, 300*time.Millisecond // the batch takes two seconds
+			if err := store.SetCampaignStatus(ctx, f.acc.ID, f.campaign.ID, tidings.CampaignSending, ""); err != nil {
+				t.Fatal(err)
+			}
+			if err := eng.Send(ctx, f.acc.ID, f.campaign.ID); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 20 {
+				if n := len(sink.Find(fmt.Sprintf("long%02d@example.com", i))); n != 1 {
+					t.Fatalf("long%02d received %d messages, want 1", i, n)
+				}
+			}
+		})
+	}
+}

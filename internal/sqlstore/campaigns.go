@@ -406,6 +406,12 @@ func (s *Store) ClaimBatch(ctx context.Context, campaignID int64, node string, n
 	}
 }
 
+func (s *Store) RenewLease(ctx context.Context, campaignID int64, batchNo int, node string, held, until time.Time) error {
+	return rowsAffected(s.w.ExecContext(ctx, `UPDATE campaign_batches SET lease_until = $5
+		WHERE campaign_id = $1 AND batch_no = $2 AND lease_owner = $3 AND lease_until = $4 AND NOT done`,
+		campaignID, batchNo, node, toDB(held), toDB(until)))
+}
+
 // claimBatch is one attempt of ClaimBatch; planning says the campaign has recipients
 // left to plan.
 func (s *Store) claimBatch(ctx context.Context, campaignID int64, node string, now, leaseUntil time.Time) (b tidings.Batch, planning bool, err error) {
