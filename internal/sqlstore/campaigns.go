@@ -673,8 +673,9 @@ func firstPerSubscriber(results []tidings.DeliveryResult) []tidings.DeliveryResu
 func (s *Store) CampaignProgress(ctx context.Context, accountID, id int64) (tidings.Progress, error) {
 	var p tidings.Progress
 	var started sql.NullInt64
-	err := s.r.QueryRowContext(ctx, `SELECT planning, total, sent, failed, started_at FROM campaigns WHERE account_id = $1 AND id = $2`, accountID, id).
-		Scan(&p.Planning, &p.Total, &p.Sent, &p.Failed, &started)
+	var status string
+	err := s.r.QueryRowContext(ctx, `SELECT planning, total, sent, failed, started_at, status FROM campaigns WHERE account_id = $1 AND id = $2`, accountID, id).
+		Scan(&p.Planning, &p.Total, &p.Sent, &p.Failed, &started, &status)
 	if err != nil {
 		return p, translate(err)
 	}
@@ -683,7 +684,8 @@ func (s *Store) CampaignProgress(ctx context.Context, accountID, id int64) (tidi
 		p.StartedAt = fromDB(started.Int64)
 		if el := s.now().Sub(p.StartedAt).Seconds(); el > 0 {
 			p.Rate = float64(p.Sent+p.Failed) / el
-			if p.Rate > 0 && p.Remaining > 0 && !p.Planning {
+			// An ETA only while sending: a paused or cancelled campaign has nothing on its way.
+			if p.Rate > 0 && p.Remaining > 0 && !p.Planning && status == string(tidings.CampaignSending) {
 				p.ETA = (time.Duration(float64(p.Remaining)/p.Rate) * time.Second).Round(time.Second).String()
 			}
 		}

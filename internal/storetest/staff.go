@@ -418,3 +418,29 @@ func testDeleteWhileStarting(t *testing.T, s tidings.Store) {
 		}
 	}
 }
+
+// A campaign that is not sending (paused, cancelled) has no ETA: nothing is on its way.
+func testNoETAUnlessSending(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l := mustList(t, s, a.ID)
+	first := mustSubscriber(t, s, a.ID, unique("eta")+"@example.com", l.ID)
+	mustSubscriber(t, s, a.ID, unique("eta")+"@example.com", l.ID)
+	c := tidings.Campaign{Name: "Eta", Subject: "s", FromAddress: "news@tidings.example", HTML: "<p>x</p>", Lists: []int64{l.ID}}
+	noErr(t, "CreateCampaign", s.CreateCampaign(ctx, a.ID, &c))
+	noErr(t, "send", s.SetCampaignStatus(ctx, a.ID, c.ID, tidings.CampaignSending, ""))
+	now := time.Now()
+	b, err := s.ClaimBatch(ctx, c.ID, "n1", now, now.Add(time.Minute))
+	noErr(t, "ClaimBatch", err)
+	noErr(t, "RecordDeliveries", s.RecordDeliveries(ctx, c.ID, b.No, "n1",
+		[]tidings.DeliveryResult{{SubscriberID: first.ID, Status: tidings.DeliverySent, Attempts: 1}}, false))
+	time.Sleep(5 * time.Millisecond)
+	if p, _ := s.CampaignProgress(ctx, a.ID, c.ID); p.ETA == "" {
+		t.Fatalf("sending: %+v; want an ETA", p)
+	}
+	for _, to := range []tidings.CampaignStatus{tidings.CampaignPaused, tidings.CampaignCancelled} {
+		noErr(t, string(to), s.SetCampaignStatus(ctx, a.ID, c.ID, to, ""))
+		if p, _ := s.CampaignProgress(ctx, a.ID, c.ID); p.ETA != "" {
+			t.Fatalf("%s: %+v; want no ETA", to, p)
+		}
+	}
+}

@@ -60,6 +60,7 @@ func Run(t *testing.T, open Opener) {
 		{"ScheduledEditKeepsTime", testScheduledEditKeepsTime},
 		{"ConcurrentStart", testConcurrentStart},
 		{"DeleteWhileStarting", testDeleteWhileStarting},
+		{"NoETAUnlessSending", testNoETAUnlessSending},
 		{"CreateMember", testCreateMember},
 		{"UpdateMembership", testUpdateMembership},
 		{"SubscriberLedger", testSubscriberLedger},
