@@ -120,20 +120,37 @@ func (e *Engine) RunOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// One campaign's failure does not hold back the campaigns due after it.
+	var errs []error
 	for _, c := range due {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		if c.Status == tidings.CampaignScheduled {
 			if err := e.Store.SetCampaignStatus(ctx, c.AccountID, c.ID, tidings.CampaignSending, ""); err != nil {
 				var v *tidings.ValidationError
 				if !errors.As(err, &v) { // another node started it first
-					return err
+					errs = append(errs, fmt.Errorf("campaign %d: %w", c.ID, err))
+					continue
 				}
 			}
 		}
-		if err := e.Send(ctx, c.AccountID, c.ID); err != nil {
-			return err
+		err := e.Send(ctx, c.AccountID, c.ID)
+		if _, invalid := tidings.AsValidation(err); invalid {
+			// Its content cannot be sent (a template the sandbox now refuses): pause it
+			// with the reason rather than fail every poll.
+			reason := "paused: the campaign cannot be sent: " + err.Error()
+			if perr := e.Store.SetCampaignStatus(ctx, c.AccountID, c.ID, tidings.CampaignPaused, reason); perr != nil {
+				errs = append(errs, fmt.Errorf("campaign %d: %w", c.ID, perr))
+			}
+			e.Log.Warn("campaign paused: it cannot be sent", "campaign_id", c.ID)
+			continue
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("campaign %d: %w", c.ID, err))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // job is one campaign's prepared sending context, shared by the workers.

@@ -435,3 +435,38 @@ func TestLongBatchKeepsLease(t *testing.T) {
 		})
 	}
 }
+
+// TestBrokenCampaignDoesNotBlockOthers: a campaign that cannot be sent (its template no
+// longer compiles, say after an upgrade tightened the sandbox) is paused with the reason,
+// and the campaigns due after it are still sent.
+func TestBrokenCampaignDoesNotBlockOthers(t *testing.T) {
+	store := testdb.Open(t, sqlstore.SQLite)
+	ctx := context.Background()
+	f := newFixture(t, store)
+	f.subscribe(t, "hol@example.com", f.l1.ID)
+	broken := f.campaign
+	broken.ID, broken.Name, broken.HTML = 0, "broken", `<p>{{range 3}}x{{end}}</p>`
+	if err := store.CreateCampaign(ctx, f.acc.ID, &broken); err != nil { // the store does not compile templates
+		t.Fatal(err)
+	}
+	good := f.campaign
+	good.ID, good.Name = 0, "good"
+	if err := store.CreateCampaign(ctx, f.acc.ID, &good); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []int64{broken.ID, good.ID} {
+		if err := store.SetCampaignStatus(ctx, f.acc.ID, id, tidings.CampaignSending, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sink := mailtest.New(t)
+	eng := engineFor(t, store, sink)
+	eng.RunOnce(ctx)
+	if got, _ := store.GetCampaign(ctx, f.acc.ID, good.ID); got.Status != tidings.CampaignSent {
+		t.Fatalf("the campaign after the broken one is %s, want sent", got.Status)
+	}
+	got, _ := store.GetCampaign(ctx, f.acc.ID, broken.ID)
+	if got.Status != tidings.CampaignPaused || !strings.Contains(got.PauseReason, "range") {
+		t.Fatalf("the broken campaign is %s (%q), want paused with the reason", got.Status, got.PauseReason)
+	}
+}
