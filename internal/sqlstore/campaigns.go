@@ -224,9 +224,16 @@ func (s *Store) SetCampaignStatus(ctx context.Context, accountID, id int64, to t
 		if to == tidings.CampaignSent || to == tidings.CampaignCancelled {
 			finished = sql.NullInt64{Int64: toDB(now), Valid: true}
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE campaigns SET status = $2, pause_reason = $3, finished_at = COALESCE($4, finished_at), updated_at = $5 WHERE id = $1`,
-			id, string(to), reason, finished, toDB(now))
-		return err
+		if _, err = tx.ExecContext(ctx, `UPDATE campaigns SET status = $2, pause_reason = $3, finished_at = COALESCE($4, finished_at), updated_at = $5 WHERE id = $1`,
+			id, string(to), reason, finished, toDB(now)); err != nil {
+			return err
+		}
+		// Resumed with every batch done (it was paused while its last one was being
+		// recorded): no worker would find anything to claim, so it is sent now.
+		if to == tidings.CampaignSending {
+			return closeIfDone(ctx, tx, id, toDB(now))
+		}
+		return nil
 	})
 }
 

@@ -444,3 +444,28 @@ func testNoETAUnlessSending(t *testing.T, s tidings.Store) {
 		}
 	}
 }
+
+// A campaign paused while its last batch was being recorded (the error-rate pause on the
+// last messages, or a person pressing pause then) is sent once resumed: nothing is left
+// for a worker to claim, so nothing else would close it.
+func testResumeFinishedCampaign(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l := mustList(t, s, a.ID)
+	sub := mustSubscriber(t, s, a.ID, unique("last")+"@example.com", l.ID)
+	c := tidings.Campaign{Name: "Last", Subject: "s", FromAddress: "news@tidings.example", HTML: "<p>x</p>", Lists: []int64{l.ID}}
+	noErr(t, "CreateCampaign", s.CreateCampaign(ctx, a.ID, &c))
+	noErr(t, "send", s.SetCampaignStatus(ctx, a.ID, c.ID, tidings.CampaignSending, ""))
+	now := time.Now()
+	b, err := s.ClaimBatch(ctx, c.ID, "n1", now, now.Add(time.Minute))
+	noErr(t, "ClaimBatch", err)
+	noErr(t, "pause", s.SetCampaignStatus(ctx, a.ID, c.ID, tidings.CampaignPaused, "too many failures"))
+	noErr(t, "RecordDeliveries", s.RecordDeliveries(ctx, c.ID, b.No, "n1",
+		[]tidings.DeliveryResult{{SubscriberID: sub.ID, Status: tidings.DeliveryFailed, Attempts: 1}}, true))
+	noErr(t, "resume", s.SetCampaignStatus(ctx, a.ID, c.ID, tidings.CampaignSending, ""))
+	_, err = s.ClaimBatch(ctx, c.ID, "n1", now, now.Add(time.Minute))
+	wantErr(t, "ClaimBatch(nothing left)", err, tidings.ErrNotFound)
+	got, _ := s.GetCampaign(ctx, a.ID, c.ID)
+	if got.Status != tidings.CampaignSent || got.FinishedAt == nil {
+		t.Fatalf("resumed with nothing left: %s (finished %v), want sent", got.Status, got.FinishedAt)
+	}
+}

@@ -61,6 +61,7 @@ func Run(t *testing.T, open Opener) {
 		{"ConcurrentStart", testConcurrentStart},
 		{"DeleteWhileStarting", testDeleteWhileStarting},
 		{"NoETAUnlessSending", testNoETAUnlessSending},
+		{"ResumeFinishedCampaign", testResumeFinishedCampaign},
 		{"CreateMember", testCreateMember},
 		{"UpdateMembership", testUpdateMembership},
 		{"SubscriberLedger", testSubscriberLedger},
