@@ -68,6 +68,7 @@ func Run(t *testing.T, open Opener) {
 		{"EventBatches", testEventBatches},
 		{"EventLargeBatch", testEventLargeBatch},
 		{"Feedback", testFeedback},
+		{"SoftAfterHard", testSoftAfterHard},
 	}
 	s := open(t)
 	for _, tc := range tests {
