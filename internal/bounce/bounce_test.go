@@ -247,8 +247,40 @@ func TestUnsubscribeByMail(t *testing.T) {
 			if st, _ := x.s.CampaignStats(ctx, x.account, x.campaign); st.Unsubscribes != 1 {
 				t.Fatalf("campaign unsubscribes = %d, want 1", st.Unsubscribes)
 			}
+			// The address messages carry now: "unsub+" keeps the local part within 64
+			// octets ("unsubscribe+", above, is what earlier messages carry).
+			if err := smtp.SendMail(addr, nil, "angry@hotmail.example", []string{"unsub+" + x.token(1) + "@news.shop.example"}, []byte("Subject: stop\r\n\r\n\r\n")); err != nil {
+				t.Fatal(err)
+			}
+			if subs, _ := x.s.Subscriptions(ctx, x.account, x.subs[1].ID); len(subs) != 1 || subs[0].Status != tidings.SubUnsubscribed {
+				t.Fatalf("after mail to unsub+: %+v", subs)
+			}
 			if err := smtp.SendMail(addr, nil, "x@y.example", []string{"unsubscribe+" + someToken + "@news.shop.example"}, []byte("\r\n")); err == nil || !strings.Contains(err.Error(), "550") {
 				t.Fatalf("a forged unsubscribe address: %v, want 550", err)
+			}
+		})
+	}
+}
+
+// TestUnsubscribeCountsOnce: an unsubscribe counts for the campaign only when it
+// withdrew a subscription: a repeated request (mail systems retry, people press twice)
+// and the inert link of a test send (subscriber 0) count nothing.
+func TestUnsubscribeCountsOnce(t *testing.T) {
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			x := sendCampaign(t, engine)
+			ctx := context.Background()
+			for range 3 {
+				if err := x.p.Unsubscribe(ctx, x.token(0)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			testSend := send.RecipientToken(x.p.Keys, x.account, x.campaign, 0)
+			if err := x.p.Unsubscribe(ctx, testSend); err != nil {
+				t.Fatal(err)
+			}
+			if st, _ := x.s.CampaignStats(ctx, x.account, x.campaign); st.Unsubscribes != 1 {
+				t.Fatalf("campaign unsubscribes = %d, want 1", st.Unsubscribes)
 			}
 		})
 	}

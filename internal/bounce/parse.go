@@ -203,9 +203,9 @@ func statusBlocks(body []byte) []textproto.Header {
 }
 
 // tokenPattern finds a recipient token in quoted headers: in the return path
-// (bounces+TOKEN@), or in the List-Unsubscribe mailto address (unsubscribe+TOKEN@),
-// which survives feedback loops that drop or redact the return path.
-var tokenPattern = regexp.MustCompile(`(?:bounces|unsubscribe)\+([A-Za-z0-9_-]{16,200})@`)
+// (bounces+TOKEN@), or in the List-Unsubscribe mailto address (unsub+TOKEN@, formerly
+// unsubscribe+TOKEN@), which survives feedback loops that drop or redact the return path.
+var tokenPattern = regexp.MustCompile(`(?:bounces|unsub|unsubscribe)\+([A-Za-z0-9_-]{16,200})@`)
 
 func findToken(b []byte) string {
 	if m := tokenPattern.FindSubmatch(b); m != nil {
@@ -216,8 +216,11 @@ func findToken(b []byte) string {
 
 // The roles of Tidings' own addresses, the local part's prefix before "+TOKEN".
 const (
-	RoleReturnPath  = "bounces"     // the VERP return path: reports about the message
-	RoleUnsubscribe = "unsubscribe" // the List-Unsubscribe mailto address (RFC 2369)
+	RoleReturnPath  = "bounces" // the VERP return path: reports about the message
+	RoleUnsubscribe = "unsub"   // the List-Unsubscribe mailto address (RFC 2369)
+	// legacyUnsubscribe is the mailto prefix of messages sent before "unsub", whose
+	// local part passed RFC 5321's 64 octets; their addresses keep working.
+	legacyUnsubscribe = "unsubscribe"
 )
 
 // AddressToken splits one of Tidings' addresses (ROLE+TOKEN@domain) into its role and
@@ -228,6 +231,9 @@ func AddressToken(addr string) (role, token string) {
 		return "", ""
 	}
 	role, tok, ok := strings.Cut(local, "+")
+	if role == legacyUnsubscribe {
+		role = RoleUnsubscribe
+	}
 	if !ok || (role != RoleReturnPath && role != RoleUnsubscribe) || !tokenChars.MatchString(tok) {
 		return "", ""
 	}

@@ -98,12 +98,12 @@ func (p *Processor) Apply(ctx context.Context, rcpt string, rep Report) (Outcome
 }
 
 // Unsubscribe takes a message to the List-Unsubscribe mailto address
-// (unsubscribe+TOKEN@domain): whatever it says, it withdraws the recipient's consent,
+// (unsub+TOKEN@domain): whatever it says, it withdraws the recipient's consent,
 // as the one-click link does (RFC 2369 and RFC 8058 ask nothing more of it).
 func (p *Processor) Unsubscribe(ctx context.Context, token string) error {
 	ev := tidings.Evidence{Note: "by email to the List-Unsubscribe address"}
 	event, err := p.Consent.UnsubscribeRecipient(ctx, token, tidings.SourceMail, ev)
-	if err != nil {
+	if err != nil || event.Kind == "" { // nothing withdrawn: nothing to count
 		return err
 	}
 	return p.Store.RecordEvents(ctx, []tidings.Event{event})

@@ -17,7 +17,7 @@ import (
 
 // Server is the inbound SMTP server for Tidings' own addresses: point the MX of the
 // sending domains (or a relay's forwarding) at it. It accepts mail only for return
-// paths (bounces+TOKEN@) and List-Unsubscribe addresses (unsubscribe+TOKEN@) whose
+// paths (bounces+TOKEN@) and List-Unsubscribe addresses (unsub+TOKEN@) whose
 // token is valid, so it is no open relay and no mailbox; everything else is refused at
 // RCPT.
 type Server struct {

@@ -120,20 +120,37 @@ func (e *Engine) RunOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// One campaign's failure does not hold back the campaigns due after it.
+	var errs []error
 	for _, c := range due {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		if c.Status == tidings.CampaignScheduled {
 			if err := e.Store.SetCampaignStatus(ctx, c.AccountID, c.ID, tidings.CampaignSending, ""); err != nil {
 				var v *tidings.ValidationError
 				if !errors.As(err, &v) { // another node started it first
-					return err
+					errs = append(errs, fmt.Errorf("campaign %d: %w", c.ID, err))
+					continue
 				}
 			}
 		}
-		if err := e.Send(ctx, c.AccountID, c.ID); err != nil {
-			return err
+		err := e.Send(ctx, c.AccountID, c.ID)
+		if _, invalid := tidings.AsValidation(err); invalid {
+			// Its content cannot be sent (a template the sandbox now refuses): pause it
+			// with the reason rather than fail every poll.
+			reason := "paused: the campaign cannot be sent: " + err.Error()
+			if perr := e.Store.SetCampaignStatus(ctx, c.AccountID, c.ID, tidings.CampaignPaused, reason); perr != nil {
+				errs = append(errs, fmt.Errorf("campaign %d: %w", c.ID, perr))
+			}
+			e.Log.Warn("campaign paused: it cannot be sent", "campaign_id", c.ID)
+			continue
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("campaign %d: %w", c.ID, err))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // job is one campaign's prepared sending context, shared by the workers.
@@ -159,6 +176,8 @@ func (e *Engine) Send(ctx context.Context, accountID, campaignID int64) error {
 		return err
 	}
 	rec := newRecorder(e, campaignID)
+	stopWatch := e.watchStatus(ctx, j)
+	defer stopWatch()
 	var wg sync.WaitGroup
 	errs := make(chan error, e.Workers)
 	for range e.Workers {
@@ -223,6 +242,36 @@ func (e *Engine) prepare(ctx context.Context, accountID, campaignID int64) (*job
 	return j, nil
 }
 
+// statusPoll is how often a sending node looks at its campaign's status: a pause or a
+// cancellation stops the workers within it, not only at their next batch (which, with
+// rate limits, could be minutes away).
+const statusPoll = time.Second
+
+// watchStatus stops the job's workers (as a pause does) once the campaign is no longer
+// sending; the returned function ends the watch.
+func (e *Engine) watchStatus(ctx context.Context, j *job) func() {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(statusPoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			c, err := e.Store.GetCampaign(ctx, j.campaign.AccountID, j.campaign.ID)
+			if errors.Is(err, tidings.ErrNotFound) || err == nil && c.Status != tidings.CampaignSending {
+				j.paused.Store(true)
+				return
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
 // work claims batches until none is left.
 func (e *Engine) work(ctx context.Context, j *job, rec *recorder) error {
 	for {
@@ -237,9 +286,10 @@ func (e *Engine) work(ctx context.Context, j *job, rec *recorder) error {
 		if err != nil {
 			return err
 		}
+		lost, stopRenew := e.keepLease(ctx, j.campaign.ID, b.No, now.Add(e.Lease))
 		complete := true
 		for _, r := range b.Recipients {
-			if ctx.Err() != nil || j.paused.Load() {
+			if ctx.Err() != nil || j.paused.Load() || lost.Load() {
 				complete = false // the lease expires and whoever resumes sends the rest
 				break
 			}
@@ -251,8 +301,42 @@ func (e *Engine) work(ctx context.Context, j *job, rec *recorder) error {
 			rec.add(b.No, res)
 			e.watchErrors(ctx, j, res)
 		}
+		stopRenew()
 		rec.finish(b.No, complete)
 	}
+}
+
+// keepLease renews the lease of a claimed batch (held until held) every third of the
+// lease while the worker sends it, since a batch can take longer than the lease (a rate
+// limit, per-domain throttles, retries): otherwise another worker or node claims it
+// when the lease runs out and sends its queued recipients a second time. lost is set
+// when the lease could not be renewed; the worker then stops. stop ends the renewals.
+func (e *Engine) keepLease(ctx context.Context, campaignID int64, batchNo int, held time.Time) (lost *atomic.Bool, stop func()) {
+	lost = new(atomic.Bool)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(e.Lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			until := e.Now().Add(e.Lease)
+			if err := e.Store.RenewLease(context.WithoutCancel(ctx), campaignID, batchNo, e.Node, held, until); err != nil {
+				e.Log.Warn("batch lease lost", "campaign_id", campaignID, "batch", batchNo, "err", err)
+				lost.Store(true)
+				return
+			}
+			held = until
+		}
+	}()
+	return lost, func() { close(done); <-finished }
 }
 
 // deliver renders, signs and sends one message, retrying temporary failures.
@@ -352,7 +436,9 @@ func (e *Engine) compose(j *job, sub tidings.Subscriber) ([]byte, mail.Envelope,
 		Date:      time.Now(),
 		MessageID: id,
 		Headers: []mail.Header{
-			{Key: "List-Unsubscribe", Value: "<" + unsub + ">, <mailto:unsubscribe+" + token + "@" + j.domain + ">"},
+			// "unsub+": with the 54-character token, the local part stays within
+			// RFC 5321's 64 octets ("unsubscribe+" made it 66).
+			{Key: "List-Unsubscribe", Value: "<" + unsub + ">, <mailto:unsub+" + token + "@" + j.domain + ">"},
 			{Key: "List-Unsubscribe-Post", Value: "List-Unsubscribe=One-Click"},
 			{Key: "List-Id", Value: j.listID},
 			{Key: "Feedback-ID", Value: fmt.Sprintf("c%d:a%d:campaign:tidings", c.ID, c.AccountID)},

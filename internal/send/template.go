@@ -5,11 +5,13 @@ package send
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	htmltemplate "html/template"
 	"regexp"
 	"strings"
 	"sync"
 	texttemplate "text/template"
+	"text/template/parse"
 	"time"
 
 	"github.com/tidings/tidings/internal/tidings"
@@ -117,10 +119,115 @@ func Compile(c tidings.Campaign) (*Template, error) {
 	sample := Data{Subscriber: SubscriberData{Email: "sample@example.com", Name: "Sample Person", Attributes: map[string]any{}},
 		Account: AccountData{Name: "Sample"}, Campaign: CampaignData{Name: c.Name, Subject: c.Subject},
 		UnsubscribeURL: "https://example.com/u/x", PortalURL: "https://example.com/portal", PreferencesURL: "https://example.com/portal"}
+	if err := bounded("subject", t.subject.Tree); err != nil {
+		return nil, err
+	}
+	if t.html != nil {
+		if err := bounded("html", t.html.Tree); err != nil {
+			return nil, err
+		}
+	}
+	if t.text != nil {
+		if err := bounded("text", t.text.Tree); err != nil {
+			return nil, err
+		}
+	}
 	if _, err := t.Render(sample); err != nil {
 		return nil, err
 	}
 	return t, nil
+}
+
+// maxRangeDepth is how deeply ranges may nest: subscriber attributes hold at most a few
+// thousand values, so two levels are at most millions of steps.
+const maxRangeDepth = 2
+
+// bounded checks that a template's work is bounded by the subscriber's data, since the
+// output cap does not stop a loop that writes nothing (Go templates range over integers:
+// {{range 9000000000000000000}}{{end}} would run for centuries). A range goes over a data
+// field only (never a number, a variable or dot, which a with or template call could
+// have made a number), ranges nest at most maxRangeDepth deep, and templates do not call
+// templates (no recursion, and dot and $ stay the data).
+func bounded(field string, tree *parse.Tree) error {
+	if tree == nil || tree.Root == nil {
+		return nil
+	}
+	fail := func(n parse.Node, format string, args ...any) error {
+		loc, _ := tree.ErrorContext(n)
+		msg := fmt.Sprintf(format, args...)
+		if i := strings.IndexByte(loc, ':'); i >= 0 { // "name:line:col"
+			if line, _, _ := strings.Cut(loc[i+1:], ":"); line != "" {
+				msg = "line " + line + ": " + msg
+			}
+		}
+		return tidings.Invalid(field, "template", "%s", msg)
+	}
+	var walk func(n parse.Node, depth int) error
+	walk = func(n parse.Node, depth int) error {
+		switch n := n.(type) {
+		case *parse.ListNode:
+			if n == nil {
+				return nil
+			}
+			for _, c := range n.Nodes {
+				if err := walk(c, depth); err != nil {
+					return err
+				}
+			}
+		case *parse.IfNode:
+			return walkBranch(walk, &n.BranchNode, depth)
+		case *parse.WithNode:
+			return walkBranch(walk, &n.BranchNode, depth)
+		case *parse.RangeNode:
+			if depth >= maxRangeDepth {
+				return fail(n, "ranges may nest at most %d deep", maxRangeDepth)
+			}
+			if !dataField(n.Pipe) {
+				return fail(n, "range goes over a data field only, such as {{range .Subscriber.Attributes.tags}}")
+			}
+			if err := walk(n.List, depth+1); err != nil {
+				return err
+			}
+			return walk(n.ElseList, depth)
+		case *parse.TemplateNode:
+			return fail(n, "templates cannot call templates ({{template}} or {{block}})")
+		}
+		return nil
+	}
+	return walk(tree.Root, 0)
+}
+
+func walkBranch(walk func(parse.Node, int) error, b *parse.BranchNode, depth int) error {
+	if err := walk(b.List, depth); err != nil {
+		return err
+	}
+	return walk(b.ElseList, depth)
+}
+
+// dataField reports whether a range pipeline is a field of the data (.A.B, $.A.B, $x.A),
+// possibly looked up with index: such a value is a map, list, string or JSON number,
+// never an integer to count up to.
+func dataField(p *parse.PipeNode) bool {
+	if p == nil || len(p.Cmds) != 1 {
+		return false
+	}
+	args := p.Cmds[0].Args
+	isField := func(n parse.Node) bool {
+		switch n := n.(type) {
+		case *parse.FieldNode:
+			return true
+		case *parse.VariableNode:
+			return len(n.Ident) > 1
+		}
+		return false
+	}
+	if len(args) == 1 {
+		return isField(args[0])
+	}
+	if id, ok := args[0].(*parse.IdentifierNode); ok && id.Ident == "index" && len(args) >= 2 {
+		return isField(args[1])
+	}
+	return false
 }
 
 // Rendered is one recipient's content.

@@ -129,12 +129,21 @@ func (s *Store) UpdateCampaign(ctx context.Context, accountID int64, c *tidings.
 	}
 	now := s.stamp()
 	return s.tx(ctx, func(tx *sql.Tx) error {
+		// Locked, so that a campaign starting to send meanwhile (another node, the
+		// scheduler) is not changed under its recipients' planning.
 		var status string
-		if err := tx.QueryRowContext(ctx, `SELECT status FROM campaigns WHERE account_id = $1 AND id = $2`, accountID, c.ID).Scan(&status); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT status FROM campaigns WHERE account_id = $1 AND id = $2`+s.engine.forUpdate(), accountID, c.ID).Scan(&status); err != nil {
 			return translate(err)
 		}
 		if status != string(tidings.CampaignDraft) && status != string(tidings.CampaignScheduled) {
 			return tidings.Invalid("status", "not_editable", "a %s campaign can no longer be changed", status)
+		}
+		// A scheduled campaign keeps a time to come, as scheduling it required.
+		if status == string(tidings.CampaignScheduled) && c.ScheduledAt == nil {
+			return tidings.Invalid("scheduled_at", "required", "a scheduled campaign needs a time; unschedule it first to keep it as a draft")
+		}
+		if status == string(tidings.CampaignScheduled) && !c.ScheduledAt.After(now) {
+			return tidings.Invalid("scheduled_at", "in_the_past", "the scheduled time has passed; choose a later time or send now")
 		}
 		if err := checkLists(ctx, tx, accountID, c.Lists); err != nil {
 			return err
@@ -151,14 +160,18 @@ func (s *Store) UpdateCampaign(ctx context.Context, accountID int64, c *tidings.
 }
 
 func (s *Store) DeleteCampaign(ctx context.Context, accountID, id int64) error {
-	var status string
-	if err := s.r.QueryRowContext(ctx, `SELECT status FROM campaigns WHERE account_id = $1 AND id = $2`, accountID, id).Scan(&status); err != nil {
-		return translate(err)
-	}
-	if status == string(tidings.CampaignSending) {
-		return tidings.Invalid("status", "sending", "pause or cancel the campaign before deleting it")
-	}
-	return rowsAffected(s.w.ExecContext(ctx, `DELETE FROM campaigns WHERE account_id = $1 AND id = $2`, accountID, id))
+	// One transaction, the row locked: a campaign that starts sending meanwhile is not
+	// deleted under its workers.
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var status string
+		if err := tx.QueryRowContext(ctx, `SELECT status FROM campaigns WHERE account_id = $1 AND id = $2`+s.engine.forUpdate(), accountID, id).Scan(&status); err != nil {
+			return translate(err)
+		}
+		if status == string(tidings.CampaignSending) {
+			return tidings.Invalid("status", "sending", "pause or cancel the campaign before deleting it")
+		}
+		return rowsAffected(tx.ExecContext(ctx, `DELETE FROM campaigns WHERE account_id = $1 AND id = $2`, accountID, id))
+	})
 }
 
 // allowed lists the moves of a campaign's life.
@@ -172,7 +185,10 @@ var allowed = map[tidings.CampaignStatus][]tidings.CampaignStatus{
 func (s *Store) SetCampaignStatus(ctx context.Context, accountID, id int64, to tidings.CampaignStatus, reason string) error {
 	now := s.stamp()
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		c, err := scanCampaign(tx.QueryRowContext(ctx, `SELECT `+campaignCols+` FROM campaigns WHERE account_id = $1 AND id = $2`, accountID, id))
+		// Locked: two moves at once (two nodes starting a scheduled campaign) take turns,
+		// and the second sees what the first did.
+		c, err := scanCampaign(tx.QueryRowContext(ctx, `SELECT `+campaignCols+` FROM campaigns WHERE account_id = $1 AND id = $2`+s.engine.forUpdate(),
+			accountID, id))
 		if err != nil {
 			return err
 		}
@@ -208,9 +224,16 @@ func (s *Store) SetCampaignStatus(ctx context.Context, accountID, id int64, to t
 		if to == tidings.CampaignSent || to == tidings.CampaignCancelled {
 			finished = sql.NullInt64{Int64: toDB(now), Valid: true}
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE campaigns SET status = $2, pause_reason = $3, finished_at = COALESCE($4, finished_at), updated_at = $5 WHERE id = $1`,
-			id, string(to), reason, finished, toDB(now))
-		return err
+		if _, err = tx.ExecContext(ctx, `UPDATE campaigns SET status = $2, pause_reason = $3, finished_at = COALESCE($4, finished_at), updated_at = $5 WHERE id = $1`,
+			id, string(to), reason, finished, toDB(now)); err != nil {
+			return err
+		}
+		// Resumed with every batch done (it was paused while its last one was being
+		// recorded): no worker would find anything to claim, so it is sent now.
+		if to == tidings.CampaignSending {
+			return closeIfDone(ctx, tx, id, toDB(now))
+		}
+		return nil
 	})
 }
 
@@ -390,15 +413,25 @@ func (s *Store) ClaimBatch(ctx context.Context, campaignID int64, node string, n
 	}
 }
 
+func (s *Store) RenewLease(ctx context.Context, campaignID int64, batchNo int, node string, held, until time.Time) error {
+	return rowsAffected(s.w.ExecContext(ctx, `UPDATE campaign_batches SET lease_until = $5
+		WHERE campaign_id = $1 AND batch_no = $2 AND lease_owner = $3 AND lease_until = $4 AND NOT done`,
+		campaignID, batchNo, node, toDB(held), toDB(until)))
+}
+
 // claimBatch is one attempt of ClaimBatch; planning says the campaign has recipients
 // left to plan.
 func (s *Store) claimBatch(ctx context.Context, campaignID int64, node string, now, leaseUntil time.Time) (b tidings.Batch, planning bool, err error) {
 	b = tidings.Batch{CampaignID: campaignID}
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		var status string
-		if err := tx.QueryRowContext(ctx, `SELECT account_id, status, planning FROM campaigns WHERE id = $1`, campaignID).
-			Scan(&b.AccountID, &status, &planning); err != nil {
+		var status, lists string
+		if err := tx.QueryRowContext(ctx, `SELECT account_id, status, planning, lists FROM campaigns WHERE id = $1`, campaignID).
+			Scan(&b.AccountID, &status, &planning, &lists); err != nil {
 			return translate(err)
+		}
+		listIDs, err := splitIDs(lists)
+		if err != nil {
+			return err
 		}
 		if status != string(tidings.CampaignSending) {
 			planning = false
@@ -406,7 +439,7 @@ func (s *Store) claimBatch(ctx context.Context, campaignID int64, node string, n
 		}
 		// The outer lease test is re-checked on the locked row, so two nodes racing for
 		// the same batch cannot both win; PostgreSQL also skips rows another node holds.
-		err := tx.QueryRowContext(ctx, `
+		err = tx.QueryRowContext(ctx, `
 			UPDATE campaign_batches SET lease_owner = $3, lease_until = $4
 			WHERE campaign_id = $1 AND NOT done AND lease_until < $2 AND batch_no = (
 				SELECT batch_no FROM campaign_batches WHERE campaign_id = $1 AND NOT done AND lease_until < $2
@@ -415,19 +448,22 @@ func (s *Store) claimBatch(ctx context.Context, campaignID int64, node string, n
 		if err != nil {
 			return translate(err)
 		}
-		// People who were erased, restricted or who objected since planning get nothing.
+		// People who were erased, restricted, who objected or who unsubscribed from the
+		// campaign's lists since planning get nothing.
+		args := []any{campaignID, b.No}
+		for _, l := range listIDs {
+			args = append(args, l)
+		}
 		res, err := tx.ExecContext(ctx, `
 			UPDATE deliveries SET status = 'failed', error = 'recipient no longer eligible'
-			WHERE campaign_id = $1 AND batch_no = $2 AND status = 'queued'
-			AND NOT EXISTS (SELECT 1 FROM subscribers s WHERE s.id = deliveries.subscriber_id AND s.status = 'active')`, campaignID, b.No)
+			WHERE campaign_id = `+s.engine.param(1)+` AND batch_no = `+s.engine.param(2)+` AND status = 'queued'
+			AND NOT EXISTS (SELECT 1 FROM subscribers s WHERE s.id = deliveries.subscriber_id AND s.status = 'active'
+				AND EXISTS (SELECT 1 FROM subscriptions x WHERE x.subscriber_id = s.id AND x.status = 'confirmed'
+					AND x.list_id IN (`+s.engine.inList(len(listIDs), 3)+`)))`, args...)
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n > 0 {
-			if _, err := tx.ExecContext(ctx, `UPDATE campaigns SET failed = failed + $2 WHERE id = $1`, campaignID, n); err != nil {
-				return err
-			}
-		}
+		ineligible, _ := res.RowsAffected()
 		rows, err := tx.QueryContext(ctx, `
 			SELECT s.id, s.account_id, s.person_id, s.email_enc, s.name_enc, s.attributes_enc, s.status,
 				s.tracking_consent, s.created_at, s.updated_at, k.wrapped_key, d.attempts
@@ -446,9 +482,71 @@ func (s *Store) claimBatch(ctx context.Context, campaignID int64, node string, n
 			r.Subscriber = sub
 			b.Recipients = append(b.Recipients, r)
 		}
-		return rows.Err()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows.Close()
+		// Addresses suppressed since planning (a complaint or a bounce elsewhere, a
+		// controller's entry) get nothing either.
+		n, err := s.dropSuppressed(ctx, tx, &b)
+		if err != nil {
+			return err
+		}
+		if ineligible += n; ineligible > 0 {
+			if _, err := tx.ExecContext(ctx, `UPDATE campaigns SET failed = failed + $2 WHERE id = $1`, campaignID, ineligible); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	return b, planning, err
+}
+
+// dropSuppressed marks the batch's recipients whose address is suppressed (for the
+// account or instance-wide) failed, removes them from the batch and returns how many.
+func (s *Store) dropSuppressed(ctx context.Context, tx *sql.Tx, b *tidings.Batch) (int64, error) {
+	if len(b.Recipients) == 0 {
+		return 0, nil
+	}
+	hashes := make([][]byte, len(b.Recipients))
+	args := []any{b.AccountID}
+	for i, r := range b.Recipients {
+		hashes[i] = s.keys.SuppressionHash(r.Subscriber.Email.String())
+		args = append(args, hashes[i])
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT hash FROM suppressions WHERE account_id IN (`+s.engine.param(1)+`, 0) AND hash IN (`+
+		s.engine.inList(len(hashes), 2)+`)`, args...)
+	if err != nil {
+		return 0, err
+	}
+	held := map[string]bool{}
+	for rows.Next() {
+		var h []byte
+		if err := rows.Scan(&h); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		held[string(h)] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(held) == 0 {
+		return 0, err
+	}
+	var n int64
+	kept := b.Recipients[:0]
+	for i, r := range b.Recipients {
+		if !held[string(hashes[i])] {
+			kept = append(kept, r)
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 'failed', error = 'recipient no longer eligible'
+			WHERE campaign_id = $1 AND subscriber_id = $2 AND status = 'queued'`, b.CampaignID, r.Subscriber.ID); err != nil {
+			return 0, err
+		}
+		n++
+	}
+	b.Recipients = kept
+	return n, nil
 }
 
 // attemptsScanner lets scanSubscriber read a row that carries one extra column.
@@ -582,8 +680,9 @@ func firstPerSubscriber(results []tidings.DeliveryResult) []tidings.DeliveryResu
 func (s *Store) CampaignProgress(ctx context.Context, accountID, id int64) (tidings.Progress, error) {
 	var p tidings.Progress
 	var started sql.NullInt64
-	err := s.r.QueryRowContext(ctx, `SELECT planning, total, sent, failed, started_at FROM campaigns WHERE account_id = $1 AND id = $2`, accountID, id).
-		Scan(&p.Planning, &p.Total, &p.Sent, &p.Failed, &started)
+	var status string
+	err := s.r.QueryRowContext(ctx, `SELECT planning, total, sent, failed, started_at, status FROM campaigns WHERE account_id = $1 AND id = $2`, accountID, id).
+		Scan(&p.Planning, &p.Total, &p.Sent, &p.Failed, &started, &status)
 	if err != nil {
 		return p, translate(err)
 	}
@@ -592,7 +691,8 @@ func (s *Store) CampaignProgress(ctx context.Context, accountID, id int64) (tidi
 		p.StartedAt = fromDB(started.Int64)
 		if el := s.now().Sub(p.StartedAt).Seconds(); el > 0 {
 			p.Rate = float64(p.Sent+p.Failed) / el
-			if p.Rate > 0 && p.Remaining > 0 && !p.Planning {
+			// An ETA only while sending: a paused or cancelled campaign has nothing on its way.
+			if p.Rate > 0 && p.Remaining > 0 && !p.Planning && status == string(tidings.CampaignSending) {
 				p.ETA = (time.Duration(float64(p.Remaining)/p.Rate) * time.Second).Round(time.Second).String()
 			}
 		}

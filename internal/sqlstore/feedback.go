@@ -11,7 +11,8 @@ import (
 
 // RecordFeedback applies a bounce or complaint to its delivery. Each kind counts once per
 // delivery, since mail systems repeat their reports; the delivery's state moves from sent
-// to what was reported (a complaint also overrides a bounce: the message did arrive).
+// to what was reported (a complaint also overrides a bounce: the message did arrive; a
+// soft bounce never overrides a hard one).
 func (s *Store) RecordFeedback(ctx context.Context, f tidings.Feedback) (tidings.FeedbackResult, error) {
 	var res tidings.FeedbackResult
 	now := s.stamp()
@@ -39,6 +40,9 @@ func (s *Store) RecordFeedback(ctx context.Context, f tidings.Feedback) (tidings
 		}
 		if f.Kind != tidings.FeedbackComplaint && tidings.DeliveryStatus(status) == tidings.DeliveryComplained {
 			return nil // a late bounce of a message that was read and reported
+		}
+		if f.Kind == tidings.FeedbackSoft && tidings.DeliveryStatus(status) == tidings.DeliveryBounced {
+			return nil // a soft report after a hard one: the address does not exist
 		}
 		res.Counted = true
 		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = $3, error = $4 WHERE campaign_id = $1 AND subscriber_id = $2`,

@@ -149,3 +149,24 @@ func testFeedback(t *testing.T, s tidings.Store) {
 		t.Fatalf("unknown kind: %v, want a validation error", err)
 	}
 }
+
+// A soft bounce reported after a hard one (a delay notice's final copy, a second relay)
+// leaves the delivery bounced: the address was found not to exist, and a soft count on
+// top would count one message twice.
+func testSoftAfterHard(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l := mustList(t, s, a.ID)
+	sub := mustSubscriber(t, s, a.ID, unique("hardsoft")+"@feedback.example", l.ID)
+	c := tidings.Campaign{Name: "hs", Subject: "s", FromAddress: "a@feedback.example", HTML: "x", Lists: []int64{l.ID}}
+	noErr(t, "CreateCampaign", s.CreateCampaign(ctx, a.ID, &c))
+	noErr(t, "SetCampaignStatus", s.SetCampaignStatus(ctx, a.ID, c.ID, tidings.CampaignSending, ""))
+	SendAll(t, s, c.ID)
+	_, err := s.RecordFeedback(ctx, tidings.Feedback{AccountID: a.ID, CampaignID: c.ID, SubscriberID: sub.ID, Kind: tidings.FeedbackHard, Status: "5.1.1"})
+	noErr(t, "RecordFeedback(hard)", err)
+	res, err := s.RecordFeedback(ctx, tidings.Feedback{AccountID: a.ID, CampaignID: c.ID, SubscriberID: sub.ID, Kind: tidings.FeedbackSoft, Status: "4.2.2"})
+	noErr(t, "RecordFeedback(soft)", err)
+	st, _ := s.CampaignStats(ctx, a.ID, c.ID)
+	if res.Counted || st.Bounced != 1 || st.SoftBounced != 0 {
+		t.Fatalf("soft after hard: counted %v, %d bounced, %d soft; want 1 bounced only", res.Counted, st.Bounced, st.SoftBounced)
+	}
+}

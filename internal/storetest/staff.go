@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 	"time"
 
@@ -300,5 +301,171 @@ func testCreateMember(t *testing.T, s tidings.Store) {
 	members, _ := s.Members(ctx, a.ID)
 	if len(members) != 1 || members[0].ID != u.ID || members[0].Role != tidings.RoleEditor {
 		t.Fatalf("members: %+v", members)
+	}
+}
+
+// People who unsubscribe, or whose address is suppressed, after a campaign planned them
+// get nothing from it: the batch that holds them is claimed later (paused campaigns,
+// planning steps) and consent withdrawn meanwhile must be honoured.
+func testWithdrawnAfterPlanningGetsNothing(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l := mustList(t, s, a.ID)
+	stay := mustSubscriber(t, s, a.ID, "stay@withdraw.example", l.ID)
+	leave := mustSubscriber(t, s, a.ID, "leave@withdraw.example", l.ID)
+	held := mustSubscriber(t, s, a.ID, "held@withdraw.example", l.ID)
+	c := tidings.Campaign{Name: "Later", Subject: "s", FromAddress: "news@tidings.example", HTML: "<p>x</p>", Lists: []int64{l.ID}}
+	noErr(t, "CreateCampaign", s.CreateCampaign(ctx, a.ID, &c))
+	noErr(t, "send", s.SetCampaignStatus(ctx, a.ID, c.ID, tidings.CampaignSending, ""))
+	noErr(t, "Unsubscribe", s.Unsubscribe(ctx, a.ID, leave.ID, l.ID, tidings.SourceMail, tidings.Evidence{}))
+	noErr(t, "AddSuppression", s.AddSuppression(ctx, tidings.InstanceWide, held.Email, tidings.SuppressComplaint))
+	now := time.Now()
+	b, err := s.ClaimBatch(ctx, c.ID, "n1", now, now.Add(time.Minute))
+	noErr(t, "ClaimBatch", err)
+	var got []int64
+	for _, r := range b.Recipients {
+		got = append(got, r.Subscriber.ID)
+	}
+	if len(got) != 1 || got[0] != stay.ID {
+		t.Fatalf("claimed recipients %v; want only %d (%d unsubscribed, %d suppressed since planning)", got, stay.ID, leave.ID, held.ID)
+	}
+	noErr(t, "RecordDeliveries", s.RecordDeliveries(ctx, c.ID, b.No, "n1",
+		[]tidings.DeliveryResult{{SubscriberID: stay.ID, Status: tidings.DeliverySent, Attempts: 1}}, true))
+	got2, _ := s.GetCampaign(ctx, a.ID, c.ID)
+	p, _ := s.CampaignProgress(ctx, a.ID, c.ID)
+	if got2.Status != tidings.CampaignSent || p.Remaining != 0 || p.Sent != 1 {
+		t.Fatalf("after the batch: %s, %+v; want sent with nothing remaining", got2.Status, p)
+	}
+}
+
+// Editing a scheduled campaign keeps it schedulable: its time stays set and to come, as
+// scheduling it required; otherwise a cleared time left it scheduled for ever (never
+// due), and a past one started it without anyone choosing to send.
+func testScheduledEditKeepsTime(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l := mustList(t, s, a.ID)
+	future := time.Now().Add(time.Hour)
+	c := tidings.Campaign{Name: "Soon", Subject: "s", FromAddress: "news@tidings.example", HTML: "<p>x</p>", Lists: []int64{l.ID}, ScheduledAt: &future}
+	noErr(t, "CreateCampaign", s.CreateCampaign(ctx, a.ID, &c))
+	noErr(t, "schedule", s.SetCampaignStatus(ctx, a.ID, c.ID, tidings.CampaignScheduled, ""))
+	past := time.Now().Add(-time.Hour)
+	edit := c
+	edit.ScheduledAt = &past
+	wantValidation(t, "move a scheduled campaign into the past", s.UpdateCampaign(ctx, a.ID, &edit), "scheduled_at")
+	edit.ScheduledAt = nil
+	wantValidation(t, "clear a scheduled campaign's time", s.UpdateCampaign(ctx, a.ID, &edit), "scheduled_at")
+	got, _ := s.GetCampaign(ctx, a.ID, c.ID)
+	if got.Status != tidings.CampaignScheduled || got.ScheduledAt == nil || !got.ScheduledAt.After(time.Now()) {
+		t.Fatalf("after refused edits: %s at %v; want scheduled at %v", got.Status, got.ScheduledAt, future)
+	}
+	later := future.Add(time.Hour)
+	edit.ScheduledAt, edit.Subject = &later, "s2"
+	noErr(t, "UpdateCampaign(later)", s.UpdateCampaign(ctx, a.ID, &edit))
+	// A draft may keep any time (or none): it is checked when scheduled.
+	d := tidings.Campaign{Name: "Draft", Subject: "s", FromAddress: "news@tidings.example", HTML: "<p>x</p>", Lists: []int64{l.ID}}
+	noErr(t, "CreateCampaign(draft)", s.CreateCampaign(ctx, a.ID, &d))
+	d.ScheduledAt = &past
+	noErr(t, "UpdateCampaign(draft, past)", s.UpdateCampaign(ctx, a.ID, &d))
+}
+
+// Two nodes starting the same campaign at once: one starts it, the other is told it
+// cannot (a validation error, which the engine takes for "another node started it"),
+// and the recipients are planned once.
+func testConcurrentStart(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l := mustList(t, s, a.ID)
+	for i := range 3 {
+		mustSubscriber(t, s, a.ID, fmt.Sprintf("start%d-%s@example.com", i, unique("x")), l.ID)
+	}
+	for round := range 10 {
+		c := tidings.Campaign{Name: "Race", Subject: "s", FromAddress: "news@tidings.example", HTML: "<p>x</p>", Lists: []int64{l.ID}}
+		noErr(t, "CreateCampaign", s.CreateCampaign(ctx, a.ID, &c))
+		errs := make(chan error, 2)
+		for range 2 {
+			go func() { errs <- s.SetCampaignStatus(ctx, a.ID, c.ID, tidings.CampaignSending, "") }()
+		}
+		var started int
+		for range 2 {
+			err := <-errs
+			if err == nil {
+				started++
+			} else if _, ok := tidings.AsValidation(err); !ok {
+				t.Fatalf("round %d: the second start failed with %v; want a validation error", round, err)
+			}
+		}
+		p, _ := s.CampaignProgress(ctx, a.ID, c.ID)
+		if started != 1 || p.Total != 3 {
+			t.Fatalf("round %d: %d starts, %d planned; want 1 start and 3 planned", round, started, p.Total)
+		}
+	}
+}
+
+// A campaign that starts sending while it is being deleted is either deleted before it
+// started (the start finds nothing) or started and kept (the delete is refused): never
+// both, which deleted a sending campaign.
+func testDeleteWhileStarting(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l := mustList(t, s, a.ID)
+	mustSubscriber(t, s, a.ID, unique("del")+"@example.com", l.ID)
+	for round := range 30 {
+		c := tidings.Campaign{Name: "Race", Subject: "s", FromAddress: "news@tidings.example", HTML: "<p>x</p>", Lists: []int64{l.ID}}
+		noErr(t, "CreateCampaign", s.CreateCampaign(ctx, a.ID, &c))
+		started, deleted := make(chan error, 1), make(chan error, 1)
+		go func() { started <- s.SetCampaignStatus(ctx, a.ID, c.ID, tidings.CampaignSending, "") }()
+		go func() { deleted <- s.DeleteCampaign(ctx, a.ID, c.ID) }()
+		errStart, errDelete := <-started, <-deleted
+		if errStart == nil && errDelete == nil {
+			t.Fatalf("round %d: the campaign both started sending and was deleted", round)
+		}
+	}
+}
+
+// A campaign that is not sending (paused, cancelled) has no ETA: nothing is on its way.
+func testNoETAUnlessSending(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l := mustList(t, s, a.ID)
+	first := mustSubscriber(t, s, a.ID, unique("eta")+"@example.com", l.ID)
+	mustSubscriber(t, s, a.ID, unique("eta")+"@example.com", l.ID)
+	c := tidings.Campaign{Name: "Eta", Subject: "s", FromAddress: "news@tidings.example", HTML: "<p>x</p>", Lists: []int64{l.ID}}
+	noErr(t, "CreateCampaign", s.CreateCampaign(ctx, a.ID, &c))
+	noErr(t, "send", s.SetCampaignStatus(ctx, a.ID, c.ID, tidings.CampaignSending, ""))
+	now := time.Now()
+	b, err := s.ClaimBatch(ctx, c.ID, "n1", now, now.Add(time.Minute))
+	noErr(t, "ClaimBatch", err)
+	noErr(t, "RecordDeliveries", s.RecordDeliveries(ctx, c.ID, b.No, "n1",
+		[]tidings.DeliveryResult{{SubscriberID: first.ID, Status: tidings.DeliverySent, Attempts: 1}}, false))
+	time.Sleep(5 * time.Millisecond)
+	if p, _ := s.CampaignProgress(ctx, a.ID, c.ID); p.ETA == "" {
+		t.Fatalf("sending: %+v; want an ETA", p)
+	}
+	for _, to := range []tidings.CampaignStatus{tidings.CampaignPaused, tidings.CampaignCancelled} {
+		noErr(t, string(to), s.SetCampaignStatus(ctx, a.ID, c.ID, to, ""))
+		if p, _ := s.CampaignProgress(ctx, a.ID, c.ID); p.ETA != "" {
+			t.Fatalf("%s: %+v; want no ETA", to, p)
+		}
+	}
+}
+
+// A campaign paused while its last batch was being recorded (the error-rate pause on the
+// last messages, or a person pressing pause then) is sent once resumed: nothing is left
+// for a worker to claim, so nothing else would close it.
+func testResumeFinishedCampaign(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l := mustList(t, s, a.ID)
+	sub := mustSubscriber(t, s, a.ID, unique("last")+"@example.com", l.ID)
+	c := tidings.Campaign{Name: "Last", Subject: "s", FromAddress: "news@tidings.example", HTML: "<p>x</p>", Lists: []int64{l.ID}}
+	noErr(t, "CreateCampaign", s.CreateCampaign(ctx, a.ID, &c))
+	noErr(t, "send", s.SetCampaignStatus(ctx, a.ID, c.ID, tidings.CampaignSending, ""))
+	now := time.Now()
+	b, err := s.ClaimBatch(ctx, c.ID, "n1", now, now.Add(time.Minute))
+	noErr(t, "ClaimBatch", err)
+	noErr(t, "pause", s.SetCampaignStatus(ctx, a.ID, c.ID, tidings.CampaignPaused, "too many failures"))
+	noErr(t, "RecordDeliveries", s.RecordDeliveries(ctx, c.ID, b.No, "n1",
+		[]tidings.DeliveryResult{{SubscriberID: sub.ID, Status: tidings.DeliveryFailed, Attempts: 1}}, true))
+	noErr(t, "resume", s.SetCampaignStatus(ctx, a.ID, c.ID, tidings.CampaignSending, ""))
+	_, err = s.ClaimBatch(ctx, c.ID, "n1", now, now.Add(time.Minute))
+	wantErr(t, "ClaimBatch(nothing left)", err, tidings.ErrNotFound)
+	got, _ := s.GetCampaign(ctx, a.ID, c.ID)
+	if got.Status != tidings.CampaignSent || got.FinishedAt == nil {
+		t.Fatalf("resumed with nothing left: %s (finished %v), want sent", got.Status, got.FinishedAt)
 	}
 }

@@ -62,7 +62,13 @@ func Run(t *testing.T, open Opener) {
 		{"AuditLog", testAuditLog},
 		{"Breaches", testBreaches},
 		{"EmptyCampaignIsSent", testEmptyCampaignIsSent},
+		{"WithdrawnAfterPlanningGetsNothing", testWithdrawnAfterPlanningGetsNothing},
 		{"ScheduleRules", testScheduleRules},
+		{"ScheduledEditKeepsTime", testScheduledEditKeepsTime},
+		{"ConcurrentStart", testConcurrentStart},
+		{"DeleteWhileStarting", testDeleteWhileStarting},
+		{"NoETAUnlessSending", testNoETAUnlessSending},
+		{"ResumeFinishedCampaign", testResumeFinishedCampaign},
 		{"CreateMember", testCreateMember},
 		{"UpdateMembership", testUpdateMembership},
 		{"SubscriberLedger", testSubscriberLedger},
@@ -70,6 +76,7 @@ func Run(t *testing.T, open Opener) {
 		{"EventLargeBatch", testEventLargeBatch},
 		{"TrackingConsentAtRecordTime", testTrackingConsentAtRecordTime},
 		{"Feedback", testFeedback},
+		{"SoftAfterHard", testSoftAfterHard},
 	}
 	s := open(t)
 	for _, tc := range tests {

@@ -284,6 +284,10 @@ type CampaignStore interface {
 	// ClaimBatch leases the next open batch of a sending campaign to node until leaseUntil.
 	// ErrNotFound when there is none to claim.
 	ClaimBatch(ctx context.Context, campaignID int64, node string, now, leaseUntil time.Time) (Batch, error)
+	// RenewLease extends node's lease of an open batch from held (the lease_until it
+	// set) to until. ErrNotFound when the lease is no longer node's at held: the batch
+	// is done, or another worker took it over after the lease ran out.
+	RenewLease(ctx context.Context, campaignID int64, batchNo int, node string, held, until time.Time) error
 	// RecordDeliveries stores results in one transaction (group commit); when done is
 	// set, the batch is closed in the same transaction, and the campaign is marked sent
 	// when it was the last.

@@ -48,7 +48,7 @@ func (s *server) unsubscribe(w http.ResponseWriter, r *http.Request) {
 		s.message(w, http.StatusInternalServerError, "Something went wrong", "Please try again in a moment.")
 		return
 	}
-	if s.Events != nil {
+	if s.Events != nil && event.Kind != "" { // empty: nothing was withdrawn, nothing to count
 		s.Events.Record(ctx, event)
 	}
 	s.message(w, http.StatusOK, "You are unsubscribed", "You will not receive these emails any more.")
