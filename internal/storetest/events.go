@@ -147,8 +147,8 @@ func testEventLargeBatch(t *testing.T, s tidings.Store) {
 
 // testTrackingConsentAtRecordTime: a tracking link carries the subscriber chosen at send
 // time, but consent is checked again when the event is recorded. After the person
-// withdraws their tracking consent, or is erased, their opens and clicks are counted
-// anonymously and nothing links them to the person.
+// withdraws their tracking consent, or is erased, or the account stops tracking, their
+// opens and clicks are counted anonymously and nothing links them to the person.
 func testTrackingConsentAtRecordTime(t *testing.T, s tidings.Store) {
 	a := mustAccount(t, s)
 	l := mustList(t, s, a.ID)
@@ -186,9 +186,18 @@ func testTrackingConsentAtRecordTime(t *testing.T, s tidings.Store) {
 	if n := personal(reader.ID); n != 0 {
 		t.Fatalf("after the erasure, %d events still carry the erased subscriber's ID", n)
 	}
+	// An account that stops tracking: the consent of its people no longer counts.
+	still := tidings.Subscriber{Email: tidings.MustParseAddress("still@consent-now.example"), TrackingConsent: true}
+	noErr(t, "CreateSubscriber", s.CreateSubscriber(ctx, a.ID, &still, []int64{l.ID}, tidings.SubConfirmed))
+	a.TrackingEnabled = false
+	noErr(t, "UpdateAccount", s.UpdateAccount(ctx, &a))
+	open(still.ID)
+	if n := personal(still.ID); n != 0 {
+		t.Fatalf("after the account turned tracking off, %d personal events", n)
+	}
 	st, err := s.CampaignStats(ctx, a.ID, camp.ID)
 	noErr(t, "CampaignStats", err)
-	if st.Opens != 1 || st.UniqueOpens != 1 || st.AnonOpens != 3 {
-		t.Fatalf("stats %+v; want 1 personal open and 3 anonymous", st)
+	if st.Opens != 1 || st.UniqueOpens != 1 || st.AnonOpens != 4 {
+		t.Fatalf("stats %+v; want 1 personal open and 4 anonymous", st)
 	}
 }

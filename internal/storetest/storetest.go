@@ -93,7 +93,7 @@ func unique(prefix string) string { seq++; return fmt.Sprintf("%s-%d", prefix, s
 
 func mustAccount(t *testing.T, s tidings.Store) tidings.Account {
 	t.Helper()
-	a := tidings.Account{Name: unique("Controller"), ContactEmail: "dpo@example.org", PostalAddress: "1 Main St"}
+	a := tidings.Account{Name: unique("Controller"), ContactEmail: "dpo@example.org", PostalAddress: "1 Main St", TrackingEnabled: true}
 	if err := s.CreateAccount(ctx, &a); err != nil {
 		t.Fatalf("CreateAccount: %v", err)
 	}

@@ -147,7 +147,12 @@ func TestCampaignPreviewTestSendAndResults(t *testing.T) {
 	id := campaignID(t, path)
 	subs, _ := e.store.ListSubscribers(ctx, e.a.ID, tidings.SubscriberFilter{})
 	now := time.Now()
-	// Personal events are recorded only for a reader who consents to tracking.
+	// Personal events are recorded only for a reader who consents to tracking, in an
+	// account that tracks.
+	e.a.TrackingEnabled = true
+	if err := e.store.UpdateAccount(ctx, &e.a); err != nil {
+		t.Fatal(err)
+	}
 	if err := e.store.SetTrackingConsent(ctx, e.a.ID, subs[0].ID, true, tidings.SourceAdmin, tidings.Evidence{}); err != nil {
 		t.Fatal(err)
 	}
