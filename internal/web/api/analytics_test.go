@@ -10,7 +10,8 @@ func TestListStatsAndCharts(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e *env) {
 		list := id(t, e.must(201, e.do("POST", "/api/v1/lists", e.tokA, map[string]any{"name": "Growth", "double_opt_in": false})))
 		for i := range 3 {
-			e.must(201, e.do("POST", "/api/v1/subscribers", e.tokA, map[string]any{"email": fmt.Sprintf("g%d@example.com", i), "lists": []int64{list}}))
+			e.must(201, e.do("POST", "/api/v1/subscribers", e.tokA, map[string]any{"email": fmt.Sprintf("g%d@example.com", i), "lists": []int64{list},
+				"source": "test", "lawful_basis": "consent"}))
 		}
 		st := e.must(200, e.do("GET", fmt.Sprintf("/api/v1/lists/%d/stats", list), e.tokA, nil)).json(t)
 		daily := st["daily"].(map[string]any)

@@ -154,8 +154,16 @@ func TestSubscribersCRUDAndSearch(t *testing.T) {
 		doi := id(t, e.must(201, e.do("POST", "/api/v1/lists", e.tokA, map[string]any{"name": "DOI"})))
 		single := id(t, e.must(201, e.do("POST", "/api/v1/lists", e.tokA, map[string]any{"name": "Single", "double_opt_in": false})))
 
-		r := e.must(201, e.do("POST", "/api/v1/subscribers", e.tokA, map[string]any{
-			"email": " Ann@Example.COM ", "name": "Ann", "attributes": map[string]any{"city": "Oslo"}, "lists": []int64{single}}))
+		// Confirmed at once on a single opt-in list: only under a declaration of where the
+		// address came from, recorded in the ledger.
+		annIn := map[string]any{"email": " Ann@Example.COM ", "name": "Ann", "attributes": map[string]any{"city": "Oslo"}, "lists": []int64{single}}
+		if r := e.must(422, e.do("POST", "/api/v1/subscribers", e.tokA, annIn)); !strings.Contains(string(r.body), "lawful_basis") {
+			t.Fatalf("a confirmed add without a declaration: %s", r.body)
+		}
+		annIn["source"], annIn["lawful_basis"] = "shop checkout", "bogus"
+		e.must(422, e.do("POST", "/api/v1/subscribers", e.tokA, annIn))
+		annIn["lawful_basis"] = "consent"
+		r := e.must(201, e.do("POST", "/api/v1/subscribers", e.tokA, annIn))
 		ann := r.json(t)
 		if ann["email"] != "ann@example.com" || ann["status"] != "active" {
 			t.Fatalf("created %s", r.body)
@@ -164,6 +172,10 @@ func TestSubscribersCRUDAndSearch(t *testing.T) {
 		subs := e.must(200, e.do("GET", fmt.Sprintf("/api/v1/subscribers/%d/subscriptions", annID), e.tokA, nil)).json(t)["data"].([]any)
 		if len(subs) != 1 || subs[0].(map[string]any)["status"] != "confirmed" {
 			t.Fatalf("single opt-in list should confirm at once: %v", subs)
+		}
+		hist, err := e.store.SubscriberLedger(context.Background(), e.a.ID, annID, tidings.Page{})
+		if err != nil || len(hist) != 1 || hist[0].Kind != tidings.LedgerImported || hist[0].Source != tidings.SourceAPI {
+			t.Fatalf("ledger of an API add: %+v %v", hist, err)
 		}
 		bob := id(t, e.must(201, e.do("POST", "/api/v1/subscribers", e.tokA, map[string]any{"email": "bob@example.com", "lists": []int64{doi, single}})))
 		subs = e.must(200, e.do("GET", fmt.Sprintf("/api/v1/subscribers/%d/subscriptions", bob), e.tokA, nil)).json(t)["data"].([]any)
@@ -235,7 +247,7 @@ func TestPagination(t *testing.T) {
 func TestCrossTenant(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e *env) {
 		list := id(t, e.must(201, e.do("POST", "/api/v1/lists", e.tokA, map[string]any{"name": "A's list"})))
-		sub := id(t, e.must(201, e.do("POST", "/api/v1/subscribers", e.tokA, map[string]any{"email": "a-only@example.com", "name": "A", "lists": []int64{list}})))
+		sub := id(t, e.must(201, e.do("POST", "/api/v1/subscribers", e.tokA, map[string]any{"email": "a-only@example.com", "name": "A", "lists": []int64{list}, "source": "test", "lawful_basis": "consent"})))
 		calls := []struct {
 			method, path string
 			body         any

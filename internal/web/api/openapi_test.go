@@ -94,7 +94,7 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 		check("Account", acc)
 		list := e.must(201, e.do("POST", "/api/v1/lists", e.tokA, map[string]any{"name": "Doc"})).json(t)
 		check("List", list)
-		sub := e.must(201, e.do("POST", "/api/v1/subscribers", e.tokA, map[string]any{"email": "doc@example.com", "lists": []any{list["id"]}})).json(t)
+		sub := e.must(201, e.do("POST", "/api/v1/subscribers", e.tokA, map[string]any{"email": "doc@example.com", "lists": []any{list["id"]}, "source": "test", "lawful_basis": "consent"})).json(t)
 		check("Subscriber", sub)
 		subs := e.must(200, e.do("GET", fmt.Sprintf("/api/v1/subscribers/%v/subscriptions", sub["id"]), e.tokA, nil)).json(t)
 		check("Subscription", subs["data"].([]any)[0].(map[string]any))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/tidings/tidings/internal/tidings"
 )
@@ -15,7 +16,9 @@ type subscriberInput struct {
 	Attributes      *tidings.Attributes       `json:"attributes"`
 	Status          *tidings.SubscriberStatus `json:"status"`
 	TrackingConsent *bool                     `json:"tracking_consent"`
-	Lists           []int64                   `json:"lists"` // create only
+	Lists           []int64                   `json:"lists"`        // create only
+	Source          string                    `json:"source"`       // create only: where the address came from
+	LawfulBasis     tidings.LawfulBasis       `json:"lawful_basis"` // create only: the basis of the processing
 }
 
 func (in subscriberInput) apply(s *tidings.Subscriber) {
@@ -56,7 +59,9 @@ func (a *api) listSubscribers(w http.ResponseWriter, r *http.Request, c caller) 
 
 // createSubscriber adds a subscriber, optionally on lists. Subscriptions start
 // unconfirmed when any target list uses double opt-in (the confirmation mail belongs to
-// the subscribe flow), confirmed otherwise.
+// the subscribe flow), confirmed otherwise. Confirmed subscriptions need the caller's
+// declaration (source and lawful basis), recorded in the ledger like an import's, so
+// that every address on a list can be accounted for.
 func (a *api) createSubscriber(w http.ResponseWriter, r *http.Request, c caller) error {
 	var in subscriberInput
 	if err := a.decode(w, r, &in); err != nil {
@@ -80,23 +85,66 @@ func (a *api) createSubscriber(w http.ResponseWriter, r *http.Request, c caller)
 			status = tidings.SubUnconfirmed
 		}
 	}
+	confirmed := status == tidings.SubConfirmed && len(in.Lists) > 0
+	decl := tidings.ImportDeclaration{Source: in.Source, LawfulBasis: in.LawfulBasis}
+	if confirmed || in.Source != "" || in.LawfulBasis != "" {
+		if err := decl.Validate(); err != nil {
+			if v, ok := tidings.AsValidation(err); ok && confirmed && (in.Source == "" || in.LawfulBasis == "") {
+				v.Message += "; confirmed subscriptions need a declaration of where the address came from (source) and the lawful basis (lawful_basis)"
+			}
+			return err
+		}
+	}
 	// Suppressed addresses (unsubscribed, complained, erased) are never re-added by the
 	// controller; only the person's own confirmed subscription lifts a suppression.
 	if held, reason, err := a.Store.Suppressed(r.Context(), c.AccountID, sub.Email); err != nil {
 		return err
 	} else if held {
-		e := fail(http.StatusConflict, "suppressed", "this address is suppressed (%s) and cannot be added; only the person can subscribe again themselves", reason)
-		e.Field = "email"
-		return e
+		return errSuppressed(reason)
 	}
-	err := a.Store.CreateSubscriber(r.Context(), c.AccountID, &sub, in.Lists, status)
-	if errors.Is(err, tidings.ErrConflict) {
-		return fail(http.StatusConflict, "conflict", "this address is already a subscriber; change it with PATCH /api/v1/subscribers/{id}")
+	if !confirmed {
+		err := a.Store.CreateSubscriber(r.Context(), c.AccountID, &sub, in.Lists, status)
+		if errors.Is(err, tidings.ErrConflict) {
+			return errAlreadySubscriber()
+		}
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusCreated, sub)
+	}
+	sub.Normalize()
+	if err := sub.Validate(); err != nil {
+		return err
+	}
+	if existing, err := a.Store.ListSubscribers(r.Context(), c.AccountID, tidings.SubscriberFilter{Email: sub.Email, Page: tidings.Page{Limit: 1}}); err != nil {
+		return err
+	} else if len(existing) > 0 {
+		return errAlreadySubscriber()
+	}
+	// Confirmed under the declaration, with a ledger entry per list, in one transaction
+	// that checks the suppressions again.
+	res, err := a.Store.RequestSubscription(r.Context(), c.AccountID, tidings.SubscriptionRequest{Email: sub.Email, Name: sub.Name,
+		Attributes: sub.Attributes, TrackingConsent: sub.TrackingConsent, Lists: in.Lists, Source: tidings.SourceAPI, Kind: tidings.LedgerImported,
+		Evidence: tidings.Evidence{Time: time.Now(), Note: fmt.Sprintf("added through the API with token %d; source: %s; lawful basis: %s",
+			c.ID, decl.Source, decl.LawfulBasis)},
+		RespectSuppression: true})
+	if errors.Is(err, tidings.ErrSuppressed) {
+		return errSuppressed(tidings.SuppressUnsubscribed)
 	}
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, sub)
+	return writeJSON(w, http.StatusCreated, res.Subscriber)
+}
+
+func errSuppressed(reason tidings.SuppressionReason) error {
+	e := fail(http.StatusConflict, "suppressed", "this address is suppressed (%s) and cannot be added; only the person can subscribe again themselves", reason)
+	e.Field = "email"
+	return e
+}
+
+func errAlreadySubscriber() error {
+	return fail(http.StatusConflict, "conflict", "this address is already a subscriber; change it with PATCH /api/v1/subscribers/{id}")
 }
 
 func (a *api) getSubscriber(w http.ResponseWriter, r *http.Request, c caller) error {
