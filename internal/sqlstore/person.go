@@ -197,8 +197,9 @@ func deleteSubscriber(ctx context.Context, tx *sql.Tx, accountID, subscriberID, 
 // from then on.
 func (s *Store) deletePersonIfUnused(ctx context.Context, tx *sql.Tx, personID int64) error {
 	var keyID int64
-	err := tx.QueryRowContext(ctx, `SELECT key_id FROM persons p
-		WHERE p.id = $1 AND NOT EXISTS (SELECT 1 FROM subscribers WHERE person_id = $1)`, personID).Scan(&keyID)
+	var lookup []byte
+	err := tx.QueryRowContext(ctx, `SELECT key_id, email_hash FROM persons p
+		WHERE p.id = $1 AND NOT EXISTS (SELECT 1 FROM subscribers WHERE person_id = $1)`, personID).Scan(&keyID, &lookup)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}
@@ -211,6 +212,11 @@ func (s *Store) deletePersonIfUnused(ctx context.Context, tx *sql.Tx, personID i
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM persons WHERE id = $1`, personID); err != nil {
+		return err
+	}
+	// Portal links and sessions hold the address, sealed under the instance key: they
+	// end with the person (a staff deletion, the inactivity sweep), as with an erasure.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM portal_tokens WHERE email_hash = $1`, lookup); err != nil {
 		return err
 	}
 	return s.deleteKey(ctx, tx, keyID)

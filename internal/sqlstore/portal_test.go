@@ -48,3 +48,41 @@ func TestPortalLinkWorksOnceUnderRace(t *testing.T) {
 		})
 	}
 }
+
+// TestPortalSessionsEndWithThePerson: deleting the last subscriber of a person (here by
+// staff) ends their portal links and sessions, which hold the address sealed; another
+// person's session stays.
+func TestPortalSessionsEndWithThePerson(t *testing.T) {
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			s := testdb.Open(t, engine)
+			ctx := context.Background()
+			a := tidings.Account{Name: "Shop", ContactEmail: "dpo@shop.example"}
+			if err := s.CreateAccount(ctx, &a); err != nil {
+				t.Fatal(err)
+			}
+			gone := tidings.Subscriber{Email: tidings.MustParseAddress("gone@portal.example")}
+			stays := tidings.Subscriber{Email: tidings.MustParseAddress("stays@portal.example")}
+			hashes := map[string][]byte{}
+			for _, sub := range []*tidings.Subscriber{&gone, &stays} {
+				if err := s.CreateSubscriber(ctx, a.ID, sub, nil, ""); err != nil {
+					t.Fatal(err)
+				}
+				_, hash := keys.NewSecretToken("p_")
+				if err := s.CreatePortalToken(ctx, hash, sub.Email, true, time.Now().Add(time.Hour)); err != nil {
+					t.Fatal(err)
+				}
+				hashes[sub.Email.String()] = hash
+			}
+			if err := s.DeleteSubscriber(ctx, a.ID, gone.ID); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.UsePortalToken(ctx, hashes["gone@portal.example"], true); err == nil {
+				t.Fatal("the deleted person's portal session still works")
+			}
+			if _, err := s.UsePortalToken(ctx, hashes["stays@portal.example"], true); err != nil {
+				t.Fatalf("another person's session: %v", err)
+			}
+		})
+	}
+}
