@@ -66,17 +66,19 @@ func (a *api) createDSAR(w http.ResponseWriter, r *http.Request, c caller) error
 		if err != nil {
 			return err
 		}
+		// An objection suppresses the address first: should the status change then fail,
+		// the person is already not mailed, and a retry completes it.
+		if in.Kind == tidings.DSARObjection {
+			if err := a.Store.AddSuppression(ctx, c.AccountID, addr, tidings.SuppressObjection); err != nil {
+				return err
+			}
+		}
 		if rec != nil {
 			rec.Subscriber.Status = tidings.StatusRestricted
 			if in.Kind == tidings.DSARObjection {
 				rec.Subscriber.Status = tidings.StatusObjected
 			}
 			if err := a.Store.UpdateSubscriber(ctx, c.AccountID, &rec.Subscriber); err != nil {
-				return err
-			}
-		}
-		if in.Kind == tidings.DSARObjection {
-			if err := a.Store.AddSuppression(ctx, c.AccountID, addr, tidings.SuppressObjection); err != nil {
 				return err
 			}
 		}

@@ -344,9 +344,13 @@ func (p *portal) act(w http.ResponseWriter, r *http.Request) {
 	case "restrict", "unrestrict", "object":
 		kind = map[string]tidings.DSARKind{"restrict": tidings.DSARRestriction, "unrestrict": tidings.DSARRestriction, "object": tidings.DSARObjection}[r.PathValue("action")]
 		sub.Status = map[string]tidings.SubscriberStatus{"restrict": tidings.StatusRestricted, "unrestrict": tidings.StatusActive, "object": tidings.StatusObjected}[r.PathValue("action")]
-		err = p.Store.UpdateSubscriber(ctx, accountID, sub)
-		if err == nil && kind == tidings.DSARObjection {
+		// An objection suppresses the address first: should the status change then fail,
+		// the person is already not mailed, and trying again completes it.
+		if kind == tidings.DSARObjection {
 			err = p.Store.AddSuppression(ctx, accountID, addr, tidings.SuppressObjection)
+		}
+		if err == nil {
+			err = p.Store.UpdateSubscriber(ctx, accountID, sub)
 		}
 	case "tracking-on", "tracking-off":
 		kind = tidings.DSARTracking
@@ -381,7 +385,7 @@ func (p *portal) act(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		p.Log.Error("portal action", "account_id", accountID, "err", err)
-		p.render(w, http.StatusInternalServerError, "message.html", page{Title: "Please try again", Message: "Something went wrong; nothing changed."})
+		p.render(w, http.StatusInternalServerError, "message.html", page{Title: "Please try again", Message: "Something went wrong. Please try again; what was done already stays done."})
 		return
 	}
 	http.Redirect(w, r, "/portal/me", http.StatusSeeOther)
