@@ -379,9 +379,9 @@ func (rd *reader) next() (tidings.ImportRow, *tidings.ImportResult, error) {
 // Check reads the whole file through the importer's checks (CSV syntax, encoding,
 // header, row widths) and stores nothing. An import that asks people to confirm is not
 // one transaction: a file that fails partway would have mailed the rows before, so its
-// callers check the file first.
+// callers check the file first. opts.Progress, if set, follows the check.
 func Check(ctx context.Context, r io.Reader, opts Options) error {
-	opts.Mode, opts.Progress = Confirmed, nil
+	opts.Mode = Confirmed
 	_, err := Run(ctx, checkStore{}, nil, r, opts)
 	return err
 }

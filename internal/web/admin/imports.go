@@ -319,8 +319,8 @@ func (j *importJob) run(store tidings.Store, request importer.Requester, file []
 		}
 	}()
 	check := opts
-	check.Mode, check.Progress = importer.Confirmed, j.progress
-	if _, err := importer.Run(ctx, dryRun{}, nil, bytes.NewReader(file), check); err != nil {
+	check.Progress = j.progress
+	if err := importer.Check(ctx, bytes.NewReader(file), check); err != nil {
 		j.finish(importer.Report{}, refusal(err))
 		return
 	}
@@ -360,26 +360,6 @@ func refusal(err error) string {
 	}
 	return "The import failed because of a server error; nothing was imported. The server log has the details."
 }
-
-// dryRun is an ImportStore that stores nothing: the first pass reads the whole file
-// through the importer's own checks.
-type dryRun struct{}
-
-func (dryRun) BeginImport(context.Context, int64, int64, tidings.ImportDeclaration) (tidings.Importer, error) {
-	return dryImporter{}, nil
-}
-
-type dryImporter struct{}
-
-func (dryImporter) Add(_ context.Context, rows []tidings.ImportRow) ([]tidings.ImportResult, error) {
-	out := make([]tidings.ImportResult, len(rows))
-	for i, r := range rows {
-		out[i] = tidings.ImportResult{Row: r.Row, Status: tidings.ImportAdded}
-	}
-	return out, nil
-}
-func (dryImporter) Commit() error   { return nil }
-func (dryImporter) Rollback() error { return nil }
 
 func (rq *request) importJobPage() error {
 	j, ok := imports.get(rq.Account.ID, rq.r.PathValue("job"))
