@@ -152,17 +152,9 @@ func (s *Store) ErasePerson(ctx context.Context, email tidings.Address, accountI
 			return err
 		}
 		if left == 0 {
-			if accountID == 0 {
-				// Evidence in accounts where the person has no subscriber row any more.
-				if _, err := tx.ExecContext(ctx, `UPDATE ledger SET evidence_sealed = NULL WHERE person_id = $1`, pid); err != nil {
-					return err
-				}
-			}
+			// The person, their key, their evidence in every ledger and their portal
+			// links and sessions go with their last subscriber.
 			if err := s.deletePersonIfUnused(ctx, tx, pid); err != nil {
-				return err
-			}
-			// Portal links and sessions hold the address sealed under the instance key.
-			if _, err := tx.ExecContext(ctx, `DELETE FROM portal_tokens WHERE email_hash = $1`, s.keys.Lookup(email.String())); err != nil {
 				return err
 			}
 			er.KeyDestroyed = true
