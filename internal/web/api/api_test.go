@@ -173,6 +173,15 @@ func TestSubscribersCRUDAndSearch(t *testing.T) {
 		if len(subs) != 1 || subs[0].(map[string]any)["status"] != "confirmed" {
 			t.Fatalf("single opt-in list should confirm at once: %v", subs)
 		}
+		// Every field of the input is kept on the confirmed path too.
+		kept := e.must(201, e.do("POST", "/api/v1/subscribers", e.tokA, map[string]any{"email": "kept@example.com", "status": "restricted",
+			"tracking_consent": true, "attributes": map[string]any{"plan": "pro"}, "lists": []int64{single}, "source": "fair", "lawful_basis": "consent"})).json(t)
+		if kept["status"] != "restricted" || kept["tracking_consent"] != true || kept["attributes"].(map[string]any)["plan"] != "pro" {
+			t.Fatalf("a confirmed add lost input: %v", kept)
+		}
+		if got := e.must(200, e.do("GET", fmt.Sprintf("/api/v1/subscribers/%v", kept["id"]), e.tokA, nil)).json(t); got["status"] != "restricted" {
+			t.Fatalf("stored: %v", got)
+		}
 		hist, err := e.store.SubscriberLedger(context.Background(), e.a.ID, annID, tidings.Page{})
 		if err != nil || len(hist) != 1 || hist[0].Kind != tidings.LedgerImported || hist[0].Source != tidings.SourceAPI {
 			t.Fatalf("ledger of an API add: %+v %v", hist, err)

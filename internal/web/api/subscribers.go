@@ -134,7 +134,14 @@ func (a *api) createSubscriber(w http.ResponseWriter, r *http.Request, c caller)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, res.Subscriber)
+	created := res.Subscriber
+	if sub.Status != "" && sub.Status != created.Status { // a request starts active
+		created.Status = sub.Status
+		if err := a.Store.UpdateSubscriber(r.Context(), c.AccountID, &created); err != nil {
+			return err
+		}
+	}
+	return writeJSON(w, http.StatusCreated, created)
 }
 
 func errSuppressed(reason tidings.SuppressionReason) error {
