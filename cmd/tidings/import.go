@@ -106,7 +106,7 @@ func printReport(w io.Writer, rep importer.Report) {
 	}
 	sort.Strings(statuses)
 	for _, s := range statuses {
-		fmt.Fprintf(w, "  %-18s %d\n", s, rep.Counts[tidings.ImportStatus(s)])
+		fmt.Fprintf(w, "  %-22s %d\n", s, rep.Counts[tidings.ImportStatus(s)])
 	}
 	if len(rep.Problems) > 0 {
 		fmt.Fprintln(w, "\nRows not added:")

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -301,7 +302,43 @@ func (s *Store) Subscriptions(ctx context.Context, accountID, subscriberID int64
 			return nil, err
 		}
 	}
+	if err := s.awaiting(ctx, accountID, subscriberID, subs); err != nil {
+		return nil, err
+	}
 	return subs, nil
+}
+
+// awaiting sets AwaitingUntil on the unconfirmed subscriptions that a confirmation
+// request still waits for: what tells "asked, not answered yet" from "never asked".
+func (s *Store) awaiting(ctx context.Context, accountID, subscriberID int64, subs []tidings.Subscription) error {
+	if !slices.ContainsFunc(subs, func(x tidings.Subscription) bool { return x.Status == tidings.SubUnconfirmed }) {
+		return nil
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT lists, expires_at FROM pending_confirmations
+		WHERE account_id = $1 AND subscriber_id = $2 AND expires_at > $3`, accountID, subscriberID, toDB(s.stamp()))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ids string
+		var expires int64
+		if err := rows.Scan(&ids, &expires); err != nil {
+			return err
+		}
+		lists, err := splitIDs(ids)
+		if err != nil {
+			return err
+		}
+		until := fromDB(expires)
+		for i := range subs {
+			x := &subs[i]
+			if x.Status == tidings.SubUnconfirmed && slices.Contains(lists, x.ListID) && (x.AwaitingUntil == nil || until.After(*x.AwaitingUntil)) {
+				x.AwaitingUntil = &until
+			}
+		}
+	}
+	return rows.Err()
 }
 
 func (s *Store) SetSubscription(ctx context.Context, accountID, subscriberID, listID int64, status tidings.SubscriptionStatus) error {

@@ -40,6 +40,7 @@ const (
 	ImportInvalid      ImportStatus = "invalid"      // the row was rejected before the store saw it
 	ImportDuplicate    ImportStatus = "duplicate"    // the address appeared earlier in the file
 	ImportRequested    ImportStatus = "confirmation_sent"
+	ImportAwaiting     ImportStatus = "awaiting_confirmation" // asked earlier, the link still works: not asked again
 )
 
 // ImportResult reports one row.

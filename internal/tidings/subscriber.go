@@ -150,4 +150,7 @@ type Subscription struct {
 	CreatedAt      time.Time          `json:"created_at"`
 	ConfirmedAt    *time.Time         `json:"confirmed_at,omitempty"`
 	UnsubscribedAt *time.Time         `json:"unsubscribed_at,omitempty"`
+	// AwaitingUntil is when the latest confirmation request for this list expires, while
+	// one is waiting to be used (unconfirmed subscriptions only).
+	AwaitingUntil *time.Time `json:"awaiting_confirmation_until,omitempty"`
 }

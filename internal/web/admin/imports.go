@@ -73,7 +73,7 @@ type importCount struct {
 }
 
 // importOrder is the order of the report's counts.
-var importOrder = []tidings.ImportStatus{tidings.ImportAdded, tidings.ImportRequested, tidings.ImportExisting,
+var importOrder = []tidings.ImportStatus{tidings.ImportAdded, tidings.ImportRequested, tidings.ImportAwaiting, tidings.ImportExisting,
 	tidings.ImportUnsubscribed, tidings.ImportSuppressed, tidings.ImportDuplicate, tidings.ImportInvalid}
 
 func (j *importJob) snapshot() importSnapshot {

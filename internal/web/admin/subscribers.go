@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tidings/tidings/internal/consent"
 	"github.com/tidings/tidings/internal/tidings"
 )
 
@@ -215,8 +216,26 @@ func (rq *request) createSubscriber() error {
 			return err
 		}
 		sub = res.Subscriber
+	} else if len(lists) > 0 {
+		// Without a declaration the person is asked, as a sign-up would be: the
+		// subscriptions wait for the link, and lapse with the request.
+		if rq.Consent == nil || rq.Consent.Postman == nil {
+			return again("This server sends no mail, so it cannot ask the person to confirm: declare the source and lawful basis instead.")
+		}
+		res, err := rq.Consent.AskToConfirm(ctx, rq.Account.ID, consent.Ask{Email: addr, Name: sub.Name, Lists: lists, Source: tidings.SourceAdmin,
+			Note: fmt.Sprintf("added by staff user %d in the admin UI, asking for confirmation", rq.User.ID)})
+		if errors.Is(err, tidings.ErrSuppressed) {
+			return again(errSuppressed(tidings.SuppressUnsubscribed))
+		}
+		if msg := formError(err); msg != "" {
+			return again(msg)
+		}
+		if err != nil {
+			return err
+		}
+		sub = res.Subscriber
 	} else {
-		err := rq.Store.CreateSubscriber(ctx, rq.Account.ID, &sub, lists, tidings.SubUnconfirmed)
+		err := rq.Store.CreateSubscriber(ctx, rq.Account.ID, &sub, nil, tidings.SubUnconfirmed)
 		if errors.Is(err, tidings.ErrConflict) {
 			return again("This address is already a subscriber of this account; search for it to change its lists.")
 		}

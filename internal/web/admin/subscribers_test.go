@@ -143,11 +143,18 @@ func TestAddSubscriber(t *testing.T) {
 	b := e.login(e.user(e.a.ID, tidings.RoleEditor, false))
 	path := acct(e.a, "/subscribers")
 
-	// Without a declaration: subscriptions unconfirmed, nothing in the ledger.
+	// Without a declaration the person is asked to confirm: the subscription waits for
+	// the link, and the request is in the ledger.
 	id := subscriberID(t, b.post(path, url.Values{"email": {"Plain@Example.net"}, "name": {"Plain"}, "lists": {itoa(single.ID)}}))
 	subs, _ := e.store.Subscriptions(ctx, e.a.ID, id)
-	if len(subs) != 1 || subs[0].Status != tidings.SubUnconfirmed {
+	if len(subs) != 1 || subs[0].Status != tidings.SubUnconfirmed || subs[0].AwaitingUntil == nil {
 		t.Fatalf("undeclared add: %+v", subs)
+	}
+	if sent, err := e.outbox.List(10); err != nil || len(sent) != 1 || sent[0].To[0] != "plain@example.net" {
+		t.Fatalf("no confirmation mail for an undeclared add: %+v %v", sent, err)
+	}
+	if hist, _ := e.store.SubscriberLedger(ctx, e.a.ID, id, tidings.Page{}); len(hist) != 1 || hist[0].Kind != tidings.LedgerRequested || hist[0].Source != tidings.SourceAdmin {
+		t.Fatalf("ledger of an undeclared add: %+v", hist)
 	}
 	if !e.audited(e.a.ID, "subscriber.create", "subscriber "+itoa(id)) {
 		t.Fatal("add not audited")

@@ -11,7 +11,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tidings/tidings/internal/consent"
 	"github.com/tidings/tidings/internal/keys"
+	"github.com/tidings/tidings/internal/mail"
+	"github.com/tidings/tidings/internal/postman"
 	"github.com/tidings/tidings/internal/testdb"
 	"github.com/tidings/tidings/internal/tidings"
 	"github.com/tidings/tidings/internal/web"
@@ -26,12 +29,20 @@ type env struct {
 	a, b     tidings.Account
 	tokA     string
 	tokB     string
+	outbox   *mail.Outbox // where confirmation requests go
 }
 
 func newEnv(t *testing.T, store tidings.Store) *env {
 	t.Helper()
 	e := &env{t: t, store: store}
-	e.srv = httptest.NewServer(web.NewHandler(web.Deps{Store: store, Keys: testdb.Keyring(t), MaxBodyBytes: 4096, MaxUploadBytes: 4096}))
+	ob, err := mail.NewOutbox(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.outbox = ob
+	kr := testdb.Keyring(t)
+	e.srv = httptest.NewServer(web.NewHandler(web.Deps{Store: store, Keys: kr, MaxBodyBytes: 4096, MaxUploadBytes: 4096,
+		Consent: &consent.Service{Store: store, Keys: kr, Postman: postman.New(store, ob, "tidings.example"), BaseURL: "https://tidings.example"}}))
 	t.Cleanup(e.srv.Close)
 	ctx := context.Background()
 	e.operator = e.token(0)
@@ -186,10 +197,27 @@ func TestSubscribersCRUDAndSearch(t *testing.T) {
 		if err != nil || len(hist) != 1 || hist[0].Kind != tidings.LedgerImported || hist[0].Source != tidings.SourceAPI {
 			t.Fatalf("ledger of an API add: %+v %v", hist, err)
 		}
-		bob := id(t, e.must(201, e.do("POST", "/api/v1/subscribers", e.tokA, map[string]any{"email": "bob@example.com", "lists": []int64{doi, single}})))
+		// A double opt-in list asks the person, like a sign-up: the subscriptions wait for
+		// the link, and the request (with the declaration given) is in the ledger.
+		bob := id(t, e.must(201, e.do("POST", "/api/v1/subscribers", e.tokA, map[string]any{"email": "bob@example.com", "lists": []int64{doi, single},
+			"source": "fair", "lawful_basis": "consent"})))
 		subs = e.must(200, e.do("GET", fmt.Sprintf("/api/v1/subscribers/%d/subscriptions", bob), e.tokA, nil)).json(t)["data"].([]any)
-		if len(subs) != 2 || subs[0].(map[string]any)["status"] != "unconfirmed" {
-			t.Fatalf("a double opt-in list must leave the subscription unconfirmed: %v", subs)
+		if len(subs) != 2 || subs[0].(map[string]any)["status"] != "unconfirmed" || subs[1].(map[string]any)["status"] != "unconfirmed" {
+			t.Fatalf("a double opt-in list must leave the subscriptions unconfirmed: %v", subs)
+		}
+		if subs[0].(map[string]any)["awaiting_confirmation_until"] == nil {
+			t.Fatalf("no confirmation request waits for the subscription: %v", subs)
+		}
+		sent, err := e.outbox.List(10)
+		if err != nil || len(sent) != 1 || len(sent[0].To) != 1 || sent[0].To[0] != "bob@example.com" {
+			t.Fatalf("the confirmation mail: %+v %v", sent, err)
+		}
+		hist, err = e.store.SubscriberLedger(context.Background(), e.a.ID, bob, tidings.Page{})
+		if err != nil || len(hist) != 2 || hist[0].Kind != tidings.LedgerRequested || hist[0].Source != tidings.SourceAPI {
+			t.Fatalf("ledger of an API add to double opt-in lists: %+v %v", hist, err)
+		}
+		if ev, err := e.store.OpenEvidence(context.Background(), hist[0]); err != nil || !strings.Contains(ev.Note, "source: fair; lawful basis: consent") {
+			t.Fatalf("the request's evidence lacks the declaration: %+v %v", ev, err)
 		}
 
 		e.must(409, e.do("POST", "/api/v1/subscribers", e.tokA, map[string]any{"email": "ANN@example.com"}))

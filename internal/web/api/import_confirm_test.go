@@ -40,3 +40,30 @@ func TestImportSendConfirmationBadFile(t *testing.T) {
 		}
 	})
 }
+
+// TestImportSendConfirmationTwice: importing the same file again asks nobody twice while
+// their first request still waits; someone new in the file is asked.
+func TestImportSendConfirmationTwice(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		list := id(t, e.must(201, e.do("POST", "/api/v1/lists", e.tokA, map[string]any{"name": "Asked"})))
+		path := fmt.Sprintf("/api/v1/lists/%d/imports?source=fair&lawful_basis=consent&mode=send_confirmation", list)
+		counts := func(r response) map[string]any {
+			t.Helper()
+			if r.status != 200 {
+				t.Fatalf("import: %d %s", r.status, r.body)
+			}
+			return r.json(t)["counts"].(map[string]any)
+		}
+		first := counts(e.upload(path, "text/csv", []byte("email\nann@example.com\nbob@example.com\n")))
+		if first["confirmation_sent"] != 2.0 {
+			t.Fatalf("first import: %v", first)
+		}
+		again := counts(e.upload(path, "text/csv", []byte("email\nann@example.com\nbob@example.com\ncid@example.com\n")))
+		if again["awaiting_confirmation"] != 2.0 || again["confirmation_sent"] != 1.0 {
+			t.Fatalf("second import: %v", again)
+		}
+		if sent, err := e.outbox.List(10); err != nil || len(sent) != 3 {
+			t.Fatalf("%d mails sent for three people (%v)", len(sent), err)
+		}
+	})
+}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/tidings/tidings/internal/consent"
 	"github.com/tidings/tidings/internal/tidings"
 )
 
@@ -57,11 +58,12 @@ func (a *api) listSubscribers(w http.ResponseWriter, r *http.Request, c caller) 
 	return respondPage(w, rows, p, func(x tidings.Subscriber) int64 { return x.ID })
 }
 
-// createSubscriber adds a subscriber, optionally on lists. Subscriptions start
-// unconfirmed when any target list uses double opt-in (the confirmation mail belongs to
-// the subscribe flow), confirmed otherwise. Confirmed subscriptions need the caller's
-// declaration (source and lawful basis), recorded in the ledger like an import's, so
-// that every address on a list can be accounted for.
+// createSubscriber adds a subscriber, optionally on lists. When any target list uses
+// double opt-in the person is asked to confirm by email, as a sign-up would be, and the
+// subscriptions wait unconfirmed for the link (or expire with the request). Otherwise
+// they are confirmed at once under the caller's declaration (source and lawful basis),
+// recorded in the ledger like an import's, so that every address on a list can be
+// accounted for.
 func (a *api) createSubscriber(w http.ResponseWriter, r *http.Request, c caller) error {
 	var in subscriberInput
 	if err := a.decode(w, r, &in); err != nil {
@@ -102,6 +104,9 @@ func (a *api) createSubscriber(w http.ResponseWriter, r *http.Request, c caller)
 	} else if held {
 		return errSuppressed(reason)
 	}
+	if status == tidings.SubUnconfirmed {
+		return a.askToConfirm(w, r, c, sub, in.Lists, decl)
+	}
 	if !confirmed {
 		err := a.Store.CreateSubscriber(r.Context(), c.AccountID, &sub, in.Lists, status)
 		if errors.Is(err, tidings.ErrConflict) {
@@ -112,14 +117,8 @@ func (a *api) createSubscriber(w http.ResponseWriter, r *http.Request, c caller)
 		}
 		return writeJSON(w, http.StatusCreated, sub)
 	}
-	sub.Normalize()
-	if err := sub.Validate(); err != nil {
+	if err := a.newSubscriber(r, c, &sub); err != nil {
 		return err
-	}
-	if existing, err := a.Store.ListSubscribers(r.Context(), c.AccountID, tidings.SubscriberFilter{Email: sub.Email, Page: tidings.Page{Limit: 1}}); err != nil {
-		return err
-	} else if len(existing) > 0 {
-		return errAlreadySubscriber()
 	}
 	// Confirmed under the declaration, with a ledger entry per list, in one transaction
 	// that checks the suppressions again.
@@ -134,9 +133,56 @@ func (a *api) createSubscriber(w http.ResponseWriter, r *http.Request, c caller)
 	if err != nil {
 		return err
 	}
-	created := res.Subscriber
-	if sub.Status != "" && sub.Status != created.Status { // a request starts active
-		created.Status = sub.Status
+	return a.created(w, r, c, res.Subscriber, sub.Status)
+}
+
+// newSubscriber checks an add through a sign-up request: a valid subscriber, not yet one
+// of the account's (a request for a known address would wait for its link instead).
+func (a *api) newSubscriber(r *http.Request, c caller, sub *tidings.Subscriber) error {
+	sub.Normalize()
+	if err := sub.Validate(); err != nil {
+		return err
+	}
+	existing, err := a.Store.ListSubscribers(r.Context(), c.AccountID, tidings.SubscriberFilter{Email: sub.Email, Page: tidings.Page{Limit: 1}})
+	if err != nil {
+		return err
+	}
+	if len(existing) > 0 {
+		return errAlreadySubscriber()
+	}
+	return nil
+}
+
+// askToConfirm adds a subscriber to double opt-in lists: the person is mailed a
+// confirmation link. The request's evidence names the token and, when given, the
+// caller's declaration.
+func (a *api) askToConfirm(w http.ResponseWriter, r *http.Request, c caller, sub tidings.Subscriber, lists []int64, decl tidings.ImportDeclaration) error {
+	if a.Consent == nil || a.Consent.Postman == nil {
+		return fail(http.StatusServiceUnavailable, "unavailable", "this server sends no mail, so it cannot ask for confirmation on a double opt-in list")
+	}
+	if err := a.newSubscriber(r, c, &sub); err != nil {
+		return err
+	}
+	note := fmt.Sprintf("added through the API with token %d, asking for confirmation", c.ID)
+	if decl.Source != "" {
+		note += fmt.Sprintf("; source: %s; lawful basis: %s", decl.Source, decl.LawfulBasis)
+	}
+	res, err := a.Consent.AskToConfirm(r.Context(), c.AccountID, consent.Ask{Email: sub.Email, Name: sub.Name, Attributes: sub.Attributes,
+		TrackingConsent: sub.TrackingConsent, Lists: lists, Source: tidings.SourceAPI, Note: note})
+	if errors.Is(err, tidings.ErrSuppressed) {
+		return errSuppressed(tidings.SuppressUnsubscribed)
+	}
+	if err != nil {
+		return err
+	}
+	return a.created(w, r, c, res.Subscriber, sub.Status)
+}
+
+// created answers a sign-up request's new subscriber, with the status the caller gave
+// (a request starts every subscriber active).
+func (a *api) created(w http.ResponseWriter, r *http.Request, c caller, created tidings.Subscriber, status tidings.SubscriberStatus) error {
+	if status != "" && status != created.Status {
+		created.Status = status
 		if err := a.Store.UpdateSubscriber(r.Context(), c.AccountID, &created); err != nil {
 			return err
 		}
