@@ -167,11 +167,11 @@ func testUnsubscribeAndSuppression(t *testing.T, s tidings.Store) {
 	l1, l2 := mustList(t, s, a.ID), mustList(t, s, a.ID)
 	sub := mustSubscriber(t, s, a.ID, "leaver@example.com", l1.ID, l2.ID)
 	addr := sub.Email
-	noErr(t, "Unsubscribe(one list)", s.Unsubscribe(ctx, a.ID, sub.ID, l1.ID, tidings.SourceMail, tidings.Evidence{}))
+	noErr(t, "Unsubscribe(one list)", errOf(s.Unsubscribe(ctx, a.ID, sub.ID, []int64{l1.ID}, tidings.SourceMail, tidings.Evidence{})))
 	if held, _, _ := s.Suppressed(ctx, a.ID, addr); held {
 		t.Fatal("suppressed while still on another list")
 	}
-	noErr(t, "Unsubscribe(all)", s.Unsubscribe(ctx, a.ID, sub.ID, 0, tidings.SourceMail, tidings.Evidence{}))
+	noErr(t, "Unsubscribe(all)", errOf(s.Unsubscribe(ctx, a.ID, sub.ID, nil, tidings.SourceMail, tidings.Evidence{})))
 	held, reason, err := s.Suppressed(ctx, a.ID, addr)
 	noErr(t, "Suppressed", err)
 	if !held || reason != tidings.SuppressUnsubscribed {
@@ -180,7 +180,7 @@ func testUnsubscribeAndSuppression(t *testing.T, s tidings.Store) {
 	if held, _, _ := s.Suppressed(ctx, b.ID, addr); held {
 		t.Fatal("account A's suppression holds in account B")
 	}
-	wantErr(t, "Unsubscribe(b, a's subscriber)", s.Unsubscribe(ctx, b.ID, sub.ID, 0, tidings.SourceMail, tidings.Evidence{}), tidings.ErrNotFound)
+	wantErr(t, "Unsubscribe(b, a's subscriber)", errOf(s.Unsubscribe(ctx, b.ID, sub.ID, nil, tidings.SourceMail, tidings.Evidence{})), tidings.ErrNotFound)
 	_, err = s.RequestSubscription(ctx, a.ID, tidings.SubscriptionRequest{Email: addr, Lists: []int64{l1.ID}, Kind: tidings.LedgerImported,
 		Source: tidings.SourceAPI, RespectSuppression: true})
 	wantErr(t, "RequestSubscription(suppressed, controller add)", err, tidings.ErrSuppressed)
@@ -312,7 +312,7 @@ func testUnconfirmedRequestKeepsUnsubscription(t *testing.T, s tidings.Store) {
 	first, err := s.RequestSubscription(ctx, a.ID, request("left@example.com", []int64{l.ID}, tidings.LedgerSingleOptIn, ""))
 	noErr(t, "RequestSubscription(single opt-in)", err)
 	id := first.Subscriber.ID
-	noErr(t, "Unsubscribe", s.Unsubscribe(ctx, a.ID, id, l.ID, tidings.SourceMail, tidings.Evidence{}))
+	noErr(t, "Unsubscribe", errOf(s.Unsubscribe(ctx, a.ID, id, []int64{l.ID}, tidings.SourceMail, tidings.Evidence{})))
 	check := func(when string) {
 		t.Helper()
 		subs, err := s.Subscriptions(ctx, a.ID, id)
@@ -450,7 +450,7 @@ func testUnsubscribeOneListKeepsOtherRequest(t *testing.T, s tidings.Store) {
 	id := res.Subscriber.ID
 	_, err = s.RequestSubscription(ctx, a.ID, request("two@example.com", []int64{lb.ID}, tidings.LedgerRequested, "tok-b"))
 	noErr(t, "RequestSubscription(b)", err)
-	noErr(t, "Unsubscribe(a)", s.Unsubscribe(ctx, a.ID, id, la.ID, tidings.SourceMail, tidings.Evidence{}))
+	noErr(t, "Unsubscribe(a)", errOf(s.Unsubscribe(ctx, a.ID, id, []int64{la.ID}, tidings.SourceMail, tidings.Evidence{})))
 	n, err := s.ExpireUnconfirmed(ctx, a.ID, time.Now().Add(time.Hour), true)
 	noErr(t, "ExpireUnconfirmed(dry run)", err)
 	if n != 1 {
