@@ -49,6 +49,8 @@ func Run(t *testing.T, open Opener) {
 		{"UnsubscribeOneListKeepsOtherRequest", testUnsubscribeOneListKeepsOtherRequest},
 		{"TrackingConsentInLedger", testTrackingConsentInLedger},
 		{"UnsubscribeAndSuppression", testUnsubscribeAndSuppression},
+		{"UnsubscribeLists", testUnsubscribeLists},
+		{"ConcurrentUnsubscribes", testConcurrentUnsubscribes},
 		{"ConsentIsolation", testConsentIsolation},
 		{"Domains", testDomains},
 		{"PersonDataAndErasure", testPersonDataAndErasure},
