@@ -3,7 +3,6 @@ package consent
 import (
 	"context"
 	"errors"
-	"slices"
 
 	"github.com/tidings/tidings/internal/send"
 	"github.com/tidings/tidings/internal/tidings"
@@ -22,30 +21,25 @@ func (s *Service) UnsubscribeRecipient(ctx context.Context, token string, source
 	if !ok {
 		return tidings.Event{}, ErrBadLink
 	}
-	lists := []int64{0} // 0: every list
-	if c, err := s.Store.GetCampaign(ctx, accountID, campaignID); err == nil {
+	// The campaign's lists; none (every list) when the campaign is gone.
+	var lists []int64
+	c, err := s.Store.GetCampaign(ctx, accountID, campaignID)
+	switch {
+	case err == nil:
 		lists = c.Lists
+	case !errors.Is(err, tidings.ErrNotFound):
+		return tidings.Event{}, err // not a reason to withdraw from every list
 	}
-	// Whether this request withdraws anything, so that the campaign counts each
-	// unsubscription once.
-	subs, err := s.Store.Subscriptions(ctx, accountID, subscriberID)
-	if err != nil && !errors.Is(err, tidings.ErrNotFound) {
+	// One transaction for all the lists; what it withdrew, not an earlier read, decides
+	// whether this request counts, so concurrent requests count one unsubscription once.
+	n, err := s.Store.Unsubscribe(ctx, accountID, subscriberID, lists, source, ev)
+	if errors.Is(err, tidings.ErrNotFound) {
+		return tidings.Event{}, nil // erased since (or a test send): nothing to withdraw
+	}
+	if err != nil {
 		return tidings.Event{}, err
 	}
-	withdraws := false
-	for _, x := range subs {
-		withdraws = withdraws || x.Status != tidings.SubUnsubscribed && (lists[0] == 0 || slices.Contains(lists, x.ListID))
-	}
-	for _, l := range lists {
-		err := s.Store.Unsubscribe(ctx, accountID, subscriberID, l, source, ev)
-		if errors.Is(err, tidings.ErrNotFound) {
-			break // already erased: nothing left to unsubscribe
-		}
-		if err != nil {
-			return tidings.Event{}, err
-		}
-	}
-	if !withdraws {
+	if n == 0 {
 		return tidings.Event{}, nil
 	}
 	s.log().Info("unsubscribed", "account_id", accountID, "campaign_id", campaignID, "subscriber_id", subscriberID, "source", source)

@@ -111,7 +111,7 @@ func TestReimportUnsubscribed(t *testing.T) {
 				t.Fatal(err)
 			}
 			subs, _ := s.ListSubscribers(ctx, a.ID, tidings.SubscriberFilter{Email: tidings.MustParseAddress("gone@example.com")})
-			if err := s.Unsubscribe(ctx, a.ID, subs[0].ID, 0, tidings.SourceMail, tidings.Evidence{}); err != nil {
+			if _, err := s.Unsubscribe(ctx, a.ID, subs[0].ID, nil, tidings.SourceMail, tidings.Evidence{}); err != nil {
 				t.Fatal(err)
 			}
 			other := tidings.NewList("Other")

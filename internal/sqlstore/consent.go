@@ -584,60 +584,80 @@ func (s *Store) ExpireUnconfirmed(ctx context.Context, accountID int64, cutoff t
 	}
 }
 
-func (s *Store) Unsubscribe(ctx context.Context, accountID, subscriberID, listID int64, source tidings.Source, ev tidings.Evidence) error {
+func (s *Store) Unsubscribe(ctx context.Context, accountID, subscriberID int64, lists []int64, source tidings.Source, ev tidings.Evidence) (int, error) {
 	now := s.stamp()
 	ev.Time = now
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		return s.unsubscribe(ctx, tx, accountID, subscriberID, listID, source, ev, now)
+	var n int
+	err := s.tx(ctx, func(tx *sql.Tx) (err error) {
+		n, err = s.unsubscribe(ctx, tx, accountID, subscriberID, lists, source, ev, now)
+		return err
 	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 // unsubscribe is Unsubscribe inside tx.
-func (s *Store) unsubscribe(ctx context.Context, tx *sql.Tx, accountID, subscriberID, listID int64, source tidings.Source, ev tidings.Evidence, now time.Time) error {
+func (s *Store) unsubscribe(ctx context.Context, tx *sql.Tx, accountID, subscriberID int64, lists []int64, source tidings.Source, ev tidings.Evidence, now time.Time) (int, error) {
 	var pid int64
 	var wrapped []byte
 	err := tx.QueryRowContext(ctx, `
 		SELECT s.person_id, k.wrapped_key FROM subscribers s JOIN persons p ON p.id = s.person_id JOIN person_keys k ON k.id = p.key_id
 		WHERE s.account_id = $1 AND s.id = $2`, accountID, subscriberID).Scan(&pid, &wrapped)
 	if err != nil {
-		return translate(err)
+		return 0, translate(err)
 	}
 	dk, err := s.keys.UnwrapDataKey(wrapped)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	q := `SELECT list_id FROM subscriptions WHERE account_id = $1 AND subscriber_id = $2 AND status <> 'unsubscribed'`
-	args := []any{accountID, subscriberID}
-	if listID != 0 {
-		q += ` AND list_id = $3`
-		args = append(args, listID)
-	}
-	rows, err := tx.QueryContext(ctx, q+` ORDER BY list_id`, args...)
+	rows, err := tx.QueryContext(ctx, `SELECT list_id FROM subscriptions WHERE account_id = $1 AND subscriber_id = $2 AND status <> 'unsubscribed'
+		ORDER BY list_id`, accountID, subscriberID)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	var lists []int64
+	var active []int64
 	for rows.Next() {
 		var id int64
-		rows.Scan(&id)
-		lists = append(lists, id)
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		if len(lists) == 0 || slices.Contains(lists, id) {
+			active = append(active, id)
+		}
 	}
 	rows.Close()
-	for _, l := range lists {
-		if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET status = 'unsubscribed', unsubscribed_at = $3 WHERE list_id = $1 AND subscriber_id = $2`,
-			l, subscriberID, toDB(now)); err != nil {
-			return err
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	withdrawn := 0
+	for _, l := range active {
+		// The status condition, not the SELECT above, decides: a concurrent unsubscribe
+		// (PostgreSQL, read committed) that withdrew the row first leaves nothing here,
+		// so each withdrawal is recorded and counted once.
+		res, err := tx.ExecContext(ctx, `UPDATE subscriptions SET status = 'unsubscribed', unsubscribed_at = $3
+			WHERE list_id = $1 AND subscriber_id = $2 AND status <> 'unsubscribed'`, l, subscriberID, toDB(now))
+		if err != nil {
+			return 0, err
 		}
+		if n, err := res.RowsAffected(); err != nil {
+			return 0, err
+		} else if n == 0 {
+			continue
+		}
+		withdrawn++
 		e := tidings.LedgerEntry{AccountID: accountID, Time: now, Kind: tidings.LedgerUnsubscribed, PersonID: pid, ListID: l, Source: source}
 		if err := s.appendLedger(ctx, tx, &e, dk, ev); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	// Pending requests for the list(s) left go with them; a request for another list
 	// goes on (confirmed, declined or expired like any other).
 	prows, err := tx.QueryContext(ctx, `SELECT id, lists FROM pending_confirmations WHERE subscriber_id = $1 ORDER BY id`, subscriberID)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var pendings []pending
 	for prows.Next() {
@@ -645,35 +665,35 @@ func (s *Store) unsubscribe(ctx context.Context, tx *sql.Tx, accountID, subscrib
 		var ids string
 		if err := prows.Scan(&p.id, &ids); err != nil {
 			prows.Close()
-			return err
+			return 0, err
 		}
 		if p.lists, err = splitIDs(ids); err != nil {
 			prows.Close()
-			return err
+			return 0, err
 		}
 		pendings = append(pendings, p)
 	}
 	prows.Close()
 	if err := prows.Err(); err != nil {
-		return err
+		return 0, err
 	}
 	for _, p := range pendings {
-		if listID != 0 && !slices.Contains(p.lists, listID) {
+		if len(lists) > 0 && !slices.ContainsFunc(p.lists, func(l int64) bool { return slices.Contains(lists, l) }) {
 			continue
 		}
 		if err := s.dropPending(ctx, tx, p, tidings.LedgerUnsubscribed, source, ev, now); err != nil && !errors.Is(err, tidings.ErrNotFound) {
-			return err
+			return 0, err
 		}
 	}
-	var active int
+	var left int
 	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM subscriptions WHERE subscriber_id = $1 AND status <> 'unsubscribed'`,
-		subscriberID).Scan(&active); err != nil {
-		return err
+		subscriberID).Scan(&left); err != nil {
+		return 0, err
 	}
-	if active > 0 {
-		return nil
+	if left > 0 {
+		return withdrawn, nil
 	}
-	return s.suppressSubscriber(ctx, tx, subscriberID, tidings.SuppressUnsubscribed, now, accountID)
+	return withdrawn, s.suppressSubscriber(ctx, tx, subscriberID, tidings.SuppressUnsubscribed, now, accountID)
 }
 
 func (s *Store) LedgerAccounts(ctx context.Context) ([]int64, error) {

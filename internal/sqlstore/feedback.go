@@ -81,7 +81,8 @@ func (s *Store) RecordFeedback(ctx context.Context, f tidings.Feedback) (tidings
 				return err
 			}
 			ev := tidings.Evidence{Time: now, Note: "spam complaint reported by the receiving mail system"}
-			return s.unsubscribe(ctx, tx, f.AccountID, f.SubscriberID, 0, tidings.SourceFeedback, ev, now)
+			_, err := s.unsubscribe(ctx, tx, f.AccountID, f.SubscriberID, nil, tidings.SourceFeedback, ev, now)
+			return err
 		}
 	})
 	return res, err

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -167,11 +168,11 @@ func testUnsubscribeAndSuppression(t *testing.T, s tidings.Store) {
 	l1, l2 := mustList(t, s, a.ID), mustList(t, s, a.ID)
 	sub := mustSubscriber(t, s, a.ID, "leaver@example.com", l1.ID, l2.ID)
 	addr := sub.Email
-	noErr(t, "Unsubscribe(one list)", s.Unsubscribe(ctx, a.ID, sub.ID, l1.ID, tidings.SourceMail, tidings.Evidence{}))
+	noErr(t, "Unsubscribe(one list)", errOf(s.Unsubscribe(ctx, a.ID, sub.ID, []int64{l1.ID}, tidings.SourceMail, tidings.Evidence{})))
 	if held, _, _ := s.Suppressed(ctx, a.ID, addr); held {
 		t.Fatal("suppressed while still on another list")
 	}
-	noErr(t, "Unsubscribe(all)", s.Unsubscribe(ctx, a.ID, sub.ID, 0, tidings.SourceMail, tidings.Evidence{}))
+	noErr(t, "Unsubscribe(all)", errOf(s.Unsubscribe(ctx, a.ID, sub.ID, nil, tidings.SourceMail, tidings.Evidence{})))
 	held, reason, err := s.Suppressed(ctx, a.ID, addr)
 	noErr(t, "Suppressed", err)
 	if !held || reason != tidings.SuppressUnsubscribed {
@@ -180,7 +181,7 @@ func testUnsubscribeAndSuppression(t *testing.T, s tidings.Store) {
 	if held, _, _ := s.Suppressed(ctx, b.ID, addr); held {
 		t.Fatal("account A's suppression holds in account B")
 	}
-	wantErr(t, "Unsubscribe(b, a's subscriber)", s.Unsubscribe(ctx, b.ID, sub.ID, 0, tidings.SourceMail, tidings.Evidence{}), tidings.ErrNotFound)
+	wantErr(t, "Unsubscribe(b, a's subscriber)", errOf(s.Unsubscribe(ctx, b.ID, sub.ID, nil, tidings.SourceMail, tidings.Evidence{})), tidings.ErrNotFound)
 	_, err = s.RequestSubscription(ctx, a.ID, tidings.SubscriptionRequest{Email: addr, Lists: []int64{l1.ID}, Kind: tidings.LedgerImported,
 		Source: tidings.SourceAPI, RespectSuppression: true})
 	wantErr(t, "RequestSubscription(suppressed, controller add)", err, tidings.ErrSuppressed)
@@ -312,7 +313,7 @@ func testUnconfirmedRequestKeepsUnsubscription(t *testing.T, s tidings.Store) {
 	first, err := s.RequestSubscription(ctx, a.ID, request("left@example.com", []int64{l.ID}, tidings.LedgerSingleOptIn, ""))
 	noErr(t, "RequestSubscription(single opt-in)", err)
 	id := first.Subscriber.ID
-	noErr(t, "Unsubscribe", s.Unsubscribe(ctx, a.ID, id, l.ID, tidings.SourceMail, tidings.Evidence{}))
+	noErr(t, "Unsubscribe", errOf(s.Unsubscribe(ctx, a.ID, id, []int64{l.ID}, tidings.SourceMail, tidings.Evidence{})))
 	check := func(when string) {
 		t.Helper()
 		subs, err := s.Subscriptions(ctx, a.ID, id)
@@ -440,6 +441,110 @@ func testConcurrentSignUps(t *testing.T, s tidings.Store) {
 	}
 }
 
+// testUnsubscribeLists: one call withdraws the lists given (every list for none), says
+// how many subscriptions it withdrew, and writes a ledger entry for each.
+func testUnsubscribeLists(t *testing.T, s tidings.Store) {
+	a, b := mustAccount(t, s), mustAccount(t, s)
+	l1, l2, l3, lb := mustList(t, s, a.ID), mustList(t, s, a.ID), mustList(t, s, a.ID), mustList(t, s, b.ID)
+	sub := mustSubscriber(t, s, a.ID, "lists@example.com", l1.ID, l2.ID, l3.ID)
+	unsub := func(what string, lists []int64, want int) {
+		t.Helper()
+		n, err := s.Unsubscribe(ctx, a.ID, sub.ID, lists, tidings.SourceMail, tidings.Evidence{})
+		noErr(t, what, err)
+		if n != want {
+			t.Fatalf("%s: withdrew %d, want %d", what, n, want)
+		}
+	}
+	withdrawn := func() []int64 {
+		t.Helper()
+		entries, err := s.LedgerEntries(ctx, a.ID, 0, 1000)
+		noErr(t, "LedgerEntries", err)
+		var lists []int64
+		for _, e := range entries {
+			if e.Kind == tidings.LedgerUnsubscribed {
+				lists = append(lists, e.ListID)
+			}
+		}
+		slices.Sort(lists)
+		return lists
+	}
+	unsub("Unsubscribe(l1, l2)", []int64{l1.ID, l2.ID}, 2)
+	if got := withdrawn(); !slices.Equal(got, []int64{l1.ID, l2.ID}) {
+		t.Fatalf("ledger withdrawals %v, want lists %d and %d", got, l1.ID, l2.ID)
+	}
+	subs, err := s.Subscriptions(ctx, a.ID, sub.ID)
+	noErr(t, "Subscriptions", err)
+	for _, x := range subs {
+		want := tidings.SubUnsubscribed
+		if x.ListID == l3.ID {
+			want = tidings.SubConfirmed
+		}
+		if x.Status != want {
+			t.Fatalf("list %d: %s, want %s", x.ListID, x.Status, want)
+		}
+	}
+	if held, _, _ := s.Suppressed(ctx, a.ID, sub.Email); held {
+		t.Fatal("suppressed while still on list 3")
+	}
+	unsub("Unsubscribe(l1, l2) again", []int64{l1.ID, l2.ID}, 0)
+	unsub("Unsubscribe(another account's list)", []int64{lb.ID}, 0)
+	unsub("Unsubscribe(every list)", nil, 1)
+	unsub("Unsubscribe(every list) again", nil, 0)
+	if got := withdrawn(); len(got) != 3 {
+		t.Fatalf("ledger withdrawals %v, want one for each of the 3 lists", got)
+	}
+	if held, reason, _ := s.Suppressed(ctx, a.ID, sub.Email); !held || reason != tidings.SuppressUnsubscribed {
+		t.Fatalf("after leaving every list: suppressed %v (%s)", held, reason)
+	}
+}
+
+// testConcurrentUnsubscribes: simultaneous unsubscribes of one person (one-click POST and
+// mailto, a double click) withdraw each subscription once: one ledger entry per list, and
+// one call reports the withdrawals, so the campaign counts one unsubscription.
+func testConcurrentUnsubscribes(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	lists := []int64{mustList(t, s, a.ID).ID, mustList(t, s, a.ID).ID, mustList(t, s, a.ID).ID}
+	const rounds, callers = 5, 8
+	for round := range rounds {
+		sub := mustSubscriber(t, s, a.ID, fmt.Sprintf("racer%d@example.com", round), lists...)
+		var wg sync.WaitGroup
+		counts := make([]int, callers)
+		for i := range callers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var err error
+				counts[i], err = s.Unsubscribe(ctx, a.ID, sub.ID, lists, tidings.SourceMail, tidings.Evidence{})
+				if err != nil {
+					t.Errorf("round %d, call %d: %v", round, i, err)
+				}
+			}()
+		}
+		wg.Wait()
+		total, reporting := 0, 0
+		for _, n := range counts {
+			total += n
+			if n > 0 {
+				reporting++
+			}
+		}
+		if total != len(lists) || reporting != 1 {
+			t.Fatalf("round %d: %d calls withdrew %v subscriptions in all; want %d withdrawn by one call", round, callers, counts, len(lists))
+		}
+	}
+	entries, err := s.LedgerEntries(ctx, a.ID, 0, 10000)
+	noErr(t, "LedgerEntries", err)
+	n := 0
+	for _, e := range entries {
+		if e.Kind == tidings.LedgerUnsubscribed {
+			n++
+		}
+	}
+	if n != rounds*len(lists) {
+		t.Fatalf("%d withdrawals in the ledger for %d subscriptions", n, rounds*len(lists))
+	}
+}
+
 // testUnsubscribeOneListKeepsOtherRequest: leaving one list does not strand a pending
 // request for another — its link still works, and unconfirmed, it still expires.
 func testUnsubscribeOneListKeepsOtherRequest(t *testing.T, s tidings.Store) {
@@ -450,7 +555,7 @@ func testUnsubscribeOneListKeepsOtherRequest(t *testing.T, s tidings.Store) {
 	id := res.Subscriber.ID
 	_, err = s.RequestSubscription(ctx, a.ID, request("two@example.com", []int64{lb.ID}, tidings.LedgerRequested, "tok-b"))
 	noErr(t, "RequestSubscription(b)", err)
-	noErr(t, "Unsubscribe(a)", s.Unsubscribe(ctx, a.ID, id, la.ID, tidings.SourceMail, tidings.Evidence{}))
+	noErr(t, "Unsubscribe(a)", errOf(s.Unsubscribe(ctx, a.ID, id, []int64{la.ID}, tidings.SourceMail, tidings.Evidence{})))
 	n, err := s.ExpireUnconfirmed(ctx, a.ID, time.Now().Add(time.Hour), true)
 	noErr(t, "ExpireUnconfirmed(dry run)", err)
 	if n != 1 {

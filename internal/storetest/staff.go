@@ -316,7 +316,7 @@ func testWithdrawnAfterPlanningGetsNothing(t *testing.T, s tidings.Store) {
 	c := tidings.Campaign{Name: "Later", Subject: "s", FromAddress: "news@tidings.example", HTML: "<p>x</p>", Lists: []int64{l.ID}}
 	noErr(t, "CreateCampaign", s.CreateCampaign(ctx, a.ID, &c))
 	noErr(t, "send", s.SetCampaignStatus(ctx, a.ID, c.ID, tidings.CampaignSending, ""))
-	noErr(t, "Unsubscribe", s.Unsubscribe(ctx, a.ID, leave.ID, l.ID, tidings.SourceMail, tidings.Evidence{}))
+	noErr(t, "Unsubscribe", errOf(s.Unsubscribe(ctx, a.ID, leave.ID, []int64{l.ID}, tidings.SourceMail, tidings.Evidence{})))
 	noErr(t, "AddSuppression", s.AddSuppression(ctx, tidings.InstanceWide, held.Email, tidings.SuppressComplaint))
 	now := time.Now()
 	b, err := s.ClaimBatch(ctx, c.ID, "n1", now, now.Add(time.Minute))

@@ -20,7 +20,7 @@ func testSubscriberLedger(t *testing.T, s tidings.Store) {
 	noErr(t, "RequestSubscription(a)", err)
 	rb, err := s.RequestSubscription(ctx, b.ID, request(addr, []int64{lb.ID}, tidings.LedgerSingleOptIn, ""))
 	noErr(t, "RequestSubscription(b)", err)
-	noErr(t, "Unsubscribe", s.Unsubscribe(ctx, a.ID, ra.Subscriber.ID, la1.ID, tidings.SourceAdmin, tidings.Evidence{Note: "by letter"}))
+	noErr(t, "Unsubscribe", errOf(s.Unsubscribe(ctx, a.ID, ra.Subscriber.ID, []int64{la1.ID}, tidings.SourceAdmin, tidings.Evidence{Note: "by letter"})))
 	other := mustSubscriber(t, s, a.ID, unique("other")+"@ledger.example")
 	_ = other
 

@@ -154,7 +154,7 @@ func testListCounters(t *testing.T, s tidings.Store) {
 	_, err = s.ConfirmSubscription(ctx, tokenHash("tok-counters"), tidings.Evidence{})
 	noErr(t, "ConfirmSubscription", err)
 	check("after a confirmation", 3, 0, 0)
-	noErr(t, "Unsubscribe", s.Unsubscribe(ctx, a.ID, one.ID, l.ID, tidings.SourceMail, tidings.Evidence{}))
+	noErr(t, "Unsubscribe", errOf(s.Unsubscribe(ctx, a.ID, one.ID, []int64{l.ID}, tidings.SourceMail, tidings.Evidence{})))
 	check("after an unsubscribe", 2, 0, 1)
 	noErr(t, "DeleteSubscriber", s.DeleteSubscriber(ctx, a.ID, one.ID))
 	check("after a deletion", 2, 0, 0)

@@ -216,9 +216,12 @@ type ConsentStore interface {
 	// DeclineSubscription deletes the pending request ("this wasn't me"), the unconfirmed
 	// subscriptions, and the subscriber if nothing else remains.
 	DeclineSubscription(ctx context.Context, tokenHash []byte, ev Evidence) error
-	// Unsubscribe ends the subscriber's subscriptions (one list, or all for listID 0),
-	// records the withdrawal, and suppresses the address in the account.
-	Unsubscribe(ctx context.Context, accountID, subscriberID, listID int64, source Source, ev Evidence) error
+	// Unsubscribe ends the subscriber's subscriptions to lists (every list when lists is
+	// empty) in one transaction: a ledger entry per subscription withdrawn, the pending
+	// requests for those lists dropped, and the address suppressed in the account once
+	// nothing is left. It returns how many subscriptions this call withdrew: of concurrent
+	// calls, only one withdraws each. ErrNotFound when the subscriber is not the account's.
+	Unsubscribe(ctx context.Context, accountID, subscriberID int64, lists []int64, source Source, ev Evidence) (withdrawn int, err error)
 	// ExpireUnconfirmed deletes pending requests created before cutoff, with their
 	// unconfirmed subscriptions and subscribers left with nothing; it returns how many.
 	// accountID 0 sweeps every account; otherwise only that one.

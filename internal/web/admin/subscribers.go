@@ -468,7 +468,7 @@ func (rq *request) changeSubscription() error {
 	target := fmt.Sprintf("subscriber %d list %d", id, listID)
 	switch rq.value("action") {
 	case "unsubscribe":
-		if err := rq.Store.Unsubscribe(ctx, rq.Account.ID, id, listID, tidings.SourceAdmin, rq.evidence("unsubscribed by staff")); err != nil {
+		if _, err := rq.Store.Unsubscribe(ctx, rq.Account.ID, id, []int64{listID}, tidings.SourceAdmin, rq.evidence("unsubscribed by staff")); err != nil {
 			return err
 		}
 		if err := rq.audit("subscriber.unsubscribe", target); err != nil {

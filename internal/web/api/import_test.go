@@ -48,7 +48,7 @@ func TestImportUpload(t *testing.T) {
 		// Unsubscribe Ann via the store, then re-import: refused with the reason.
 		subs := e.must(200, e.do("GET", "/api/v1/subscribers?email=ann@example.com", e.tokA, nil)).json(t)["data"].([]any)
 		annID := int64(subs[0].(map[string]any)["id"].(float64))
-		if err := e.store.Unsubscribe(t.Context(), e.a.ID, annID, 0, "mail", evidence()); err != nil {
+		if _, err := e.store.Unsubscribe(t.Context(), e.a.ID, annID, nil, "mail", evidence()); err != nil {
 			t.Fatal(err)
 		}
 		r = e.must(200, e.upload(path, "text/csv", []byte("email\nann@example.com\n")))

@@ -357,7 +357,7 @@ func (p *portal) act(w http.ResponseWriter, r *http.Request) {
 		err = p.Store.SetTrackingConsent(ctx, accountID, sub.ID, r.PathValue("action") == "tracking-on", tidings.SourcePortal, ev)
 	case "unsubscribe":
 		kind = tidings.DSARUnsubscribe
-		err = p.Store.Unsubscribe(ctx, accountID, sub.ID, 0, tidings.SourcePortal, ev)
+		_, err = p.Store.Unsubscribe(ctx, accountID, sub.ID, nil, tidings.SourcePortal, ev)
 	case "rectify":
 		// The name, and only the attributes the account lets people correct.
 		kind = tidings.DSARRectification
