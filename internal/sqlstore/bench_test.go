@@ -3,6 +3,8 @@ package sqlstore_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -104,5 +106,52 @@ func BenchmarkRecordEvents(b *testing.B) {
 				b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "events/s")
 			})
 		}
+	}
+}
+
+// BenchmarkImportWrites measures the floor under the bulk import: its inserts alone,
+// with every batch prepared beforehand (sqlstore.ImportWrites), for rows like
+// BenchmarkImport's in internal/importer. rows/s is the most an import can reach on this
+// engine and machine however cheap its preparation gets. TIDINGS_BENCH_ROWS sets the
+// count (100,000 by default; 1000000 for the target).
+//
+//	TIDINGS_BENCH_ROWS=1000000 go test -run=^$ -bench=ImportWrites -benchtime=1x -timeout 30m ./internal/sqlstore/
+func BenchmarkImportWrites(b *testing.B) {
+	rows := 100000
+	if n, err := strconv.Atoi(os.Getenv("TIDINGS_BENCH_ROWS")); err == nil && n > 0 {
+		rows = n
+	}
+	var batches [][]tidings.ImportRow
+	for i := 0; i < rows; i += 1000 {
+		var batch []tidings.ImportRow
+		for j := i; j < min(i+1000, rows); j++ {
+			batch = append(batch, tidings.ImportRow{Row: j + 2, Email: tidings.MustParseAddress(fmt.Sprintf("user%d@example%d.com", j, j%1000)),
+				Name: fmt.Sprintf("User %d", j), Attributes: tidings.Attributes{"city": fmt.Sprintf("City %d", j%50), "plan": "pro"}})
+		}
+		batches = append(batches, batch)
+	}
+	decl := tidings.ImportDeclaration{Source: "benchmark", LawfulBasis: tidings.BasisConsent}
+	for _, engine := range testdb.Engines(b) {
+		b.Run(string(engine), func(b *testing.B) {
+			s := testdb.Open(b, engine)
+			ctx := context.Background()
+			acc := tidings.Account{Name: "Bench", ContactEmail: "b@bench.example"}
+			if err := s.CreateAccount(ctx, &acc); err != nil {
+				b.Fatal(err)
+			}
+			var spent time.Duration
+			for b.Loop() {
+				l := tidings.NewList(fmt.Sprint("bench ", b.N))
+				if err := s.CreateList(ctx, acc.ID, &l); err != nil {
+					b.Fatal(err)
+				}
+				d, err := s.ImportWrites(ctx, acc.ID, l.ID, decl, batches)
+				if err != nil {
+					b.Fatal(err)
+				}
+				spent += d
+			}
+			b.ReportMetric(float64(rows*b.N)/spent.Seconds(), "rows/s")
+		})
 	}
 }
