@@ -77,6 +77,7 @@ func Run(t *testing.T, open Opener) {
 		{"TrackingConsentAtRecordTime", testTrackingConsentAtRecordTime},
 		{"Feedback", testFeedback},
 		{"SoftAfterHard", testSoftAfterHard},
+		{"FeedbackBeforeSend", testFeedbackBeforeSend},
 	}
 	s := open(t)
 	for _, tc := range tests {
