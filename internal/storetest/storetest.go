@@ -52,6 +52,7 @@ func Run(t *testing.T, open Opener) {
 		{"ConsentIsolation", testConsentIsolation},
 		{"Domains", testDomains},
 		{"PersonDataAndErasure", testPersonDataAndErasure},
+		{"PendingInExport", testPendingInExport},
 		{"EventRetention", testEventRetention},
 		{"DeleteInactive", testDeleteInactive},
 		{"ListCounters", testListCounters},
