@@ -11,8 +11,9 @@ import (
 
 // RecordFeedback applies a bounce or complaint to its delivery. Each kind counts once per
 // delivery, since mail systems repeat their reports; the delivery's state moves from sent
-// (or queued, when the report beat the send's record) to what was reported (a complaint also overrides a bounce: the message did arrive; a
-// soft bounce never overrides a hard one).
+// (or queued, when the report beat the send's record) to what was reported (a complaint
+// also overrides a bounce: the message did arrive; a soft bounce never overrides a hard
+// one).
 func (s *Store) RecordFeedback(ctx context.Context, f tidings.Feedback) (tidings.FeedbackResult, error) {
 	var res tidings.FeedbackResult
 	now := s.stamp()
