@@ -9,6 +9,7 @@ import (
 	"io"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/tidings/tidings/internal/tidings"
 )
@@ -34,12 +35,7 @@ func WriteCSV(out io.Writer, recs []tidings.PersonRecord) error {
 		w.Write([]string{acc, "subscriber", "name", s.Name, ""})
 		w.Write([]string{acc, "subscriber", "status", string(s.Status), ""})
 		w.Write([]string{acc, "subscriber", "tracking_consent", strconv.FormatBool(s.TrackingConsent), ""})
-		keys := make([]string, 0, len(s.Attributes))
-		for k := range s.Attributes {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
+		for _, k := range sortedKeys(s.Attributes) {
 			w.Write([]string{acc, "attribute", k, fmt.Sprint(s.Attributes[k]), ""})
 		}
 		for _, x := range r.Subscriptions {
@@ -65,7 +61,34 @@ func WriteCSV(out io.Writer, recs []tidings.PersonRecord) error {
 			}
 			w.Write([]string{acc, "event", string(e.Kind), v, e.Time.Format("2006-01-02T15:04:05Z")})
 		}
+		// Unconfirmed requests: numbered, since one request's facts span several rows.
+		for i, p := range r.Pending {
+			req := fmt.Sprintf("request %d", i+1)
+			at := p.CreatedAt.UTC().Format("2006-01-02T15:04:05Z")
+			lists := make([]string, len(p.Lists))
+			for j, l := range p.Lists {
+				lists[j] = fmt.Sprintf("list %d", l)
+			}
+			w.Write([]string{acc, "pending", req, strings.Join(lists, ", ") + "; awaiting confirmation until " +
+				p.ExpiresAt.UTC().Format("2006-01-02T15:04:05Z"), at})
+			if c := p.Changes; c != nil {
+				w.Write([]string{acc, "pending", req + " name", c.Name, at})
+				w.Write([]string{acc, "pending", req + " tracking_consent", strconv.FormatBool(c.TrackingConsent), at})
+				for _, k := range sortedKeys(c.Attributes) {
+					w.Write([]string{acc, "pending", req + " attribute " + k, fmt.Sprint(c.Attributes[k]), at})
+				}
+			}
+		}
 	}
 	w.Flush()
 	return w.Error()
+}
+
+func sortedKeys(a tidings.Attributes) []string {
+	keys := make([]string, 0, len(a))
+	for k := range a {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

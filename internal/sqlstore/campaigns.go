@@ -561,7 +561,8 @@ func (s *Store) RecordDeliveries(ctx context.Context, campaignID int64, batchNo 
 	now := toDB(s.stamp())
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		// Only queued deliveries change: a result recorded twice (a batch resumed after a
-		// crash) neither overwrites nor counts twice.
+		// crash) neither overwrites nor counts twice. One a bounce or complaint reached
+		// first keeps its state and count, and only gains the send's details.
 		if len(results) > 0 {
 			var sent, failed int64
 			var err error
@@ -611,6 +612,14 @@ func (s *Store) recordEach(ctx context.Context, tx *sql.Tx, campaignID, now int6
 			} else if r.Status == tidings.DeliveryFailed {
 				failed++
 			}
+		} else if r.Status == tidings.DeliverySent {
+			// Rare (a report came first, or a result recorded twice): a second statement
+			// rather than a costlier first one for every row.
+			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET message_id = $3, attempts = $4, sent_at = $5
+				WHERE campaign_id = $1 AND subscriber_id = $2 AND sent_at IS NULL AND status IN (`+feedbackStates+`)`,
+				campaignID, r.SubscriberID, r.MessageID, r.Attempts, now); err != nil {
+				return 0, 0, err
+			}
 		}
 	}
 	return sent, failed, nil
@@ -630,7 +639,11 @@ func (s *Store) recordChunk(ctx context.Context, tx *sql.Tx, campaignID, now int
 		return s.engine.param(len(args))
 	}
 	var q strings.Builder
-	q.WriteString(`UPDATE deliveries SET status = v.column2, message_id = v.column3, error = v.column4, attempts = v.column5,
+	// A delivery a report reached before its send was recorded keeps the report's state
+	// and error and is not counted again (RecordFeedback counted the send); it gains the
+	// send's Message-ID and time.
+	q.WriteString(`UPDATE deliveries SET status = CASE WHEN deliveries.status = 'queued' THEN v.column2 ELSE deliveries.status END,
+		message_id = v.column3, error = CASE WHEN deliveries.status = 'queued' THEN v.column4 ELSE deliveries.error END, attempts = v.column5,
 		sent_at = CASE WHEN v.column2 = 'sent' THEN ` + p(now) + ` ELSE deliveries.sent_at END FROM (VALUES `)
 	for i, r := range results {
 		if i > 0 {
@@ -641,7 +654,8 @@ func (s *Store) recordChunk(ctx context.Context, tx *sql.Tx, campaignID, now int
 			p(r.MessageID) + " AS TEXT), CAST(" + p(r.Error) + " AS TEXT), CAST(" + p(r.Attempts) + " AS INTEGER))")
 	}
 	q.WriteString(`) AS v WHERE deliveries.campaign_id = ` + p(campaignID) + ` AND deliveries.subscriber_id = v.column1
-		AND deliveries.status = 'queued' RETURNING deliveries.status`)
+		AND (deliveries.status = 'queued' OR (v.column2 = 'sent' AND deliveries.sent_at IS NULL AND deliveries.status IN (` + feedbackStates + `)))
+		RETURNING deliveries.status`)
 	rows, err := tx.QueryContext(ctx, q.String(), args...)
 	if err != nil {
 		return 0, 0, err

@@ -11,8 +11,9 @@ import (
 
 // RecordFeedback applies a bounce or complaint to its delivery. Each kind counts once per
 // delivery, since mail systems repeat their reports; the delivery's state moves from sent
-// to what was reported (a complaint also overrides a bounce: the message did arrive; a
-// soft bounce never overrides a hard one).
+// (or queued, when the report beat the send's record) to what was reported (a complaint
+// also overrides a bounce: the message did arrive; a soft bounce never overrides a hard
+// one).
 func (s *Store) RecordFeedback(ctx context.Context, f tidings.Feedback) (tidings.FeedbackResult, error) {
 	var res tidings.FeedbackResult
 	now := s.stamp()
@@ -48,6 +49,15 @@ func (s *Store) RecordFeedback(ctx context.Context, f tidings.Feedback) (tidings
 		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = $3, error = $4 WHERE campaign_id = $1 AND subscriber_id = $2`,
 			f.CampaignID, f.SubscriberID, string(next), feedbackError(f)); err != nil {
 			return err
+		}
+		// Still queued: the report came before the engine's group commit recorded the
+		// send (or its node died before recording). The report proves the message went
+		// out, so the send is counted here; RecordDeliveries then finds the delivery no
+		// longer queued and counts nothing, and a batch claimed again skips it.
+		if tidings.DeliveryStatus(status) == tidings.DeliveryQueued {
+			if _, err := tx.ExecContext(ctx, `UPDATE campaigns SET sent = sent + 1 WHERE id = $1`, f.CampaignID); err != nil {
+				return err
+			}
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO campaign_stats (campaign_id, `+counter+`) VALUES ($1, 1)
 			ON CONFLICT (campaign_id) DO UPDATE SET `+counter+` = campaign_stats.`+counter+` + 1`, f.CampaignID); err != nil {
@@ -116,3 +126,6 @@ func feedbackError(f tidings.Feedback) string {
 	}
 	return msg
 }
+
+// feedbackStates are the delivery states feedback sets, for SQL.
+const feedbackStates = `'bounced', 'soft_bounced', 'complained'`

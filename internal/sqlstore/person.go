@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/json"
 	"errors"
 
 	"github.com/tidings/tidings/internal/tidings"
@@ -85,9 +86,62 @@ func (s *Store) PersonData(ctx context.Context, email tidings.Address) ([]tiding
 		if err != nil {
 			return nil, err
 		}
+		if rec.Pending, err = s.personPending(ctx, r.account, r.subscriber); err != nil {
+			return nil, err
+		}
 		out = append(out, rec)
 	}
 	return out, nil
+}
+
+// personPending returns the subscriber's unconfirmed double opt-in requests with their
+// changes unsealed: data held about the person, so an access request lists them.
+func (s *Store) personPending(ctx context.Context, accountID, subscriberID int64) ([]tidings.PendingRecord, error) {
+	var personID int64
+	var wrapped []byte
+	err := s.r.QueryRowContext(ctx, `SELECT s.person_id, k.wrapped_key FROM subscribers s JOIN persons p ON p.id = s.person_id
+		JOIN person_keys k ON k.id = p.key_id WHERE s.id = $1 AND s.account_id = $2`, subscriberID, accountID).Scan(&personID, &wrapped)
+	if errors.Is(err, sql.ErrNoRows) {
+		return []tidings.PendingRecord{}, nil // erased meanwhile: nothing held
+	}
+	if err != nil {
+		return nil, err
+	}
+	dk, err := s.keys.UnwrapDataKey(wrapped)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT lists, created_at, expires_at, changes_sealed FROM pending_confirmations
+		WHERE subscriber_id = $1 AND account_id = $2 ORDER BY id`, subscriberID, accountID)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, func(x interface{ Scan(...any) error }) (tidings.PendingRecord, error) {
+		var p tidings.PendingRecord
+		var lists string
+		var created, expires int64
+		var sealed []byte
+		if err := x.Scan(&lists, &created, &expires, &sealed); err != nil {
+			return p, err
+		}
+		p.CreatedAt, p.ExpiresAt = fromDB(created), fromDB(expires)
+		if p.Lists, err = splitIDs(lists); err != nil {
+			return p, err
+		}
+		if sealed == nil {
+			return p, nil
+		}
+		raw, err := dk.Open(sealed, []byte(aad(accountID, personID, "pending_changes")))
+		if err != nil {
+			return p, err
+		}
+		var ch pendingChanges
+		if err := json.Unmarshal(raw, &ch); err != nil {
+			return p, err
+		}
+		p.Changes = &tidings.PendingChanges{Name: ch.Name, Attributes: ch.Attributes, TrackingConsent: ch.TrackingConsent}
+		return p, nil
+	})
 }
 
 func (s *Store) personLedger(ctx context.Context, accountID, personID int64) ([]tidings.LedgerEntry, error) {

@@ -170,3 +170,121 @@ func testSoftAfterHard(t *testing.T, s tidings.Store) {
 		t.Fatalf("soft after hard: counted %v, %d bounced, %d soft; want 1 bounced only", res.Counted, st.Bounced, st.SoftBounced)
 	}
 }
+
+// A report can arrive before its send is recorded: the relay accepted the message and
+// the receiving system answered before the engine's group commit. Whichever comes
+// first, the campaign ends with every recipient counted once (sent, bounced,
+// nothing remaining), the report counts, and the delivery keeps the report's state
+// with the send's time. A node that dies before recording leaves its batch to another:
+// the reported recipient is not mailed again and still counts as sent.
+func testFeedbackBeforeSend(t *testing.T, s tidings.Store) {
+	for _, kind := range []tidings.FeedbackKind{tidings.FeedbackHard, tidings.FeedbackSoft, tidings.FeedbackComplaint} {
+		for _, crash := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/crash=%v", kind, crash), func(t *testing.T) { feedbackBeforeSend(t, s, kind, crash) })
+		}
+	}
+}
+
+func feedbackBeforeSend(t *testing.T, s tidings.Store, kind tidings.FeedbackKind, crash bool) {
+	a := mustAccount(t, s)
+	l := mustList(t, s, a.ID)
+	early := mustSubscriber(t, s, a.ID, unique("early")+"@feedback.example", l.ID)
+	late := mustSubscriber(t, s, a.ID, unique("late")+"@feedback.example", l.ID)
+	mustSubscriber(t, s, a.ID, unique("quiet")+"@feedback.example", l.ID)
+	c := tidings.Campaign{Name: "fbs", Subject: "s", FromAddress: "a@feedback.example", HTML: "x", Lists: []int64{l.ID}}
+	noErr(t, "CreateCampaign", s.CreateCampaign(ctx, a.ID, &c))
+	noErr(t, "SetCampaignStatus", s.SetCampaignStatus(ctx, a.ID, c.ID, tidings.CampaignSending, ""))
+	now := time.Now()
+	b, err := s.ClaimBatch(ctx, c.ID, "n1", now, now.Add(time.Minute))
+	noErr(t, "ClaimBatch", err)
+	if len(b.Recipients) != 3 {
+		t.Fatalf("batch of %d, want 3", len(b.Recipients))
+	}
+	var results []tidings.DeliveryResult
+	for _, r := range b.Recipients {
+		results = append(results, tidings.DeliveryResult{SubscriberID: r.Subscriber.ID, Status: tidings.DeliverySent, MessageID: fmt.Sprint("<m", r.Subscriber.ID, "@x>"), Attempts: 1})
+	}
+	report := func(sub tidings.Subscriber) tidings.FeedbackResult {
+		t.Helper()
+		res, err := s.RecordFeedback(ctx, tidings.Feedback{AccountID: a.ID, CampaignID: c.ID, SubscriberID: sub.ID, Kind: kind, Status: "5.1.1"})
+		noErr(t, "RecordFeedback", err)
+		return res
+	}
+
+	// early's report comes before the send is recorded.
+	if r := report(early); !r.Counted {
+		t.Fatalf("a report before the send was recorded did not count: %+v", r)
+	}
+	if crash {
+		// The node dies; another claims the batch once the lease has run out.
+		later := now.Add(2 * time.Minute)
+		b2, err := s.ClaimBatch(ctx, c.ID, "n2", later, later.Add(time.Minute))
+		noErr(t, "ClaimBatch(after the lease)", err)
+		for _, r := range b2.Recipients {
+			if r.Subscriber.ID == early.ID {
+				t.Fatalf("the recipient reported on is mailed again")
+			}
+		}
+		if len(b2.Recipients) != 2 {
+			t.Fatalf("second claim: %d recipients, want 2", len(b2.Recipients))
+		}
+		results = results[:0]
+		for _, r := range b2.Recipients {
+			results = append(results, tidings.DeliveryResult{SubscriberID: r.Subscriber.ID, Status: tidings.DeliverySent, Attempts: 2})
+		}
+		noErr(t, "RecordDeliveries", s.RecordDeliveries(ctx, c.ID, b2.No, "n2", results, true))
+	} else {
+		noErr(t, "RecordDeliveries", s.RecordDeliveries(ctx, c.ID, b.No, "n1", results, true))
+	}
+	// late's report comes after: the usual order.
+	if r := report(late); !r.Counted {
+		t.Fatalf("a report after the send was recorded did not count: %+v", r)
+	}
+	if r := report(early); r.Counted {
+		t.Fatalf("a repeated report counted again: %+v", r)
+	}
+
+	p, err := s.CampaignProgress(ctx, a.ID, c.ID)
+	noErr(t, "CampaignProgress", err)
+	if p.Sent != 3 || p.Failed != 0 || p.Remaining != 0 {
+		t.Fatalf("progress: %d sent, %d failed, %d remaining; want 3, 0, 0", p.Sent, p.Failed, p.Remaining)
+	}
+	got, err := s.GetCampaign(ctx, a.ID, c.ID)
+	noErr(t, "GetCampaign", err)
+	if got.Status != tidings.CampaignSent {
+		t.Fatalf("campaign is %s, want sent", got.Status)
+	}
+	st, err := s.CampaignStats(ctx, a.ID, c.ID)
+	noErr(t, "CampaignStats", err)
+	want := map[tidings.FeedbackKind]int64{kind: 2}
+	if st.Delivered != 3 || st.Bounced != want[tidings.FeedbackHard] || st.SoftBounced != want[tidings.FeedbackSoft] || st.Complaints != want[tidings.FeedbackComplaint] {
+		t.Fatalf("stats: %d delivered, %d bounced, %d soft, %d complaints; want 3 delivered and 2 %s",
+			st.Delivered, st.Bounced, st.SoftBounced, st.Complaints, kind)
+	}
+	state, _ := feedbackDeliveryState(kind)
+	recs, err := s.PersonData(ctx, early.Email)
+	noErr(t, "PersonData", err)
+	for _, rec := range recs {
+		if rec.Account.ID != a.ID {
+			continue
+		}
+		if len(rec.Deliveries) != 1 || rec.Deliveries[0].Status != state {
+			t.Fatalf("early's deliveries: %+v, want one %s", rec.Deliveries, state)
+		}
+		if !crash && rec.Deliveries[0].SentAt == nil {
+			t.Fatalf("early's delivery has no send time once the send was recorded")
+		}
+	}
+}
+
+func feedbackDeliveryState(k tidings.FeedbackKind) (tidings.DeliveryStatus, bool) {
+	switch k {
+	case tidings.FeedbackHard:
+		return tidings.DeliveryBounced, true
+	case tidings.FeedbackSoft:
+		return tidings.DeliverySoftBounced, true
+	case tidings.FeedbackComplaint:
+		return tidings.DeliveryComplained, true
+	}
+	return "", false
+}

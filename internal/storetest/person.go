@@ -92,3 +92,58 @@ func testPersonDataAndErasure(t *testing.T, s tidings.Store) {
 		Source: tidings.SourceImport, RespectSuppression: true})
 	wantErr(t, "re-adding an erased person", err, tidings.ErrSuppressed)
 }
+
+// testPendingInExport: a double opt-in request for a known subscriber holds what it
+// would change (name, attributes, tracking consent) until its link is used. That is data
+// held about the person, so their access export lists each pending request, its lists,
+// times and changes; another account's export does not, and a confirmed request is no
+// longer pending.
+func testPendingInExport(t *testing.T, s tidings.Store) {
+	a, b := mustAccount(t, s), mustAccount(t, s)
+	l1, l2, lb := mustList(t, s, a.ID), mustList(t, s, a.ID), mustList(t, s, b.ID)
+	addr := tidings.MustParseAddress(unique("pending") + "@rights.example")
+	req := request(addr.String(), []int64{l1.ID}, tidings.LedgerSingleOptIn, "")
+	req.Name = "Real Name"
+	_, err := s.RequestSubscription(ctx, a.ID, req)
+	noErr(t, "RequestSubscription(single opt-in)", err)
+	_, err = s.RequestSubscription(ctx, b.ID, request(addr.String(), []int64{lb.ID}, tidings.LedgerSingleOptIn, ""))
+	noErr(t, "RequestSubscription(b)", err)
+
+	tok := unique("tok-pending")
+	req = request(addr.String(), []int64{l2.ID}, tidings.LedgerRequested, tok)
+	req.Name, req.TrackingConsent, req.Attributes = "Requested Name", true, tidings.Attributes{"city": "Nantes"}
+	req.ExpiresAt = time.Now().Add(48 * time.Hour).Truncate(time.Second)
+	before := time.Now().Add(-time.Second)
+	_, err = s.RequestSubscription(ctx, a.ID, req)
+	noErr(t, "RequestSubscription(double opt-in)", err)
+
+	recs, err := s.PersonData(ctx, addr)
+	noErr(t, "PersonData", err)
+	if len(recs) != 2 || recs[0].Account.ID != a.ID || recs[1].Account.ID != b.ID {
+		t.Fatalf("PersonData: %d records", len(recs))
+	}
+	if recs[0].Subscriber.Name != "Real Name" {
+		t.Fatalf("the unconfirmed request changed the subscriber: %q", recs[0].Subscriber.Name)
+	}
+	p := recs[0].Pending
+	if len(p) != 1 || len(p[0].Lists) != 1 || p[0].Lists[0] != l2.ID {
+		t.Fatalf("pending requests in the export: %+v, want one for list %d", p, l2.ID)
+	}
+	if p[0].CreatedAt.Before(before) || !p[0].ExpiresAt.Equal(req.ExpiresAt) {
+		t.Fatalf("pending request times: created %v, expires %v; want after %v, %v", p[0].CreatedAt, p[0].ExpiresAt, before, req.ExpiresAt)
+	}
+	if c := p[0].Changes; c == nil || c.Name != "Requested Name" || !c.TrackingConsent || c.Attributes["city"] != "Nantes" {
+		t.Fatalf("pending changes in the export: %+v", c)
+	}
+	if len(recs[1].Pending) != 0 {
+		t.Fatalf("another account's export lists a's request: %+v", recs[1].Pending)
+	}
+
+	_, err = s.ConfirmSubscription(ctx, tokenHash(tok), tidings.Evidence{})
+	noErr(t, "ConfirmSubscription", err)
+	recs, err = s.PersonData(ctx, addr)
+	noErr(t, "PersonData", err)
+	if recs[0].Pending == nil || len(recs[0].Pending) != 0 || recs[0].Subscriber.Name != "Requested Name" {
+		t.Fatalf("after confirming: pending %+v, name %q", recs[0].Pending, recs[0].Subscriber.Name)
+	}
+}

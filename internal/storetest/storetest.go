@@ -54,6 +54,7 @@ func Run(t *testing.T, open Opener) {
 		{"ConsentIsolation", testConsentIsolation},
 		{"Domains", testDomains},
 		{"PersonDataAndErasure", testPersonDataAndErasure},
+		{"PendingInExport", testPendingInExport},
 		{"EventRetention", testEventRetention},
 		{"DeleteInactive", testDeleteInactive},
 		{"ListCounters", testListCounters},
@@ -79,6 +80,7 @@ func Run(t *testing.T, open Opener) {
 		{"TrackingConsentAtRecordTime", testTrackingConsentAtRecordTime},
 		{"Feedback", testFeedback},
 		{"SoftAfterHard", testSoftAfterHard},
+		{"FeedbackBeforeSend", testFeedbackBeforeSend},
 	}
 	s := open(t)
 	for _, tc := range tests {

@@ -58,6 +58,8 @@ type FeedbackResult struct {
 type FeedbackStore interface {
 	// RecordFeedback applies one report to its delivery: the delivery's state and the
 	// campaign's counters, and the suppression and unsubscription the kind calls for.
+	// A report may come before its send is recorded (the delivery is still queued): it
+	// then counts the send too, and recording the send later changes no count.
 	// ErrNotFound when the account has no such delivery (erased since, or never sent).
 	RecordFeedback(ctx context.Context, f Feedback) (FeedbackResult, error)
 }

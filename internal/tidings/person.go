@@ -15,6 +15,25 @@ type PersonRecord struct {
 	Consent       []ConsentRecord  `json:"consent"`
 	Deliveries    []DeliveryRecord `json:"deliveries"`
 	Events        []EventRecord    `json:"events"` // opens and clicks recorded personally
+	// Pending are double opt-in requests not yet confirmed, with what they would
+	// change: held (sealed) until the link is used, declined or expires.
+	Pending []PendingRecord `json:"pending"`
+}
+
+// PendingRecord is one double opt-in request awaiting its link: the lists it asks for
+// and what it would change of the subscriber once confirmed.
+type PendingRecord struct {
+	Lists     []int64         `json:"lists"`
+	CreatedAt time.Time       `json:"created_at"`
+	ExpiresAt time.Time       `json:"expires_at"`
+	Changes   *PendingChanges `json:"changes,omitempty"` // nil: a request from before changes were kept
+}
+
+// PendingChanges is what a pending request would set on confirmation.
+type PendingChanges struct {
+	Name            string     `json:"name"`
+	Attributes      Attributes `json:"attributes"`
+	TrackingConsent bool       `json:"tracking_consent"`
 }
 
 // EventRecord is one open or click recorded with the person's subscriber ID (tracking

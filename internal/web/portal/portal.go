@@ -217,9 +217,19 @@ func (p *portal) me(w http.ResponseWriter, r *http.Request) {
 	}
 	lists := map[int64]string{}
 	for _, rec := range recs {
+		ids := []int64{}
 		for _, s := range rec.Subscriptions {
-			if l, err := p.Store.GetList(r.Context(), rec.Account.ID, s.ListID); err == nil {
-				lists[s.ListID] = l.Name
+			ids = append(ids, s.ListID)
+		}
+		for _, pr := range rec.Pending {
+			ids = append(ids, pr.Lists...)
+		}
+		for _, id := range ids {
+			if _, ok := lists[id]; ok {
+				continue
+			}
+			if l, err := p.Store.GetList(r.Context(), rec.Account.ID, id); err == nil {
+				lists[id] = l.Name
 			}
 		}
 	}

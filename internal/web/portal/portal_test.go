@@ -206,3 +206,76 @@ func TestPortalAcrossAccounts(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestPortalExportPending: a double opt-in request not yet confirmed, and the changes it
+// would make, are shown and exported (JSON and CSV) with the rest of the person's data.
+func TestPortalExportPending(t *testing.T) {
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			store := testdb.Open(t, engine)
+			ctx := context.Background()
+			person := tidings.MustParseAddress("pending@example.com")
+			a := tidings.Account{Name: "Chess Club", ContactEmail: "dpo@chessclub.example"}
+			store.CreateAccount(ctx, &a)
+			l1, l2 := tidings.NewList("News"), tidings.NewList("Events")
+			store.CreateList(ctx, a.ID, &l1)
+			store.CreateList(ctx, a.ID, &l2)
+			if _, err := store.RequestSubscription(ctx, a.ID, tidings.SubscriptionRequest{Email: person, Name: "Pat", Lists: []int64{l1.ID},
+				Source: tidings.SourceForm, Kind: tidings.LedgerSingleOptIn}); err != nil {
+				t.Fatal(err)
+			}
+			_, hash := keys.NewSecretToken("c_")
+			if _, err := store.RequestSubscription(ctx, a.ID, tidings.SubscriptionRequest{Email: person, Name: "Patricia Requested",
+				Attributes: tidings.Attributes{"city": "Leeds"}, TrackingConsent: true, Lists: []int64{l2.ID}, Source: tidings.SourceForm,
+				Kind: tidings.LedgerRequested, TokenHash: hash, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+
+			sink := mailtest.New(t) // the portal runs only with a sender
+			pool, _ := mail.NewSMTPPool(mail.SMTPConfig{Host: "127.0.0.1", Port: sink.Port(), TLS: "none", PoolSize: 1})
+			defer pool.Close()
+			srv := httptest.NewServer(web.NewHandler(web.Deps{Store: store, Keys: testdb.Keyring(t), Sender: pool, MailFrom: "no-reply@tidings.example"}))
+			defer srv.Close()
+			session, shash := keys.NewSecretToken("s_")
+			if err := store.CreatePortalToken(ctx, shash, person, true, time.Now().Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			get := func(path string) string {
+				req, _ := http.NewRequest("GET", srv.URL+path, nil)
+				req.AddCookie(&http.Cookie{Name: "tidings_portal", Value: session})
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer res.Body.Close()
+				b, _ := io.ReadAll(res.Body)
+				if res.StatusCode != 200 {
+					t.Fatalf("GET %s: %d", path, res.StatusCode)
+				}
+				return string(b)
+			}
+
+			var export struct{ Accounts []tidings.PersonRecord }
+			js := get("/portal/export.json")
+			if err := json.Unmarshal([]byte(js), &export); err != nil || len(export.Accounts) != 1 {
+				t.Fatalf("JSON export: %v\n%s", err, js)
+			}
+			p := export.Accounts[0].Pending
+			if len(p) != 1 || len(p[0].Lists) != 1 || p[0].Lists[0] != l2.ID || p[0].CreatedAt.IsZero() || p[0].ExpiresAt.IsZero() ||
+				p[0].Changes == nil || p[0].Changes.Name != "Patricia Requested" || p[0].Changes.Attributes["city"] != "Leeds" || !p[0].Changes.TrackingConsent {
+				t.Fatalf("JSON export's pending requests: %+v\n%s", p, js)
+			}
+			csv := get("/portal/export.csv")
+			for _, want := range []string{"Chess Club,pending,request 1,list " + itoa(l2.ID) + "; awaiting confirmation until ",
+				"Chess Club,pending,request 1 name,Patricia Requested,", "Chess Club,pending,request 1 tracking_consent,true,",
+				"Chess Club,pending,request 1 attribute city,Leeds,"} {
+				if !strings.Contains(csv, want) {
+					t.Fatalf("CSV export lacks %q:\n%s", want, csv)
+				}
+			}
+			if page := get("/portal/me"); !strings.Contains(page, "Patricia Requested") || !strings.Contains(page, "Events") {
+				t.Fatalf("the overview does not show the pending request:\n%s", page)
+			}
+		})
+	}
+}
