@@ -40,7 +40,7 @@ const (
 		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[])
 		ON CONFLICT (campaign_id, subscriber_id, kind) DO NOTHING RETURNING campaign_id, subscriber_id, kind`
 	pgEventConsent = `SELECT s.account_id, s.id FROM subscribers s JOIN accounts a ON a.id = s.account_id
-		WHERE s.id = ANY($1::bigint[]) AND s.tracking_consent AND a.tracking_enabled`
+		WHERE s.id = ANY($1::bigint[]) AND s.tracking_consent AND s.status = 'active' AND a.tracking_enabled`
 	pgEventDeliveries = `SELECT d.campaign_id, d.subscriber_id, d.sent_at,
 		EXISTS (SELECT 1 FROM event_uniques u WHERE u.campaign_id = d.campaign_id AND u.subscriber_id = d.subscriber_id AND u.kind = 'open')
 		FROM deliveries d WHERE (d.campaign_id, d.subscriber_id) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))`
@@ -83,7 +83,7 @@ func init() {
 		sqliteInserts[n] = `INSERT INTO events (account_id, campaign_id, subscriber_id, kind, url, automated, created_at) VALUES ` + rows(n, 7)
 		sqliteConsent[n] = `WITH p (id) AS (VALUES ` + rows(n, 1) + `)
 			SELECT s.account_id, s.id FROM p JOIN subscribers s ON s.id = p.id JOIN accounts a ON a.id = s.account_id
-			WHERE s.tracking_consent AND a.tracking_enabled`
+			WHERE s.tracking_consent AND s.status = 'active' AND a.tracking_enabled`
 		sqliteEventStmts = append(sqliteEventStmts, sqliteFresh[n], sqliteUniques[n], sqliteDeliveries[n], sqliteInserts[n], sqliteConsent[n])
 	}
 }
