@@ -201,29 +201,23 @@ func (rq *request) createSubscriber() error {
 	if len(existing) > 0 {
 		return again("This address is already a subscriber of this account; search for it to change its lists.")
 	}
-	if decl != nil && len(lists) > 0 {
-		// Confirmed under the declaration, with a ledger entry per list, in one transaction.
-		res, err := rq.Store.RequestSubscription(ctx, rq.Account.ID, tidings.SubscriptionRequest{Email: addr, Name: sub.Name,
-			Lists: lists, Source: tidings.SourceAdmin, Evidence: rq.evidence(declarationNote(*decl)), Kind: tidings.LedgerImported,
-			RespectSuppression: true})
-		if errors.Is(err, tidings.ErrSuppressed) {
-			return again(errSuppressed(tidings.SuppressUnsubscribed))
+	if len(lists) > 0 {
+		var res tidings.SubscriptionResult
+		var err error
+		if decl != nil {
+			// Confirmed under the declaration, with a ledger entry per list, in one transaction.
+			res, err = rq.Store.RequestSubscription(ctx, rq.Account.ID, tidings.SubscriptionRequest{Email: addr, Name: sub.Name,
+				Lists: lists, Source: tidings.SourceAdmin, Evidence: rq.evidence(declarationNote(*decl)), Kind: tidings.LedgerImported,
+				RespectSuppression: true})
+		} else {
+			// Without a declaration the person is asked, as a sign-up would be: the
+			// subscriptions wait for the link, and lapse with the request.
+			if rq.Consent == nil || rq.Consent.Postman == nil {
+				return again("This server sends no mail, so it cannot ask the person to confirm: declare the source and lawful basis instead.")
+			}
+			res, err = rq.Consent.AskToConfirm(ctx, rq.Account.ID, consent.Ask{Email: addr, Name: sub.Name, Lists: lists, Source: tidings.SourceAdmin,
+				Note: fmt.Sprintf("added by staff user %d in the admin UI, asking for confirmation", rq.User.ID)})
 		}
-		if msg := formError(err); msg != "" {
-			return again(msg)
-		}
-		if err != nil {
-			return err
-		}
-		sub = res.Subscriber
-	} else if len(lists) > 0 {
-		// Without a declaration the person is asked, as a sign-up would be: the
-		// subscriptions wait for the link, and lapse with the request.
-		if rq.Consent == nil || rq.Consent.Postman == nil {
-			return again("This server sends no mail, so it cannot ask the person to confirm: declare the source and lawful basis instead.")
-		}
-		res, err := rq.Consent.AskToConfirm(ctx, rq.Account.ID, consent.Ask{Email: addr, Name: sub.Name, Lists: lists, Source: tidings.SourceAdmin,
-			Note: fmt.Sprintf("added by staff user %d in the admin UI, asking for confirmation", rq.User.ID)})
 		if errors.Is(err, tidings.ErrSuppressed) {
 			return again(errSuppressed(tidings.SuppressUnsubscribed))
 		}
