@@ -536,11 +536,67 @@ func claimPending(ctx context.Context, tx *sql.Tx, p pending) error {
 
 func (s *Store) ExpireUnconfirmed(ctx context.Context, accountID int64, cutoff time.Time, dryRun bool) (int, error) {
 	if dryRun {
-		var n int
+		var n, orphans int
 		err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM pending_confirmations WHERE created_at < $1 AND ($2 = 0 OR account_id = $2)`,
 			toDB(cutoff), accountID).Scan(&n)
-		return n, err
+		if err == nil {
+			err = s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM subscriptions WHERE `+unaskedUnconfirmed, toDB(cutoff), accountID).Scan(&orphans)
+		}
+		return n + orphans, err
 	}
+	total, err := s.expirePending(ctx, accountID, cutoff)
+	if err != nil {
+		return total, err
+	}
+	// Unconfirmed subscriptions that no request waits for (adds by the account holder
+	// made them so before they asked the person) go after the same time: nobody can
+	// confirm them. They are looked for on a reader, so that the scan holds up no
+	// writer; each is checked again as it is deleted.
+	for {
+		rows, err := s.r.QueryContext(ctx, `SELECT list_id, subscriber_id FROM subscriptions WHERE `+unaskedUnconfirmed+` LIMIT 500`,
+			toDB(cutoff), accountID)
+		if err != nil {
+			return total, err
+		}
+		type key struct{ list, subscriber int64 }
+		keys, err := collect(rows, func(r interface{ Scan(...any) error }) (key, error) {
+			var k key
+			return k, r.Scan(&k.list, &k.subscriber)
+		})
+		if err != nil || len(keys) == 0 {
+			return total, err
+		}
+		deleted := 0
+		err = s.tx(ctx, func(tx *sql.Tx) error {
+			deleted = 0
+			for _, k := range keys {
+				res, err := tx.ExecContext(ctx, `DELETE FROM subscriptions WHERE list_id = $3 AND subscriber_id = $4 AND `+unaskedUnconfirmed,
+					toDB(cutoff), accountID, k.list, k.subscriber)
+				if err != nil {
+					return err
+				}
+				n, err := res.RowsAffected()
+				if err != nil {
+					return err
+				}
+				deleted += int(n)
+			}
+			return nil
+		})
+		total += deleted
+		if err != nil || len(keys) < 500 {
+			return total, err
+		}
+	}
+}
+
+// unaskedUnconfirmed selects the unconfirmed subscriptions created before $1 (in account
+// $2, or any for 0) that no pending request asks for.
+const unaskedUnconfirmed = `status = 'unconfirmed' AND created_at < $1 AND ($2 = 0 OR account_id = $2)
+	AND NOT EXISTS (SELECT 1 FROM pending_confirmations c WHERE c.subscriber_id = subscriptions.subscriber_id)`
+
+// expirePending deletes the pending requests created before cutoff (ExpireUnconfirmed).
+func (s *Store) expirePending(ctx context.Context, accountID int64, cutoff time.Time) (int, error) {
 	total := 0
 	for {
 		// Batches keep each transaction short on big instances.

@@ -587,3 +587,46 @@ func testTrackingConsentInLedger(t *testing.T, s tidings.Store) {
 		}
 	}
 }
+
+// testExpireUnaskedUnconfirmed: an unconfirmed subscription that no request asks for
+// (how adds by the account holder were made before they asked the person) expires like
+// a request: nobody can confirm it. One a request waits for is the request's to expire.
+func testExpireUnaskedUnconfirmed(t *testing.T, s tidings.Store) {
+	a, b := mustAccount(t, s), mustAccount(t, s)
+	l, lb := mustList(t, s, a.ID), mustList(t, s, b.ID)
+	unasked := tidings.Subscriber{Email: tidings.MustParseAddress("unasked@expire.example")}
+	noErr(t, "CreateSubscriber", s.CreateSubscriber(ctx, a.ID, &unasked, []int64{l.ID}, tidings.SubUnconfirmed))
+	other := tidings.Subscriber{Email: tidings.MustParseAddress("unasked@expire.example")}
+	noErr(t, "CreateSubscriber(b)", s.CreateSubscriber(ctx, b.ID, &other, []int64{lb.ID}, tidings.SubUnconfirmed))
+	_, err := s.RequestSubscription(ctx, a.ID, request("asked@expire.example", []int64{l.ID}, tidings.LedgerRequested, "tok-expire-asked"))
+	noErr(t, "RequestSubscription", err)
+	kept := mustSubscriber(t, s, a.ID, "kept@expire.example", l.ID)
+
+	n, err := s.ExpireUnconfirmed(ctx, a.ID, time.Now().Add(-time.Hour), false)
+	noErr(t, "ExpireUnconfirmed(an hour ago)", err)
+	if subs, _ := s.Subscriptions(ctx, a.ID, unasked.ID); n != 0 || len(subs) != 1 {
+		t.Fatalf("a cutoff before it was made expired %d and left %+v", n, subs)
+	}
+	n, err = s.ExpireUnconfirmed(ctx, a.ID, time.Now().Add(time.Hour), true)
+	noErr(t, "ExpireUnconfirmed(dry run)", err)
+	if n != 2 {
+		t.Fatalf("dry run counts %d; want the request and the unasked subscription", n)
+	}
+	n, err = s.ExpireUnconfirmed(ctx, a.ID, time.Now().Add(time.Hour), false)
+	noErr(t, "ExpireUnconfirmed", err)
+	if n != 2 {
+		t.Fatalf("expired %d; want 2", n)
+	}
+	if subs, err := s.Subscriptions(ctx, a.ID, unasked.ID); err != nil || len(subs) != 0 {
+		t.Fatalf("the unasked subscription is still there: %+v %v", subs, err)
+	}
+	if subs, _ := s.Subscriptions(ctx, a.ID, kept.ID); len(subs) != 1 || subs[0].Status != tidings.SubConfirmed {
+		t.Fatalf("a confirmed subscription was touched: %+v", subs)
+	}
+	if subs, _ := s.Subscriptions(ctx, b.ID, other.ID); len(subs) != 1 {
+		t.Fatalf("another account's unconfirmed subscription went with a sweep of one account: %+v", subs)
+	}
+	if n, _ := s.ExpireUnconfirmed(ctx, a.ID, time.Now().Add(time.Hour), true); n != 0 {
+		t.Fatalf("%d left after expiry", n)
+	}
+}

@@ -223,7 +223,9 @@ type ConsentStore interface {
 	// calls, only one withdraws each. ErrNotFound when the subscriber is not the account's.
 	Unsubscribe(ctx context.Context, accountID, subscriberID int64, lists []int64, source Source, ev Evidence) (withdrawn int, err error)
 	// ExpireUnconfirmed deletes pending requests created before cutoff, with their
-	// unconfirmed subscriptions and subscribers left with nothing; it returns how many.
+	// unconfirmed subscriptions and subscribers left with nothing, and unconfirmed
+	// subscriptions created before cutoff that no request asks for; it returns how many
+	// requests and such subscriptions.
 	// accountID 0 sweeps every account; otherwise only that one.
 	ExpireUnconfirmed(ctx context.Context, accountID int64, cutoff time.Time, dryRun bool) (int, error)
 
