@@ -97,6 +97,7 @@ func (s *Service) Subscribe(ctx context.Context, r SubscribeRequest) (Outcome, e
 	if len(r.Lists) == 0 {
 		return Outcome{}, tidings.Invalid("lists", "required", "choose at least one list")
 	}
+	r.Lists = tidings.DistinctIDs(r.Lists)
 	acc, err := s.Store.GetAccount(ctx, r.AccountID)
 	if err != nil {
 		return Outcome{}, err

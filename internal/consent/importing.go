@@ -32,6 +32,7 @@ func (s *Service) AskToConfirm(ctx context.Context, accountID int64, a Ask) (tid
 	if err != nil {
 		return tidings.SubscriptionResult{}, err
 	}
+	a.Lists = tidings.DistinctIDs(a.Lists)
 	var names []string
 	for _, id := range a.Lists {
 		l, err := s.Store.GetList(ctx, accountID, id)

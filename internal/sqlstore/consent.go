@@ -63,6 +63,7 @@ func (s *Store) RequestSubscription(ctx context.Context, accountID int64, req ti
 	if len(req.Lists) == 0 {
 		return res, tidings.Invalid("lists", "required", "choose at least one list")
 	}
+	req.Lists = tidings.DistinctIDs(req.Lists)
 	sub := tidings.Subscriber{Email: req.Email, Name: req.Name, Attributes: req.Attributes, TrackingConsent: req.TrackingConsent}
 	sub.Normalize()
 	if err := sub.Validate(); err != nil {

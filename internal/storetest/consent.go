@@ -630,3 +630,22 @@ func testExpireUnaskedUnconfirmed(t *testing.T, s tidings.Store) {
 		t.Fatalf("%d left after expiry", n)
 	}
 }
+
+// testRequestNamesListTwice: a request that names a list twice (a crafted form, an API
+// call) is one subscription and one ledger entry for it, not two.
+func testRequestNamesListTwice(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l, m := mustList(t, s, a.ID), mustList(t, s, a.ID)
+	res, err := s.RequestSubscription(ctx, a.ID, request("twice@lists.example", []int64{l.ID, m.ID, l.ID}, tidings.LedgerSingleOptIn, ""))
+	noErr(t, "RequestSubscription", err)
+	hist, err := s.SubscriberLedger(ctx, a.ID, res.Subscriber.ID, tidings.Page{})
+	noErr(t, "SubscriberLedger", err)
+	var lists []int64
+	for _, e := range hist {
+		lists = append(lists, e.ListID)
+	}
+	slices.Sort(lists)
+	if want := []int64{min(l.ID, m.ID), max(l.ID, m.ID)}; !slices.Equal(lists, want) {
+		t.Fatalf("ledger entries for lists %v; want one each for %v", lists, want)
+	}
+}

@@ -51,6 +51,7 @@ func Run(t *testing.T, open Opener) {
 		{"UnsubscribeAndSuppression", testUnsubscribeAndSuppression},
 		{"UnsubscribeLists", testUnsubscribeLists},
 		{"ExpireUnaskedUnconfirmed", testExpireUnaskedUnconfirmed},
+		{"RequestNamesListTwice", testRequestNamesListTwice},
 		{"ConcurrentUnsubscribes", testConcurrentUnsubscribes},
 		{"ConsentIsolation", testConsentIsolation},
 		{"Domains", testDomains},

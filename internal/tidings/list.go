@@ -1,6 +1,7 @@
 package tidings
 
 import (
+	"slices"
 	"strings"
 	"time"
 )
@@ -72,4 +73,16 @@ func (l *List) Validate() error {
 			"must be one of consent, contract, legal_obligation, vital_interests, public_task, legitimate_interests")
 	}
 	return nil
+}
+
+// DistinctIDs returns ids without repeats, in the order they first appear: a list named
+// twice in a request is one subscription, one ledger entry, one line of a mail.
+func DistinctIDs(ids []int64) []int64 {
+	out := make([]int64, 0, len(ids))
+	for _, id := range ids {
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
