@@ -250,9 +250,24 @@ const statusPoll = time.Second
 // watchStatus stops the job's workers (as a pause does) once the campaign is no longer
 // sending; the returned function ends the watch.
 func (e *Engine) watchStatus(ctx context.Context, j *job) func() {
+	return repeat(ctx, statusPoll, func() bool {
+		c, err := e.Store.GetCampaign(ctx, j.campaign.AccountID, j.campaign.ID)
+		if errors.Is(err, tidings.ErrNotFound) || err == nil && c.Status != tidings.CampaignSending {
+			j.paused.Store(true)
+			return false
+		}
+		return true
+	})
+}
+
+// repeat calls f every interval, in a goroutine, until f returns false, ctx ends, or the
+// returned stop is called; stop returns once no call of f is under way or to come.
+func repeat(ctx context.Context, interval time.Duration, f func() bool) (stop func()) {
 	done := make(chan struct{})
+	finished := make(chan struct{})
 	go func() {
-		t := time.NewTicker(statusPoll)
+		defer close(finished)
+		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
 			select {
@@ -262,14 +277,12 @@ func (e *Engine) watchStatus(ctx context.Context, j *job) func() {
 				return
 			case <-t.C:
 			}
-			c, err := e.Store.GetCampaign(ctx, j.campaign.AccountID, j.campaign.ID)
-			if errors.Is(err, tidings.ErrNotFound) || err == nil && c.Status != tidings.CampaignSending {
-				j.paused.Store(true)
+			if !f() {
 				return
 			}
 		}
 	}()
-	return func() { close(done) }
+	return func() { close(done); <-finished }
 }
 
 // work claims batches until none is left.
@@ -313,30 +326,17 @@ func (e *Engine) work(ctx context.Context, j *job, rec *recorder) error {
 // when the lease could not be renewed; the worker then stops. stop ends the renewals.
 func (e *Engine) keepLease(ctx context.Context, campaignID int64, batchNo int, held time.Time) (lost *atomic.Bool, stop func()) {
 	lost = new(atomic.Bool)
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(e.Lease / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			until := e.Now().Add(e.Lease)
-			if err := e.Store.RenewLease(context.WithoutCancel(ctx), campaignID, batchNo, e.Node, held, until); err != nil {
-				e.Log.Warn("batch lease lost", "campaign_id", campaignID, "batch", batchNo, "err", err)
-				lost.Store(true)
-				return
-			}
-			held = until
+	stop = repeat(ctx, e.Lease/3, func() bool {
+		until := e.Now().Add(e.Lease)
+		if err := e.Store.RenewLease(context.WithoutCancel(ctx), campaignID, batchNo, e.Node, held, until); err != nil {
+			e.Log.Warn("batch lease lost", "campaign_id", campaignID, "batch", batchNo, "err", err)
+			lost.Store(true)
+			return false
 		}
-	}()
-	return lost, func() { close(done); <-finished }
+		held = until
+		return true
+	})
+	return lost, stop
 }
 
 // deliver renders, signs and sends one message, retrying temporary failures.
