@@ -74,7 +74,6 @@ func (a *api) createSubscriber(w http.ResponseWriter, r *http.Request, c caller)
 	}
 	sub := tidings.Subscriber{Email: *in.Email}
 	in.apply(&sub)
-	in.Lists = tidings.DistinctIDs(in.Lists)
 	status := tidings.SubConfirmed
 	for i, id := range in.Lists {
 		l, err := a.Store.GetList(r.Context(), c.AccountID, id)
