@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tidings/tidings/internal/keys"
+	"github.com/tidings/tidings/internal/mail"
 	"github.com/tidings/tidings/internal/postman"
 	"github.com/tidings/tidings/internal/tidings"
 )
@@ -145,8 +146,14 @@ func (s *Service) Subscribe(ctx context.Context, r SubscribeRequest) (Outcome, e
 		letter = welcomeLetter(acc, names, addr, r.Name, s.receiptURL(r.AccountID, res.LedgerSeq, res.Subscriber.ID))
 	}
 	sent, err := s.Postman.Send(ctx, r.AccountID, letter)
+	if err != nil && doubleOptIn {
+		return out, s.unsent(ctx, r.AccountID, req.TokenHash, err)
+	}
 	if err != nil {
-		return out, fmt.Errorf("send %s mail: %w", req.Kind, err)
+		// The person subscribed on the form; only the welcome mail, with its receipt
+		// link, failed. The subscription stands, as after a confirmation (Confirm).
+		s.log().Warn("welcome mail not sent", "account_id", r.AccountID, "subscriber_id", res.Subscriber.ID, "err", err)
+		return out, nil
 	}
 	// The confirmation request exactly as sent, DKIM signature included, is the proof
 	// that the person was asked (single opt-in: the welcome mail, proof of what they
@@ -207,6 +214,26 @@ func (s *Service) Decline(ctx context.Context, token string) error {
 		return ErrBadLink
 	}
 	return err
+}
+
+// ErrMailNotSent is a confirmation mail that could not be sent now (relay unreachable,
+// or a temporary refusal): the request was withdrawn, and asking again later works.
+var ErrMailNotSent = errors.New("the confirmation mail could not be sent just now")
+
+// unsent withdraws a request whose confirmation mail failed (WithdrawRequest): nobody
+// can confirm it, and left in place it would stand in the way of asking again for a
+// week. A relay's lasting refusal of the address (5xx) is the caller's mistake, a
+// *tidings.ValidationError on "email"; anything else is ErrMailNotSent.
+func (s *Service) unsent(ctx context.Context, accountID int64, tokenHash []byte, sendErr error) error {
+	if err := s.Store.WithdrawRequest(ctx, tokenHash); err != nil {
+		s.log().Error("unsent confirmation request not withdrawn; it expires on its own", "account_id", accountID, "err", err)
+	}
+	var refused *mail.SendError
+	if errors.As(sendErr, &refused) && !refused.Temporary && refused.Code >= 500 {
+		return tidings.Invalid("email", "refused", "the mail server refused mail to this address (%s); check the address",
+			strings.TrimSpace(fmt.Sprintf("%d %s", refused.Code, refused.Enhanced)))
+	}
+	return fmt.Errorf("%w: %w", ErrMailNotSent, sendErr)
 }
 
 func (s *Service) log() *slog.Logger {

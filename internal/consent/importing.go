@@ -56,7 +56,7 @@ func (s *Service) AskToConfirm(ctx context.Context, accountID int64, a Ask) (tid
 	letter := confirmationLetter(acc, names, text, a.Email, a.Name, s.BaseURL+"/confirm/"+token, s.BaseURL+"/decline/"+token, confirmDays(acc))
 	sent, err := s.Postman.Send(ctx, accountID, letter)
 	if err != nil {
-		return stored, fmt.Errorf("send confirmation: %w", err)
+		return stored, s.unsent(ctx, accountID, keys.HashSecretToken(token), err)
 	}
 	return stored, s.Store.AttachProof(ctx, accountID, stored.Subscriber.ID, stored.LedgerSeq, "confirmation_request", sent)
 }
@@ -102,7 +102,13 @@ func (s *Service) Requester(accountID, listID int64, d tidings.ImportDeclaration
 			res.Status, res.Reason = tidings.ImportSuppressed, "the address is suppressed; only the person can subscribe again"
 			return res, nil
 		}
+		if v, ok := tidings.AsValidation(err); ok && v.Field == "email" {
+			// The relay refused the address for good: a bad row, like a malformed one.
+			res.Status, res.Reason = tidings.ImportInvalid, v.Error()
+			return res, nil
+		}
 		if err != nil {
+			// Anything else (the relay is down) would fail every row after this one.
 			return res, fmt.Errorf("row %d: %w", row.Row, err)
 		}
 		res.Status = tidings.ImportRequested

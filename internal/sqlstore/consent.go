@@ -468,6 +468,17 @@ func (s *Store) DeclineSubscription(ctx context.Context, tokenHash []byte, ev ti
 	})
 }
 
+func (s *Store) WithdrawRequest(ctx context.Context, tokenHash []byte) error {
+	now := s.stamp()
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		p, err := s.loadPending(ctx, tx, tokenHash)
+		if err != nil {
+			return err
+		}
+		return s.dropPending(ctx, tx, p, tidings.LedgerUnsent, tidings.SourceAdmin, tidings.Evidence{Time: now, Note: "the confirmation mail could not be sent"}, now)
+	})
+}
+
 // dropPending removes a pending request, its unconfirmed subscriptions, and the
 // subscriber when nothing else is left; it records why in the ledger.
 func (s *Store) dropPending(ctx context.Context, tx *sql.Tx, p pending, kind tidings.LedgerKind, source tidings.Source, ev tidings.Evidence, now time.Time) error {

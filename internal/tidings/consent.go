@@ -50,6 +50,7 @@ const (
 	LedgerUnsubscribed   LedgerKind = "unsubscribed"    // consent withdrawn
 	LedgerTrackingChange LedgerKind = "tracking_change" // tracking consent given or withdrawn
 	LedgerExpired        LedgerKind = "expired"         // unconfirmed request deleted after 7 days
+	LedgerUnsent         LedgerKind = "unsent"          // request withdrawn: its confirmation mail could not be sent
 )
 
 // LedgerEntry is one link of an account's append-only, hash-chained consent ledger.

@@ -37,7 +37,7 @@ const (
 	ImportExisting     ImportStatus = "existing"     // already confirmed on the list: unchanged
 	ImportSuppressed   ImportStatus = "suppressed"   // unsubscribed, complained or erased: not added
 	ImportUnsubscribed ImportStatus = "unsubscribed" // left this list before: not re-added
-	ImportInvalid      ImportStatus = "invalid"      // the row was rejected before the store saw it
+	ImportInvalid      ImportStatus = "invalid"      // the row was rejected: malformed, or its address refused by the mail server
 	ImportDuplicate    ImportStatus = "duplicate"    // the address appeared earlier in the file
 	ImportRequested    ImportStatus = "confirmation_sent"
 	ImportAwaiting     ImportStatus = "awaiting_confirmation" // asked earlier, the link still works: not asked again

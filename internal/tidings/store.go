@@ -216,6 +216,11 @@ type ConsentStore interface {
 	// DeclineSubscription deletes the pending request ("this wasn't me"), the unconfirmed
 	// subscriptions, and the subscriber if nothing else remains.
 	DeclineSubscription(ctx context.Context, tokenHash []byte, ev Evidence) error
+	// WithdrawRequest deletes a pending request whose confirmation mail could not be
+	// sent, with what it created, as DeclineSubscription does; the ledger records it as
+	// LedgerUnsent. Nobody could confirm it, and the person or the account holder can
+	// ask again at once. ErrNotFound if the request is gone.
+	WithdrawRequest(ctx context.Context, tokenHash []byte) error
 	// Unsubscribe ends the subscriber's subscriptions to lists (every list when lists is
 	// empty) in one transaction: a ledger entry per subscription withdrawn, the pending
 	// requests for those lists dropped, and the address suppressed in the account once

@@ -221,6 +221,9 @@ func (rq *request) createSubscriber() error {
 		if errors.Is(err, tidings.ErrSuppressed) {
 			return again(errSuppressed(tidings.SuppressUnsubscribed))
 		}
+		if errors.Is(err, consent.ErrMailNotSent) {
+			return again("The confirmation mail could not be sent just now, so nothing was kept. Try again later, or declare the source and lawful basis instead.")
+		}
 		if msg := formError(err); msg != "" {
 			return again(msg)
 		}

@@ -130,6 +130,9 @@ func (a *api) createSubscriber(w http.ResponseWriter, r *http.Request, c caller)
 	if errors.Is(err, tidings.ErrSuppressed) {
 		return errSuppressed(tidings.SuppressUnsubscribed)
 	}
+	if errors.Is(err, consent.ErrMailNotSent) {
+		return fail(http.StatusServiceUnavailable, "mail_unavailable", "the confirmation mail could not be sent just now, so nothing was kept; try again later")
+	}
 	if err != nil {
 		return err
 	}
@@ -171,6 +174,9 @@ func (a *api) askToConfirm(w http.ResponseWriter, r *http.Request, c caller, sub
 		TrackingConsent: sub.TrackingConsent, Lists: lists, Source: tidings.SourceAPI, Note: note})
 	if errors.Is(err, tidings.ErrSuppressed) {
 		return errSuppressed(tidings.SuppressUnsubscribed)
+	}
+	if errors.Is(err, consent.ErrMailNotSent) {
+		return fail(http.StatusServiceUnavailable, "mail_unavailable", "the confirmation mail could not be sent just now, so nothing was kept; try again later")
 	}
 	if err != nil {
 		return err
