@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/tidings/tidings/internal/consent"
@@ -30,6 +31,30 @@ type env struct {
 	tokA     string
 	tokB     string
 	outbox   *mail.Outbox // where confirmation requests go
+	relay    *relay       // in front of the outbox: can be made to fail
+}
+
+// relay hands mail to the outbox, or fails with fail while it is set.
+type relay struct {
+	*mail.Outbox
+	mu   sync.Mutex
+	fail error
+}
+
+func (r *relay) Send(ctx context.Context, env mail.Envelope, msg []byte) error {
+	r.mu.Lock()
+	err := r.fail
+	r.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return r.Outbox.Send(ctx, env, msg)
+}
+
+func (r *relay) failWith(err error) {
+	r.mu.Lock()
+	r.fail = err
+	r.mu.Unlock()
 }
 
 func newEnv(t *testing.T, store tidings.Store) *env {
@@ -39,10 +64,10 @@ func newEnv(t *testing.T, store tidings.Store) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.outbox = ob
+	e.outbox, e.relay = ob, &relay{Outbox: ob}
 	kr := testdb.Keyring(t)
 	e.srv = httptest.NewServer(web.NewHandler(web.Deps{Store: store, Keys: kr, MaxBodyBytes: 4096, MaxUploadBytes: 4096,
-		Consent: &consent.Service{Store: store, Keys: kr, Postman: postman.New(store, ob, "tidings.example"), BaseURL: "https://tidings.example"}}))
+		Consent: &consent.Service{Store: store, Keys: kr, Postman: postman.New(store, e.relay, "tidings.example"), BaseURL: "https://tidings.example"}}))
 	t.Cleanup(e.srv.Close)
 	ctx := context.Background()
 	e.operator = e.token(0)
@@ -157,6 +182,32 @@ func TestListsCRUD(t *testing.T) {
 		}
 		e.must(204, e.do("DELETE", path, e.tokA, nil))
 		e.must(404, e.do("GET", path, e.tokA, nil))
+	})
+}
+
+// An add to a double opt-in list whose confirmation mail cannot be sent keeps nothing,
+// so that the same call works once the relay does; a relay that refuses the address
+// for good is an error on the address.
+func TestSubscriberAddMailFails(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		doi := id(t, e.must(201, e.do("POST", "/api/v1/lists", e.tokA, map[string]any{"name": "DOI"})))
+		add := map[string]any{"email": "bob@example.com", "lists": []int64{doi}}
+		e.relay.failWith(&mail.SendError{Message: "connection refused", Temporary: true})
+		if code, _ := e.must(503, e.do("POST", "/api/v1/subscribers", e.tokA, add)).errCode(t); code != "mail_unavailable" {
+			t.Fatalf("relay down: code %s, want mail_unavailable", code)
+		}
+		e.relay.failWith(&mail.SendError{Code: 550, Enhanced: "5.1.1", Message: "user unknown"})
+		if code, field := e.must(422, e.do("POST", "/api/v1/subscribers", e.tokA, add)).errCode(t); code != "refused" || field != "email" {
+			t.Fatalf("address refused: %s on %s, want refused on email", code, field)
+		}
+		if data := e.must(200, e.do("GET", "/api/v1/subscribers?email=bob@example.com", e.tokA, nil)).json(t)["data"].([]any); len(data) != 0 {
+			t.Fatalf("a subscriber was kept after the mail failed: %v", data)
+		}
+		e.relay.failWith(nil)
+		e.must(201, e.do("POST", "/api/v1/subscribers", e.tokA, add))
+		if sent, err := e.outbox.List(10); err != nil || len(sent) != 1 {
+			t.Fatalf("after the relay came back: %d mails, %v; want 1", len(sent), err)
+		}
 	})
 }
 
