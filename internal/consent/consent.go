@@ -225,7 +225,8 @@ var ErrMailNotSent = errors.New("the confirmation mail could not be sent just no
 // week. A relay's lasting refusal of the address (5xx) is the caller's mistake, a
 // *tidings.ValidationError on "email"; anything else is ErrMailNotSent.
 func (s *Service) unsent(ctx context.Context, accountID int64, tokenHash []byte, sendErr error) error {
-	if err := s.Store.WithdrawRequest(ctx, tokenHash); err != nil {
+	// Withdrawn even when the caller went away (a send cut short by a closed request).
+	if err := s.Store.WithdrawRequest(context.WithoutCancel(ctx), tokenHash); err != nil {
 		s.log().Error("unsent confirmation request not withdrawn; it expires on its own", "account_id", accountID, "err", err)
 	}
 	var refused *mail.SendError
