@@ -3,7 +3,9 @@ package sqlstore_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -211,6 +213,80 @@ func TestErasureWaitsForEventGroup(t *testing.T) {
 	}
 }
 
+// TestCampaignDeletedUnderItsRecords: a bounce (or a send's record) arrives for a
+// delivery still queued while the campaign is being deleted. Both used to lock the
+// delivery, then wait for the campaign row, which the deletion had locked before it
+// waited for the delivery: a deadlock (40P01). The campaign is held by a lock of the
+// test's (as by another writer of its counters), the deletion queues for it first.
+func TestCampaignDeletedUnderItsRecords(t *testing.T) {
+	for _, what := range []string{"hard bounce", "complaint", "send record"} {
+		t.Run(what, func(t *testing.T) {
+			if !postgres(t) {
+				return
+			}
+			s := testdb.Open(t, sqlstore.Postgres)
+			ctx := context.Background()
+			a, c, subs := sentCampaign(t, s, "bounce@club.example")
+			sub := subs[0]
+			// The report came before the engine recorded the send.
+			if _, err := s.DB().ExecContext(ctx, `UPDATE deliveries SET status = 'queued', sent_at = NULL WHERE campaign_id = $1`, c.ID); err != nil {
+				t.Fatal(err)
+			}
+			batch := count(t, s, `SELECT batch_no FROM deliveries WHERE campaign_id = $1`, c.ID)
+			h := hold(t, s.DB(), `SELECT 1 FROM campaigns WHERE id = $1 FOR NO KEY UPDATE`, c.ID)
+			delDone, delErr := run(func() error { return s.DeleteCampaign(ctx, a.ID, c.ID) })
+			if !h.await(t, s.DB(), 1, delDone) {
+				t.Fatal("the deletion never waited for the campaign")
+			}
+			var res tidings.FeedbackResult
+			recDone, recErr := run(func() error {
+				var err error
+				switch what {
+				case "hard bounce":
+					res, err = s.RecordFeedback(ctx, tidings.Feedback{AccountID: a.ID, CampaignID: c.ID, SubscriberID: sub.ID,
+						Kind: tidings.FeedbackHard, Status: "5.1.1"})
+				case "complaint":
+					res, err = s.RecordFeedback(ctx, tidings.Feedback{AccountID: a.ID, CampaignID: c.ID, SubscriberID: sub.ID,
+						Kind: tidings.FeedbackComplaint})
+				default:
+					err = s.RecordDeliveries(ctx, c.ID, batch, "n1", []tidings.DeliveryResult{{SubscriberID: sub.ID,
+						Status: tidings.DeliverySent, Attempts: 1}}, true)
+				}
+				return err
+			})
+			if !h.await(t, s.DB(), 2, recDone) {
+				t.Fatal("the record neither finished nor waited")
+			}
+			if err := h.tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			<-delDone
+			<-recDone
+			if *delErr != nil || (*recErr != nil && !errors.Is(*recErr, tidings.ErrNotFound)) {
+				t.Fatalf("DeleteCampaign: %v; %s: %v", *delErr, what, *recErr)
+			}
+			if _, err := s.GetCampaign(ctx, a.ID, c.ID); !errors.Is(err, tidings.ErrNotFound) {
+				t.Fatalf("the campaign is still there: %v", err)
+			}
+			for _, table := range []string{"deliveries", "campaign_stats", "campaign_batches"} {
+				if n := count(t, s, `SELECT COUNT(*) FROM `+table+` WHERE campaign_id = $1`, c.ID); n != 0 {
+					t.Errorf("%d %s rows outlive their campaign", n, table)
+				}
+			}
+			if what == "send record" {
+				return
+			}
+			// The report went first (the deletion waited for it): its suppression stays.
+			if *recErr != nil || !res.Suppressed {
+				t.Fatalf("%s: %+v, %v; want it recorded and the address suppressed", what, res, *recErr)
+			}
+			if ok, _, err := s.Suppressed(ctx, a.ID, sub.Email); err != nil || !ok {
+				t.Fatalf("after a %s the address is not suppressed: %v", what, err)
+			}
+		})
+	}
+}
+
 func postgres(t *testing.T) bool {
 	t.Helper()
 	for _, e := range testdb.Engines(t) {
@@ -220,4 +296,88 @@ func postgres(t *testing.T) bool {
 	}
 	t.Skip("needs PostgreSQL (" + testdb.PostgresEnv + "); SQLite runs one write transaction at a time")
 	return false
+}
+
+// TestConcurrentCampaignWriters runs, many times over, everything that writes a sent
+// campaign's rows at once: its deletion, a hard bounce, a complaint, an event group and
+// an erasure of one of its readers. Nothing may fail (a deadlock is SQLSTATE 40P01)
+// but a report finding its campaign deleted; a report that was recorded leaves its
+// suppression; nothing names the erased person.
+func TestConcurrentCampaignWriters(t *testing.T) {
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			s := testdb.Open(t, engine)
+			ctx := context.Background()
+			for round := range 15 {
+				emails := make([]string, 4)
+				for i := range emails {
+					emails[i] = fmt.Sprintf("p%d-%d@club.example", round, i)
+				}
+				a, c, subs := sentCampaign(t, s, emails...)
+				bounce, angry, reader, erased := subs[0], subs[1], subs[2], subs[3]
+				var results [2]tidings.FeedbackResult
+				now := time.Now()
+				jobs := []func() error{
+					func() error { return s.DeleteCampaign(ctx, a.ID, c.ID) },
+					func() (err error) {
+						results[0], err = s.RecordFeedback(ctx, tidings.Feedback{AccountID: a.ID, CampaignID: c.ID, SubscriberID: bounce.ID,
+							Kind: tidings.FeedbackHard, Status: "5.1.1"})
+						return err
+					},
+					func() (err error) {
+						results[1], err = s.RecordFeedback(ctx, tidings.Feedback{AccountID: a.ID, CampaignID: c.ID, SubscriberID: angry.ID,
+							Kind: tidings.FeedbackComplaint})
+						return err
+					},
+					func() error {
+						return s.RecordEvents(ctx, []tidings.Event{
+							{AccountID: a.ID, CampaignID: c.ID, SubscriberID: erased.ID, Kind: tidings.EventOpen, Time: now},
+							{AccountID: a.ID, CampaignID: c.ID, SubscriberID: reader.ID, Kind: tidings.EventOpen, Time: now},
+							{AccountID: a.ID, CampaignID: c.ID, SubscriberID: erased.ID, Kind: tidings.EventClick, URL: "https://club.example/", Time: now},
+						})
+					},
+					func() error {
+						_, err := s.ErasePerson(ctx, erased.Email, 0)
+						return err
+					},
+				}
+				errs := make([]error, len(jobs))
+				var wg sync.WaitGroup
+				start := make(chan struct{})
+				for i, job := range jobs {
+					wg.Go(func() {
+						<-start
+						errs[i] = job()
+					})
+				}
+				close(start)
+				wg.Wait()
+				for i, err := range errs {
+					// Reports and events of a campaign deleted first are ErrNotFound (the
+					// event writer then stores its group's other events one by one).
+					if err != nil && (i == 0 || i == 4 || !errors.Is(err, tidings.ErrNotFound)) {
+						t.Fatalf("round %d, job %d: %v", round, i, err)
+					}
+				}
+				for i, sub := range []tidings.Subscriber{bounce, angry} {
+					if errs[i+1] != nil {
+						continue // the campaign went first
+					}
+					if ok, _, err := s.Suppressed(ctx, a.ID, sub.Email); err != nil || !ok || !results[i].Suppressed {
+						t.Fatalf("round %d: a recorded report (%+v) left no suppression (%v)", round, results[i], err)
+					}
+				}
+				for _, table := range []string{"events", "event_uniques", "deliveries"} {
+					if n := count(t, s, `SELECT COUNT(*) FROM `+table+` WHERE subscriber_id = $1`, erased.ID); n != 0 {
+						t.Fatalf("round %d: %d %s rows name the erased subscriber", round, n, table)
+					}
+				}
+				for _, table := range []string{"deliveries", "campaign_stats", "campaign_batches"} {
+					if n := count(t, s, `SELECT COUNT(*) FROM `+table+` WHERE campaign_id = $1`, c.ID); n != 0 {
+						t.Fatalf("round %d: %d %s rows outlive their campaign", round, n, table)
+					}
+				}
+			}
+		})
+	}
 }
