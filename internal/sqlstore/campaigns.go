@@ -161,7 +161,10 @@ func (s *Store) UpdateCampaign(ctx context.Context, accountID int64, c *tidings.
 
 func (s *Store) DeleteCampaign(ctx context.Context, accountID, id int64) error {
 	// One transaction, the row locked: a campaign that starts sending meanwhile is not
-	// deleted under its workers.
+	// deleted under its workers. The lock comes before the cascade's deletes, and every
+	// writer of the campaign's deliveries and counters (claims, send records, feedback,
+	// event groups) locks the campaign before those rows too (see "Lock order" in
+	// ARCHITECTURE.md), so the deletion waits for them or they find it gone.
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		var status string
 		if err := tx.QueryRowContext(ctx, `SELECT status FROM campaigns WHERE account_id = $1 AND id = $2`+s.engine.forUpdate(), accountID, id).Scan(&status); err != nil {
@@ -425,7 +428,10 @@ func (s *Store) claimBatch(ctx context.Context, campaignID int64, node string, n
 	b = tidings.Batch{CampaignID: campaignID}
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		var status, lists string
-		if err := tx.QueryRowContext(ctx, `SELECT account_id, status, planning, lists FROM campaigns WHERE id = $1`, campaignID).
+		// Locked first (KEY SHARE on PostgreSQL): the claim then updates the batch, its
+		// deliveries and the campaign's counter, and DeleteCampaign, which locks the
+		// campaign before deleting those rows, waits instead of deadlocking with it.
+		if err := tx.QueryRowContext(ctx, `SELECT account_id, status, planning, lists FROM campaigns WHERE id = $1`+s.engine.forKeyShare(), campaignID).
 			Scan(&b.AccountID, &status, &planning, &lists); err != nil {
 			return translate(err)
 		}
@@ -560,6 +566,18 @@ func (a attemptsScanner) Scan(dest ...any) error { return a.rows.Scan(append(des
 func (s *Store) RecordDeliveries(ctx context.Context, campaignID int64, batchNo int, node string, results []tidings.DeliveryResult, done bool) error {
 	now := toDB(s.stamp())
 	return s.tx(ctx, func(tx *sql.Tx) error {
+		// The campaign is locked first (KEY SHARE on PostgreSQL), before the deliveries
+		// and then its counters are updated: DeleteCampaign locks it before its cascade
+		// deletes the deliveries, and the two deadlocked in the opposite order (a paused
+		// or cancelled campaign deleted while its last batches were being recorded). A
+		// campaign deleted meanwhile has nothing left to record.
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM campaigns WHERE id = $1`+s.engine.forKeyShare(), campaignID).Scan(new(int))
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
 		// Only queued deliveries change: a result recorded twice (a batch resumed after a
 		// crash) neither overwrites nor counts twice. One a bounce or complaint reached
 		// first keeps its state and count, and only gains the send's details.

@@ -205,6 +205,17 @@ func (e Engine) forShare() string {
 	return ""
 }
 
+// forKeyShare keeps the rows a SELECT reads from being deleted (or their key changed)
+// until the transaction ends, on PostgreSQL, without holding up updates of their other
+// columns: a DELETE, and a SELECT … FOR UPDATE before one, waits for it. SQLite's single
+// writer already excludes that.
+func (e Engine) forKeyShare() string {
+	if e == Postgres {
+		return " FOR KEY SHARE"
+	}
+	return ""
+}
+
 // newID is the ID of a new persons or subscribers row, for INSERT … (id, …) VALUES. On
 // PostgreSQL the identity sequence, which never repeats an ID. SQLite would give the
 // largest ID again after that row was deleted, and an erased person's old links and

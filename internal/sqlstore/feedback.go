@@ -22,7 +22,14 @@ func (s *Store) RecordFeedback(ctx context.Context, f tidings.Feedback) (tidings
 	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var status string
-		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM campaigns WHERE id = $1 AND account_id = $2`, f.CampaignID, f.AccountID).Scan(new(int)); err != nil {
+		// The campaign is locked first (KEY SHARE on PostgreSQL), before the delivery:
+		// DeleteCampaign locks it (FOR UPDATE) before its cascade deletes the
+		// deliveries, and a report that locked the delivery first and then wanted the
+		// campaign (its sent counter, a new campaign_stats row's key check) deadlocked
+		// with it. Now the deletion waits for the report, or the report finds the
+		// campaign gone (ErrNotFound, as for any report of a deleted campaign).
+		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM campaigns WHERE id = $1 AND account_id = $2`+s.engine.forKeyShare(),
+			f.CampaignID, f.AccountID).Scan(new(int)); err != nil {
 			return translate(err)
 		}
 		// The delivery is locked, so that two copies of one report arriving together

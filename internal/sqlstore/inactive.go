@@ -34,7 +34,8 @@ func (s *Store) DeleteInactive(ctx context.Context, accountID int64, cutoff time
 	}
 	var n int
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT s.id, s.person_id FROM subscribers s WHERE `+inactiveWhere, accountID, toDB(cutoff))
+		rows, err := tx.QueryContext(ctx, `SELECT s.id, s.person_id FROM subscribers s WHERE `+inactiveWhere+
+			` ORDER BY s.id`, accountID, toDB(cutoff)) // the order event groups lock subscribers in (deleteSubscriber)
 		if err != nil {
 			return err
 		}
@@ -47,7 +48,7 @@ func (s *Store) DeleteInactive(ctx context.Context, accountID int64, cutoff time
 		}
 		rows.Close()
 		for _, r := range refs {
-			if err := deleteSubscriber(ctx, tx, accountID, r.id, r.person); err != nil {
+			if err := deleteSubscriber(ctx, tx, s.engine, accountID, r.id, r.person); err != nil {
 				return err
 			}
 			// The person and their key go with their last subscriber anywhere.

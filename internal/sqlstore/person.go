@@ -175,6 +175,7 @@ func (s *Store) ErasePerson(ctx context.Context, email tidings.Address, accountI
 			q += ` AND account_id = $2`
 			args = append(args, accountID)
 		}
+		q += ` ORDER BY id` // the order event groups lock subscribers in (deleteSubscriber)
 		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return err
@@ -188,7 +189,7 @@ func (s *Store) ErasePerson(ctx context.Context, email tidings.Address, accountI
 		}
 		rows.Close()
 		for _, r := range refs {
-			if err := deleteSubscriber(ctx, tx, r.account, r.subscriber, pid); err != nil {
+			if err := deleteSubscriber(ctx, tx, s.engine, r.account, r.subscriber, pid); err != nil {
 				return err
 			}
 			if err := addSuppression(ctx, tx, r.account, suppress, tidings.SuppressErasure, now); err != nil {
@@ -223,9 +224,19 @@ func (s *Store) ErasePerson(ctx context.Context, email tidings.Address, accountI
 // subscriptions, pending requests and proofs (by cascade), and the evidence sealed in the
 // account's ledger; the chain stays verifiable, as only the evidence goes and its digest
 // stays. The person and their key are the caller's (deletePersonIfUnused).
-func deleteSubscriber(ctx context.Context, tx *sql.Tx, accountID, subscriberID, personID int64) error {
+//
+// On PostgreSQL the subscriber row is locked (FOR UPDATE) after their deliveries are
+// deleted and before their events are: an event group that found their consent holds a
+// KEY SHARE lock on it until it commits (pgEventConsent), so the erasure waits for that
+// group and its deletes, each reading what is committed when it runs, then take the
+// events and event_uniques rows the group wrote. Deliveries come first, as in
+// RecordFeedback (delivery, then subscriber). A caller deleting several subscribers
+// goes in ID order, the order event groups lock them in. On SQLite the one writer runs
+// one transaction at a time and no lock is needed.
+func deleteSubscriber(ctx context.Context, tx *sql.Tx, engine Engine, accountID, subscriberID, personID int64) error {
 	for _, q := range []string{
 		`DELETE FROM deliveries WHERE subscriber_id = $1`,
+		`SELECT id FROM subscribers WHERE id = $1` + engine.forUpdate(),
 		`DELETE FROM events WHERE subscriber_id = $1`, // through events_subscriber (see ARCHITECTURE.md)
 		`DELETE FROM event_uniques WHERE subscriber_id = $1`,
 		`DELETE FROM subscribers WHERE id = $1`,

@@ -271,7 +271,7 @@ func (s *Store) DeleteSubscriber(ctx context.Context, accountID, id int64) error
 		if err := tx.QueryRowContext(ctx, `SELECT person_id FROM subscribers WHERE account_id = $1 AND id = $2`, accountID, id).Scan(&personID); err != nil {
 			return translate(err)
 		}
-		if err := deleteSubscriber(ctx, tx, accountID, id, personID); err != nil {
+		if err := deleteSubscriber(ctx, tx, s.engine, accountID, id, personID); err != nil {
 			return err
 		}
 		return s.deletePersonIfUnused(ctx, tx, personID)

@@ -1,9 +1,12 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/tidings/tidings/internal/tidings"
@@ -39,8 +42,19 @@ const (
 	pgEventUniques = `INSERT INTO event_uniques (campaign_id, subscriber_id, kind)
 		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[])
 		ON CONFLICT (campaign_id, subscriber_id, kind) DO NOTHING RETURNING campaign_id, subscriber_id, kind`
+	// The subscribers whose consent stands are locked (KEY SHARE, in ID order) until the
+	// group commits: an erasure or deletion (deleteSubscriber) waits, and then deletes
+	// what the group wrote; one that came first has deleted them, and the group's events
+	// for them are anonymous. Updates of other columns (consent withdrawn) do not wait:
+	// the group then counts as written before them, which changes no row they write.
 	pgEventConsent = `SELECT s.account_id, s.id FROM subscribers s JOIN accounts a ON a.id = s.account_id
-		WHERE s.id = ANY($1::bigint[]) AND s.tracking_consent AND s.status = 'active' AND a.tracking_enabled`
+		WHERE s.id = ANY($1::bigint[]) AND s.tracking_consent AND s.status = 'active' AND a.tracking_enabled
+		ORDER BY s.id FOR KEY SHARE OF s`
+	// The group's campaigns are locked first (KEY SHARE, in ID order), before the
+	// subscribers and the counter rows: DeleteCampaign locks the campaign before it
+	// deletes its rows, so both take their locks in one order (see "Lock order" in
+	// ARCHITECTURE.md).
+	pgEventCampaigns  = `SELECT id FROM campaigns WHERE id = ANY($1::bigint[]) ORDER BY id FOR KEY SHARE`
 	pgEventDeliveries = `SELECT d.campaign_id, d.subscriber_id, d.sent_at,
 		EXISTS (SELECT 1 FROM event_uniques u WHERE u.campaign_id = d.campaign_id AND u.subscriber_id = d.subscriber_id AND u.kind = 'open')
 		FROM deliveries d WHERE (d.campaign_id, d.subscriber_id) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))`
@@ -169,6 +183,14 @@ func (s *Store) RecordEvents(ctx context.Context, events []tidings.Event) error 
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		e := &eventTx{ctx: ctx, tx: tx, prepared: prepared, bound: map[string]*sql.Stmt{}}
+		// On SQLite the group runs on the one writer, in a transaction begun IMMEDIATE:
+		// no erasure, deletion or consent change can commit between the check below and
+		// the writes, so nothing is locked there.
+		if e.prepared == nil {
+			if err := e.lockCampaigns(events); err != nil {
+				return err
+			}
+		}
 		// Consent is checked again now: the link was made at send time, and since then
 		// the person may have withdrawn their tracking consent or been erased. Their
 		// event is then counted anonymously, never linked to them.
@@ -272,6 +294,20 @@ func (s *Store) RecordEvents(ctx context.Context, events []tidings.Event) error 
 		}
 		return nil
 	})
+}
+
+// lockCampaigns locks the group's campaigns on PostgreSQL (pgEventCampaigns).
+func (e *eventTx) lockCampaigns(events []tidings.Event) error {
+	var ids []int64
+	seen := map[int64]bool{}
+	for _, ev := range events {
+		if !seen[ev.CampaignID] {
+			seen[ev.CampaignID] = true
+			ids = append(ids, ev.CampaignID)
+		}
+	}
+	_, err := e.tx.ExecContext(e.ctx, pgEventCampaigns, ids)
+	return translate(err)
 }
 
 // anonymiseWithoutConsent clears the subscriber of every event whose subscriber does
@@ -618,14 +654,21 @@ func (e *eventTx) pgWrite(events []tidings.Event, automated []bool, deltas map[i
 	days, links := dailyAndLinks(events)
 	var dCampaigns, dDays, dCounts, lCampaigns, lCounts []int64
 	var dKinds, lURLs []string
-	for k, c := range days {
-		dCampaigns, dDays, dKinds, dCounts = append(dCampaigns, k.campaign), append(dDays, k.day), append(dKinds, k.kind), append(dCounts, c)
+	// The counter rows are upserted in key order, so that two groups writing the same
+	// rows (two nodes) lock them in one order and never deadlock.
+	for _, k := range slices.SortedFunc(maps.Keys(days), func(a, b dayKey) int {
+		return cmp.Or(cmp.Compare(a.campaign, b.campaign), cmp.Compare(a.day, b.day), strings.Compare(a.kind, b.kind))
+	}) {
+		dCampaigns, dDays, dKinds, dCounts = append(dCampaigns, k.campaign), append(dDays, k.day), append(dKinds, k.kind), append(dCounts, days[k])
 	}
-	for k, c := range links {
-		lCampaigns, lURLs, lCounts = append(lCampaigns, k.campaign), append(lURLs, k.url), append(lCounts, c)
+	for _, k := range slices.SortedFunc(maps.Keys(links), func(a, b linkKey) int {
+		return cmp.Or(cmp.Compare(a.campaign, b.campaign), strings.Compare(a.url, b.url))
+	}) {
+		lCampaigns, lURLs, lCounts = append(lCampaigns, k.campaign), append(lURLs, k.url), append(lCounts, links[k])
 	}
 	var st [9][]int64
-	for id, d := range deltas {
+	for _, id := range slices.Sorted(maps.Keys(deltas)) {
+		d := deltas[id]
 		for i, v := range []int64{id, d.opens, d.uniqueOpens, d.anonOpens, d.clicks, d.uniqueClicks, d.anonClicks, d.automated, d.unsubscribes} {
 			st[i] = append(st[i], v)
 		}

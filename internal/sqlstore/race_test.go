@@ -1,0 +1,383 @@
+package sqlstore_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tidings/tidings/internal/sqlstore"
+	"github.com/tidings/tidings/internal/storetest"
+	"github.com/tidings/tidings/internal/testdb"
+	"github.com/tidings/tidings/internal/tidings"
+)
+
+// The tests here put two store methods in the order that used to go wrong on
+// PostgreSQL (READ COMMITTED, row locks): a test transaction holds a row lock that one
+// method needs after it has taken its own, the other method starts, and the lock is let
+// go once both are waiting (or the second has finished). SQLite runs one write
+// transaction at a time, so these orders cannot happen there.
+
+// holder is a transaction of the test's holding a row lock, and its backend's PID.
+type holder struct {
+	tx  *sql.Tx
+	pid int64
+}
+
+func hold(t *testing.T, db *sql.DB, query string, args ...any) *holder {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Rollback() })
+	h := &holder{tx: tx}
+	if err := tx.QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&h.pid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, query, args...); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// waiting counts the backends that wait for the holder, directly or behind one that
+// does.
+func (h *holder) waiting(t *testing.T, db *sql.DB) int {
+	t.Helper()
+	var n int
+	err := db.QueryRowContext(context.Background(), `
+		WITH w AS (SELECT pid, pg_blocking_pids(pid) AS by FROM pg_stat_activity WHERE cardinality(pg_blocking_pids(pid)) > 0)
+		SELECT COUNT(*) FROM w WHERE $1 = ANY(w.by)
+			OR EXISTS (SELECT 1 FROM w w2 WHERE w2.pid = ANY(w.by) AND $1 = ANY(w2.by))`, h.pid).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// await waits until n backends wait for the holder, or done is closed; false after a
+// few seconds of neither.
+func (h *holder) await(t *testing.T, db *sql.DB, n int, done <-chan struct{}) bool {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		select {
+		case <-done:
+			return true
+		default:
+		}
+		if h.waiting(t, db) >= n {
+			return true
+		}
+	}
+	return false
+}
+
+func run(f func() error) (<-chan struct{}, *error) {
+	done := make(chan struct{})
+	var err error
+	go func() {
+		defer close(done)
+		err = f()
+	}()
+	return done, &err
+}
+
+// sentCampaign makes an account with tracking on, subscribers who consent to it, and a
+// campaign sent to them.
+func sentCampaign(t *testing.T, s *sqlstore.Store, emails ...string) (tidings.Account, tidings.Campaign, []tidings.Subscriber) {
+	t.Helper()
+	ctx := context.Background()
+	a := tidings.Account{Name: "Club", ContactEmail: "dpo@club.example", TrackingEnabled: true}
+	if err := s.CreateAccount(ctx, &a); err != nil {
+		t.Fatal(err)
+	}
+	l := tidings.NewList("news")
+	if err := s.CreateList(ctx, a.ID, &l); err != nil {
+		t.Fatal(err)
+	}
+	subs := make([]tidings.Subscriber, len(emails))
+	for i, e := range emails {
+		subs[i] = tidings.Subscriber{Email: tidings.MustParseAddress(e), TrackingConsent: true}
+		if err := s.CreateSubscriber(ctx, a.ID, &subs[i], []int64{l.ID}, tidings.SubConfirmed); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := tidings.Campaign{Name: "c", Subject: "s", FromAddress: "a@club.example", HTML: "x", Lists: []int64{l.ID}}
+	if err := s.CreateCampaign(ctx, a.ID, &c); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetCampaignStatus(ctx, a.ID, c.ID, tidings.CampaignSending, ""); err != nil {
+		t.Fatal(err)
+	}
+	storetest.SendAll(t, s, c.ID)
+	return a, c, subs
+}
+
+func count(t *testing.T, s *sqlstore.Store, query string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := s.DB().QueryRowContext(context.Background(), query, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestErasureWaitsForEventGroup: an event group found the person's tracking consent and
+// is about to write their open when they are erased. The erasure must then delete
+// what the group writes (or the group write the open anonymously): no event or
+// event_uniques row may name an erased subscriber. The group is held after its consent
+// check by a lock on the campaign's counter row.
+func TestErasureWaitsForEventGroup(t *testing.T) {
+	for _, how := range []string{"erasure", "staff deletion", "inactivity sweep"} {
+		t.Run(how, func(t *testing.T) {
+			if !postgres(t) {
+				return
+			}
+			s := testdb.Open(t, sqlstore.Postgres)
+			ctx := context.Background()
+			a, c, subs := sentCampaign(t, s, "gone@club.example", "stays@club.example")
+			gone, stays := subs[0], subs[1]
+			// The counter row exists, so the group updates it.
+			if err := s.RecordEvents(ctx, []tidings.Event{{AccountID: a.ID, CampaignID: c.ID, SubscriberID: stays.ID,
+				Kind: tidings.EventOpen, Time: time.Now()}}); err != nil {
+				t.Fatal(err)
+			}
+			if how == "inactivity sweep" {
+				// Long quiet, as the sweep wants; the open above is the other person's.
+				old := time.Now().AddDate(-2, 0, 0).UnixMicro()
+				for _, q := range []string{`UPDATE subscribers SET created_at = $1, updated_at = $1 WHERE id = $2`,
+					`UPDATE subscriptions SET created_at = $1, confirmed_at = $1 WHERE subscriber_id = $2`,
+					`UPDATE deliveries SET sent_at = $1 WHERE subscriber_id = $2`} {
+					if _, err := s.DB().ExecContext(ctx, q, old, gone.ID); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			h := hold(t, s.DB(), `SELECT 1 FROM campaign_stats WHERE campaign_id = $1 FOR UPDATE`, c.ID)
+			groupDone, groupErr := run(func() error {
+				return s.RecordEvents(ctx, []tidings.Event{
+					{AccountID: a.ID, CampaignID: c.ID, SubscriberID: gone.ID, Kind: tidings.EventOpen, Time: time.Now()},
+					{AccountID: a.ID, CampaignID: c.ID, SubscriberID: gone.ID, Kind: tidings.EventClick, URL: "https://club.example/", Time: time.Now()},
+				})
+			})
+			if !h.await(t, s.DB(), 1, groupDone) {
+				t.Fatal("the event group never waited for the counter row")
+			}
+			eraseDone, eraseErr := run(func() error {
+				switch how {
+				case "erasure":
+					_, err := s.ErasePerson(ctx, gone.Email, a.ID)
+					return err
+				case "staff deletion":
+					return s.DeleteSubscriber(ctx, a.ID, gone.ID)
+				default:
+					n, err := s.DeleteInactive(ctx, a.ID, time.Now().AddDate(-1, 0, 0), false)
+					if err == nil && n != 1 {
+						err = fmt.Errorf("the sweep deleted %d subscribers, want 1", n)
+					}
+					return err
+				}
+			})
+			// Either the deletion finishes at once (the group holds nothing it needs) or
+			// it waits for the group.
+			if !h.await(t, s.DB(), 2, eraseDone) {
+				t.Fatal("the deletion neither finished nor waited")
+			}
+			if err := h.tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			<-groupDone
+			<-eraseDone
+			if *groupErr != nil || *eraseErr != nil {
+				t.Fatalf("event group: %v; %s: %v", *groupErr, how, *eraseErr)
+			}
+			if n := count(t, s, `SELECT COUNT(*) FROM events WHERE subscriber_id = $1`, gone.ID); n != 0 {
+				t.Errorf("%d events name the deleted subscriber", n)
+			}
+			if n := count(t, s, `SELECT COUNT(*) FROM event_uniques WHERE subscriber_id = $1`, gone.ID); n != 0 {
+				t.Errorf("%d event_uniques rows name the deleted subscriber", n)
+			}
+			st, err := s.CampaignStats(ctx, a.ID, c.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Opens+st.AnonOpens != 2 || st.Clicks+st.AnonClicks != 1 {
+				t.Errorf("counters: %d+%d opens, %d+%d clicks; want 2 opens and 1 click", st.Opens, st.AnonOpens, st.Clicks, st.AnonClicks)
+			}
+		})
+	}
+}
+
+// TestCampaignDeletedUnderItsRecords: a bounce (or a send's record) arrives for a
+// delivery still queued while the campaign is being deleted. Both used to lock the
+// delivery, then wait for the campaign row, which the deletion had locked before it
+// waited for the delivery: a deadlock (40P01). The campaign is held by a lock of the
+// test's (as by another writer of its counters), the deletion queues for it first.
+func TestCampaignDeletedUnderItsRecords(t *testing.T) {
+	for _, what := range []string{"hard bounce", "complaint", "send record"} {
+		t.Run(what, func(t *testing.T) {
+			if !postgres(t) {
+				return
+			}
+			s := testdb.Open(t, sqlstore.Postgres)
+			ctx := context.Background()
+			a, c, subs := sentCampaign(t, s, "bounce@club.example")
+			sub := subs[0]
+			// The report came before the engine recorded the send.
+			if _, err := s.DB().ExecContext(ctx, `UPDATE deliveries SET status = 'queued', sent_at = NULL WHERE campaign_id = $1`, c.ID); err != nil {
+				t.Fatal(err)
+			}
+			batch := count(t, s, `SELECT batch_no FROM deliveries WHERE campaign_id = $1`, c.ID)
+			h := hold(t, s.DB(), `SELECT 1 FROM campaigns WHERE id = $1 FOR NO KEY UPDATE`, c.ID)
+			delDone, delErr := run(func() error { return s.DeleteCampaign(ctx, a.ID, c.ID) })
+			if !h.await(t, s.DB(), 1, delDone) {
+				t.Fatal("the deletion never waited for the campaign")
+			}
+			var res tidings.FeedbackResult
+			recDone, recErr := run(func() error {
+				var err error
+				switch what {
+				case "hard bounce":
+					res, err = s.RecordFeedback(ctx, tidings.Feedback{AccountID: a.ID, CampaignID: c.ID, SubscriberID: sub.ID,
+						Kind: tidings.FeedbackHard, Status: "5.1.1"})
+				case "complaint":
+					res, err = s.RecordFeedback(ctx, tidings.Feedback{AccountID: a.ID, CampaignID: c.ID, SubscriberID: sub.ID,
+						Kind: tidings.FeedbackComplaint})
+				default:
+					err = s.RecordDeliveries(ctx, c.ID, batch, "n1", []tidings.DeliveryResult{{SubscriberID: sub.ID,
+						Status: tidings.DeliverySent, Attempts: 1}}, true)
+				}
+				return err
+			})
+			if !h.await(t, s.DB(), 2, recDone) {
+				t.Fatal("the record neither finished nor waited")
+			}
+			if err := h.tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			<-delDone
+			<-recDone
+			if *delErr != nil || (*recErr != nil && !errors.Is(*recErr, tidings.ErrNotFound)) {
+				t.Fatalf("DeleteCampaign: %v; %s: %v", *delErr, what, *recErr)
+			}
+			if _, err := s.GetCampaign(ctx, a.ID, c.ID); !errors.Is(err, tidings.ErrNotFound) {
+				t.Fatalf("the campaign is still there: %v", err)
+			}
+			for _, table := range []string{"deliveries", "campaign_stats", "campaign_batches"} {
+				if n := count(t, s, `SELECT COUNT(*) FROM `+table+` WHERE campaign_id = $1`, c.ID); n != 0 {
+					t.Errorf("%d %s rows outlive their campaign", n, table)
+				}
+			}
+			if what == "send record" {
+				return
+			}
+			// The report went first (the deletion waited for it): its suppression stays.
+			if *recErr != nil || !res.Suppressed {
+				t.Fatalf("%s: %+v, %v; want it recorded and the address suppressed", what, res, *recErr)
+			}
+			if ok, _, err := s.Suppressed(ctx, a.ID, sub.Email); err != nil || !ok {
+				t.Fatalf("after a %s the address is not suppressed: %v", what, err)
+			}
+		})
+	}
+}
+
+func postgres(t *testing.T) bool {
+	t.Helper()
+	for _, e := range testdb.Engines(t) {
+		if e == sqlstore.Postgres {
+			return true
+		}
+	}
+	t.Skip("needs PostgreSQL (" + testdb.PostgresEnv + "); SQLite runs one write transaction at a time")
+	return false
+}
+
+// TestConcurrentCampaignWriters runs, many times over, everything that writes a sent
+// campaign's rows at once: its deletion, a hard bounce, a complaint, an event group and
+// an erasure of one of its readers. Nothing may fail (a deadlock is SQLSTATE 40P01)
+// but a report finding its campaign deleted; a report that was recorded leaves its
+// suppression; nothing names the erased person.
+func TestConcurrentCampaignWriters(t *testing.T) {
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			s := testdb.Open(t, engine)
+			ctx := context.Background()
+			for round := range 15 {
+				emails := make([]string, 4)
+				for i := range emails {
+					emails[i] = fmt.Sprintf("p%d-%d@club.example", round, i)
+				}
+				a, c, subs := sentCampaign(t, s, emails...)
+				bounce, angry, reader, erased := subs[0], subs[1], subs[2], subs[3]
+				var results [2]tidings.FeedbackResult
+				now := time.Now()
+				jobs := []func() error{
+					func() error { return s.DeleteCampaign(ctx, a.ID, c.ID) },
+					func() (err error) {
+						results[0], err = s.RecordFeedback(ctx, tidings.Feedback{AccountID: a.ID, CampaignID: c.ID, SubscriberID: bounce.ID,
+							Kind: tidings.FeedbackHard, Status: "5.1.1"})
+						return err
+					},
+					func() (err error) {
+						results[1], err = s.RecordFeedback(ctx, tidings.Feedback{AccountID: a.ID, CampaignID: c.ID, SubscriberID: angry.ID,
+							Kind: tidings.FeedbackComplaint})
+						return err
+					},
+					func() error {
+						return s.RecordEvents(ctx, []tidings.Event{
+							{AccountID: a.ID, CampaignID: c.ID, SubscriberID: erased.ID, Kind: tidings.EventOpen, Time: now},
+							{AccountID: a.ID, CampaignID: c.ID, SubscriberID: reader.ID, Kind: tidings.EventOpen, Time: now},
+							{AccountID: a.ID, CampaignID: c.ID, SubscriberID: erased.ID, Kind: tidings.EventClick, URL: "https://club.example/", Time: now},
+						})
+					},
+					func() error {
+						_, err := s.ErasePerson(ctx, erased.Email, 0)
+						return err
+					},
+				}
+				errs := make([]error, len(jobs))
+				var wg sync.WaitGroup
+				start := make(chan struct{})
+				for i, job := range jobs {
+					wg.Go(func() {
+						<-start
+						errs[i] = job()
+					})
+				}
+				close(start)
+				wg.Wait()
+				for i, err := range errs {
+					// Reports and events of a campaign deleted first are ErrNotFound (the
+					// event writer then stores its group's other events one by one).
+					if err != nil && (i == 0 || i == 4 || !errors.Is(err, tidings.ErrNotFound)) {
+						t.Fatalf("round %d, job %d: %v", round, i, err)
+					}
+				}
+				for i, sub := range []tidings.Subscriber{bounce, angry} {
+					if errs[i+1] != nil {
+						continue // the campaign went first
+					}
+					if ok, _, err := s.Suppressed(ctx, a.ID, sub.Email); err != nil || !ok || !results[i].Suppressed {
+						t.Fatalf("round %d: a recorded report (%+v) left no suppression (%v)", round, results[i], err)
+					}
+				}
+				for _, table := range []string{"events", "event_uniques", "deliveries"} {
+					if n := count(t, s, `SELECT COUNT(*) FROM `+table+` WHERE subscriber_id = $1`, erased.ID); n != 0 {
+						t.Fatalf("round %d: %d %s rows name the erased subscriber", round, n, table)
+					}
+				}
+				for _, table := range []string{"deliveries", "campaign_stats", "campaign_batches"} {
+					if n := count(t, s, `SELECT COUNT(*) FROM `+table+` WHERE campaign_id = $1`, c.ID); n != 0 {
+						t.Fatalf("round %d: %d %s rows outlive their campaign", round, n, table)
+					}
+				}
+			}
+		})
+	}
+}
