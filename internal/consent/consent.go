@@ -127,15 +127,20 @@ func (s *Service) Subscribe(ctx context.Context, r SubscribeRequest) (Outcome, e
 		Email: addr, Name: r.Name, Lists: r.Lists, Source: r.Source, Text: &text, Evidence: r.Evidence,
 		TrackingConsent: r.TrackingConsent && acc.TrackingEnabled, Kind: tidings.LedgerSingleOptIn,
 	}
-	var token string
+	// A token either way: on single opt-in lists the store asks for confirmation all the
+	// same when the address is already known or suppressed (ConfirmUnlessNew).
+	token := s.Keys.Sign("confirm", randomBytes(32))
+	req.TokenHash, req.ExpiresAt = keys.HashSecretToken(token), s.now().AddDate(0, 0, confirmDays(acc))
 	if doubleOptIn {
-		token = s.Keys.Sign("confirm", randomBytes(32))
-		req.Kind, req.TokenHash, req.ExpiresAt = tidings.LedgerRequested, keys.HashSecretToken(token), s.now().AddDate(0, 0, confirmDays(acc))
+		req.Kind = tidings.LedgerRequested
+	} else {
+		req.ConfirmUnlessNew = true
 	}
 	res, err := s.Store.RequestSubscription(ctx, r.AccountID, req)
 	if err != nil {
 		return Outcome{}, err
 	}
+	doubleOptIn = res.Requested
 	out := Outcome{SubscriberID: res.Subscriber.ID, DoubleOptIn: doubleOptIn}
 	var letter postman.Letter
 	proofKind := "welcome"
@@ -158,9 +163,7 @@ func (s *Service) Subscribe(ctx context.Context, r SubscribeRequest) (Outcome, e
 	// The confirmation request exactly as sent, DKIM signature included, is the proof
 	// that the person was asked (single opt-in: the welcome mail, proof of what they
 	// were told).
-	if err := s.Store.AttachProof(ctx, r.AccountID, res.Subscriber.ID, res.LedgerSeq, proofKind, sent); err != nil {
-		return out, fmt.Errorf("store proof: %w", err)
-	}
+	s.keepProof(ctx, r.AccountID, res.Subscriber.ID, res.LedgerSeq, proofKind, sent)
 	s.log().Info("subscription requested", "account_id", r.AccountID, "subscriber_id", res.Subscriber.ID, "double_opt_in", doubleOptIn)
 	return out, nil
 }
@@ -197,8 +200,8 @@ func (s *Service) Confirm(ctx context.Context, token string, ev tidings.Evidence
 	if sent, err := s.Postman.Send(ctx, c.AccountID, letter); err != nil {
 		// The confirmation stands; only the courtesy mail failed.
 		s.log().Warn("welcome mail not sent", "account_id", c.AccountID, "subscriber_id", c.Subscriber.ID, "err", err)
-	} else if err := s.Store.AttachProof(ctx, c.AccountID, c.Subscriber.ID, c.LedgerSeq, "welcome", sent); err != nil {
-		return c, err
+	} else {
+		s.keepProof(ctx, c.AccountID, c.Subscriber.ID, c.LedgerSeq, "welcome", sent)
 	}
 	s.log().Info("subscription confirmed", "account_id", c.AccountID, "subscriber_id", c.Subscriber.ID)
 	return c, nil
@@ -214,6 +217,16 @@ func (s *Service) Decline(ctx context.Context, token string) error {
 		return ErrBadLink
 	}
 	return err
+}
+
+// keepProof stores a mail as sent beside its ledger entry. It runs after the request or
+// confirmation is committed and the mail is gone, so a failure here must not tell the
+// person the opposite of what happened: it is logged, and the request stands without
+// its proof. It goes on when the caller has gone away.
+func (s *Service) keepProof(ctx context.Context, accountID, subscriberID, ledgerSeq int64, kind string, sent []byte) {
+	if err := s.Store.AttachProof(context.WithoutCancel(ctx), accountID, subscriberID, ledgerSeq, kind, sent); err != nil {
+		s.log().Error("proof of a mail as sent not stored", "account_id", accountID, "subscriber_id", subscriberID, "ledger_seq", ledgerSeq, "kind", kind, "err", err)
+	}
 }
 
 // ErrMailNotSent is a confirmation mail that could not be sent now (relay unreachable,

@@ -58,7 +58,8 @@ func (s *Service) AskToConfirm(ctx context.Context, accountID int64, a Ask) (tid
 	if err != nil {
 		return stored, s.unsent(ctx, accountID, keys.HashSecretToken(token), err)
 	}
-	return stored, s.Store.AttachProof(ctx, accountID, stored.Subscriber.ID, stored.LedgerSeq, "confirmation_request", sent)
+	s.keepProof(ctx, accountID, stored.Subscriber.ID, stored.LedgerSeq, "confirmation_request", sent)
+	return stored, nil
 }
 
 // Requester returns an importer.Requester-shaped function that asks each imported person

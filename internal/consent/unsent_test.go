@@ -20,9 +20,10 @@ type relay struct {
 	mu   sync.Mutex
 	next error
 	sent int
+	last []byte // the last message sent
 }
 
-func (r *relay) Send(_ context.Context, _ mail.Envelope, _ []byte) error {
+func (r *relay) Send(_ context.Context, _ mail.Envelope, msg []byte) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.next; err != nil {
@@ -30,6 +31,7 @@ func (r *relay) Send(_ context.Context, _ mail.Envelope, _ []byte) error {
 		return err
 	}
 	r.sent++
+	r.last = msg
 	return nil
 }
 

@@ -69,8 +69,7 @@ func (s *Store) RequestSubscription(ctx context.Context, accountID int64, req ti
 	if err := sub.Validate(); err != nil {
 		return res, err
 	}
-	doubleOptIn := req.Kind == tidings.LedgerRequested
-	if doubleOptIn && len(req.TokenHash) == 0 {
+	if (req.Kind == tidings.LedgerRequested || req.ConfirmUnlessNew) && len(req.TokenHash) == 0 {
 		return res, fmt.Errorf("sqlstore: a double opt-in request needs a token hash")
 	}
 	now := s.stamp()
@@ -81,6 +80,21 @@ func (s *Store) RequestSubscription(ctx context.Context, accountID int64, req ti
 	orig := sub
 	attempt := func(tx *sql.Tx) error {
 		sub = orig
+		kind := req.Kind
+		if kind == tidings.LedgerSingleOptIn && req.ConfirmUnlessNew {
+			// Single opt-in is for addresses the account has never had. Anyone can type an
+			// address into a form: a known subscriber's data, a list they left, or a
+			// suppression is changed only by the person, through the link in the mail.
+			asked, err := s.heldOrSuppressed(ctx, tx, accountID, req.Email)
+			if err != nil {
+				return err
+			}
+			if asked {
+				kind = tidings.LedgerRequested
+			}
+		}
+		doubleOptIn := kind == tidings.LedgerRequested
+		res.Requested = doubleOptIn
 		if req.RespectSuppression {
 			if ok, _, err := suppressed(ctx, tx, accountID, s.keys.SuppressionHash(req.Email.String())); err != nil || ok {
 				if ok {
@@ -138,7 +152,7 @@ func (s *Store) RequestSubscription(ctx context.Context, accountID int64, req ti
 			ev.Note += "tracking consent given"
 		}
 		for i, listID := range req.Lists {
-			e := tidings.LedgerEntry{AccountID: accountID, Time: now, Kind: req.Kind, PersonID: pid, ListID: listID,
+			e := tidings.LedgerEntry{AccountID: accountID, Time: now, Kind: kind, PersonID: pid, ListID: listID,
 				Source: req.Source, TextVersion: textVersion, TextSHA256: textHash}
 			if err := s.appendLedger(ctx, tx, &e, dk, ev); err != nil {
 				return err
@@ -157,6 +171,18 @@ func (s *Store) RequestSubscription(ctx context.Context, accountID int64, req ti
 	}
 	res.Subscriber = sub
 	return res, err
+}
+
+// heldOrSuppressed says whether the account holds a subscriber with this address, or
+// has suppressed it.
+func (s *Store) heldOrSuppressed(ctx context.Context, tx *sql.Tx, accountID int64, email tidings.Address) (bool, error) {
+	if ok, _, err := suppressed(ctx, tx, accountID, s.keys.SuppressionHash(email.String())); err != nil || ok {
+		return ok, err
+	}
+	var held bool
+	err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM subscribers s JOIN persons p ON p.id = s.person_id
+		WHERE s.account_id = $1 AND p.email_hash = $2)`, accountID, s.keys.Lookup(email.String())).Scan(&held)
+	return held, err
 }
 
 // pendingChanges is what a double opt-in request asks to change of the subscriber,

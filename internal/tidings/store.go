@@ -166,6 +166,11 @@ type SubscriptionRequest struct {
 	Kind      LedgerKind
 	TokenHash []byte    // double opt-in: SHA-256 of the confirmation token
 	ExpiresAt time.Time // double opt-in: when the request lapses
+	// ConfirmUnlessNew turns a LedgerSingleOptIn request into a double opt-in one
+	// (TokenHash and ExpiresAt set) when the account already holds the address or has
+	// suppressed it: a form on a single opt-in list must not change a known subscriber,
+	// undo their unsubscribe, or lift a suppression for whoever typed the address.
+	ConfirmUnlessNew bool
 	// RespectSuppression refuses suppressed addresses with ErrSuppressed. Controllers'
 	// adds (API, import) set it; the person's own request does not, because their
 	// confirmed re-subscription is what lifts a suppression.
@@ -176,6 +181,7 @@ type SubscriptionRequest struct {
 type SubscriptionResult struct {
 	Subscriber Subscriber
 	LedgerSeq  int64 // the ledger entry of this request
+	Requested  bool  // a double opt-in request waits for its link (see ConfirmUnlessNew)
 }
 
 // Confirmation reports a confirmed double opt-in.

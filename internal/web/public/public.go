@@ -164,10 +164,10 @@ func (s *server) subscribe(w http.ResponseWriter, r *http.Request) {
 	p.Email, p.Name = in.Email, in.Name
 	if in.Website != "" {
 		// A bot filled the hidden field: answer as if all went well, store nothing.
-		s.succeed(w, asJSON, true)
+		s.succeed(w, asJSON, p.List.DoubleOptIn)
 		return
 	}
-	out, err := s.Consent.Subscribe(r.Context(), consent.SubscribeRequest{
+	_, err = s.Consent.Subscribe(r.Context(), consent.SubscribeRequest{
 		AccountID: p.Account.ID, Lists: []int64{p.List.ID}, Email: in.Email, Name: in.Name,
 		TrackingConsent: in.TrackingConsent, TextVersion: in.ConsentVersion, Source: sourceOf(asJSON),
 		Evidence: tidings.Evidence{IP: ip.String(), UserAgent: clip(r.UserAgent(), 512), Referrer: clip(r.Referer(), 1000)},
@@ -182,7 +182,7 @@ func (s *server) subscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The answer is the same whether or not the address was already known.
-	s.succeed(w, asJSON, out.DoubleOptIn)
+	s.succeed(w, asJSON, p.List.DoubleOptIn)
 }
 
 func sourceOf(asJSON bool) tidings.Source {
@@ -217,7 +217,10 @@ func readInput(w http.ResponseWriter, r *http.Request, asJSON bool) (subscribeIn
 }
 
 func (s *server) succeed(w http.ResponseWriter, asJSON, doubleOptIn bool) {
-	status, title, msg := "subscribed", "You're subscribed", "Thank you! You are now subscribed. A welcome message is on its way."
+	// On a single opt-in list an address already known is asked to confirm instead
+	// (consent.Subscribe); the answer does not tell which, or the form would say who
+	// is on the list.
+	status, title, msg := "subscribed", "You're subscribed", "Thank you! A message is on its way to you: a welcome, or, if this address was already with us, a link to confirm."
 	if doubleOptIn {
 		status, title, msg = "confirmation_sent", "Check your inbox", "Almost done: we sent you an email. Open the link in it to confirm your subscription."
 	}
