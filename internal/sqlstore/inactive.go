@@ -47,7 +47,11 @@ func (s *Store) DeleteInactive(ctx context.Context, accountID int64, cutoff time
 			refs = append(refs, r)
 		}
 		rows.Close()
+		now := s.stamp()
 		for _, r := range refs {
+			if err := s.rememberUnsubscribe(ctx, tx, accountID, r.id, now); err != nil {
+				return err
+			}
 			if err := deleteSubscriber(ctx, tx, s.engine, accountID, r.id, r.person); err != nil {
 				return err
 			}

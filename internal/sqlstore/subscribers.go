@@ -263,19 +263,37 @@ func (s *Store) UpdateSubscriber(ctx context.Context, accountID int64, sub *tidi
 }
 
 // DeleteSubscriber deletes the subscriber and everything about them in the account, as
-// an erasure does but without a suppression: the account holder, not the person, asked.
+// an erasure does but without an erasure's suppression: the account holder, not the
+// person, asked. An unsubscribe the person made is remembered (rememberUnsubscribe).
 // A person no other account holds goes too, with their key.
 func (s *Store) DeleteSubscriber(ctx context.Context, accountID, id int64) error {
+	now := s.stamp()
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		var personID int64
 		if err := tx.QueryRowContext(ctx, `SELECT person_id FROM subscribers WHERE account_id = $1 AND id = $2`, accountID, id).Scan(&personID); err != nil {
 			return translate(err)
+		}
+		if err := s.rememberUnsubscribe(ctx, tx, accountID, id, now); err != nil {
+			return err
 		}
 		if err := deleteSubscriber(ctx, tx, s.engine, accountID, id, personID); err != nil {
 			return err
 		}
 		return s.deletePersonIfUnused(ctx, tx, personID)
 	})
+}
+
+// rememberUnsubscribe suppresses the address of a subscriber about to be deleted who
+// left any list. Leaving one list while staying on others adds no suppression
+// (Unsubscribe): the unsubscribed subscription is the memory, and it goes with the
+// subscriber, after which an import could add the person back to the list they left.
+func (s *Store) rememberUnsubscribe(ctx context.Context, tx *sql.Tx, accountID, subscriberID int64, now time.Time) error {
+	var left bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM subscriptions WHERE subscriber_id = $1 AND status = 'unsubscribed')`,
+		subscriberID).Scan(&left); err != nil || !left {
+		return err
+	}
+	return s.suppressSubscriber(ctx, tx, subscriberID, tidings.SuppressUnsubscribed, now, accountID)
 }
 
 func (s *Store) Subscriptions(ctx context.Context, accountID, subscriberID int64) ([]tidings.Subscription, error) {

@@ -649,3 +649,28 @@ func testRequestNamesListTwice(t *testing.T, s tidings.Store) {
 		t.Fatalf("ledger entries for lists %v; want one each for %v", lists, want)
 	}
 }
+
+// A person who left one list while staying on another is not suppressed: the
+// unsubscribed subscription remembers it. Deleting the subscriber (the account holder's
+// choice) must not forget it, or an import would put them back on the list they left;
+// someone who never left anything is deleted without a suppression.
+func testDeletionRemembersUnsubscribe(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l1, l2 := mustList(t, s, a.ID), mustList(t, s, a.ID)
+	leaver := mustSubscriber(t, s, a.ID, "leaver@example.com", l1.ID, l2.ID)
+	stayer := mustSubscriber(t, s, a.ID, "stayer@example.com", l1.ID, l2.ID)
+	_, err := s.Unsubscribe(ctx, a.ID, leaver.ID, []int64{l1.ID}, tidings.SourceMail, tidings.Evidence{})
+	noErr(t, "Unsubscribe", err)
+	if held, _, _ := s.Suppressed(ctx, a.ID, leaver.Email); held {
+		t.Fatal("suppressed while still on a list")
+	}
+	noErr(t, "DeleteSubscriber(leaver)", s.DeleteSubscriber(ctx, a.ID, leaver.ID))
+	noErr(t, "DeleteSubscriber(stayer)", s.DeleteSubscriber(ctx, a.ID, stayer.ID))
+	held, reason, err := s.Suppressed(ctx, a.ID, leaver.Email)
+	if err != nil || !held || reason != tidings.SuppressUnsubscribed {
+		t.Fatalf("after deleting someone who left a list: suppressed %v (%s), %v; want unsubscribed", held, reason, err)
+	}
+	if held, _, _ := s.Suppressed(ctx, a.ID, stayer.Email); held {
+		t.Fatal("deleting someone who never left a list suppressed them")
+	}
+}

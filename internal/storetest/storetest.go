@@ -50,6 +50,7 @@ func Run(t *testing.T, open Opener) {
 		{"TrackingConsentInLedger", testTrackingConsentInLedger},
 		{"UnsubscribeAndSuppression", testUnsubscribeAndSuppression},
 		{"UnsubscribeLists", testUnsubscribeLists},
+		{"DeletionRemembersUnsubscribe", testDeletionRemembersUnsubscribe},
 		{"ExpireUnaskedUnconfirmed", testExpireUnaskedUnconfirmed},
 		{"RequestNamesListTwice", testRequestNamesListTwice},
 		{"ConcurrentUnsubscribes", testConcurrentUnsubscribes},
