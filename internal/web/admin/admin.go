@@ -458,6 +458,9 @@ func (rq *request) page(size int) tidings.Page {
 
 func (rq *request) ip() string { return rq.ClientIP.IP(rq.r).String() }
 
+// limitKey is what per-client limits count by (clientip.Key).
+func (rq *request) limitKey() string { return clientip.Key(rq.ClientIP.IP(rq.r)) }
+
 func (rq *request) client() auth.Client {
 	ua := rq.r.UserAgent()
 	if len(ua) > 500 {

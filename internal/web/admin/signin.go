@@ -49,7 +49,7 @@ func (rq *request) login() error {
 		return err
 	}
 	d := loginData{Email: rq.value("email"), Next: safeNext(rq.value("next"))}
-	if !rq.PerIP.Allow("login/" + rq.ip()) {
+	if !rq.PerIP.Allow("login/" + rq.limitKey()) {
 		rq.Auth.Store.RecordLogin(rq.r.Context(), tidings.LoginAttempt{IP: rq.ip(), UserAgent: rq.client().UserAgent,
 			Result: tidings.LoginThrottled, At: rq.Auth.Now()}, 0, rq.Auth.Now())
 		rq.renderView(http.StatusTooManyRequests, "login", view{Title: "Sign in", Error: "Too many attempts from your network. Wait a minute and try again.", Data: d})
@@ -79,7 +79,7 @@ func (rq *request) secondFactor() error {
 		return err
 	}
 	d := loginData{Next: safeNext(rq.value("next")), Pending: rq.value("pending")}
-	if !rq.PerIP.Allow("login/" + rq.ip()) {
+	if !rq.PerIP.Allow("login/" + rq.limitKey()) {
 		rq.renderView(http.StatusTooManyRequests, "login", view{Title: "Two-factor sign-in", Error: "Too many attempts. Wait a minute and try again.", Data: d})
 		return nil
 	}
@@ -131,7 +131,7 @@ func (rq *request) requestReset() error {
 	if err := rq.form(); err != nil {
 		return err
 	}
-	if !rq.PerIP.Allow("reset/" + rq.ip()) {
+	if !rq.PerIP.Allow("reset/" + rq.limitKey()) {
 		rq.renderView(http.StatusTooManyRequests, "reset", view{Title: "Reset your password", Error: "Too many requests. Wait a minute and try again.", Data: resetData{}})
 		return nil
 	}

@@ -52,3 +52,13 @@ func (r Resolver) IP(req *http.Request) netip.Addr {
 	}
 	return peer
 }
+
+// Key is what per-client limits count by: the address for IPv4, its /64 for IPv6, which
+// is what one subscriber line or host is given (one address each would be a limit
+// anyone can step around).
+func Key(a netip.Addr) string {
+	if a.Is6() {
+		return netip.PrefixFrom(a, 64).Masked().String()
+	}
+	return a.String()
+}

@@ -29,3 +29,18 @@ func TestIP(t *testing.T) {
 		}
 	}
 }
+
+// Limits count an IPv6 client by its /64: one host or line holds a whole /64, and a
+// limit per address would be one it can step around.
+func TestKey(t *testing.T) {
+	same := []string{"2001:db8:1:2::1", "2001:db8:1:2:ffff::9"}
+	if a, b := Key(netip.MustParseAddr(same[0])), Key(netip.MustParseAddr(same[1])); a != b || a != "2001:db8:1:2::/64" {
+		t.Fatalf("one /64: %q and %q", a, b)
+	}
+	if Key(netip.MustParseAddr("2001:db8:1:3::1")) == Key(netip.MustParseAddr(same[0])) {
+		t.Fatal("two /64s share a key")
+	}
+	if a, b := Key(netip.MustParseAddr("192.0.2.1")), Key(netip.MustParseAddr("192.0.2.2")); a == b || a != "192.0.2.1" {
+		t.Fatalf("IPv4 clients: %q and %q", a, b)
+	}
+}

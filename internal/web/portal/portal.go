@@ -128,7 +128,7 @@ func (p *portal) requestLink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	done := page{Title: "Check your inbox", Message: "If you have an email address with us, a sign-in link is on its way to it. The link works once, for 15 minutes."}
-	ip := p.ClientIP.IP(r).String()
+	ip := clientip.Key(p.ClientIP.IP(r))
 	if !p.PerIP.Allow(ip) || !p.PerAddress.Allow(string(keys.HashSecretToken(addr.String()))) {
 		// Same answer: limits must not reveal anything either.
 		p.render(w, http.StatusOK, "message.html", done)

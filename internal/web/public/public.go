@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tidings/tidings/internal/consent"
+	"github.com/tidings/tidings/internal/keys"
 	"github.com/tidings/tidings/internal/tidings"
 	"github.com/tidings/tidings/internal/track"
 	"github.com/tidings/tidings/internal/web/clientip"
@@ -37,9 +38,13 @@ type Deps struct {
 	Log      *slog.Logger
 	// Events records opens and clicks; nil disables the tracking endpoints.
 	Events *track.Writer
-	// SubscribeLimit limits subscribe posts per client IP; nil uses the default
-	// (5 at once, then one every 20 seconds).
+	// SubscribeLimit limits subscribe posts per client (clientip.Key); nil uses the
+	// default (5 at once, then one every 20 seconds).
 	SubscribeLimit *ratelimit.Limiter
+	// AddressLimit limits sign-ups per address, whatever the client, so the form cannot
+	// be used to flood someone with confirmation mails; nil uses the default (3 at once,
+	// then one every 10 minutes).
+	AddressLimit *ratelimit.Limiter
 }
 
 type server struct {
@@ -68,6 +73,9 @@ func Routes(mux *http.ServeMux, d Deps) {
 	}
 	if d.SubscribeLimit == nil {
 		d.SubscribeLimit = ratelimit.New(20*time.Second, 5)
+	}
+	if d.AddressLimit == nil {
+		d.AddressLimit = ratelimit.New(10*time.Minute, 3)
 	}
 	s := &server{d}
 	mux.HandleFunc("GET /s/{list}", s.subscribeForm)
@@ -146,7 +154,7 @@ type subscribeInput struct {
 func (s *server) subscribe(w http.ResponseWriter, r *http.Request) {
 	asJSON := isJSON(r)
 	ip := s.ClientIP.IP(r)
-	if !s.SubscribeLimit.Allow(ip.String()) {
+	if !s.SubscribeLimit.Allow(clientip.Key(ip)) {
 		w.Header().Set("Retry-After", "60")
 		s.fail(w, asJSON, http.StatusTooManyRequests, "rate_limited", "", "Too many sign-ups from your network; please try again in a minute.", formPage{})
 		return
@@ -164,6 +172,12 @@ func (s *server) subscribe(w http.ResponseWriter, r *http.Request) {
 	p.Email, p.Name = in.Email, in.Name
 	if in.Website != "" {
 		// A bot filled the hidden field: answer as if all went well, store nothing.
+		s.succeed(w, asJSON, p.List.DoubleOptIn)
+		return
+	}
+	if addr, err := tidings.ParseAddress(in.Email); err == nil && !s.AddressLimit.Allow(string(keys.HashSecretToken(addr.String()))) {
+		// The same answer as a sign-up, and no mail: the answer must not tell whether the
+		// address was just used, and its owner gets no more than a few mails.
 		s.succeed(w, asJSON, p.List.DoubleOptIn)
 		return
 	}

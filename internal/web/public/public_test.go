@@ -355,6 +355,17 @@ func TestBotsAndLimits(t *testing.T) {
 	if code, _ := w.get("/s/forged-token"); code != 404 {
 		t.Fatalf("forged list token: %d", code)
 	}
+	// One address gets at most 3 confirmation mails however often the form is sent
+	// (every 10 minutes one more); the answer stays the same.
+	for i := range 4 {
+		v := url.Values{"email": {"target@example.com"}, "consent_version": {fmt.Sprint(text.Version)}}
+		if code, page := w.post(form, v); code != 200 || !strings.Contains(page, "Check your inbox") {
+			t.Fatalf("sign-up %d for one address: %d", i+1, code)
+		}
+	}
+	if n := w.sink.Count(); n != 3 {
+		t.Fatalf("%d confirmation mails to one address, want 3", n)
+	}
 	// The default limiter allows a burst of 5 posts per client IP, then refuses.
 	limited := httptest.NewServer(web.NewHandler(web.Deps{Store: store, Keys: testdb.Keyring(t), Consent: w.consent}))
 	defer limited.Close()
