@@ -119,7 +119,8 @@ func cmdDKIM(ctx context.Context, e env, args []string) error {
 	if *asJSON {
 		return json.NewEncoder(e.stdout).Encode(records)
 	}
-	fmt.Fprintln(e.stdout, "Publish these DNS TXT records; Tidings signs with the new keys from now on:")
+	fmt.Fprintln(e.stdout, "Publish these DNS TXT records; Tidings signs with the new keys from now on, and with")
+	fmt.Fprintln(e.stdout, "older keys of the domain until you retire them (admin: Sending domains, Retire):")
 	for _, r := range records {
 		fmt.Fprintf(e.stdout, "\n%s\n", r.Zone)
 	}
