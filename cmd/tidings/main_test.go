@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tidings/tidings/internal/mail"
 )
 
 // cli runs a command in-process with a fresh data folder per test unless env overrides.
@@ -102,6 +104,36 @@ func TestConfigCommand(t *testing.T) {
 	code, _, errs = newCLI(t, "TIDINGS_LISTEN=nowhere").run("serve")
 	if code != 1 || !strings.Contains(errs, "TIDINGS_LISTEN") || !strings.Contains(errs, "host:port") {
 		t.Errorf("bad config: exit %d, %q; want a message naming the setting", code, errs)
+	}
+}
+
+// TestSMTPPortByTLSMode: with no smtp_port, implicit TLS goes to 465 and STARTTLS (or
+// none) to 587; a port that is set is kept. `tidings config` says which.
+func TestSMTPPortByTLSMode(t *testing.T) {
+	for _, tc := range []struct {
+		environ []string
+		addr    string
+	}{
+		{[]string{"TIDINGS_SMTP_TLS=tls"}, "relay.example:465"},
+		{[]string{"TIDINGS_SMTP_TLS=starttls"}, "relay.example:587"},
+		{nil, "relay.example:587"},
+		{[]string{"TIDINGS_SMTP_TLS=tls", "TIDINGS_SMTP_PORT=2465"}, "relay.example:2465"},
+		{[]string{"TIDINGS_SMTP_TLS=starttls", "TIDINGS_SMTP_PORT=0"}, "relay.example:587"},
+	} {
+		c := newCLI(t, append([]string{"TIDINGS_SMTP_HOST=relay.example"}, tc.environ...)...)
+		a := openTestApp(t, c)
+		got := "no SMTP pool"
+		if pool, ok := a.sender.(*mail.SMTPPool); ok {
+			got = pool.Addr()
+		}
+		a.Close()
+		if got != tc.addr {
+			t.Errorf("%v: relay %s, want %s", tc.environ, got, tc.addr)
+		}
+	}
+	code, out, errs := newCLI(t, "TIDINGS_SMTP_HOST=relay.example", "TIDINGS_SMTP_TLS=tls").run("config")
+	if code != 0 || !strings.Contains(out, `smtp_port = 0  # SMTP relay port; 0: 465 with smtp_tls = "tls", else 587`) {
+		t.Errorf("config: %d %s\n%s", code, errs, out)
 	}
 }
 

@@ -51,7 +51,7 @@ type SendConfig struct {
 // SMTPConfig is the outbound relay. An empty Host means "no relay: use the outbox".
 type SMTPConfig struct {
 	Host     string
-	Port     int
+	Port     int // 0: by TLS mode, resolved by mail.NewSMTPPool (465 for "tls", else 587)
 	Username string
 	Password string
 	TLS      string // starttls | tls | none
@@ -107,9 +107,9 @@ var settings = []setting{
 	{key: "smtp_host", help: "SMTP relay host; empty writes mail to the outbox",
 		get: func(c *Config) string { return c.SMTP.Host },
 		set: func(c *Config, v string) error { c.SMTP.Host = v; return nil }},
-	{key: "smtp_port", help: "SMTP relay port",
+	{key: "smtp_port", help: "SMTP relay port; 0: 465 with smtp_tls = \"tls\", else 587",
 		get: func(c *Config) string { return strconv.Itoa(c.SMTP.Port) },
-		set: func(c *Config, v string) error { return intRange(&c.SMTP.Port, v, 1, 65535) }},
+		set: func(c *Config, v string) error { return intRange(&c.SMTP.Port, v, 0, 65535) }},
 	{key: "smtp_username", help: "SMTP user name",
 		get: func(c *Config) string { return c.SMTP.Username },
 		set: func(c *Config, v string) error { c.SMTP.Username = v; return nil }},
@@ -149,7 +149,7 @@ var settings = []setting{
 func Default() Config {
 	return Config{
 		DataDir: "./tidings-data", Listen: "127.0.0.1:8080", LogLevel: "info", LogFormat: "text",
-		SMTP:         SMTPConfig{Port: 587, TLS: "starttls", PoolSize: 4},
+		SMTP:         SMTPConfig{TLS: "starttls", PoolSize: 4}, // Port 0: by TLS mode
 		MaxBodyBytes: 1 << 20, MaxUploadBytes: 64 << 20, ShutdownTimeout: 15 * time.Second,
 		Send: SendConfig{Workers: 8}, DKIMLibcrypto: "libcrypto.so.3",
 	}

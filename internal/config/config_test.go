@@ -48,6 +48,11 @@ func TestDefaults(t *testing.T) {
 	if k, _ := c.SecretKeyBytes(); k != nil {
 		t.Fatal("a secret key by default")
 	}
+	// No default port: the SMTP pool picks it by TLS mode (465 for implicit TLS).
+	c, err = load(t, "", map[string]string{"TIDINGS_SMTP_TLS": "tls"}, nil)
+	if err != nil || c.SMTP.Port != 0 || c.SMTP.TLS != "tls" {
+		t.Fatalf("smtp_tls = tls: port %d, %v; want 0 (by TLS mode)", c.SMTP.Port, err)
+	}
 }
 
 func TestPrecedence(t *testing.T) {
@@ -102,7 +107,7 @@ func TestBadValuesNameTheSetting(t *testing.T) {
 		{"TIDINGS_LOG_LEVEL", "loud", "is not one of debug, info, warn, error"},
 		{"TIDINGS_LOG_FORMAT", "xml", "TIDINGS_LOG_FORMAT"},
 		{"TIDINGS_TRUSTED_PROXIES", "10.0.0.0/8,nope", "\"nope\" is not an IP address"},
-		{"TIDINGS_SMTP_PORT", "70000", "from 1 to 65535"},
+		{"TIDINGS_SMTP_PORT", "70000", "from 0 to 65535"},
 		{"TIDINGS_SMTP_TLS", "ssl", "TIDINGS_SMTP_TLS"},
 		{"TIDINGS_SMTP_POOL_SIZE", "0", "from 1 to 256"},
 		{"TIDINGS_MAX_BODY_BYTES", "-1", "TIDINGS_MAX_BODY_BYTES"},

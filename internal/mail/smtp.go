@@ -18,13 +18,23 @@ import (
 // SMTPConfig describes a relay.
 type SMTPConfig struct {
 	Host               string
-	Port               int // default 587, or 465 with TLS "tls"
+	Port               int // 0: 465 with TLS "tls" (implicit), else 587; see DefaultSMTPPort
 	Username, Password string
 	TLS                string // "starttls" (default), "tls" (implicit) or "none"
 	PoolSize           int    // connections open at once; default 4
 	HelloName          string // EHLO name; default "localhost"
 	TLSConfig          *tls.Config
 	Timeout            time.Duration // per SMTP command and for dialing; default 30s
+}
+
+// DefaultSMTPPort is the relay port for a TLS mode when none is configured: 465
+// (submissions) for implicit TLS, else 587 (submission). It is the one place that
+// decides; the configuration leaves the port 0 unless it is set.
+func DefaultSMTPPort(tlsMode string) int {
+	if tlsMode == "tls" {
+		return 465
+	}
+	return 587
 }
 
 // SMTPPool delivers over up to PoolSize reused connections to one relay. It is safe
@@ -64,10 +74,7 @@ func NewSMTPPool(cfg SMTPConfig) (*SMTPPool, error) {
 		return nil, fmt.Errorf("smtp: TLS mode %q (want starttls, tls or none)", cfg.TLS)
 	}
 	if cfg.Port == 0 {
-		cfg.Port = 587
-		if cfg.TLS == "tls" {
-			cfg.Port = 465
-		}
+		cfg.Port = DefaultSMTPPort(cfg.TLS)
 	}
 	if cfg.PoolSize <= 0 {
 		cfg.PoolSize = 4
@@ -274,8 +281,11 @@ func (p *SMTPPool) discard(c *conn) {
 	<-p.slots
 }
 
+// Addr is the relay's host:port the pool connects to.
+func (p *SMTPPool) Addr() string { return net.JoinHostPort(p.cfg.Host, strconv.Itoa(p.cfg.Port)) }
+
 func (p *SMTPPool) dial(ctx context.Context) (*conn, error) {
-	addr := net.JoinHostPort(p.cfg.Host, strconv.Itoa(p.cfg.Port))
+	addr := p.Addr()
 	d := net.Dialer{Timeout: p.cfg.Timeout}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {

@@ -36,6 +36,20 @@ func envTo(to string) mail.Envelope {
 	return mail.Envelope{From: "bounces+x@books.example", To: []string{to}}
 }
 
+// TestSMTPPoolDefaultPort: an unset port follows the TLS mode.
+func TestSMTPPoolDefaultPort(t *testing.T) {
+	for mode, want := range map[string]string{"tls": "relay.example:465", "starttls": "relay.example:587", "none": "relay.example:587", "": "relay.example:587"} {
+		pool, err := mail.NewSMTPPool(mail.SMTPConfig{Host: "relay.example", TLS: mode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pool.Addr() != want {
+			t.Errorf("TLS %q: %s, want %s", mode, pool.Addr(), want)
+		}
+		pool.Close()
+	}
+}
+
 func TestSMTPPoolReusesConnections(t *testing.T) {
 	sink := mailtest.NewSink(t)
 	pool := plainPool(t, sink, 3)

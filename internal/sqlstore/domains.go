@@ -17,20 +17,37 @@ func dkimAAD(domainID int64, selector string) []byte {
 }
 
 func (s *Store) AddDKIMKey(ctx context.Context, accountID int64, domain string, k *tidings.DKIMKey) error {
+	return s.AddDKIMKeys(ctx, accountID, domain, k)
+}
+
+// AddDKIMKeys adds keys to the account's domain, creating the domain if new, in one
+// transaction: every key is checked first, and either all are stored or none (a selector
+// already used on the domain is ErrConflict, and leaves the others unstored too).
+func (s *Store) AddDKIMKeys(ctx context.Context, accountID int64, domain string, ks ...*tidings.DKIMKey) error {
 	addr, err := tidings.ParseAddress("postmaster@" + strings.TrimSpace(domain))
 	if err != nil {
 		return tidings.Invalid("domain", "bad_domain", "must be a domain name like news.example.com")
 	}
 	domain = addr.Domain
-	k.Selector = strings.ToLower(strings.TrimSpace(k.Selector))
-	if !selectorRE.MatchString(k.Selector) {
-		return tidings.Invalid("selector", "bad_selector", "must be a DNS label: letters, digits and hyphens")
+	if len(ks) == 0 {
+		return tidings.Invalid("algorithm", "required", "at least one key is needed")
 	}
-	if k.Algorithm != "rsa" && k.Algorithm != "ed25519" {
-		return tidings.Invalid("algorithm", "invalid_choice", "must be rsa or ed25519")
+	seen := map[string]bool{}
+	for _, k := range ks {
+		k.Selector = strings.ToLower(strings.TrimSpace(k.Selector))
+		if !selectorRE.MatchString(k.Selector) {
+			return tidings.Invalid("selector", "bad_selector", "must be a DNS label: letters, digits and hyphens")
+		}
+		if seen[k.Selector] {
+			return tidings.Invalid("selector", "duplicate", "%s is given twice", k.Selector)
+		}
+		seen[k.Selector] = true
+		if k.Algorithm != "rsa" && k.Algorithm != "ed25519" {
+			return tidings.Invalid("algorithm", "invalid_choice", "must be rsa or ed25519")
+		}
 	}
 	now := s.stamp()
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE id = $1`, accountID).Scan(new(int)); err != nil {
 			return translate(err)
 		}
@@ -42,13 +59,26 @@ func (s *Store) AddDKIMKey(ctx context.Context, accountID int64, domain string, 
 		if err := tx.QueryRowContext(ctx, `SELECT id FROM sending_domains WHERE account_id = $1 AND domain = $2`, accountID, domain).Scan(&domainID); err != nil {
 			return err
 		}
-		sealed := s.keys.SealInstance(k.PrivateKey, dkimAAD(domainID, k.Selector))
-		err := tx.QueryRowContext(ctx, `
-			INSERT INTO dkim_keys (domain_id, selector, algorithm, private_key_sealed, public_key, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, domainID, k.Selector, k.Algorithm, sealed, k.PublicKey, toDB(now)).Scan(&k.ID)
-		k.CreatedAt = now
-		return translate(err)
+		for _, k := range ks {
+			sealed := s.keys.SealInstance(k.PrivateKey, dkimAAD(domainID, k.Selector))
+			if err := tx.QueryRowContext(ctx, `
+				INSERT INTO dkim_keys (domain_id, selector, algorithm, private_key_sealed, public_key, created_at)
+				VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, domainID, k.Selector, k.Algorithm, sealed, k.PublicKey, toDB(now)).Scan(&k.ID); err != nil {
+				return translate(err)
+			}
+		}
+		return nil
 	})
+	if err != nil {
+		for _, k := range ks {
+			k.ID = 0
+		}
+		return err
+	}
+	for _, k := range ks {
+		k.CreatedAt = now
+	}
+	return nil
 }
 
 func (s *Store) RetireDKIMKey(ctx context.Context, accountID, keyID int64) error {
@@ -93,3 +123,7 @@ func (s *Store) SendingDomains(ctx context.Context, accountID int64) ([]tidings.
 	}
 	return out, rows.Err()
 }
+
+// ValidSelector reports whether s is a DKIM selector AddDKIMKeys accepts: one lower-case
+// DNS label.
+func ValidSelector(s string) bool { return selectorRE.MatchString(s) }
