@@ -211,6 +211,52 @@ func TestSubscriberAddMailFails(t *testing.T) {
 	})
 }
 
+// Tracking consent the account holder asserts through the API is a consent event: in
+// the ledger with the token, and refused where the account does not track.
+func TestSubscriberTrackingConsentThroughLedger(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		path := fmt.Sprintf("/api/v1/subscribers/%d", id(t, e.must(201, e.do("POST", "/api/v1/subscribers", e.tokA, map[string]any{"email": "ann@example.com"}))))
+		if code, field := e.must(422, e.do("PATCH", path, e.tokA, map[string]any{"tracking_consent": true})).errCode(t); code != "tracking_off" || field != "tracking_consent" {
+			t.Fatalf("tracking consent where the account does not track: %s on %s", code, field)
+		}
+		e.must(422, e.do("POST", "/api/v1/subscribers", e.tokA, map[string]any{"email": "bob@example.com", "tracking_consent": true}))
+		e.a.TrackingEnabled = true
+		if err := e.store.UpdateAccount(ctx, &e.a); err != nil {
+			t.Fatal(err)
+		}
+		kinds := func(sub int64) (n int) {
+			t.Helper()
+			hist, err := e.store.SubscriberLedger(ctx, e.a.ID, sub, tidings.Page{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, h := range hist {
+				if h.Kind == tidings.LedgerTrackingChange && h.Source == tidings.SourceAPI {
+					n++
+				}
+			}
+			return n
+		}
+		ann := e.must(200, e.do("PATCH", path, e.tokA, map[string]any{"tracking_consent": true, "name": "Ann"})).json(t)
+		annID := int64(ann["id"].(float64))
+		if ann["tracking_consent"] != true || ann["name"] != "Ann" || kinds(annID) != 1 {
+			t.Fatalf("PATCH tracking consent: %v, %d ledger entries; want given, 1 entry", ann, kinds(annID))
+		}
+		e.must(200, e.do("PATCH", path, e.tokA, map[string]any{"name": "Ann B"}))
+		if kinds(annID) != 1 {
+			t.Fatal("a PATCH that left tracking consent alone wrote a ledger entry")
+		}
+		if got := e.must(200, e.do("PATCH", path, e.tokA, map[string]any{"tracking_consent": false})).json(t); got["tracking_consent"] != false || kinds(annID) != 2 {
+			t.Fatalf("withdrawing: %v, %d entries", got, kinds(annID))
+		}
+		bob := e.must(201, e.do("POST", "/api/v1/subscribers", e.tokA, map[string]any{"email": "bob@example.com", "tracking_consent": true})).json(t)
+		if bob["tracking_consent"] != true || kinds(int64(bob["id"].(float64))) != 1 {
+			t.Fatalf("an add with tracking consent: %v", bob)
+		}
+	})
+}
+
 func TestSubscribersCRUDAndSearch(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e *env) {
 		doi := id(t, e.must(201, e.do("POST", "/api/v1/lists", e.tokA, map[string]any{"name": "DOI"})))

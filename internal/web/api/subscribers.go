@@ -74,6 +74,9 @@ func (a *api) createSubscriber(w http.ResponseWriter, r *http.Request, c caller)
 	}
 	sub := tidings.Subscriber{Email: *in.Email}
 	in.apply(&sub)
+	if err := a.checkTracking(r, c, in); err != nil {
+		return err
+	}
 	status := tidings.SubConfirmed
 	for i, id := range in.Lists {
 		l, err := a.Store.GetList(r.Context(), c.AccountID, id)
@@ -108,12 +111,19 @@ func (a *api) createSubscriber(w http.ResponseWriter, r *http.Request, c caller)
 		return a.askToConfirm(w, r, c, sub, in.Lists, decl)
 	}
 	if !confirmed {
+		tracking := sub.TrackingConsent
+		sub.TrackingConsent = false // given below, through the ledger
 		err := a.Store.CreateSubscriber(r.Context(), c.AccountID, &sub, in.Lists, status)
 		if errors.Is(err, tidings.ErrConflict) {
 			return errAlreadySubscriber()
 		}
 		if err != nil {
 			return err
+		}
+		if tracking {
+			if err := a.recordTracking(r, c, &sub, true); err != nil {
+				return err
+			}
 		}
 		return writeJSON(w, http.StatusCreated, sub)
 	}
@@ -129,9 +139,6 @@ func (a *api) createSubscriber(w http.ResponseWriter, r *http.Request, c caller)
 		RespectSuppression: true})
 	if errors.Is(err, tidings.ErrSuppressed) {
 		return errSuppressed(tidings.SuppressUnsubscribed)
-	}
-	if errors.Is(err, consent.ErrMailNotSent) {
-		return fail(http.StatusServiceUnavailable, "mail_unavailable", "the confirmation mail could not be sent just now, so nothing was kept; try again later")
 	}
 	if err != nil {
 		return err
@@ -235,11 +242,52 @@ func (a *api) patchSubscriber(w http.ResponseWriter, r *http.Request, c caller) 
 	if err != nil {
 		return err
 	}
+	if err := a.checkTracking(r, c, in); err != nil {
+		return err
+	}
+	tracking := sub.TrackingConsent
 	in.apply(&sub)
+	tracking, sub.TrackingConsent = sub.TrackingConsent, tracking // changed below, through the ledger
 	if err := a.Store.UpdateSubscriber(r.Context(), c.AccountID, &sub); err != nil {
 		return err
 	}
+	if tracking != sub.TrackingConsent {
+		if err := a.recordTracking(r, c, &sub, tracking); err != nil {
+			return err
+		}
+	}
 	return writeJSON(w, http.StatusOK, sub)
+}
+
+// checkTracking refuses a tracking consent the caller asserts where the account does
+// not track: there is nothing to consent to.
+func (a *api) checkTracking(r *http.Request, c caller, in subscriberInput) error {
+	if in.TrackingConsent == nil || !*in.TrackingConsent {
+		return nil
+	}
+	acc, err := a.Store.GetAccount(r.Context(), c.AccountID)
+	if err != nil {
+		return err
+	}
+	if !acc.TrackingEnabled {
+		return &tidings.ValidationError{Field: "tracking_consent", Code: "tracking_off",
+			Message: "this account does not use open and click tracking; turn it on in the account settings first"}
+	}
+	return nil
+}
+
+// recordTracking gives or withdraws the subscriber's tracking consent as a consent
+// event: in the ledger, with the token that asserted it.
+func (a *api) recordTracking(r *http.Request, c caller, sub *tidings.Subscriber, given bool) error {
+	note := fmt.Sprintf("tracking consent withdrawn through the API with token %d", c.ID)
+	if given {
+		note = fmt.Sprintf("tracking consent recorded through the API with token %d", c.ID)
+	}
+	if err := a.Store.SetTrackingConsent(r.Context(), c.AccountID, sub.ID, given, tidings.SourceAPI, tidings.Evidence{Time: time.Now(), Note: note}); err != nil {
+		return err
+	}
+	sub.TrackingConsent = given
+	return nil
 }
 
 func (a *api) deleteSubscriber(w http.ResponseWriter, r *http.Request, c caller) error {
