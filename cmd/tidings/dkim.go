@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tidings/tidings/internal/postman"
+	"github.com/tidings/tidings/internal/tidings"
 )
 
 func cmdDKIM(ctx context.Context, e env, args []string) error {
@@ -45,6 +46,10 @@ func cmdDKIM(ctx context.Context, e env, args []string) error {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
 		if err := a.store.AddDKIMKey(ctx, accountID, *domain, &k); err != nil {
+			if v, ok := tidings.AsValidation(err); ok && v.Code == "domain_taken" {
+				// A domain belongs to one account; the store does not say which.
+				return fmt.Errorf("%s is already a sending domain of another account on this instance (a domain belongs to one account)", *domain)
+			}
 			return err
 		}
 		name, value, zone, err := postman.DKIMRecord(strings.ToLower(*domain), k)
