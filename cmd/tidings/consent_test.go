@@ -114,6 +114,22 @@ func TestDKIMAndRetentionCommands(t *testing.T) {
 	if err != nil || len(ds) != 1 || len(ds[0].Keys) != 2 {
 		t.Fatalf("stored domains %+v %v", ds, err)
 	}
+	// Another account cannot take the domain.
+	code, out, _ = c.run("account", "create", "--name", "Other", "--contact-email", "dpo@other.example", "--json")
+	var other tidings.Account
+	if json.Unmarshal([]byte(out), &other); code != 0 || other.ID == 0 {
+		t.Fatalf("account create: %d %s", code, out)
+	}
+	code, out, errs = c.run("dkim", "generate", "--account", fmt.Sprint(other.ID), "--domain", "News.Shop.Example")
+	if code != 1 || out != "" || !strings.Contains(errs, "News.Shop.Example is already a sending domain of another account") {
+		t.Fatalf("dkim generate for another account's domain: %d %q %q", code, out, errs)
+	}
+	a = openTestApp(t, c)
+	ds, err = a.store.SendingDomains(context.Background(), other.ID)
+	a.Close()
+	if err != nil || len(ds) != 0 {
+		t.Fatalf("the other account holds %+v %v", ds, err)
+	}
 	if code, _, _ := c.run("dkim", "generate", "--account", fmt.Sprint(acc.ID), "--domain", "x.example", "--algorithms", "dsa"); code != 2 {
 		t.Fatalf("unknown algorithm: exit %d", code)
 	}

@@ -96,6 +96,10 @@ func cmdDKIM(ctx context.Context, e env, args []string) error {
 		keys[i] = &k
 	}
 	if err := a.store.AddDKIMKeys(ctx, accountID, dom, keys...); err != nil {
+		if v, ok := tidings.AsValidation(err); ok && v.Code == "domain_taken" {
+			// A domain belongs to one account; the store does not say which.
+			return fmt.Errorf("%s is already a sending domain of another account on this instance (a domain belongs to one account)", *domain)
+		}
 		switch {
 		case errors.Is(err, tidings.ErrNotFound):
 			return fmt.Errorf("account %d not found", accountID)

@@ -25,8 +25,9 @@ import (
 // to a maildir (tmp/ then renamed into new/), so a new user sees exactly what Tidings
 // would have sent, in the web UI or in any mail client pointed at the folder.
 //
-// The envelope is recorded in X-Tidings-Envelope-From and X-Tidings-Envelope-To header
-// fields added at the top of the stored file, rather than in a sidecar: one file per
+// The envelope is recorded in X-Tidings-Envelope-From, X-Tidings-Envelope-Account (when
+// the mail is an account's) and X-Tidings-Envelope-To header fields added at the top of
+// the stored file, rather than in a sidecar: one file per
 // message keeps the rename atomic and the maildir readable by mail clients. They sit
 // above the DKIM signature, outside what it covers, and Read strips them.
 type Outbox struct {
@@ -43,14 +44,18 @@ type OutboxEntry struct {
 	To      []string  `json:"envelope_to"`
 	Subject string    `json:"subject"`
 	Size    int64     `json:"size"` // of the message as sent, without the envelope fields
+	// Account is the account the mail was sent for; 0 for the instance's own mail and
+	// for mail stored by versions that did not record it.
+	Account int64 `json:"account_id,omitempty"`
 }
 
 // ErrNoMessage: no stored message has that ID.
 var ErrNoMessage = errors.New("outbox: no such message")
 
 const (
-	envFrom = "X-Tidings-Envelope-From: "
-	envTo   = "X-Tidings-Envelope-To: "
+	envFrom    = "X-Tidings-Envelope-From: "
+	envAccount = "X-Tidings-Envelope-Account: "
+	envTo      = "X-Tidings-Envelope-To: "
 )
 
 // NewOutbox opens (creating) the maildir at dir.
@@ -82,6 +87,9 @@ func (o *Outbox) Send(ctx context.Context, env Envelope, msg []byte) error {
 	var b bytes.Buffer
 	b.Grow(len(msg) + 64*(1+len(env.To)))
 	b.WriteString(envFrom + "<" + env.From + ">\r\n")
+	if env.Account > 0 {
+		b.WriteString(envAccount + strconv.FormatInt(env.Account, 10) + "\r\n")
+	}
 	for _, to := range env.To {
 		b.WriteString(envTo + "<" + to + ">\r\n")
 	}
@@ -194,6 +202,10 @@ func readEntry(id, path string) (OutboxEntry, error) {
 	from := h.Get(strings.TrimSuffix(envFrom, ": "))
 	e := OutboxEntry{ID: id, Time: time.Unix(0, idTime(id)), From: trim(from), Subject: decodeHeader(h.Get("Subject"))}
 	size := st.Size() - int64(len(envFrom)+len(from)+2)
+	if acc := h.Get(strings.TrimSuffix(envAccount, ": ")); acc != "" {
+		e.Account, _ = strconv.ParseInt(acc, 10, 64)
+		size -= int64(len(envAccount) + len(acc) + 2)
+	}
 	for _, to := range h.Values(strings.TrimSuffix(envTo, ": ")) {
 		e.To = append(e.To, trim(to))
 		size -= int64(len(envTo) + len(to) + 2)
@@ -215,7 +227,7 @@ func (o *Outbox) Read(id string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	for bytes.HasPrefix(b, []byte(envFrom)) || bytes.HasPrefix(b, []byte(envTo)) {
+	for bytes.HasPrefix(b, []byte(envFrom)) || bytes.HasPrefix(b, []byte(envAccount)) || bytes.HasPrefix(b, []byte(envTo)) {
 		i := bytes.Index(b, []byte("\r\n"))
 		if i < 0 {
 			break

@@ -20,7 +20,8 @@ func TestOutbox(t *testing.T) {
 	}
 	msg := sample().Bytes()
 	for i := range 3 {
-		env := mail.Envelope{From: "b@books.example", To: []string{fmt.Sprintf("r%d@example.com", i), "cc@example.com"}}
+		// The account is recorded when given (the first message is the instance's own).
+		env := mail.Envelope{From: "b@books.example", To: []string{fmt.Sprintf("r%d@example.com", i), "cc@example.com"}, Account: int64(i) * 7}
 		if err := o.Send(context.Background(), env, msg); err != nil {
 			t.Fatal(err)
 		}
@@ -34,11 +35,11 @@ func TestOutbox(t *testing.T) {
 	}
 	e := list[0]
 	if e.To[0] != "r2@example.com" || len(e.To) != 2 || e.From != "b@books.example" || e.Subject != sample().Subject ||
-		e.Size != int64(len(msg)) || e.Time.IsZero() || !e.Time.After(list[1].Time) {
+		e.Size != int64(len(msg)) || e.Time.IsZero() || !e.Time.After(list[1].Time) || e.Account != 14 || list[1].Account != 7 {
 		t.Fatalf("newest entry = %+v", e)
 	}
-	if all, _ := o.List(0); len(all) != 3 {
-		t.Fatalf("List(0) = %d entries, want all 3", len(all))
+	if all, _ := o.List(0); len(all) != 3 || all[2].Account != 0 || all[2].Size != int64(len(msg)) {
+		t.Fatalf("List(0) = %+v, want all 3, the oldest without an account", all)
 	}
 	got, err := o.Read(e.ID)
 	if err != nil || !bytes.Equal(got, msg) {

@@ -12,6 +12,10 @@ import (
 type Envelope struct {
 	From string
 	To   []string
+	// Account is the account the mail is sent for (0 for the instance's own mail, such
+	// as sign-in links). Relays ignore it; the outbox records it, so that an account is
+	// shown its own mail whatever domain it went out from.
+	Account int64
 }
 
 // check refuses envelopes no relay could take: no recipient, or a line break that

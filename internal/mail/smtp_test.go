@@ -114,7 +114,7 @@ func TestSMTPErrorsAreClassified(t *testing.T) {
 	}
 	for _, env := range []mail.Envelope{{From: "b@books.example"}, envTo("a@example.com\r\nRSET"), {From: "x\r\nDATA", To: []string{"a@example.com"}}} {
 		if err := pool.Send(context.Background(), env, nil); err == nil || mail.IsTemporary(err) {
-			t.Errorf("envelope %q: %v, want a permanent error", env, err)
+			t.Errorf("envelope %q → %q: %v, want a permanent error", env.From, env.To, err)
 		}
 	}
 }

@@ -99,7 +99,7 @@ func (p *Postman) Send(ctx context.Context, accountID int64, l Letter) ([]byte, 
 	if rp == "" {
 		rp = from
 	}
-	if err := p.send.Send(ctx, mail.Envelope{From: rp, To: []string{l.To.String()}}, raw); err != nil {
+	if err := p.send.Send(ctx, mail.Envelope{From: rp, To: []string{l.To.String()}, Account: accountID}, raw); err != nil {
 		return nil, err
 	}
 	return raw, nil

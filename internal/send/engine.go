@@ -467,7 +467,7 @@ func (e *Engine) compose(j *job, sub tidings.Subscriber) ([]byte, mail.Envelope,
 			return nil, mail.Envelope{}, "", err
 		}
 	}
-	return raw, mail.Envelope{From: "bounces+" + token + "@" + j.domain, To: []string{sub.Email.String()}}, id, nil
+	return raw, mail.Envelope{From: "bounces+" + token + "@" + j.domain, To: []string{sub.Email.String()}, Account: c.AccountID}, id, nil
 }
 
 // recipientToken identifies (account, campaign, subscriber) in unsubscribe links and the

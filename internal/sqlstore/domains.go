@@ -51,13 +51,20 @@ func (s *Store) AddDKIMKeys(ctx context.Context, accountID int64, domain string,
 		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE id = $1`, accountID).Scan(new(int)); err != nil {
 			return translate(err)
 		}
+		// A domain belongs to at most one account on the instance (migration 31): its
+		// keys sign as it, and the account sees the mail sent from it. The conflict target
+		// is the domain alone, so a concurrent claim by another account is found by the
+		// SELECT below rather than failing the insert; which account holds it is not said.
 		if _, err := tx.ExecContext(ctx, `INSERT INTO sending_domains (account_id, domain, created_at) VALUES ($1, $2, $3)
-			ON CONFLICT (account_id, domain) DO NOTHING`, accountID, domain, toDB(now)); err != nil {
+			ON CONFLICT (domain) DO NOTHING`, accountID, domain, toDB(now)); err != nil {
 			return translate(err)
 		}
-		var domainID int64
-		if err := tx.QueryRowContext(ctx, `SELECT id FROM sending_domains WHERE account_id = $1 AND domain = $2`, accountID, domain).Scan(&domainID); err != nil {
+		var domainID, owner int64
+		if err := tx.QueryRowContext(ctx, `SELECT id, account_id FROM sending_domains WHERE domain = $1`, domain).Scan(&domainID, &owner); err != nil {
 			return err
+		}
+		if owner != accountID {
+			return tidings.Invalid("domain", "domain_taken", "this domain is already used by another account on this instance; ask the operator")
 		}
 		for _, k := range ks {
 			sealed := s.keys.SealInstance(k.PrivateKey, dkimAAD(domainID, k.Selector))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -257,6 +258,25 @@ func testDomains(t *testing.T, s tidings.Store) {
 	if ds, _ := s.SendingDomains(ctx, b.ID); len(ds) != 0 {
 		t.Fatalf("B sees A's domains: %+v", ds)
 	}
+	// A domain belongs to one account: B cannot add A's, in any spelling, and is not
+	// told whose it is.
+	noErr(t, "AddDKIMKey(IDN)", s.AddDKIMKey(ctx, a.ID, "Bücher.example", &tidings.DKIMKey{Selector: "s1", Algorithm: "rsa", PrivateKey: []byte("x"), PublicKey: []byte{1}}))
+	for _, d := range []string{"news.example.com", " NEWS.Example.com ", "xn--bcher-kva.example", "BÜCHER.example"} {
+		err := s.AddDKIMKey(ctx, b.ID, d, &tidings.DKIMKey{Selector: "b1", Algorithm: "rsa", PrivateKey: []byte("b's key"), PublicKey: []byte{9}})
+		wantValidation(t, "AddDKIMKey(b, a's domain "+d+")", err, "domain")
+		if v, _ := tidings.AsValidation(err); v.Code != "domain_taken" || strings.Contains(v.Message, fmt.Sprint(a.ID)) {
+			t.Fatalf("B adding %q: %+v", d, v)
+		}
+	}
+	if ds, _ := s.SendingDomains(ctx, b.ID); len(ds) != 0 {
+		t.Fatalf("B holds A's domain: %+v", ds)
+	}
+	ds, _ = s.SendingDomains(ctx, a.ID)
+	if len(ds) != 2 || len(ds[0].Keys) != 2 || len(ds[1].Keys) != 1 || ds[1].Domain != "xn--bcher-kva.example" {
+		t.Fatalf("A's domains after B's attempts: %+v", ds)
+	}
+	noErr(t, "AddDKIMKey(b, own)", s.AddDKIMKey(ctx, b.ID, "b.example", &tidings.DKIMKey{Selector: "b1", Algorithm: "rsa", PrivateKey: []byte("b's key"), PublicKey: []byte{9}}))
+	wantValidation(t, "AddDKIMKey(a, b's domain)", s.AddDKIMKey(ctx, a.ID, "b.example", &tidings.DKIMKey{Selector: "a9", Algorithm: "rsa", PrivateKey: []byte("x"), PublicKey: []byte{1}}), "domain")
 	wantErr(t, "AddDKIMKey(missing account)", s.AddDKIMKey(ctx, 999999, "x.example", &tidings.DKIMKey{Selector: "x", Algorithm: "rsa", PrivateKey: []byte("x"), PublicKey: []byte{1}}), tidings.ErrNotFound)
 }
 

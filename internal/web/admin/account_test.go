@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidings/tidings/internal/testdb"
 	"github.com/tidings/tidings/internal/tidings"
 )
 
@@ -355,5 +356,33 @@ func TestAuditLogPage(t *testing.T) {
 	p = b.get(next).want(t, http.StatusOK, "thing 9 of "+itoa(e.a.ID), "thing 0 of "+itoa(e.a.ID))
 	if strings.Contains(p.body, "thing 59 of") || strings.Contains(p.body, "Older entries") {
 		t.Fatal("second page repeats, or claims more")
+	}
+}
+
+// A sending domain belongs to one account: B cannot add A's (in any spelling), is told
+// to ask the operator without learning whose it is, and so cannot sign as A or see the
+// mail sent from A's domain. Both engines.
+func TestSendingDomainOfAnotherAccount(t *testing.T) {
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			e := newEnvWith(t, testdb.Open(t, engine))
+			a, b := "/admin/a/"+itoa(e.a.ID), "/admin/a/"+itoa(e.b.ID)
+			e.login(e.user(e.a.ID, tidings.RoleOwner, false)).post(a+"/domains", url.Values{"domain": {"news.shop.example"}}).want(t, http.StatusSeeOther)
+			ob := e.login(e.user(e.b.ID, tidings.RoleOwner, false))
+			for _, d := range []string{"news.shop.example", "NEWS.Shop.Example"} {
+				p := ob.post(b+"/domains", url.Values{"domain": {d}, "selector": {"b1"}}).
+					want(t, http.StatusUnprocessableEntity, "already used by another account on this instance", `value="`+d+`"`)
+				if strings.Contains(p.body, "Controller A") {
+					t.Fatal("the error names the account that holds the domain")
+				}
+			}
+			if ds, _ := e.store.SendingDomains(ctx, e.b.ID); len(ds) != 0 {
+				t.Fatalf("B holds %+v", ds)
+			}
+			if ds, _ := e.store.SendingDomains(ctx, e.a.ID); len(ds) != 1 || len(ds[0].Keys) != 2 {
+				t.Fatalf("A's domain changed: %+v", ds)
+			}
+			ob.get(b+"/domains").want(t, http.StatusOK, "No sending domains yet")
+		})
 	}
 }

@@ -3,16 +3,18 @@ package admin
 import (
 	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/tidings/tidings/internal/mail"
 	"github.com/tidings/tidings/internal/tidings"
 )
 
 // The account's view of the embedded outbox: the mail Tidings would have sent for it.
-// The outbox holds every account's mail, so a message is the account's only when its
-// return path is on one of the account's sending domains (campaign and consent mail use
-// one); mail sent from the instance's fallback domain is shown to operators only.
+// The outbox holds every account's mail, so a message is the account's only when the
+// outbox recorded it as sent for the account (the envelope's Account, which the postman
+// and the send engine set). The From domain is not used: accounts without a sending
+// domain all send from the instance's, and a domain could once be added by two accounts.
+// Mail without a recorded account (the instance's own, or stored by earlier versions)
+// is shown to operators only, in their outbox.
 
 func outboxRoutes() []Route {
 	return []Route{
@@ -28,39 +30,28 @@ type accountOutboxData struct {
 	Entries []mail.OutboxEntry
 	ID, Raw string
 	Max     int
-	Domains []string
 }
 
-// ownEntries returns the account's messages among the newest, and its domains.
-func (rq *request) ownEntries() ([]mail.OutboxEntry, []string, error) {
+// ownEntries returns the account's messages among the newest.
+func (rq *request) ownEntries() ([]mail.OutboxEntry, error) {
 	if rq.Outbox == nil {
-		return nil, nil, tidings.ErrNotFound
-	}
-	domains, err := rq.Store.SendingDomains(rq.r.Context(), rq.Account.ID)
-	if err != nil {
-		return nil, nil, err
-	}
-	own := map[string]bool{}
-	var names []string
-	for _, d := range domains {
-		own[strings.ToLower(d.Domain)] = true
-		names = append(names, d.Domain)
+		return nil, tidings.ErrNotFound
 	}
 	all, err := rq.Outbox.List(outboxScan)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	var mine []mail.OutboxEntry
 	for _, e := range all {
-		if _, domain, ok := strings.Cut(e.From, "@"); ok && own[strings.ToLower(domain)] {
+		if e.Account == rq.Account.ID {
 			mine = append(mine, e)
 		}
 	}
-	return mine, names, nil
+	return mine, nil
 }
 
 func (rq *request) accountOutbox() error {
-	mine, domains, err := rq.ownEntries()
+	mine, err := rq.ownEntries()
 	if err != nil {
 		return err
 	}
@@ -68,12 +59,12 @@ func (rq *request) accountOutbox() error {
 		mine = mine[:outboxShown]
 	}
 	rq.renderView(http.StatusOK, "outbox", view{Title: "Outbox", Nav: "outbox",
-		Data: accountOutboxData{Entries: mine, Max: outboxShown, Domains: domains}})
+		Data: accountOutboxData{Entries: mine, Max: outboxShown}})
 	return nil
 }
 
 func (rq *request) accountOutboxMessage() error {
-	mine, _, err := rq.ownEntries()
+	mine, err := rq.ownEntries()
 	if err != nil {
 		return err
 	}

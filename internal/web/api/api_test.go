@@ -281,7 +281,12 @@ func TestSubscribersCRUDAndSearch(t *testing.T) {
 		if len(subs) != 1 || subs[0].(map[string]any)["status"] != "confirmed" {
 			t.Fatalf("single opt-in list should confirm at once: %v", subs)
 		}
-		// Every field of the input is kept on the confirmed path too.
+		// Every field of the input is kept on the confirmed path too (tracking consent
+		// where the account tracks).
+		e.a.TrackingEnabled = true
+		if err := e.store.UpdateAccount(context.Background(), &e.a); err != nil {
+			t.Fatal(err)
+		}
 		kept := e.must(201, e.do("POST", "/api/v1/subscribers", e.tokA, map[string]any{"email": "kept@example.com", "status": "restricted",
 			"tracking_consent": true, "attributes": map[string]any{"plan": "pro"}, "lists": []int64{single}, "source": "fair", "lawful_basis": "consent"})).json(t)
 		if kept["status"] != "restricted" || kept["tracking_consent"] != true || kept["attributes"].(map[string]any)["plan"] != "pro" {
