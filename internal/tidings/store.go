@@ -276,6 +276,8 @@ type DKIMKey struct {
 type DomainStore interface {
 	// AddDKIMKey adds a key to the account's domain, creating the domain if new.
 	AddDKIMKey(ctx context.Context, accountID int64, domain string, k *DKIMKey) error
+	// AddDKIMKeys adds several keys at once: all of them, or none (a selector in use).
+	AddDKIMKeys(ctx context.Context, accountID int64, domain string, keys ...*DKIMKey) error
 	// RetireDKIMKey stops a key from signing; it stays for verifying old signatures.
 	RetireDKIMKey(ctx context.Context, accountID, keyID int64) error
 	SendingDomains(ctx context.Context, accountID int64) ([]SendingDomain, error)

@@ -223,8 +223,7 @@ func (rq *request) addDomain() error {
 	if prefix == "" {
 		prefix = "tidings" + time.Now().UTC().Format("20060102")
 	}
-	// A selector already used on the domain would leave one key written and the other
-	// refused: check first, so the pair is added whole or not at all.
+	// A selector already used on the domain: say so in the form's words.
 	existing, err := rq.Store.SendingDomains(rq.r.Context(), rq.Account.ID)
 	if err != nil {
 		return err
@@ -236,21 +235,26 @@ func (rq *request) addDomain() error {
 			}
 		}
 	}
+	var keys []*tidings.DKIMKey
 	for _, alg := range postman.DKIMAlgorithms {
 		k, err := postman.NewDKIMKey(alg, prefix)
 		if err != nil {
 			return err
 		}
-		err = rq.Store.AddDKIMKey(rq.r.Context(), rq.Account.ID, d.Domain, &k)
-		if msg := formError(err); msg != "" {
-			return rq.renderDomains(http.StatusUnprocessableEntity, d, msg)
-		}
-		if errors.Is(err, tidings.ErrConflict) {
-			return rq.renderDomains(http.StatusUnprocessableEntity, d, "selector: "+prefix+" is used on this domain already; choose another.")
-		}
-		if err != nil {
-			return err
-		}
+		keys = append(keys, &k)
+	}
+	// All keys or none: a selector taken meanwhile (the check above is a read) refuses both.
+	err = rq.Store.AddDKIMKeys(rq.r.Context(), rq.Account.ID, d.Domain, keys...)
+	if errors.Is(err, tidings.ErrConflict) {
+		return rq.renderDomains(http.StatusUnprocessableEntity, d, "selector: "+prefix+" is used on this domain already; choose another.")
+	}
+	if msg := formError(err); msg != "" {
+		return rq.renderDomains(http.StatusUnprocessableEntity, d, msg)
+	}
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
 		if err := rq.audit("dkim.add", "dkim key "+itoa(k.ID)); err != nil {
 			return err
 		}
