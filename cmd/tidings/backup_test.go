@@ -19,7 +19,7 @@ func TestBackupAfterErasure(t *testing.T) {
 	c := newCLI(t, "TIDINGS_DATA_DIR="+dir)
 	a := openTestApp(t, c)
 	ctx := context.Background()
-	acc := tidings.Account{Name: "Club", ContactEmail: "dpo@club.example"}
+	acc := tidings.Account{PostalAddress: "1 Example Street, Exampletown", Name: "Club", ContactEmail: "dpo@club.example"}
 	if err := a.store.CreateAccount(ctx, &acc); err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,7 @@ func openTestApp(t testing.TB, c *cli) *app {
 // setupImport creates an account and a list and writes a CSV; it returns their IDs and the file.
 func setupImport(t testing.TB, c *cli) (accountID, listID int64, file string) {
 	t.Helper()
-	code, out, errs := c.run("account", "create", "--name", "Shop", "--contact-email", "dpo@shop.example", "--json")
+	code, out, errs := c.run("account", "create", "--name", "Shop", "--postal-address", "1 Main St", "--contact-email", "dpo@shop.example", "--json")
 	if code != 0 {
 		t.Fatal(errs)
 	}
@@ -94,7 +94,7 @@ func TestImportCommandAndLedgerTampering(t *testing.T) {
 
 func TestDKIMAndRetentionCommands(t *testing.T) {
 	c := newCLI(t)
-	code, out, errs := c.run("account", "create", "--name", "Shop", "--contact-email", "dpo@shop.example", "--json")
+	code, out, errs := c.run("account", "create", "--name", "Shop", "--postal-address", "1 Main St", "--contact-email", "dpo@shop.example", "--json")
 	if code != 0 {
 		t.Fatal(errs)
 	}
@@ -115,7 +115,7 @@ func TestDKIMAndRetentionCommands(t *testing.T) {
 		t.Fatalf("stored domains %+v %v", ds, err)
 	}
 	// Another account cannot take the domain.
-	code, out, _ = c.run("account", "create", "--name", "Other", "--contact-email", "dpo@other.example", "--json")
+	code, out, _ = c.run("account", "create", "--name", "Other", "--postal-address", "1 Main St", "--contact-email", "dpo@other.example", "--json")
 	var other tidings.Account
 	if json.Unmarshal([]byte(out), &other); code != 0 || other.ID == 0 {
 		t.Fatalf("account create: %d %s", code, out)

@@ -37,7 +37,7 @@ func TestDKIMGenerateAllOrNothing(t *testing.T) {
 	for _, engine := range testdb.Engines(t) {
 		t.Run(string(engine), func(t *testing.T) {
 			c := newCLI(t, "TIDINGS_DATABASE_URL="+testdb.URL(t, engine), "TIDINGS_SECRET_KEY=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
-			code, out, errs := c.run("account", "create", "--name", "Shop", "--contact-email", "dpo@shop.example", "--json")
+			code, out, errs := c.run("account", "create", "--name", "Shop", "--postal-address", "1 Main St", "--contact-email", "dpo@shop.example", "--json")
 			if code != 0 {
 				t.Fatal(errs)
 			}
@@ -104,7 +104,7 @@ func TestAddDKIMKeysAtomic(t *testing.T) {
 	for _, engine := range testdb.Engines(t) {
 		t.Run(string(engine), func(t *testing.T) {
 			s := testdb.Open(t, engine)
-			acc := tidings.Account{Name: "Shop", ContactEmail: "dpo@shop.example"}
+			acc := tidings.Account{PostalAddress: "1 Example Street, Exampletown", Name: "Shop", ContactEmail: "dpo@shop.example"}
 			if err := s.CreateAccount(ctx, &acc); err != nil {
 				t.Fatal(err)
 			}

@@ -28,7 +28,7 @@ func TestDSARExportAndErase(t *testing.T) {
 	ctx := context.Background()
 	var accounts []tidings.Account
 	for _, name := range []string{"Club", "Shop"} {
-		acc := tidings.Account{Name: name, ContactEmail: "dpo@" + strings.ToLower(name) + ".example"}
+		acc := tidings.Account{PostalAddress: "1 Example Street, Exampletown", Name: name, ContactEmail: "dpo@" + strings.ToLower(name) + ".example"}
 		if err := a.store.CreateAccount(ctx, &acc); err != nil {
 			t.Fatal(err)
 		}

@@ -38,7 +38,7 @@ func (c *cli) run(args ...string) (code int, stdout, stderr string) {
 
 func TestAccountAndTokenCommands(t *testing.T) {
 	c := newCLI(t)
-	code, out, errs := c.run("account", "create", "--name", "Example Shop", "--contact-email", "DPO@Shop.Example", "--json")
+	code, out, errs := c.run("account", "create", "--name", "Example Shop", "--postal-address", "1 Main St", "--contact-email", "DPO@Shop.Example", "--json")
 	if code != 0 {
 		t.Fatalf("account create: %d %s", code, errs)
 	}
@@ -82,7 +82,7 @@ func TestAccountAndTokenCommands(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q; want a failure with a message", bad, code, errs)
 		}
 	}
-	code, _, errs = c.run("account", "create", "--name", "X", "--contact-email", "nope")
+	code, _, errs = c.run("account", "create", "--name", "X", "--postal-address", "1 Main St", "--contact-email", "nope")
 	if code != 1 || !strings.Contains(errs, "contact_email") {
 		t.Errorf("invalid contact: %d %q", code, errs)
 	}

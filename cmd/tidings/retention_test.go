@@ -16,7 +16,7 @@ func TestRetentionDryRunMatchesRun(t *testing.T) {
 	c := newCLI(t)
 	a := openTestApp(t, c)
 	ctx := context.Background()
-	acc := tidings.Account{Name: "Shop", ContactEmail: "dpo@shop.example", EventDays: 30}
+	acc := tidings.Account{PostalAddress: "1 Example Street, Exampletown", Name: "Shop", ContactEmail: "dpo@shop.example", EventDays: 30}
 	if err := a.store.CreateAccount(ctx, &acc); err != nil {
 		t.Fatal(err)
 	}

@@ -125,7 +125,7 @@ type sent struct {
 func sendCampaign(t *testing.T, engine sqlstore.Engine) sent {
 	ctx := context.Background()
 	s := testdb.Open(t, engine)
-	acc := tidings.Account{Name: "Shop", ContactEmail: "dpo@shop.example"}
+	acc := tidings.Account{PostalAddress: "1 Example Street, Exampletown", Name: "Shop", ContactEmail: "dpo@shop.example"}
 	if err := s.CreateAccount(ctx, &acc); err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ var decl = tidings.ImportDeclaration{Source: "sign-up sheet, book fair 2026", La
 
 func setup(t testing.TB, s tidings.Store) (tidings.Account, tidings.List) {
 	ctx := context.Background()
-	a := tidings.Account{Name: "Shop", ContactEmail: "dpo@shop.example"}
+	a := tidings.Account{PostalAddress: "1 Example Street, Exampletown", Name: "Shop", ContactEmail: "dpo@shop.example"}
 	if err := s.CreateAccount(ctx, &a); err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestReimportUnsubscribed(t *testing.T) {
 				}
 			}
 			// Another account is not bound by this account's suppression.
-			b := tidings.Account{Name: "Other shop", ContactEmail: "x@other.example"}
+			b := tidings.Account{PostalAddress: "1 Example Street, Exampletown", Name: "Other shop", ContactEmail: "x@other.example"}
 			s.CreateAccount(ctx, &b)
 			lb := tidings.NewList("B")
 			s.CreateList(ctx, b.ID, &lb)
@@ -173,7 +173,7 @@ func TestImportFileErrorsStoreNothing(t *testing.T) {
 		t.Fatal("an import without a declaration was accepted")
 	}
 	var other tidings.Account
-	other = tidings.Account{Name: "B", ContactEmail: "b@b.example"}
+	other = tidings.Account{PostalAddress: "1 Example Street, Exampletown", Name: "B", ContactEmail: "b@b.example"}
 	s.CreateAccount(ctx, &other)
 	if _, err := importer.Run(ctx, s, nil, strings.NewReader("email\nx@example.com\n"),
 		importer.Options{AccountID: other.ID, ListID: l.ID, Declaration: decl, Mode: importer.Confirmed}); !errors.Is(err, tidings.ErrNotFound) {

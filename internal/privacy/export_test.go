@@ -15,7 +15,7 @@ import (
 func TestExportPending(t *testing.T) {
 	created := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
 	rec := tidings.PersonRecord{
-		Account:    tidings.Account{ID: 1, Name: "Chess Club"},
+		Account:    tidings.Account{PostalAddress: "1 Example Street, Exampletown", ID: 1, Name: "Chess Club"},
 		Subscriber: tidings.Subscriber{Email: tidings.MustParseAddress("pat@example.com"), Name: "Pat"},
 		Pending: []tidings.PendingRecord{{Lists: []int64{3, 4}, CreatedAt: created, ExpiresAt: created.Add(48 * time.Hour),
 			Changes: &tidings.PendingChanges{Name: "Patricia", Attributes: tidings.Attributes{"city": "Leeds"}, TrackingConsent: true}}},

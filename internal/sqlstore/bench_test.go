@@ -23,7 +23,7 @@ func BenchmarkSubscriberInsert(b *testing.B) {
 		b.Run(string(engine), func(b *testing.B) {
 			s := testdb.Open(b, engine)
 			ctx := context.Background()
-			acc := tidings.Account{Name: "Bench", ContactEmail: "b@bench.example"}
+			acc := tidings.Account{PostalAddress: "1 Example Street, Exampletown", Name: "Bench", ContactEmail: "b@bench.example"}
 			s.CreateAccount(ctx, &acc)
 			l := tidings.NewList("bench")
 			s.CreateList(ctx, acc.ID, &l)
@@ -49,7 +49,7 @@ func BenchmarkSubscriberLookup(b *testing.B) {
 		b.Run(string(engine), func(b *testing.B) {
 			s := testdb.Open(b, engine)
 			ctx := context.Background()
-			acc := tidings.Account{Name: "Bench", ContactEmail: "b@bench.example"}
+			acc := tidings.Account{PostalAddress: "1 Example Street, Exampletown", Name: "Bench", ContactEmail: "b@bench.example"}
 			s.CreateAccount(ctx, &acc)
 			for i := range n {
 				sub := tidings.Subscriber{Email: tidings.MustParseAddress(fmt.Sprintf("user%d@bench.example", i))}
@@ -81,7 +81,7 @@ func BenchmarkRecordEvents(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/%d", engine, size), func(b *testing.B) {
 				s := testdb.Open(b, engine)
 				ctx := context.Background()
-				acc := tidings.Account{Name: "Bench", ContactEmail: "b@bench.example", TrackingEnabled: true}
+				acc := tidings.Account{PostalAddress: "1 Example Street, Exampletown", Name: "Bench", ContactEmail: "b@bench.example", TrackingEnabled: true}
 				s.CreateAccount(ctx, &acc)
 				l := tidings.NewList("bench")
 				s.CreateList(ctx, acc.ID, &l)
@@ -135,7 +135,7 @@ func BenchmarkImportWrites(b *testing.B) {
 		b.Run(string(engine), func(b *testing.B) {
 			s := testdb.Open(b, engine)
 			ctx := context.Background()
-			acc := tidings.Account{Name: "Bench", ContactEmail: "b@bench.example"}
+			acc := tidings.Account{PostalAddress: "1 Example Street, Exampletown", Name: "Bench", ContactEmail: "b@bench.example"}
 			if err := s.CreateAccount(ctx, &acc); err != nil {
 				b.Fatal(err)
 			}

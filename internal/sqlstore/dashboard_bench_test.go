@@ -35,7 +35,7 @@ func BenchmarkDashboards(b *testing.B) {
 		b.Run(string(engine), func(b *testing.B) {
 			s := testdb.Open(b, engine)
 			ctx := context.Background()
-			acc := tidings.Account{Name: "Big", ContactEmail: "dpo@big.example", TrackingEnabled: true}
+			acc := tidings.Account{PostalAddress: "1 Example Street, Exampletown", Name: "Big", ContactEmail: "dpo@big.example", TrackingEnabled: true}
 			s.CreateAccount(ctx, &acc)
 			l := tidings.NewList("Everyone")
 			s.CreateList(ctx, acc.ID, &l)

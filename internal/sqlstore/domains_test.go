@@ -25,7 +25,7 @@ func TestDomainOwnerMigration(t *testing.T) {
 			}
 			var ids [3]int64
 			for i := range ids {
-				a := tidings.Account{Name: "Shop", ContactEmail: "dpo@shop.example"}
+				a := tidings.Account{PostalAddress: "1 Example Street, Exampletown", Name: "Shop", ContactEmail: "dpo@shop.example"}
 				if err := s.CreateAccount(ctx, &a); err != nil {
 					t.Fatal(err)
 				}

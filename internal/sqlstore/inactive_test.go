@@ -20,7 +20,7 @@ func TestInactivityOutlivesEventRetention(t *testing.T) {
 		t.Run(string(engine), func(t *testing.T) {
 			s := testdb.Open(t, engine)
 			ctx := context.Background()
-			a := tidings.Account{Name: "Club", ContactEmail: "dpo@club.example", TrackingEnabled: true, InactiveDays: 365}
+			a := tidings.Account{PostalAddress: "1 Example Street, Exampletown", Name: "Club", ContactEmail: "dpo@club.example", TrackingEnabled: true, InactiveDays: 365}
 			if err := s.CreateAccount(ctx, &a); err != nil {
 				t.Fatal(err)
 			}

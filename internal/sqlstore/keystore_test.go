@@ -28,7 +28,7 @@ func TestOldBackupCannotOpenErasedPerson(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := tidings.Account{Name: "Shop", ContactEmail: "dpo@shop.example"}
+	a := tidings.Account{PostalAddress: "1 Example Street, Exampletown", Name: "Shop", ContactEmail: "dpo@shop.example"}
 	if err := s.CreateAccount(ctx, &a); err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestKeysLiveApart(t *testing.T) {
 		t.Run(string(engine), func(t *testing.T) {
 			s := testdb.Open(t, engine)
 			ctx := context.Background()
-			a := tidings.Account{Name: "Shop", ContactEmail: "dpo@shop.example"}
+			a := tidings.Account{PostalAddress: "1 Example Street, Exampletown", Name: "Shop", ContactEmail: "dpo@shop.example"}
 			if err := s.CreateAccount(ctx, &a); err != nil {
 				t.Fatal(err)
 			}
@@ -140,7 +140,7 @@ func TestOrphanKeysAreSwept(t *testing.T) {
 			}
 			defer s.Close()
 			ctx := context.Background()
-			a := tidings.Account{Name: "Shop", ContactEmail: "dpo@shop.example"}
+			a := tidings.Account{PostalAddress: "1 Example Street, Exampletown", Name: "Shop", ContactEmail: "dpo@shop.example"}
 			if err := s.CreateAccount(ctx, &a); err != nil {
 				t.Fatal(err)
 			}
@@ -190,7 +190,7 @@ func TestKeysMoveToKeyStore(t *testing.T) {
 			if err := s.MigrateUpTo(ctx, 18); err != nil {
 				t.Fatal(err)
 			}
-			a := tidings.Account{Name: "Shop", ContactEmail: "dpo@shop.example"}
+			a := tidings.Account{PostalAddress: "1 Example Street, Exampletown", Name: "Shop", ContactEmail: "dpo@shop.example"}
 			if err := s.CreateAccount(ctx, &a); err != nil {
 				t.Fatal(err)
 			}
@@ -243,7 +243,7 @@ func TestDeletedAccountTakesItsPeople(t *testing.T) {
 			ctx := context.Background()
 			var a, b tidings.Account
 			for _, acc := range []*tidings.Account{&a, &b} {
-				*acc = tidings.Account{Name: "Shop", ContactEmail: "dpo@shop.example"}
+				*acc = tidings.Account{PostalAddress: "1 Example Street, Exampletown", Name: "Shop", ContactEmail: "dpo@shop.example"}
 				if err := s.CreateAccount(ctx, acc); err != nil {
 					t.Fatal(err)
 				}
@@ -300,7 +300,7 @@ func TestIDsAreNeverReused(t *testing.T) {
 		t.Run(string(engine), func(t *testing.T) {
 			s := testdb.Open(t, engine)
 			ctx := context.Background()
-			a := tidings.Account{Name: "Shop", ContactEmail: "dpo@shop.example"}
+			a := tidings.Account{PostalAddress: "1 Example Street, Exampletown", Name: "Shop", ContactEmail: "dpo@shop.example"}
 			if err := s.CreateAccount(ctx, &a); err != nil {
 				t.Fatal(err)
 			}

@@ -17,7 +17,7 @@ func TestLatestMigrationsGoDownAndUp(t *testing.T) {
 		t.Run(string(engine), func(t *testing.T) {
 			s := testdb.Open(t, engine)
 			ctx := context.Background()
-			a := tidings.Account{Name: "Shop", ContactEmail: "dpo@shop.example"}
+			a := tidings.Account{PostalAddress: "1 Example Street, Exampletown", Name: "Shop", ContactEmail: "dpo@shop.example"}
 			s.CreateAccount(ctx, &a)
 			l := tidings.NewList("News")
 			s.CreateList(ctx, a.ID, &l)

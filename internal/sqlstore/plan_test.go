@@ -23,7 +23,7 @@ func TestPlanningInSteps(t *testing.T) {
 		t.Run(string(engine), func(t *testing.T) {
 			s := testdb.Open(t, engine)
 			ctx := context.Background()
-			acc := tidings.Account{Name: "Shop", ContactEmail: "dpo@shop.example"}
+			acc := tidings.Account{PostalAddress: "1 Example Street, Exampletown", Name: "Shop", ContactEmail: "dpo@shop.example"}
 			s.CreateAccount(ctx, &acc)
 			l := tidings.NewList("News")
 			s.CreateList(ctx, acc.ID, &l)

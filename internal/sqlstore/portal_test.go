@@ -57,7 +57,7 @@ func TestPortalSessionsEndWithThePerson(t *testing.T) {
 		t.Run(string(engine), func(t *testing.T) {
 			s := testdb.Open(t, engine)
 			ctx := context.Background()
-			a := tidings.Account{Name: "Shop", ContactEmail: "dpo@shop.example"}
+			a := tidings.Account{PostalAddress: "1 Example Street, Exampletown", Name: "Shop", ContactEmail: "dpo@shop.example"}
 			if err := s.CreateAccount(ctx, &a); err != nil {
 				t.Fatal(err)
 			}

@@ -92,7 +92,7 @@ func run(f func() error) (<-chan struct{}, *error) {
 func sentCampaign(t *testing.T, s *sqlstore.Store, emails ...string) (tidings.Account, tidings.Campaign, []tidings.Subscriber) {
 	t.Helper()
 	ctx := context.Background()
-	a := tidings.Account{Name: "Club", ContactEmail: "dpo@club.example", TrackingEnabled: true}
+	a := tidings.Account{PostalAddress: "1 Example Street, Exampletown", Name: "Club", ContactEmail: "dpo@club.example", TrackingEnabled: true}
 	if err := s.CreateAccount(ctx, &a); err != nil {
 		t.Fatal(err)
 	}

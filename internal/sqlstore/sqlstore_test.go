@@ -40,7 +40,7 @@ func TestNoPlaintextAtRest(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	a := tidings.Account{Name: "Shop", ContactEmail: "dpo@shop.example"}
+	a := tidings.Account{PostalAddress: "1 Example Street, Exampletown", Name: "Shop", ContactEmail: "dpo@shop.example"}
 	if err := s.CreateAccount(ctx, &a); err != nil {
 		t.Fatal(err)
 	}

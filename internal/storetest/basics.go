@@ -25,7 +25,7 @@ func testSettings(t *testing.T, s tidings.Store) {
 }
 
 func testAccounts(t *testing.T, s tidings.Store) {
-	a := tidings.Account{Name: "  Club  ", ContactEmail: "Info@Club.Example", PrivacyPolicyURL: "https://club.example/privacy"}
+	a := tidings.Account{Name: "  Club  ", PostalAddress: "1 Club Lane", ContactEmail: "Info@Club.Example", PrivacyPolicyURL: "https://club.example/privacy"}
 	noErr(t, "CreateAccount", s.CreateAccount(ctx, &a))
 	if a.ID == 0 || a.CreatedAt.IsZero() || a.TrackingEnabled {
 		t.Fatalf("created account %+v: want an ID, a creation time and tracking off", a)
@@ -52,7 +52,7 @@ func testAccounts(t *testing.T, s tidings.Store) {
 	_, err = s.GetAccount(ctx, b.ID)
 	wantErr(t, "GetAccount(deleted)", err, tidings.ErrNotFound)
 	wantErr(t, "DeleteAccount(deleted)", s.DeleteAccount(ctx, b.ID), tidings.ErrNotFound)
-	missing := tidings.Account{ID: b.ID, Name: "x", ContactEmail: "a@b.example"}
+	missing := tidings.Account{ID: b.ID, Name: "x", PostalAddress: "1 Main St", ContactEmail: "a@b.example"}
 	wantErr(t, "UpdateAccount(missing)", s.UpdateAccount(ctx, &missing), tidings.ErrNotFound)
 }
 

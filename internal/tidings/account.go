@@ -56,9 +56,6 @@ func (a *Account) Validate() error {
 	if err := requireText("name", a.Name, 200); err != nil {
 		return err
 	}
-	if err := optionalText("postal_address", a.PostalAddress, 500); err != nil {
-		return err
-	}
 	if strings.TrimSpace(a.ContactEmail) == "" {
 		return Invalid("contact_email", "required", "is required")
 	}
@@ -83,7 +80,12 @@ func (a *Account) Validate() error {
 	if err := validateURL("public_page_url", a.PublicPageURL); err != nil {
 		return err
 	}
-	return validateURL("privacy_policy_url", a.PrivacyPolicyURL)
+	if err := validateURL("privacy_policy_url", a.PrivacyPolicyURL); err != nil {
+		return err
+	}
+	// Every mail's footer names the controller with their postal address (and the
+	// consent receipt's "address" field needs it): an account cannot do without one.
+	return requireText("postal_address", a.PostalAddress, 500)
 }
 
 // The instance's retention rules, in days; accounts may shorten them, not lengthen them.

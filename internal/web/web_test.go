@@ -160,7 +160,7 @@ func TestFirstOperatorSetup(t *testing.T) {
 func TestLogsCarryNoPersonalData(t *testing.T) {
 	srv, store, logs := newServer(t)
 	ctx := context.Background()
-	acc := tidings.Account{Name: "Shop", ContactEmail: "dpo@shop.example"}
+	acc := tidings.Account{PostalAddress: "1 Example Street, Exampletown", Name: "Shop", ContactEmail: "dpo@shop.example"}
 	if err := store.CreateAccount(ctx, &acc); err != nil {
 		t.Fatal(err)
 	}

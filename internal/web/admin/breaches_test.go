@@ -122,7 +122,7 @@ func TestBreachNotify(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	third := tidings.Account{Name: "Unaffected", ContactEmail: "dpo-c@example.org"}
+	third := tidings.Account{PostalAddress: "1 Example Street, Exampletown", Name: "Unaffected", ContactEmail: "dpo-c@example.org"}
 	e.store.CreateAccount(ctx, &third)
 	if err := tidings.SavePlatform(ctx, e.store, tidings.Platform{Name: "Host Ltd", ContactEmail: "privacy@host.example", Country: "Germany"}); err != nil {
 		t.Fatal(err)

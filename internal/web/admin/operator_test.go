@@ -59,7 +59,7 @@ func TestOperatorAccounts(t *testing.T) {
 	op := e.user(0, "", true)
 	b := e.login(op)
 	b.get("/admin/op/accounts").want(t, http.StatusOK, e.a.Name, e.b.Name, `aria-label="Operator"`)
-	evil := tidings.Account{Name: `<img src=x onerror=alert(1)>`, ContactEmail: "evil@example.org"}
+	evil := tidings.Account{PostalAddress: "1 Example Street, Exampletown", Name: `<img src=x onerror=alert(1)>`, ContactEmail: "evil@example.org"}
 	if err := e.store.CreateAccount(ctx, &evil); err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestOperatorAccounts(t *testing.T) {
 	}
 
 	// Validation keeps what was typed and writes nothing.
-	b.post("/admin/op/accounts", url.Values{"name": {"<script>x</script>"}, "contact_email": {"dpo@new.example"}, "owner_email": {"not an address"}}).
+	b.post("/admin/op/accounts", url.Values{"name": {"<script>x</script>"}, "contact_email": {"dpo@new.example"}, "postal_address": {"2 High St"}, "owner_email": {"not an address"}}).
 		want(t, http.StatusUnprocessableEntity, "owner email", "&lt;script&gt;x&lt;/script&gt;")
 	b.post("/admin/op/accounts", url.Values{"name": {""}, "contact_email": {"dpo@new.example"}, "owner_email": {"boss@new.example"}}).
 		want(t, http.StatusUnprocessableEntity, "name: is required")
@@ -104,7 +104,7 @@ func TestOperatorAccounts(t *testing.T) {
 	b.get("/admin/op/accounts/"+itoa(accID)).want(t, http.StatusOK, "New Co", "boss@new.example", "2 High St")
 
 	// The operator as owner: just the membership.
-	p = b.post("/admin/op/accounts", url.Values{"name": {"Own Co"}, "contact_email": {"me@own.example"}, "owner_email": {op.Email}})
+	p = b.post("/admin/op/accounts", url.Values{"name": {"Own Co"}, "contact_email": {"me@own.example"}, "postal_address": {"3 Own Road"}, "owner_email": {op.Email}})
 	if p.status != http.StatusSeeOther {
 		t.Fatalf("create own: %d\n%s", p.status, p.body)
 	}
@@ -205,7 +205,7 @@ func TestRecordsOfProcessing(t *testing.T) {
 func TestRecordsPageThroughAccounts(t *testing.T) {
 	e := newEnv(t)
 	for i := range 1100 {
-		a := tidings.Account{Name: "Bulk " + itoa(int64(i)), ContactEmail: "c@example.org"}
+		a := tidings.Account{PostalAddress: "1 Example Street, Exampletown", Name: "Bulk " + itoa(int64(i)), ContactEmail: "c@example.org"}
 		if err := e.store.CreateAccount(ctx, &a); err != nil {
 			t.Fatal(err)
 		}

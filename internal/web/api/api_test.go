@@ -72,7 +72,7 @@ func newEnv(t *testing.T, store tidings.Store) *env {
 	ctx := context.Background()
 	e.operator = e.token(0)
 	for _, acc := range []*tidings.Account{&e.a, &e.b} {
-		*acc = tidings.Account{Name: fmt.Sprintf("Controller %p", acc), ContactEmail: "dpo@example.org"}
+		*acc = tidings.Account{PostalAddress: "1 Example Street, Exampletown", Name: fmt.Sprintf("Controller %p", acc), ContactEmail: "dpo@example.org"}
 		if err := store.CreateAccount(ctx, acc); err != nil {
 			t.Fatal(err)
 		}
@@ -447,7 +447,7 @@ func TestCrossTenant(t *testing.T) {
 func TestAccountsOperator(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e *env) {
 		r := e.must(201, e.do("POST", "/api/v1/accounts", e.operator, map[string]any{
-			"name": "New Shop", "contact_email": "dpo@new.example", "privacy_policy_url": "https://new.example/privacy"}))
+			"name": "New Shop", "postal_address": "1 New Street", "contact_email": "dpo@new.example", "privacy_policy_url": "https://new.example/privacy"}))
 		if r.json(t)["tracking_enabled"] != false {
 			t.Fatalf("tracking must default to off: %s", r.body)
 		}

@@ -90,7 +90,7 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 				}
 			}
 		}
-		acc := e.must(201, e.do("POST", "/api/v1/accounts", e.operator, map[string]any{"name": "Doc", "contact_email": "d@doc.example"})).json(t)
+		acc := e.must(201, e.do("POST", "/api/v1/accounts", e.operator, map[string]any{"name": "Doc", "postal_address": "1 Doc Street", "contact_email": "d@doc.example"})).json(t)
 		check("Account", acc)
 		list := e.must(201, e.do("POST", "/api/v1/lists", e.tokA, map[string]any{"name": "Doc"})).json(t)
 		check("List", list)

@@ -34,7 +34,7 @@ func TestPortalAcrossAccounts(t *testing.T) {
 			const person, bystander = "pat@example.com", "bystander@example.com"
 			var accounts []tidings.Account
 			for _, name := range []string{"Chess Club", "Book Shop"} {
-				a := tidings.Account{Name: name, ContactEmail: "dpo@" + strings.ReplaceAll(strings.ToLower(name), " ", "") + ".example"}
+				a := tidings.Account{PostalAddress: "1 Example Street, Exampletown", Name: name, ContactEmail: "dpo@" + strings.ReplaceAll(strings.ToLower(name), " ", "") + ".example"}
 				store.CreateAccount(ctx, &a)
 				l := tidings.NewList(name + " news")
 				store.CreateList(ctx, a.ID, &l)
@@ -215,7 +215,7 @@ func TestPortalExportPending(t *testing.T) {
 			store := testdb.Open(t, engine)
 			ctx := context.Background()
 			person := tidings.MustParseAddress("pending@example.com")
-			a := tidings.Account{Name: "Chess Club", ContactEmail: "dpo@chessclub.example"}
+			a := tidings.Account{PostalAddress: "1 Example Street, Exampletown", Name: "Chess Club", ContactEmail: "dpo@chessclub.example"}
 			store.CreateAccount(ctx, &a)
 			l1, l2 := tidings.NewList("News"), tidings.NewList("Events")
 			store.CreateList(ctx, a.ID, &l1)

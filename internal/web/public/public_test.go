@@ -388,7 +388,7 @@ func TestBotsAndLimits(t *testing.T) {
 // promising a link that works for 7 days.
 func TestConfirmationMailStatesTheAccountsWindow(t *testing.T) {
 	store := testdb.Open(t, testdb.Engines(t)[0])
-	acc := tidings.Account{Name: "Quick", ContactEmail: "dpo@quick.example", UnconfirmedDays: 2}
+	acc := tidings.Account{PostalAddress: "1 Example Street, Exampletown", Name: "Quick", ContactEmail: "dpo@quick.example", UnconfirmedDays: 2}
 	if err := store.CreateAccount(context.Background(), &acc); err != nil {
 		t.Fatal(err)
 	}

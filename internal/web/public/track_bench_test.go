@@ -48,7 +48,7 @@ func BenchmarkTracking(b *testing.B) {
 				ctx, cancel := context.WithCancel(context.Background())
 				defer cancel()
 				kr := testdb.Keyring(b)
-				acc := tidings.Account{Name: "Bench", ContactEmail: "b@bench.example", TrackingEnabled: true}
+				acc := tidings.Account{PostalAddress: "1 Example Street, Exampletown", Name: "Bench", ContactEmail: "b@bench.example", TrackingEnabled: true}
 				store.CreateAccount(ctx, &acc)
 				l := tidings.NewList("l")
 				store.CreateList(ctx, acc.ID, &l)
