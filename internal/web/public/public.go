@@ -80,6 +80,7 @@ func Routes(mux *http.ServeMux, d Deps) {
 	s := &server{d}
 	mux.HandleFunc("GET /s/{list}", s.subscribeForm)
 	mux.HandleFunc(SubscribePattern, s.subscribe)
+	mux.HandleFunc("OPTIONS /s/{list}", preflight)
 	mux.HandleFunc("GET /confirm/{token}", s.confirmPage)
 	mux.HandleFunc("POST /confirm/{token}", s.confirm)
 	mux.HandleFunc("GET /decline/{token}", s.declinePage)
@@ -151,8 +152,21 @@ type subscribeInput struct {
 	Website         string `json:"website"` // the honeypot: people leave it empty
 }
 
+// preflight lets scripts on the account holder's own site post JSON sign-ups: any
+// origin may, without credentials (the endpoint uses no cookies), as the plain form
+// embedded there already can.
+func preflight(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Allow-Methods", "POST")
+	h.Set("Access-Control-Allow-Headers", "Content-Type")
+	h.Set("Access-Control-Max-Age", "86400")
+	w.WriteHeader(http.StatusNoContent)
+}
+
 func (s *server) subscribe(w http.ResponseWriter, r *http.Request) {
 	asJSON := isJSON(r)
+	w.Header().Set("Access-Control-Allow-Origin", "*") // the answer is readable by such scripts (preflight)
 	ip := s.ClientIP.IP(r)
 	if !s.SubscribeLimit.Allow(clientip.Key(ip)) {
 		w.Header().Set("Retry-After", "60")

@@ -310,6 +310,18 @@ func TestSingleOptInAndJSON(t *testing.T) {
 	if res.StatusCode != 200 || !strings.Contains(string(b), `"subscribed"`) {
 		t.Fatalf("JSON subscribe: %d %s", res.StatusCode, b)
 	}
+	if got := res.Header.Get("Access-Control-Allow-Origin"); got != "*" {
+		t.Fatalf("a script on the account holder's site cannot read the answer: Access-Control-Allow-Origin %q", got)
+	}
+	// A browser asks first before it posts JSON cross-origin.
+	pre, _ := http.NewRequest("OPTIONS", w.srv.URL+path, nil)
+	pre.Header.Set("Origin", "https://books.example")
+	pre.Header.Set("Access-Control-Request-Method", "POST")
+	pre.Header.Set("Access-Control-Request-Headers", "content-type")
+	if res, err := http.DefaultClient.Do(pre); err != nil || res.StatusCode != http.StatusNoContent ||
+		res.Header.Get("Access-Control-Allow-Methods") != "POST" || !strings.EqualFold(res.Header.Get("Access-Control-Allow-Headers"), "content-type") {
+		t.Fatalf("preflight: %v %v", res, err)
+	}
 	subs, _ := w.store.ListSubscribers(ctx, w.acc.ID, tidings.SubscriberFilter{})
 	st, _ := w.store.Subscriptions(ctx, w.acc.ID, subs[0].ID)
 	if len(st) != 1 || st[0].Status != tidings.SubConfirmed {
