@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"crypto/sha256"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -46,6 +47,33 @@ func testConsentTexts(t *testing.T, s tidings.Store) {
 		t.Fatalf("B's first version = %d", bt.Version)
 	}
 	wantValidation(t, "PublishConsentText(empty)", func() error { _, err := s.PublishConsentText(ctx, a.ID, "  "); return err }(), "consent_text")
+
+	// A body changed in the database no longer matches its stored hash: it is refused,
+	// not returned.
+	_, err = s.(interface{ DB() *sql.DB }).DB().ExecContext(ctx, `UPDATE consent_texts SET body = 'I agree to anything.' WHERE account_id = $1 AND version = 1`, a.ID)
+	noErr(t, "altering a consent text", err)
+	got, err := s.ConsentText(ctx, a.ID, 1)
+	wantErr(t, "ConsentText(altered)", err, tidings.ErrConsentTextAltered)
+	if got.Body != "" {
+		t.Fatalf("an altered text was returned: %q", got.Body)
+	}
+	if cur, err := s.ConsentText(ctx, a.ID, 0); err != nil || cur.Version != 2 {
+		t.Fatalf("the unaltered current text: %+v, %v", cur, err)
+	}
+	// A confirmation does not record a text altered since the request; its link stays
+	// unused.
+	l := mustList(t, s, a.ID)
+	req := request("altered@example.com", []int64{l.ID}, tidings.LedgerRequested, "tok-altered")
+	req.Text = &t2
+	res, err := s.RequestSubscription(ctx, a.ID, req)
+	noErr(t, "RequestSubscription", err)
+	_, err = s.(interface{ DB() *sql.DB }).DB().ExecContext(ctx, `UPDATE consent_texts SET body = 'I agree to anything.' WHERE account_id = $1 AND version = 2`, a.ID)
+	noErr(t, "altering a consent text", err)
+	_, err = s.ConfirmSubscription(ctx, tokenHash("tok-altered"), tidings.Evidence{})
+	wantErr(t, "ConfirmSubscription(altered text)", err, tidings.ErrConsentTextAltered)
+	if subs, _ := s.Subscriptions(ctx, a.ID, res.Subscriber.ID); len(subs) != 1 || subs[0].Status != tidings.SubUnconfirmed {
+		t.Fatalf("after a refused confirmation: %+v", subs)
+	}
 }
 
 func testDoubleOptIn(t *testing.T, s tidings.Store) {
