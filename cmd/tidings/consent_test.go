@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/tidings/tidings/internal/config"
+	"github.com/tidings/tidings/internal/sqlstore"
 	"github.com/tidings/tidings/internal/tidings"
 )
 
@@ -27,6 +28,23 @@ func openTestApp(t testing.TB, c *cli) *app {
 		t.Fatal(err)
 	}
 	return a
+}
+
+// dropLedgerGuards drops the triggers that keep the ledger append-only (migration 32),
+// as someone with full access to the database could, so that a test can show that
+// verification still catches what is changed then.
+func dropLedgerGuards(t testing.TB, a *app) {
+	t.Helper()
+	for _, tr := range [][2]string{{"ledger_append_only_update", "ledger"}, {"ledger_append_only_delete", "ledger"},
+		{"ledger_heads_forward_only", "ledger_heads"}, {"ledger_heads_append_only_delete", "ledger_heads"}} {
+		q := "DROP TRIGGER " + tr[0]
+		if a.store.Engine() == sqlstore.Postgres {
+			q += " ON " + tr[1]
+		}
+		if _, err := a.store.DB().Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // setupImport creates an account and a list and writes a CSV; it returns their IDs and the file.
@@ -71,7 +89,12 @@ func TestImportCommandAndLedgerTampering(t *testing.T) {
 	}
 
 	// Someone with database access rewrites history: entry 1 now claims another list.
+	// The database refuses; whoever drops its guards can, and verification catches it.
 	a := openTestApp(t, c)
+	if _, err := a.store.DB().Exec(`UPDATE ledger SET list_id = list_id + 1 WHERE account_id = $1 AND seq = 1`, accountID); err == nil || !strings.Contains(err.Error(), "append-only") {
+		t.Fatalf("rewriting a ledger entry: err = %v, want it refused as append-only", err)
+	}
+	dropLedgerGuards(t, a)
 	if _, err := a.store.DB().Exec(`UPDATE ledger SET list_id = list_id + 1 WHERE account_id = $1 AND seq = 1`, accountID); err != nil {
 		t.Fatal(err)
 	}
@@ -178,6 +201,10 @@ func TestLedgerVerifyWholeChainRemoved(t *testing.T) {
 	}
 	a := openTestApp(t, c)
 	db := a.store.DB()
+	if _, err := db.Exec(`DELETE FROM ledger WHERE account_id = $1`, accountID); err == nil || !strings.Contains(err.Error(), "append-only") {
+		t.Fatalf("deleting the ledger: err = %v, want it refused as append-only", err)
+	}
+	dropLedgerGuards(t, a)
 	if _, err := db.Exec(`DELETE FROM ledger WHERE account_id = $1`, accountID); err != nil {
 		t.Fatal(err)
 	}
@@ -192,6 +219,10 @@ func TestLedgerVerifyWholeChainRemoved(t *testing.T) {
 	accountID, listID, file = setupImport(t, c)
 	c.run("import", file, "--account", fmt.Sprint(accountID), "--list", fmt.Sprint(listID), "--source", "fair", "--basis", "consent")
 	a = openTestApp(t, c)
+	if _, err := a.store.DB().Exec(`DELETE FROM ledger_heads WHERE account_id = $1`, accountID); err == nil || !strings.Contains(err.Error(), "append-only") {
+		t.Fatalf("deleting the ledger's head: err = %v, want it refused as append-only", err)
+	}
+	dropLedgerGuards(t, a)
 	if _, err := a.store.DB().Exec(`DELETE FROM ledger_heads WHERE account_id = $1`, accountID); err != nil {
 		t.Fatal(err)
 	}

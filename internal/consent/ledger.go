@@ -23,12 +23,16 @@ type LedgerReport struct {
 type LedgerReader interface {
 	LedgerEntries(ctx context.Context, accountID, afterSeq int64, limit int) ([]tidings.LedgerEntry, error)
 	LedgerHead(ctx context.Context, accountID int64) (int64, []byte, error)
+	ConsentText(ctx context.Context, accountID int64, version int) (tidings.ConsentText, error)
 }
 
 // VerifyLedger recomputes an account's chain from the first entry and reports the first
 // broken link: a missing or reordered entry, an altered field (the hash no longer
 // matches), altered evidence (its digest no longer matches), or a head that does not
-// point at the last entry (entries cut off the end).
+// point at the last entry (entries cut off the end). An entry that names a consent text
+// (text_version > 0; imports name none) is checked against that text as stored today:
+// a text whose body no longer hashes to its stored SHA-256, or to the entry's
+// text_sha256, or that is gone, breaks the entry.
 func VerifyLedger(ctx context.Context, store LedgerReader, accountID int64) (LedgerReport, error) {
 	rep := LedgerReport{AccountID: accountID}
 	prev := make([]byte, sha256.Size)
@@ -36,6 +40,33 @@ func VerifyLedger(ctx context.Context, store LedgerReader, accountID int64) (Led
 	broken := func(seq int64, format string, args ...any) (LedgerReport, error) {
 		rep.BrokenAt, rep.Problem = seq, fmt.Sprintf(format, args...)
 		return rep, nil
+	}
+	// The account's texts by version, each read once: SHA-256 of its body, or nil with
+	// what is wrong with it.
+	type textState struct {
+		sum     []byte
+		problem string
+	}
+	texts := map[int]textState{}
+	textOf := func(version int) (textState, error) {
+		if st, ok := texts[version]; ok {
+			return st, nil
+		}
+		var st textState
+		t, err := store.ConsentText(ctx, accountID, version)
+		switch {
+		case errors.Is(err, tidings.ErrConsentTextAltered):
+			st.problem = "was altered: its body no longer matches its stored SHA-256"
+		case errors.Is(err, tidings.ErrNotFound):
+			st.problem = "is missing"
+		case err != nil:
+			return st, err
+		default:
+			sum := sha256.Sum256([]byte(t.Body))
+			st.sum = sum[:]
+		}
+		texts[version] = st
+		return st, nil
 	}
 	for {
 		batch, err := store.LedgerEntries(ctx, accountID, last, 5000)
@@ -54,6 +85,18 @@ func VerifyLedger(ctx context.Context, store LedgerReader, accountID int64) (Led
 			if e.EvidenceSealed != nil {
 				if sum := sha256.Sum256(e.EvidenceSealed); !bytes.Equal(sum[:], e.EvidenceSHA256) {
 					return broken(e.Seq, "the evidence of entry %d was altered", e.Seq)
+				}
+			}
+			if e.TextVersion > 0 {
+				st, err := textOf(e.TextVersion)
+				if err != nil {
+					return rep, err
+				}
+				switch {
+				case st.problem != "":
+					return broken(e.Seq, "the consent text of entry %d (version %d) %s", e.Seq, e.TextVersion, st.problem)
+				case !bytes.Equal(st.sum, e.TextSHA256):
+					return broken(e.Seq, "the consent text of entry %d (version %d) was altered: its body no longer matches the SHA-256 the entry recorded", e.Seq, e.TextVersion)
 				}
 			}
 			prev, last = e.Hash, e.Seq

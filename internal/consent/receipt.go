@@ -1,6 +1,7 @@
 package consent
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
@@ -153,9 +154,14 @@ func (s *Service) receipt(ctx context.Context, accountID, seq, subscriberID int6
 		SPICat: []string{},
 	}
 	if e.TextVersion > 0 {
+		// The store refuses a text whose body no longer matches its stored SHA-256; a text
+		// rewritten with a matching hash still differs from the one the entry recorded.
 		text, err := s.Store.ConsentText(ctx, accountID, e.TextVersion)
 		if err != nil {
 			return r, err
+		}
+		if !bytes.Equal(text.SHA256, e.TextSHA256) {
+			return r, fmt.Errorf("consent: account %d, ledger entry %d, consent text version %d: %w", accountID, seq, e.TextVersion, tidings.ErrConsentTextAltered)
 		}
 		r.ConsentText.Version, r.ConsentText.SHA256, r.ConsentText.Body = text.Version, hex.EncodeToString(text.SHA256), text.Body
 	}

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -50,8 +51,24 @@ func (s *Store) ConsentText(ctx context.Context, accountID int64, version int) (
 		args = args[:1]
 	}
 	err := s.r.QueryRowContext(ctx, q, args...).Scan(&t.Version, &t.Body, &t.SHA256, &created)
+	if err != nil {
+		return tidings.ConsentText{}, translate(err)
+	}
 	t.CreatedAt = fromDB(created)
-	return t, translate(err)
+	if err := checkConsentText(t); err != nil {
+		return tidings.ConsentText{}, err
+	}
+	return t, nil
+}
+
+// checkConsentText refuses a text whose body no longer hashes to the SHA-256 stored with
+// it: someone changed it in the database, and forms, confirmations and receipts must not
+// show, record or sign a wording other than the one published.
+func checkConsentText(t tidings.ConsentText) error {
+	if sum := sha256.Sum256([]byte(t.Body)); !bytes.Equal(sum[:], t.SHA256) {
+		return fmt.Errorf("sqlstore: account %d, consent text version %d: %w", t.AccountID, t.Version, tidings.ErrConsentTextAltered)
+	}
+	return nil
 }
 
 // RequestSubscription: see tidings.ConsentStore.
@@ -423,6 +440,9 @@ func (s *Store) ConfirmSubscription(ctx context.Context, tokenHash []byte, ev ti
 				return translate(err)
 			}
 			text.AccountID, text.CreatedAt = p.accountID, fromDB(created)
+			if err := checkConsentText(text); err != nil {
+				return err
+			}
 		}
 		c.Text = text
 		for _, listID := range p.lists {

@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"crypto/sha256"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidings/tidings/internal/consent"
 	"github.com/tidings/tidings/internal/tidings"
 )
 
@@ -46,6 +48,33 @@ func testConsentTexts(t *testing.T, s tidings.Store) {
 		t.Fatalf("B's first version = %d", bt.Version)
 	}
 	wantValidation(t, "PublishConsentText(empty)", func() error { _, err := s.PublishConsentText(ctx, a.ID, "  "); return err }(), "consent_text")
+
+	// A body changed in the database no longer matches its stored hash: it is refused,
+	// not returned.
+	_, err = s.(interface{ DB() *sql.DB }).DB().ExecContext(ctx, `UPDATE consent_texts SET body = 'I agree to anything.' WHERE account_id = $1 AND version = 1`, a.ID)
+	noErr(t, "altering a consent text", err)
+	got, err := s.ConsentText(ctx, a.ID, 1)
+	wantErr(t, "ConsentText(altered)", err, tidings.ErrConsentTextAltered)
+	if got.Body != "" {
+		t.Fatalf("an altered text was returned: %q", got.Body)
+	}
+	if cur, err := s.ConsentText(ctx, a.ID, 0); err != nil || cur.Version != 2 {
+		t.Fatalf("the unaltered current text: %+v, %v", cur, err)
+	}
+	// A confirmation does not record a text altered since the request; its link stays
+	// unused.
+	l := mustList(t, s, a.ID)
+	req := request("altered@example.com", []int64{l.ID}, tidings.LedgerRequested, "tok-altered")
+	req.Text = &t2
+	res, err := s.RequestSubscription(ctx, a.ID, req)
+	noErr(t, "RequestSubscription", err)
+	_, err = s.(interface{ DB() *sql.DB }).DB().ExecContext(ctx, `UPDATE consent_texts SET body = 'I agree to anything.' WHERE account_id = $1 AND version = 2`, a.ID)
+	noErr(t, "altering a consent text", err)
+	_, err = s.ConfirmSubscription(ctx, tokenHash("tok-altered"), tidings.Evidence{})
+	wantErr(t, "ConfirmSubscription(altered text)", err, tidings.ErrConsentTextAltered)
+	if subs, _ := s.Subscriptions(ctx, a.ID, res.Subscriber.ID); len(subs) != 1 || subs[0].Status != tidings.SubUnconfirmed {
+		t.Fatalf("after a refused confirmation: %+v", subs)
+	}
 }
 
 func testDoubleOptIn(t *testing.T, s tidings.Store) {
@@ -692,5 +721,49 @@ func testDeletionRemembersUnsubscribe(t *testing.T, s tidings.Store) {
 	}
 	if held, _, _ := s.Suppressed(ctx, a.ID, stayer.Email); held {
 		t.Fatal("deleting someone who never left a list suppressed them")
+	}
+}
+
+// The ledger is append-only in the database itself: a raw UPDATE or DELETE of an entry,
+// or moving its head back or removing it, is refused. Erasing an entry's sealed
+// evidence and deleting the account (which takes its ledger along) still work.
+func testLedgerAppendOnly(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l := mustList(t, s, a.ID)
+	for _, email := range []string{"one@example.com", "two@example.com"} {
+		_, err := s.RequestSubscription(ctx, a.ID, request(email, []int64{l.ID}, tidings.LedgerSingleOptIn, ""))
+		noErr(t, "RequestSubscription", err)
+	}
+	db := s.(interface{ DB() *sql.DB }).DB()
+	for _, q := range []string{
+		`UPDATE ledger SET list_id = list_id + 1 WHERE account_id = $1 AND seq = 1`,
+		`UPDATE ledger SET hash = prev_hash WHERE account_id = $1 AND seq = 2`,
+		`UPDATE ledger SET evidence_sealed = evidence_sha256 WHERE account_id = $1 AND seq = 1`,
+		`UPDATE ledger SET seq = seq + 10 WHERE account_id = $1`,
+		`DELETE FROM ledger WHERE account_id = $1 AND seq = 2`,
+		`DELETE FROM ledger WHERE account_id = $1`,
+		`UPDATE ledger_heads SET seq = seq - 1 WHERE account_id = $1`,
+		`DELETE FROM ledger_heads WHERE account_id = $1`,
+	} {
+		_, err := db.ExecContext(ctx, q, a.ID)
+		if err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Fatalf("%s: err = %v, want it refused as append-only", q, err)
+		}
+	}
+	if rep, err := consent.VerifyLedger(ctx, s, a.ID); err != nil || !rep.OK || rep.Entries != 2 {
+		t.Fatalf("after the refused statements: %+v, %v", rep, err)
+	}
+	// What erasure does is allowed.
+	_, err := db.ExecContext(ctx, `UPDATE ledger SET evidence_sealed = NULL WHERE account_id = $1 AND seq = 1`, a.ID)
+	noErr(t, "erasing sealed evidence", err)
+	if rep, err := consent.VerifyLedger(ctx, s, a.ID); err != nil || !rep.OK || rep.Entries != 2 {
+		t.Fatalf("after erasing evidence: %+v, %v", rep, err)
+	}
+	// Deleting the account takes its ledger and head along.
+	noErr(t, "DeleteAccount", s.DeleteAccount(ctx, a.ID))
+	var n int
+	noErr(t, "count", db.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM ledger WHERE account_id = $1) + (SELECT COUNT(*) FROM ledger_heads WHERE account_id = $1)`, a.ID).Scan(&n))
+	if n != 0 {
+		t.Fatalf("%d ledger rows left after the account's deletion", n)
 	}
 }

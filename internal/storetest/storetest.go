@@ -39,6 +39,7 @@ func Run(t *testing.T, open Opener) {
 		{"SamePersonTwoAccounts", testSamePersonTwoAccounts},
 		{"DeleteAccountCascades", testDeleteAccountCascades},
 		{"ConsentTexts", testConsentTexts},
+		{"LedgerAppendOnly", testLedgerAppendOnly},
 		{"DoubleOptIn", testDoubleOptIn},
 		{"DeclineAndExpiry", testDeclineAndExpiry},
 		{"UnconfirmedRequestKeepsSubscriber", testUnconfirmedRequestKeepsSubscriber},

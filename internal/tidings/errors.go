@@ -19,6 +19,9 @@ var (
 	ErrForbidden = errors.New("forbidden")
 	// ErrSuppressed: the address is on a suppression list and may not be added.
 	ErrSuppressed = errors.New("suppressed")
+	// ErrConsentTextAltered: a stored consent text's body no longer hashes to the SHA-256
+	// stored with it (changed in the database). It is refused, never shown or signed.
+	ErrConsentTextAltered = errors.New("consent text was altered: its body no longer matches its stored SHA-256")
 )
 
 // ValidationError reports one bad input field in words a user can act on.

@@ -72,7 +72,14 @@ func (rq *request) renderSettings(status int, f settingsForm, consentForm, errTe
 	d := settingsData{Form: f, ConsentForm: consentForm, PublicPageURL: rq.Account.PublicPageURL,
 		VerifiedAt: rq.Account.PublicPageVerifiedAt, VerifyURL: rq.verifyURL(rq.Account.ID)}
 	t, err := rq.Store.ConsentText(rq.r.Context(), rq.Account.ID, 0)
-	if err != nil && !errors.Is(err, tidings.ErrNotFound) {
+	switch {
+	case errors.Is(err, tidings.ErrConsentTextAltered):
+		// The page stays usable, so that a text can be published again; the altered one
+		// is not shown.
+		if errText == "" {
+			errText = "The current consent text was altered in the database: its wording no longer matches its recorded SHA-256. Forms refuse it until a text is published again."
+		}
+	case err != nil && !errors.Is(err, tidings.ErrNotFound):
 		return err
 	}
 	d.Consent = t
