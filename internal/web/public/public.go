@@ -5,9 +5,11 @@
 package public
 
 import (
+	"context"
 	"embed"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"io"
 	"log/slog"
@@ -150,7 +152,14 @@ type subscribeInput struct {
 	TrackingConsent bool   `json:"tracking_consent"`
 	ConsentVersion  int    `json:"consent_version"`
 	Website         string `json:"website"` // the honeypot: people leave it empty
+	// Also names more lists of the same account to sign up for at once, by their form
+	// tokens (the part of a form's URL after /s/): checkboxes on the account holder's
+	// own form, or a script's list.
+	Also []string `json:"also"`
 }
+
+// maxAlso is how many more lists one sign-up may name.
+const maxAlso = 20
 
 // preflight lets scripts on the account holder's own site post JSON sign-ups: any
 // origin may, without credentials (the endpoint uses no cookies), as the plain form
@@ -184,19 +193,24 @@ func (s *server) subscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.Email, p.Name = in.Email, in.Name
+	lists, doubleOptIn, err := s.alsoLists(r.Context(), p, in.Also)
+	if err != nil {
+		s.fail(w, asJSON, http.StatusUnprocessableEntity, "unknown_list", "also", err.Error(), p)
+		return
+	}
 	if in.Website != "" {
 		// A bot filled the hidden field: answer as if all went well, store nothing.
-		s.succeed(w, asJSON, p.List.DoubleOptIn)
+		s.succeed(w, asJSON, doubleOptIn)
 		return
 	}
 	if addr, err := tidings.ParseAddress(in.Email); err == nil && !s.AddressLimit.Allow(string(keys.HashSecretToken(addr.String()))) {
 		// The same answer as a sign-up, and no mail: the answer must not tell whether the
 		// address was just used, and its owner gets no more than a few mails.
-		s.succeed(w, asJSON, p.List.DoubleOptIn)
+		s.succeed(w, asJSON, doubleOptIn)
 		return
 	}
 	_, err = s.Consent.Subscribe(r.Context(), consent.SubscribeRequest{
-		AccountID: p.Account.ID, Lists: []int64{p.List.ID}, Email: in.Email, Name: in.Name,
+		AccountID: p.Account.ID, Lists: lists, Email: in.Email, Name: in.Name,
 		TrackingConsent: in.TrackingConsent, TextVersion: in.ConsentVersion, Source: sourceOf(asJSON),
 		Evidence: tidings.Evidence{IP: ip.String(), UserAgent: clip(r.UserAgent(), 512), Referrer: clip(r.Referer(), 1000)},
 	})
@@ -210,7 +224,28 @@ func (s *server) subscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The answer is the same whether or not the address was already known.
-	s.succeed(w, asJSON, p.List.DoubleOptIn)
+	s.succeed(w, asJSON, doubleOptIn)
+}
+
+// alsoLists returns the form's list and the further lists named by their tokens, all of
+// the form's account, and whether any of them asks for double opt-in.
+func (s *server) alsoLists(ctx context.Context, p formPage, tokens []string) ([]int64, bool, error) {
+	lists, doubleOptIn := []int64{p.List.ID}, p.List.DoubleOptIn
+	if len(tokens) > maxAlso {
+		return nil, false, fmt.Errorf("a sign-up can name at most %d more lists", maxAlso)
+	}
+	for _, t := range tokens {
+		accountID, listID, ok := s.Consent.ParseListToken(t)
+		if !ok || accountID != p.Account.ID {
+			return nil, false, errors.New("one of the lists is not a list of this form's sender")
+		}
+		l, err := s.Store.GetList(ctx, accountID, listID)
+		if err != nil {
+			return nil, false, errors.New("one of the lists does not exist any more")
+		}
+		lists, doubleOptIn = append(lists, l.ID), doubleOptIn || l.DoubleOptIn
+	}
+	return lists, doubleOptIn, nil
 }
 
 func sourceOf(asJSON bool) tidings.Source {
@@ -227,7 +262,7 @@ func readInput(w http.ResponseWriter, r *http.Request, asJSON bool) (subscribeIn
 		dec := json.NewDecoder(r.Body)
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&in); err != nil {
-			return in, errors.New("the body must be a JSON object with email, name, tracking_consent and consent_version")
+			return in, errors.New("the body must be a JSON object with email, name, tracking_consent, consent_version and, for more lists, also")
 		}
 		if _, err := dec.Token(); err != io.EOF {
 			return in, errors.New("the body must hold exactly one JSON object")
@@ -241,6 +276,7 @@ func readInput(w http.ResponseWriter, r *http.Request, asJSON bool) (subscribeIn
 	in.Email, in.Name, in.Website = f.Get("email"), f.Get("name"), f.Get("website")
 	in.TrackingConsent = f.Get("tracking_consent") == "yes"
 	in.ConsentVersion, _ = strconv.Atoi(f.Get("consent_version"))
+	in.Also = f["also"]
 	return in, nil
 }
 

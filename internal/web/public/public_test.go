@@ -351,6 +351,49 @@ func TestSingleOptInAndJSON(t *testing.T) {
 	}
 }
 
+// One sign-up can name more lists of the same account by their form tokens ("also"):
+// one request, one mail, every list; a list of another account is refused and nothing
+// is stored.
+func TestSignUpForSeveralLists(t *testing.T) {
+	store := testdb.Open(t, "sqlite")
+	w := newWorld(t, store, true)
+	ctx := context.Background()
+	text, _ := w.consent.CurrentText(ctx, w.acc)
+	second := tidings.NewList("Events")
+	if err := store.CreateList(ctx, w.acc.ID, &second); err != nil {
+		t.Fatal(err)
+	}
+	other := tidings.Account{Name: "Other", PostalAddress: "2 Other Road", ContactEmail: "dpo@other.example"}
+	if err := store.CreateAccount(ctx, &other); err != nil {
+		t.Fatal(err)
+	}
+	foreign := tidings.NewList("Not yours")
+	if err := store.CreateList(ctx, other.ID, &foreign); err != nil {
+		t.Fatal(err)
+	}
+	form := "/s/" + w.consent.ListToken(w.acc.ID, w.list.ID)
+	v := url.Values{"email": {"two@example.com"}, "consent_version": {fmt.Sprint(text.Version)},
+		"also": {w.consent.ListToken(other.ID, foreign.ID)}}
+	if code, _ := w.post(form, v); code != http.StatusUnprocessableEntity {
+		t.Fatalf("another account's list: %d, want 422", code)
+	}
+	if subs, _ := store.ListSubscribers(ctx, w.acc.ID, tidings.SubscriberFilter{}); len(subs) != 0 || w.sink.Count() != 0 {
+		t.Fatal("a refused sign-up stored or mailed something")
+	}
+	v["also"] = []string{w.consent.ListToken(w.acc.ID, second.ID)}
+	if code, page := w.post(form, v); code != 200 || !strings.Contains(page, "Check your inbox") {
+		t.Fatalf("two lists: %d", code)
+	}
+	subs, _ := store.ListSubscribers(ctx, w.acc.ID, tidings.SubscriberFilter{})
+	if len(subs) != 1 {
+		t.Fatalf("%d subscribers, want 1", len(subs))
+	}
+	got, _ := store.Subscriptions(ctx, w.acc.ID, subs[0].ID)
+	if len(got) != 2 || w.sink.Count() != 1 {
+		t.Fatalf("%d subscriptions and %d mails, want 2 and 1", len(got), w.sink.Count())
+	}
+}
+
 func TestBotsAndLimits(t *testing.T) {
 	store := testdb.Open(t, "sqlite")
 	w := newWorld(t, store, true)
