@@ -9,7 +9,6 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"html/template"
 	"io"
 	"log/slog"
@@ -194,8 +193,13 @@ func (s *server) subscribe(w http.ResponseWriter, r *http.Request) {
 	}
 	p.Email, p.Name = in.Email, in.Name
 	lists, doubleOptIn, err := s.alsoLists(r.Context(), p, in.Also)
+	if v, ok := tidings.AsValidation(err); ok {
+		s.fail(w, asJSON, http.StatusUnprocessableEntity, v.Code, v.Field, v.Message, p)
+		return
+	}
 	if err != nil {
-		s.fail(w, asJSON, http.StatusUnprocessableEntity, "unknown_list", "also", err.Error(), p)
+		s.Log.Error("subscribe: more lists", "account_id", p.Account.ID, "err", err)
+		s.fail(w, asJSON, http.StatusServiceUnavailable, "unavailable", "", "We could not complete your sign-up just now. Please try again later.", p)
 		return
 	}
 	if in.Website != "" {
@@ -228,20 +232,24 @@ func (s *server) subscribe(w http.ResponseWriter, r *http.Request) {
 }
 
 // alsoLists returns the form's list and the further lists named by their tokens, all of
-// the form's account, and whether any of them asks for double opt-in.
+// the form's account, and whether any of them asks for double opt-in. A token that names
+// no list of the account is a *tidings.ValidationError on "also".
 func (s *server) alsoLists(ctx context.Context, p formPage, tokens []string) ([]int64, bool, error) {
 	lists, doubleOptIn := []int64{p.List.ID}, p.List.DoubleOptIn
 	if len(tokens) > maxAlso {
-		return nil, false, fmt.Errorf("a sign-up can name at most %d more lists", maxAlso)
+		return nil, false, tidings.Invalid("also", "too_many", "a sign-up can name at most %d more lists", maxAlso)
 	}
 	for _, t := range tokens {
 		accountID, listID, ok := s.Consent.ParseListToken(t)
 		if !ok || accountID != p.Account.ID {
-			return nil, false, errors.New("one of the lists is not a list of this form's sender")
+			return nil, false, tidings.Invalid("also", "unknown_list", "one of the lists is not a list of this form's sender")
 		}
 		l, err := s.Store.GetList(ctx, accountID, listID)
+		if errors.Is(err, tidings.ErrNotFound) {
+			return nil, false, tidings.Invalid("also", "unknown_list", "one of the lists does not exist any more")
+		}
 		if err != nil {
-			return nil, false, errors.New("one of the lists does not exist any more")
+			return nil, false, err
 		}
 		lists, doubleOptIn = append(lists, l.ID), doubleOptIn || l.DoubleOptIn
 	}
