@@ -8,10 +8,24 @@ import (
 	"github.com/tidings/tidings/internal/tidings"
 )
 
+// AlsoList is a further list of the account that an embedded form offers as a
+// checkbox: its form token (ListToken) and its name.
+type AlsoList struct{ Token, Name string }
+
+// AlsoLists names further lists for EmbedSnippet.
+func (s *Service) AlsoLists(lists []tidings.List) []AlsoList {
+	out := make([]AlsoList, 0, len(lists))
+	for _, l := range lists {
+		out = append(out, AlsoList{Token: s.ListToken(l.AccountID, l.ID), Name: l.Name})
+	}
+	return out
+}
+
 // EmbedSnippet is the HTML form an account holder pastes into their own site: it posts
 // cross-origin to the subscribe endpoint, with the honeypot field and the consent text
-// of the given version.
-func EmbedSnippet(action string, l tidings.List, a tidings.Account, t tidings.ConsentText) string {
+// of the given version. Further lists of the account are offered as unticked
+// checkboxes ("also"): the person chooses.
+func EmbedSnippet(action string, l tidings.List, a tidings.Account, t tidings.ConsentText, also ...AlsoList) string {
 	e := html.EscapeString
 	var b strings.Builder
 	fmt.Fprintf(&b, "<form method=\"post\" action=\"%s\">\n", e(action))
@@ -20,6 +34,9 @@ func EmbedSnippet(action string, l tidings.List, a tidings.Account, t tidings.Co
 	b.WriteString("  <input name=\"website\" tabindex=\"-1\" autocomplete=\"off\" style=\"position:absolute;left:-10000px\" aria-hidden=\"true\">\n")
 	if a.TrackingEnabled {
 		b.WriteString("  <label><input type=\"checkbox\" name=\"tracking_consent\" value=\"yes\"> Let us see whether I open the emails and which links I click (optional)</label>\n")
+	}
+	for _, o := range also {
+		fmt.Fprintf(&b, "  <label><input type=\"checkbox\" name=\"also\" value=\"%s\"> Also subscribe to %s</label>\n", e(o.Token), e(o.Name))
 	}
 	fmt.Fprintf(&b, "  <input type=\"hidden\" name=\"consent_version\" value=\"%d\">\n", t.Version)
 	fmt.Fprintf(&b, "  <p>%s</p>\n", e(t.Body))

@@ -183,3 +183,21 @@ func TestImportProgressOnBigFile(t *testing.T) {
 		t.Fatalf("confirmed %d", st.Confirmed)
 	}
 }
+
+// The list page's snippet offers the account's other lists the staff tick, as unticked
+// "also" checkboxes, and never another account's.
+func TestListSnippetOffersMoreLists(t *testing.T) {
+	e := newEnv(t)
+	news, events := e.list(e.a.ID, "News", true), e.list(e.a.ID, "Events", true)
+	foreign := e.list(e.b.ID, "Foreign", true)
+	viewer := e.login(e.user(e.a.ID, tidings.RoleViewer, false))
+	path := acct(e.a, "/lists/"+itoa(news.ID))
+	page := viewer.get(path).want(t, http.StatusOK, `name="also" value="`+itoa(events.ID)+`"`)
+	if strings.Contains(page.body, "Also subscribe to") || strings.Contains(page.body, "Foreign") {
+		t.Fatal("the snippet offers lists nobody chose, or another account's list")
+	}
+	viewer.get(path+"?also="+itoa(events.ID)+"&also="+itoa(foreign.ID)).want(t, http.StatusOK, "Also subscribe to Events")
+	if page := viewer.get(path + "?also=" + itoa(foreign.ID)); strings.Contains(page.body, "Foreign") {
+		t.Fatal("another account's list in the snippet")
+	}
+}

@@ -3,6 +3,7 @@ package admin
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/tidings/tidings/internal/consent"
@@ -160,6 +161,14 @@ type listData struct {
 	Bases   []tidings.LawfulBasis
 	FormURL string
 	Snippet string
+	Others  []otherList // the account's other lists, which the snippet can offer too
+}
+
+// otherList is a list the sign-up snippet can offer beside the page's own.
+type otherList struct {
+	ID      int64
+	Name    string
+	Offered bool
 }
 
 func (rq *request) list() error {
@@ -190,7 +199,24 @@ func (rq *request) renderList(status int, edited *tidings.List, errText string) 
 			return err
 		}
 		d.FormURL = rq.Consent.SubscribeURL(rq.Account.ID, l.ID)
-		d.Snippet = consent.EmbedSnippet(d.FormURL, l, rq.Account, text)
+		// ?also=ID&also=ID: the snippet offers those lists too, as checkboxes.
+		all, err := rq.Store.ListLists(ctx, rq.Account.ID, tidings.Page{Limit: 500})
+		if err != nil {
+			return err
+		}
+		offered := rq.r.URL.Query()["also"]
+		var also []tidings.List
+		for _, o := range all {
+			if o.ID == l.ID {
+				continue
+			}
+			chosen := slices.Contains(offered, itoa(o.ID))
+			d.Others = append(d.Others, otherList{ID: o.ID, Name: o.Name, Offered: chosen})
+			if chosen {
+				also = append(also, o)
+			}
+		}
+		d.Snippet = consent.EmbedSnippet(d.FormURL, l, rq.Account, text, rq.Consent.AlsoLists(also)...)
 	}
 	rq.renderView(status, "list", view{Title: l.Name, Nav: "lists", Error: errText, Data: d})
 	return nil

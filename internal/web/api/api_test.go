@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -253,6 +254,47 @@ func TestSubscriberTrackingConsentThroughLedger(t *testing.T) {
 		bob := e.must(201, e.do("POST", "/api/v1/subscribers", e.tokA, map[string]any{"email": "bob@example.com", "tracking_consent": true})).json(t)
 		if bob["tracking_consent"] != true || kinds(int64(bob["id"].(float64))) != 1 {
 			t.Fatalf("an add with tracking consent: %v", bob)
+		}
+	})
+}
+
+// A list's form can offer more lists (?also=): the snippet carries their tokens as
+// "also" checkboxes, and a sign-up that names them subscribes to every one.
+func TestListFormOffersMoreLists(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		news := id(t, e.must(201, e.do("POST", "/api/v1/lists", e.tokA, map[string]any{"name": "News"})))
+		events := id(t, e.must(201, e.do("POST", "/api/v1/lists", e.tokA, map[string]any{"name": "Events"})))
+		foreign := id(t, e.must(201, e.do("POST", "/api/v1/lists", e.tokB, map[string]any{"name": "Foreign"})))
+		path := fmt.Sprintf("/api/v1/lists/%d/form", news)
+		for _, bad := range []string{"x", fmt.Sprint(foreign), "999999"} {
+			if _, field := e.must(422, e.do("GET", path+"?also="+bad, e.tokA, nil)).errCode(t); field != "also" {
+				t.Fatalf("also=%s: error on %q, want also", bad, field)
+			}
+		}
+		form := e.must(200, e.do("GET", fmt.Sprintf("%s?also=%d", path, events), e.tokA, nil)).json(t)
+		snippet := form["embed_html"].(string)
+		m := regexp.MustCompile(`name="also" value="([^"]+)"> Also subscribe to Events`).FindStringSubmatch(snippet)
+		if m == nil {
+			t.Fatalf("the snippet does not offer Events:\n%s", snippet)
+		}
+		url := form["url"].(string)
+		body := map[string]any{"email": "both@example.com", "consent_version": form["consent_version"], "also": []string{m[1]}}
+		j, _ := json.Marshal(body)
+		res, err := http.Post(e.srv.URL+url[strings.Index(url, "/s/"):], "application/json", bytes.NewReader(j))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			t.Fatalf("sign-up for both lists: %d", res.StatusCode)
+		}
+		found := e.must(200, e.do("GET", "/api/v1/subscribers?email=both@example.com", e.tokA, nil)).json(t)["data"].([]any)
+		if len(found) != 1 {
+			t.Fatalf("subscribers: %v", found)
+		}
+		subs := e.must(200, e.do("GET", fmt.Sprintf("/api/v1/subscribers/%v/subscriptions", found[0].(map[string]any)["id"]), e.tokA, nil)).json(t)["data"].([]any)
+		if len(subs) != 2 {
+			t.Fatalf("subscriptions: %v, want News and Events", subs)
 		}
 	})
 }

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/tidings/tidings/internal/consent"
@@ -38,10 +40,30 @@ func (a *api) listForm(w http.ResponseWriter, r *http.Request, c caller) error {
 	if err != nil {
 		return err
 	}
+	// ?also=2,3: the snippet offers those lists too, as checkboxes.
+	var also []tidings.List
+	if v := r.URL.Query().Get("also"); v != "" {
+		for i, f := range strings.Split(v, ",") {
+			id, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
+			if err != nil {
+				return &tidings.ValidationError{Field: "also", Code: "bad_id", Message: fmt.Sprintf("item %d is not a list ID", i+1)}
+			}
+			more, err := a.Store.GetList(r.Context(), c.AccountID, id)
+			if errors.Is(err, tidings.ErrNotFound) {
+				return &tidings.ValidationError{Field: "also", Code: "unknown_list", Message: fmt.Sprintf("list %d does not exist", id)}
+			}
+			if err != nil {
+				return err
+			}
+			if more.ID != l.ID {
+				also = append(also, more)
+			}
+		}
+	}
 	u := a.Consent.SubscribeURL(c.AccountID, l.ID)
 	return writeJSON(w, http.StatusOK, map[string]any{
 		"url": u, "json_endpoint": u, "consent_version": text.Version,
-		"embed_html": consent.EmbedSnippet(u, l, acc, text),
+		"embed_html": consent.EmbedSnippet(u, l, acc, text, a.Consent.AlsoLists(also)...),
 	})
 }
 
