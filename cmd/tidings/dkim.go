@@ -33,11 +33,10 @@ func cmdDKIM(ctx context.Context, e env, args []string) error {
 	if err != nil || accountID <= 0 || *domain == "" {
 		return fmt.Errorf("%w: --account ID and --domain are required", errUsage)
 	}
-	addr, err := tidings.ParseAddress("postmaster@" + strings.TrimSpace(*domain))
-	if strings.Contains(*domain, "@") || err != nil {
+	dom, err := tidings.ParseDomain(*domain)
+	if err != nil {
 		return fmt.Errorf("%w: --domain %q: must be a domain name like news.example.com", errUsage, *domain)
 	}
-	dom := addr.Domain
 	prefix := strings.ToLower(strings.TrimSpace(*selector))
 	if prefix == "" {
 		prefix = "tidings" + time.Now().UTC().Format("200601")

@@ -24,11 +24,10 @@ func (s *Store) AddDKIMKey(ctx context.Context, accountID int64, domain string, 
 // transaction: every key is checked first, and either all are stored or none (a selector
 // already used on the domain is ErrConflict, and leaves the others unstored too).
 func (s *Store) AddDKIMKeys(ctx context.Context, accountID int64, domain string, ks ...*tidings.DKIMKey) error {
-	addr, err := tidings.ParseAddress("postmaster@" + strings.TrimSpace(domain))
+	domain, err := tidings.ParseDomain(domain)
 	if err != nil {
-		return tidings.Invalid("domain", "bad_domain", "must be a domain name like news.example.com")
+		return err
 	}
-	domain = addr.Domain
 	if len(ks) == 0 {
 		return tidings.Invalid("algorithm", "required", "at least one key is needed")
 	}

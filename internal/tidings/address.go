@@ -48,6 +48,17 @@ const (
 
 var idnaProfile = idna.New(idna.MapForLookup(), idna.BidiRule(), idna.Transitional(false), idna.ValidateLabels(true))
 
+// ParseDomain parses and normalises a mail domain (lower-case ASCII, A-labels), as the
+// domain part of an address: a *ValidationError on "domain" otherwise.
+func ParseDomain(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	addr, err := ParseAddress("postmaster@" + s)
+	if s == "" || strings.Contains(s, "@") || err != nil {
+		return "", Invalid("domain", "bad_domain", "must be a domain name like news.example.com")
+	}
+	return addr.Domain, nil
+}
+
 // ParseAddress parses and normalises one bare address (no display name). Surrounding
 // white space is trimmed; anything else that is not an address is rejected with a
 // reason.

@@ -659,3 +659,16 @@ func BenchmarkParseAddress(b *testing.B) {
 		})
 	}
 }
+
+func TestParseDomain(t *testing.T) {
+	for in, want := range map[string]string{" News.Example.COM ": "news.example.com", "bücher.example": "xn--bcher-kva.example"} {
+		if got, err := ParseDomain(in); err != nil || got != want {
+			t.Errorf("ParseDomain(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "a@b.example", "no domain", "-x-.example"} {
+		if _, err := ParseDomain(bad); err == nil {
+			t.Errorf("ParseDomain(%q) accepted", bad)
+		}
+	}
+}

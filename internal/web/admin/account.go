@@ -222,8 +222,8 @@ func (rq *request) addDomain() error {
 		return err
 	}
 	d := domainsData{Domain: rq.value("domain"), Selector: strings.ToLower(rq.value("selector"))}
-	addr, err := tidings.ParseAddress("postmaster@" + d.Domain)
-	if d.Domain == "" || strings.Contains(d.Domain, "@") || err != nil {
+	domain, err := tidings.ParseDomain(d.Domain)
+	if err != nil {
 		return rq.renderDomains(http.StatusUnprocessableEntity, d, "domain: must be a domain name like news.example.com.")
 	}
 	prefix := d.Selector
@@ -237,7 +237,7 @@ func (rq *request) addDomain() error {
 	}
 	for _, sd := range existing {
 		for _, k := range sd.Keys {
-			if sd.Domain == addr.Domain && strings.HasPrefix(k.Selector, prefix+"-") {
+			if sd.Domain == domain && strings.HasPrefix(k.Selector, prefix+"-") {
 				return rq.renderDomains(http.StatusUnprocessableEntity, d, "selector: "+prefix+" is used on this domain already; choose another.")
 			}
 		}
