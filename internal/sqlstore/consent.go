@@ -335,15 +335,7 @@ func (s *Store) appendLedger(ctx context.Context, tx *sql.Tx, e *tidings.LedgerE
 
 func (s *Store) AttachProof(ctx context.Context, accountID, subscriberID, ledgerSeq int64, kind string, data []byte) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		var pid int64
-		var wrapped []byte
-		err := tx.QueryRowContext(ctx, `
-			SELECT s.person_id, k.wrapped_key FROM subscribers s JOIN persons p ON p.id = s.person_id JOIN person_keys k ON k.id = p.key_id
-			WHERE s.account_id = $1 AND s.id = $2`, accountID, subscriberID).Scan(&pid, &wrapped)
-		if err != nil {
-			return translate(err)
-		}
-		dk, err := s.keys.UnwrapDataKey(wrapped)
+		pid, dk, err := s.subscriberKey(ctx, tx, accountID, subscriberID)
 		if err != nil {
 			return err
 		}
@@ -574,16 +566,22 @@ func (s *Store) dropPending(ctx context.Context, tx *sql.Tx, p pending, kind tid
 			return err
 		}
 	}
-	_, err = tx.ExecContext(ctx, `
+	return s.dropIfEmpty(ctx, tx, p.subscriberID, p.personID)
+}
+
+// dropIfEmpty deletes a subscriber left with no subscription and no pending request,
+// what a lapsed or declined sign-up leaves. Someone known nowhere else leaves nothing
+// behind: the request's evidence (IP, browser) goes with their key; the ledger keeps
+// the entries' digests.
+func (s *Store) dropIfEmpty(ctx context.Context, tx *sql.Tx, subscriberID, personID int64) error {
+	_, err := tx.ExecContext(ctx, `
 		DELETE FROM subscribers WHERE id = $1
 		AND NOT EXISTS (SELECT 1 FROM subscriptions WHERE subscriber_id = $1)
-		AND NOT EXISTS (SELECT 1 FROM pending_confirmations WHERE subscriber_id = $1)`, p.subscriberID)
+		AND NOT EXISTS (SELECT 1 FROM pending_confirmations WHERE subscriber_id = $1)`, subscriberID)
 	if err != nil {
 		return err
 	}
-	// Someone known nowhere else leaves nothing behind: the request's evidence (IP,
-	// browser) goes with their key; the ledger keeps the entries' digests.
-	return s.deletePersonIfUnused(ctx, tx, p.personID)
+	return s.deletePersonIfUnused(ctx, tx, personID)
 }
 
 // claimPending deletes the pending request p, or reports ErrNotFound when a concurrent
@@ -607,19 +605,19 @@ func (s *Store) ExpireUnconfirmed(ctx context.Context, accountID int64, cutoff t
 		return total, err
 	}
 	// Unconfirmed subscriptions that no request waits for (adds by the account holder
-	// made them so before they asked the person) go after the same time: nobody can
-	// confirm them. They are looked for on a reader, so that the scan holds up no
-	// writer; each is checked again as it is deleted.
+	// made them so before they asked the person) go after the same time, as a lapsed
+	// request's do: nobody can confirm them. They are looked for on a reader, so that
+	// the scan holds up no writer; each is checked again as it is deleted.
 	for {
-		rows, err := s.r.QueryContext(ctx, `SELECT list_id, subscriber_id FROM subscriptions WHERE `+unaskedUnconfirmed+` LIMIT 500`,
+		rows, err := s.r.QueryContext(ctx, `SELECT list_id, subscriber_id, account_id FROM subscriptions WHERE `+unaskedUnconfirmed+` LIMIT 500`,
 			toDB(cutoff), accountID)
 		if err != nil {
 			return total, err
 		}
-		type key struct{ list, subscriber int64 }
+		type key struct{ list, subscriber, account int64 }
 		keys, err := collect(rows, func(r interface{ Scan(...any) error }) (key, error) {
 			var k key
-			return k, r.Scan(&k.list, &k.subscriber)
+			return k, r.Scan(&k.list, &k.subscriber, &k.account)
 		})
 		if err != nil || len(keys) == 0 {
 			return total, err
@@ -627,6 +625,7 @@ func (s *Store) ExpireUnconfirmed(ctx context.Context, accountID int64, cutoff t
 		deleted := 0
 		err = s.tx(ctx, func(tx *sql.Tx) error {
 			deleted = 0
+			now := s.stamp()
 			for _, k := range keys {
 				res, err := tx.ExecContext(ctx, `DELETE FROM subscriptions WHERE list_id = $3 AND subscriber_id = $4 AND `+unaskedUnconfirmed,
 					toDB(cutoff), accountID, k.list, k.subscriber)
@@ -637,7 +636,21 @@ func (s *Store) ExpireUnconfirmed(ctx context.Context, accountID int64, cutoff t
 				if err != nil {
 					return err
 				}
-				deleted += int(n)
+				if n == 0 {
+					continue // deleted or asked for meanwhile
+				}
+				deleted++
+				pid, dk, err := s.subscriberKey(ctx, tx, k.account, k.subscriber)
+				if err != nil {
+					return err
+				}
+				e := tidings.LedgerEntry{AccountID: k.account, Time: now, Kind: tidings.LedgerExpired, PersonID: pid, ListID: k.list, Source: tidings.SourceAdmin}
+				if err := s.appendLedger(ctx, tx, &e, dk, tidings.Evidence{Time: now}); err != nil {
+					return err
+				}
+				if err := s.dropIfEmpty(ctx, tx, k.subscriber, pid); err != nil {
+					return err
+				}
 			}
 			return nil
 		})
@@ -714,15 +727,7 @@ func (s *Store) Unsubscribe(ctx context.Context, accountID, subscriberID int64, 
 
 // unsubscribe is Unsubscribe inside tx.
 func (s *Store) unsubscribe(ctx context.Context, tx *sql.Tx, accountID, subscriberID int64, lists []int64, source tidings.Source, ev tidings.Evidence, now time.Time) (int, error) {
-	var pid int64
-	var wrapped []byte
-	err := tx.QueryRowContext(ctx, `
-		SELECT s.person_id, k.wrapped_key FROM subscribers s JOIN persons p ON p.id = s.person_id JOIN person_keys k ON k.id = p.key_id
-		WHERE s.account_id = $1 AND s.id = $2`, accountID, subscriberID).Scan(&pid, &wrapped)
-	if err != nil {
-		return 0, translate(err)
-	}
-	dk, err := s.keys.UnwrapDataKey(wrapped)
+	pid, dk, err := s.subscriberKey(ctx, tx, accountID, subscriberID)
 	if err != nil {
 		return 0, err
 	}
@@ -914,6 +919,20 @@ func (s *Store) suppressSubscriber(ctx context.Context, tx *sql.Tx, subscriberID
 		}
 	}
 	return nil
+}
+
+// subscriberKey returns the person and the unwrapped data key of one of the account's
+// subscribers, read with q (a transaction, or a pool); ErrNotFound if there is none.
+func (s *Store) subscriberKey(ctx context.Context, q querier, accountID, subscriberID int64) (int64, *keys.DataKey, error) {
+	var pid int64
+	var wrapped []byte
+	err := q.QueryRowContext(ctx, `SELECT s.person_id, k.wrapped_key FROM subscribers s JOIN persons p ON p.id = s.person_id
+		JOIN person_keys k ON k.id = p.key_id WHERE s.account_id = $1 AND s.id = $2`, accountID, subscriberID).Scan(&pid, &wrapped)
+	if err != nil {
+		return 0, nil, translate(err)
+	}
+	dk, err := s.keys.UnwrapDataKey(wrapped)
+	return pid, dk, err
 }
 
 type querier interface {

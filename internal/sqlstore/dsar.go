@@ -49,19 +49,12 @@ func (s *Store) SetTrackingConsent(ctx context.Context, accountID, subscriberID 
 	now := s.stamp()
 	ev.Time = now
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		var pid int64
-		var wrapped []byte
-		err := tx.QueryRowContext(ctx, `SELECT s.person_id, k.wrapped_key FROM subscribers s JOIN persons p ON p.id = s.person_id JOIN person_keys k ON k.id = p.key_id
-			WHERE s.account_id = $1 AND s.id = $2`, accountID, subscriberID).Scan(&pid, &wrapped)
+		pid, dk, err := s.subscriberKey(ctx, tx, accountID, subscriberID)
 		if err != nil {
-			return translate(err)
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE subscribers SET tracking_consent = $3, updated_at = $4 WHERE account_id = $1 AND id = $2`,
 			accountID, subscriberID, on, toDB(now)); err != nil {
-			return err
-		}
-		dk, err := s.keys.UnwrapDataKey(wrapped)
-		if err != nil {
 			return err
 		}
 		if on {

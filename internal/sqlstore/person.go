@@ -97,17 +97,10 @@ func (s *Store) PersonData(ctx context.Context, email tidings.Address) ([]tiding
 // personPending returns the subscriber's unconfirmed double opt-in requests with their
 // changes unsealed: data held about the person, so an access request lists them.
 func (s *Store) personPending(ctx context.Context, accountID, subscriberID int64) ([]tidings.PendingRecord, error) {
-	var personID int64
-	var wrapped []byte
-	err := s.r.QueryRowContext(ctx, `SELECT s.person_id, k.wrapped_key FROM subscribers s JOIN persons p ON p.id = s.person_id
-		JOIN person_keys k ON k.id = p.key_id WHERE s.id = $1 AND s.account_id = $2`, subscriberID, accountID).Scan(&personID, &wrapped)
-	if errors.Is(err, sql.ErrNoRows) {
+	personID, dk, err := s.subscriberKey(ctx, s.r, accountID, subscriberID)
+	if errors.Is(err, tidings.ErrNotFound) {
 		return []tidings.PendingRecord{}, nil // erased meanwhile: nothing held
 	}
-	if err != nil {
-		return nil, err
-	}
-	dk, err := s.keys.UnwrapDataKey(wrapped)
 	if err != nil {
 		return nil, err
 	}

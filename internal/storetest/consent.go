@@ -666,8 +666,24 @@ func testExpireUnaskedUnconfirmed(t *testing.T, s tidings.Store) {
 	if n != 2 {
 		t.Fatalf("expired %d; want 2", n)
 	}
-	if subs, err := s.Subscriptions(ctx, a.ID, unasked.ID); err != nil || len(subs) != 0 {
+	if subs, err := s.Subscriptions(ctx, a.ID, unasked.ID); (err != nil && !errors.Is(err, tidings.ErrNotFound)) || len(subs) != 0 {
 		t.Fatalf("the unasked subscription is still there: %+v %v", subs, err)
+	}
+	// As with a lapsed request: the subscriber, left with nothing, goes, and the ledger
+	// says why the subscription ended.
+	if _, err := s.GetSubscriber(ctx, a.ID, unasked.ID); !errors.Is(err, tidings.ErrNotFound) {
+		t.Fatalf("the subscriber of an expired sign-up is kept: %v", err)
+	}
+	expired := 0
+	entries, err := s.LedgerEntries(ctx, a.ID, 0, 100)
+	noErr(t, "LedgerEntries", err)
+	for _, e := range entries {
+		if e.Kind == tidings.LedgerExpired && e.ListID == l.ID {
+			expired++
+		}
+	}
+	if expired != 2 {
+		t.Fatalf("%d expiries in the ledger; want the request's and the unasked subscription's", expired)
 	}
 	if subs, _ := s.Subscriptions(ctx, a.ID, kept.ID); len(subs) != 1 || subs[0].Status != tidings.SubConfirmed {
 		t.Fatalf("a confirmed subscription was touched: %+v", subs)
