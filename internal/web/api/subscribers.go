@@ -245,14 +245,15 @@ func (a *api) patchSubscriber(w http.ResponseWriter, r *http.Request, c caller) 
 	if err := a.checkTracking(r, c, in); err != nil {
 		return err
 	}
-	tracking := sub.TrackingConsent
+	had := sub.TrackingConsent
 	in.apply(&sub)
-	tracking, sub.TrackingConsent = sub.TrackingConsent, tracking // changed below, through the ledger
+	wants := sub.TrackingConsent
+	sub.TrackingConsent = had // changed below, through the ledger
 	if err := a.Store.UpdateSubscriber(r.Context(), c.AccountID, &sub); err != nil {
 		return err
 	}
-	if tracking != sub.TrackingConsent {
-		if err := a.recordTracking(r, c, &sub, tracking); err != nil {
+	if wants != had {
+		if err := a.recordTracking(r, c, &sub, wants); err != nil {
 			return err
 		}
 	}
