@@ -22,7 +22,8 @@ func (s *Service) ParseListToken(token string) (accountID, listID int64, ok bool
 	return int64(binary.BigEndian.Uint64(p[0:])), int64(binary.BigEndian.Uint64(p[8:])), true
 }
 
-// SubscribeURL is the hosted subscribe page of a list.
-func (s *Service) SubscribeURL(accountID, listID int64) string {
-	return s.BaseURL + "/s/" + s.ListToken(accountID, listID)
+// SubscribeURL is the hosted subscribe page of a list, offering the further lists given
+// as unticked checkboxes (AlsoQuery).
+func (s *Service) SubscribeURL(accountID, listID int64, also ...AlsoList) string {
+	return s.BaseURL + "/s/" + s.ListToken(accountID, listID) + AlsoQuery(also)
 }

@@ -8,15 +8,45 @@ import (
 	"github.com/tidings/tidings/internal/tidings"
 )
 
-// AlsoList is a further list of the account that an embedded form offers as a
-// checkbox: its form token (ListToken) and its name.
-type AlsoList struct{ Token, Name string }
+// AlsoList is a further list of the account that a sign-up form (the embedded snippet
+// or the hosted page) offers as an unticked checkbox: its form token (ListToken) and
+// what the person needs to choose it.
+type AlsoList struct{ Token, Name, Description, Purpose string }
 
-// AlsoLists names further lists for EmbedSnippet.
+// AlsoLists names further lists for EmbedSnippet, SubscribeURL and the hosted page.
 func (s *Service) AlsoLists(lists []tidings.List) []AlsoList {
 	out := make([]AlsoList, 0, len(lists))
 	for _, l := range lists {
-		out = append(out, AlsoList{Token: s.ListToken(l.AccountID, l.ID), Name: l.Name})
+		out = append(out, AlsoList{Token: s.ListToken(l.AccountID, l.ID), Name: l.Name, Description: l.Description, Purpose: l.Purpose})
+	}
+	return out
+}
+
+// AlsoQuery is the query that makes the hosted page offer further lists:
+// "?also=token,token", or "" for none. Form tokens, never IDs: a shared link must not
+// reveal anything guessable. SplitAlso reads it back.
+func AlsoQuery(also []AlsoList) string {
+	if len(also) == 0 {
+		return ""
+	}
+	tokens := make([]string, len(also))
+	for i, a := range also {
+		tokens[i] = a.Token
+	}
+	// Tokens are base64url: no comma, nothing to escape.
+	return "?also=" + strings.Join(tokens, ",")
+}
+
+// SplitAlso returns the form tokens of "also" query values, each a token or a
+// comma-separated list of them (AlsoQuery), empty items left out.
+func SplitAlso(values []string) []string {
+	var out []string
+	for _, v := range values {
+		for t := range strings.SplitSeq(v, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				out = append(out, t)
+			}
+		}
 	}
 	return out
 }

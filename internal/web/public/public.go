@@ -5,6 +5,7 @@
 package public
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"encoding/json"
@@ -14,6 +15,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -102,10 +104,19 @@ type formPage struct {
 	Action        string
 	Account       tidings.Account
 	List          tidings.List
+	Also          []offer // more lists of the account, as checkboxes
 	Text          tidings.ConsentText
 	OfferTracking bool
+	Tracking      bool // the person ticked the tracking consent (shown again after an error)
 	Email, Name   string
 	Error         string
+}
+
+// offer is a further list on the hosted page, unticked unless the person ticked it
+// (shown again after an error).
+type offer struct {
+	consent.AlsoList
+	Ticked bool
 }
 
 type messagePage struct {
@@ -113,13 +124,53 @@ type messagePage struct {
 	Action, Button string // a confirmation step: POST to Action
 }
 
+// subscribeForm shows the hosted page; ?also=token,token (consent.AlsoQuery) offers more
+// lists of the account.
 func (s *server) subscribeForm(w http.ResponseWriter, r *http.Request) {
 	p, status := s.loadForm(r)
 	if status != http.StatusOK {
 		s.message(w, status, "Form not found", "This subscribe form does not exist. Check the link you followed.")
 		return
 	}
+	if err := s.offer(r, &p, nil); err != nil {
+		s.Log.Error("subscribe form: more lists", "account_id", p.Account.ID, "err", err)
+		s.message(w, http.StatusServiceUnavailable, "Something went wrong", "This form cannot be shown just now. Please try again later.")
+		return
+	}
 	s.render(w, http.StatusOK, "subscribe.html", p)
+}
+
+// offer fills in the lists the page offers besides its own: those its link names
+// (?also=), then any others the person ticked (a form embedded elsewhere offers its
+// own), those ticked marked so. The action keeps the link's choice, so that the page
+// shown again after an error offers the same lists.
+//
+// A token of the link that names no list of the page's account (forged, another
+// account's, or a list deleted since the link was shared) is left out, not refused:
+// the people who follow a link cannot mend it, and the page's own list must stay open
+// to them; leaving out a token of another account answers exactly as for a forged one,
+// so the page says nothing about other accounts' lists. The admin page builds these
+// links from the account's own lists only. A post that names such a list is refused
+// (alsoLists), with nothing stored.
+func (s *server) offer(r *http.Request, p *formPage, ticked []string) error {
+	// Each token costs a look-up: no more than a sign-up may name (alsoLists).
+	query := consent.SplitAlso(r.URL.Query()["also"])
+	query, ticked = query[:min(len(query), maxAlso)], ticked[:min(len(ticked), maxAlso)]
+	lists, _, err := s.otherLists(r.Context(), *p, slices.Concat(query, ticked))
+	if err != nil {
+		return err
+	}
+	offered := s.Consent.AlsoLists(lists)
+	p.Also = make([]offer, len(offered))
+	var shown []consent.AlsoList
+	for i, a := range offered {
+		p.Also[i] = offer{AlsoList: a, Ticked: slices.Contains(ticked, a.Token)}
+		if slices.Contains(query, a.Token) {
+			shown = append(shown, a)
+		}
+	}
+	p.Action += consent.AlsoQuery(shown)
+	return nil
 }
 
 func (s *server) loadForm(r *http.Request) (formPage, int) {
@@ -187,11 +238,19 @@ func (s *server) subscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in, err := readInput(w, r, asJSON)
+	p.Email, p.Name, p.Tracking = in.Email, in.Name, in.TrackingConsent
+	if !asJSON {
+		// The page is shown again on an error: with the lists it offered, as ticked.
+		if err := s.offer(r, &p, in.Also); err != nil {
+			s.Log.Error("subscribe: more lists", "account_id", p.Account.ID, "err", err)
+			s.fail(w, asJSON, http.StatusServiceUnavailable, "unavailable", "", "We could not complete your sign-up just now. Please try again later.", formPage{})
+			return
+		}
+	}
 	if err != nil {
 		s.fail(w, asJSON, http.StatusBadRequest, "invalid_request", "", err.Error(), p)
 		return
 	}
-	p.Email, p.Name = in.Email, in.Name
 	lists, doubleOptIn, err := s.alsoLists(r.Context(), p, in.Also)
 	if v, ok := tidings.AsValidation(err); ok {
 		s.fail(w, asJSON, http.StatusUnprocessableEntity, v.Code, v.Field, v.Message, p)
@@ -235,25 +294,49 @@ func (s *server) subscribe(w http.ResponseWriter, r *http.Request) {
 // the form's account, and whether any of them asks for double opt-in. A token that names
 // no list of the account is a *tidings.ValidationError on "also".
 func (s *server) alsoLists(ctx context.Context, p formPage, tokens []string) ([]int64, bool, error) {
-	lists, doubleOptIn := []int64{p.List.ID}, p.List.DoubleOptIn
 	if len(tokens) > maxAlso {
 		return nil, false, tidings.Invalid("also", "too_many", "a sign-up can name at most %d more lists", maxAlso)
 	}
-	for _, t := range tokens {
-		accountID, listID, ok := s.Consent.ParseListToken(t)
-		if !ok || accountID != p.Account.ID {
-			return nil, false, tidings.Invalid("also", "unknown_list", "one of the lists is not a list of this form's sender")
-		}
-		l, err := s.Store.GetList(ctx, accountID, listID)
-		if errors.Is(err, tidings.ErrNotFound) {
-			return nil, false, tidings.Invalid("also", "unknown_list", "one of the lists does not exist any more")
-		}
-		if err != nil {
-			return nil, false, err
-		}
+	more, bad, err := s.otherLists(ctx, p, tokens)
+	if err != nil {
+		return nil, false, err
+	}
+	if bad != nil {
+		return nil, false, bad
+	}
+	lists, doubleOptIn := []int64{p.List.ID}, p.List.DoubleOptIn
+	for _, l := range more {
 		lists, doubleOptIn = append(lists, l.ID), doubleOptIn || l.DoubleOptIn
 	}
 	return lists, doubleOptIn, nil
+}
+
+// otherLists looks up the lists of the form's account that tokens name, in their order,
+// each once and never the form's own. It skips a token that names no such list and
+// reports the first as bad, a validation error on "also"; err is a failed look-up.
+func (s *server) otherLists(ctx context.Context, p formPage, tokens []string) (lists []tidings.List, bad *tidings.ValidationError, err error) {
+	seen := map[int64]bool{p.List.ID: true}
+	for _, t := range tokens {
+		accountID, listID, ok := s.Consent.ParseListToken(t)
+		if !ok || accountID != p.Account.ID {
+			bad = cmp.Or(bad, tidings.Invalid("also", "unknown_list", "one of the lists is not a list of this form's sender"))
+			continue
+		}
+		if seen[listID] {
+			continue
+		}
+		seen[listID] = true
+		l, err := s.Store.GetList(ctx, accountID, listID)
+		if errors.Is(err, tidings.ErrNotFound) {
+			bad = cmp.Or(bad, tidings.Invalid("also", "unknown_list", "one of the lists does not exist any more"))
+			continue
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		lists = append(lists, l)
+	}
+	return lists, bad, nil
 }
 
 func sourceOf(asJSON bool) tidings.Source {

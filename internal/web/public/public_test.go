@@ -6,11 +6,13 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -498,4 +500,149 @@ func TestConfirmDeletedList(t *testing.T) {
 	if n := len(w.sink.Find("gone@example.com")); n != 1 {
 		t.Fatalf("%d mails: a welcome to no list was sent", n)
 	}
+}
+
+// The hosted page's link can offer more lists of its account (?also=token,token): they
+// are unticked checkboxes with their descriptions; tokens of another account, forged or
+// repeated ones, and the page's own are left out. A post ticking one makes one request,
+// one mail, and both subscriptions once confirmed; a post naming another account's list
+// stores nothing and shows the page again with the person's choices.
+func TestHostedPageOffersMoreLists(t *testing.T) {
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			store := testdb.Open(t, engine)
+			w := newWorld(t, store, true)
+			ctx := context.Background()
+			newList := func(accountID int64, name, description, purpose string) tidings.List {
+				l := tidings.NewList(name)
+				l.Description, l.Purpose = description, purpose
+				if err := store.CreateList(ctx, accountID, &l); err != nil {
+					t.Fatal(err)
+				}
+				return l
+			}
+			events := newList(w.acc.ID, "Lesungen", "Readings and signings in the shop", "Invitations to events")
+			kids := newList(w.acc.ID, "Kinderbücher", "", "")
+			newList(w.acc.ID, "Unchosen", "", "")
+			other := tidings.Account{Name: "Other", PostalAddress: "2 Other Road", ContactEmail: "dpo@other.example"}
+			if err := store.CreateAccount(ctx, &other); err != nil {
+				t.Fatal(err)
+			}
+			foreign := newList(other.ID, "Not yours", "", "")
+			token := func(l tidings.List) string { return w.consent.ListToken(l.AccountID, l.ID) }
+			form := "/s/" + token(w.list)
+
+			code, page := w.get(form + "?also=" + strings.Join([]string{token(events), token(foreign), "forged", token(w.list), token(events)}, ",") +
+				"&also=" + token(kids))
+			if code != 200 {
+				t.Fatalf("hosted page: %d\n%s", code, page)
+			}
+			if got, want := offered(page), []string{token(events), token(kids)}; !slices.Equal(got, want) {
+				t.Fatalf("offered %q, want %q (events, kids)", got, want)
+			}
+			for _, s := range []string{"Also subscribe to Lesungen", "Readings and signings in the shop", "Purpose: Invitations to events",
+				"Also subscribe to Kinderbücher", "Purpose of Neuerscheinungen: Monthly news about new books", `name="tracking_consent"`} {
+				if !strings.Contains(page, s) {
+					t.Fatalf("hosted page lacks %q:\n%s", s, page)
+				}
+			}
+			if strings.Contains(page, "Not yours") || strings.Contains(page, "Unchosen") || strings.Contains(page, " checked") {
+				t.Fatalf("hosted page offers a list not chosen, another account's, or ticks one:\n%s", page)
+			}
+			// The form posts back to the link's choice, without the tokens left out.
+			action := html.UnescapeString(regexp.MustCompile(`<form method="post" action="([^"]+)"`).FindStringSubmatch(page)[1])
+			if want := form + "?also=" + token(events) + "," + token(kids); action != want {
+				t.Fatalf("form action %q, want %q", action, want)
+			}
+			version := regexp.MustCompile(`name="consent_version" value="(\d+)"`).FindStringSubmatch(page)[1]
+			// A link naming nothing valid is the plain page.
+			if code, page := w.get(form + "?also=forged," + token(foreign)); code != 200 || len(offered(page)) != 0 || strings.Contains(page, "Not yours") {
+				t.Fatalf("a link naming only bad lists: %d, offers %q", code, offered(page))
+			}
+
+			// Another account's list, ticked (a forged post): refused, nothing stored, and the
+			// page comes back with the person's entries and ticks.
+			v := url.Values{"email": {"both@example.com"}, "name": {"Bo"}, "tracking_consent": {"yes"}, "consent_version": {version},
+				"also": {token(events), token(foreign)}}
+			code, page = w.post(action, v)
+			if code != http.StatusUnprocessableEntity || !strings.Contains(page, "not a list of this form") {
+				t.Fatalf("another account's list: %d, want 422\n%s", code, page)
+			}
+			if subs, _ := store.ListSubscribers(ctx, w.acc.ID, tidings.SubscriberFilter{}); len(subs) != 0 || w.sink.Count() != 0 {
+				t.Fatal("a refused sign-up stored or mailed something")
+			}
+			if entries, _ := store.LedgerEntries(ctx, w.acc.ID, 0, 10); len(entries) != 0 {
+				t.Fatalf("a refused sign-up wrote %d ledger entries", len(entries))
+			}
+			if got, want := offered(page), []string{token(events), token(kids)}; !slices.Equal(got, want) || strings.Contains(page, "Not yours") {
+				t.Fatalf("after the error the page offers %q, want %q", got, want)
+			}
+			for _, s := range []string{`value="both@example.com"`, `value="Bo"`, `value="` + token(events) + `" checked`, `value="yes" checked`} {
+				if !strings.Contains(page, s) {
+					t.Fatalf("the page shown again lost %q:\n%s", s, page)
+				}
+			}
+			if strings.Contains(page, `value="`+token(kids)+`" checked`) {
+				t.Fatal("the page shown again ticks a list the person left unticked")
+			}
+
+			// A form embedded elsewhere posts its own choice to the plain page: an error shows
+			// the page with that choice too.
+			code, page = w.post(form, url.Values{"email": {"both@example.com"}, "consent_version": {"999"}, "also": {token(kids)}})
+			if code != http.StatusUnprocessableEntity || !slices.Equal(offered(page), []string{token(kids)}) || !strings.Contains(page, `value="`+token(kids)+`" checked`) {
+				t.Fatalf("an embedded form's error: %d, offers %q\n%s", code, offered(page), page)
+			}
+
+			// Ticking one more list: one request, one mail, both lists once confirmed.
+			v["also"] = []string{token(events)}
+			if code, page := w.post(action, v); code != 200 || !strings.Contains(page, "Check your inbox") {
+				t.Fatalf("sign-up for two lists: %d\n%s", code, page)
+			}
+			msgs := w.sink.Find("both@example.com")
+			if len(msgs) != 1 || w.sink.Count() != 1 {
+				t.Fatalf("%d mails, want 1 confirmation", w.sink.Count())
+			}
+			// One request: a ledger entry per list asked for, one confirmation mail kept as
+			// its proof, and its one link confirms both.
+			entries, _ := store.LedgerEntries(ctx, w.acc.ID, 0, 10)
+			requested := map[int64]bool{}
+			for _, e := range entries {
+				requested[e.ListID] = e.Kind == tidings.LedgerRequested
+			}
+			if len(entries) != 2 || !requested[w.list.ID] || !requested[events.ID] {
+				t.Fatalf("ledger after the sign-up: %+v, want the request for the page's list and Lesungen", entries)
+			}
+			subs, _ := store.ListSubscribers(ctx, w.acc.ID, tidings.SubscriberFilter{})
+			if len(subs) != 1 {
+				t.Fatalf("%d subscribers, want 1", len(subs))
+			}
+			if proofs, _ := store.Proofs(ctx, w.acc.ID, subs[0].ID); len(proofs) != 1 || proofs[0].Kind != "confirmation_request" {
+				t.Fatalf("%d proofs, want the one confirmation request", len(proofs))
+			}
+			if code, page := w.post(links(textOf(t, msgs[0].Data))["confirm"], nil); code != 200 {
+				t.Fatalf("confirm: %d %s", code, page)
+			}
+			subs, _ = store.ListSubscribers(ctx, w.acc.ID, tidings.SubscriberFilter{})
+			if len(subs) != 1 || !subs[0].TrackingConsent {
+				t.Fatalf("subscribers: %+v", subs)
+			}
+			got, _ := store.Subscriptions(ctx, w.acc.ID, subs[0].ID)
+			confirmed := map[int64]bool{}
+			for _, s := range got {
+				confirmed[s.ListID] = s.Status == tidings.SubConfirmed
+			}
+			if len(got) != 2 || !confirmed[w.list.ID] || !confirmed[events.ID] {
+				t.Fatalf("subscriptions %+v, want the page's list and Lesungen, confirmed", got)
+			}
+		})
+	}
+}
+
+// offered returns the form tokens a subscribe page offers as "also" checkboxes.
+func offered(page string) []string {
+	var out []string
+	for _, m := range regexp.MustCompile(`name="also" type="checkbox" value="([^"]+)"`).FindAllStringSubmatch(page, -1) {
+		out = append(out, m[1])
+	}
+	return out
 }
