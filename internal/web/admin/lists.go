@@ -159,12 +159,12 @@ type listData struct {
 	Form    tidings.List // the edit form
 	Stats   tidings.ListStats
 	Bases   []tidings.LawfulBasis
-	FormURL string
+	FormURL string // the hosted page, offering the lists chosen below too
 	Snippet string
 	Others  []otherList // the account's other lists, which the snippet can offer too
 }
 
-// otherList is a list the sign-up snippet can offer beside the page's own.
+// otherList is a list the sign-up snippet and hosted page can offer beside the list's own.
 type otherList struct {
 	ID      int64
 	Name    string
@@ -198,8 +198,8 @@ func (rq *request) renderList(status int, edited *tidings.List, errText string) 
 		if err != nil {
 			return err
 		}
-		d.FormURL = rq.Consent.SubscribeURL(rq.Account.ID, l.ID)
-		// ?also=ID&also=ID: the snippet offers those lists too, as checkboxes.
+		// ?also=ID&also=ID: the snippet and the hosted page offer those lists too, as
+		// checkboxes; the page's link names them by form token, not ID.
 		all, err := rq.Store.ListLists(ctx, rq.Account.ID, tidings.Page{Limit: 500})
 		if err != nil {
 			return err
@@ -216,7 +216,9 @@ func (rq *request) renderList(status int, edited *tidings.List, errText string) 
 				also = append(also, o)
 			}
 		}
-		d.Snippet = consent.EmbedSnippet(d.FormURL, l, rq.Account, text, rq.Consent.AlsoLists(also)...)
+		offer := rq.Consent.AlsoLists(also)
+		d.FormURL = rq.Consent.SubscribeURL(rq.Account.ID, l.ID, offer...)
+		d.Snippet = consent.EmbedSnippet(rq.Consent.SubscribeURL(rq.Account.ID, l.ID), l, rq.Account, text, offer...)
 	}
 	rq.renderView(status, "list", view{Title: l.Name, Nav: "lists", Error: errText, Data: d})
 	return nil
