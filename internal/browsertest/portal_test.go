@@ -15,6 +15,7 @@ type portalFlow struct {
 	s       *server
 	account tidings.Account
 	list    tidings.List
+	events  tidings.List // offered on the hosted page beside list
 	email   string
 	b       *tab // the subscriber's browser, kept across steps (its portal cookie)
 }
@@ -29,6 +30,11 @@ func TestSubscriberPortal(t *testing.T) {
 	f.list = tidings.NewList("Neuerscheinungen")
 	f.list.Purpose = "Monthly news about new books"
 	if err := s.store.CreateList(bg, f.account.ID, &f.list); err != nil {
+		t.Fatal(err)
+	}
+	f.events = tidings.NewList("Lesungen")
+	f.events.Description = "Readings in the shop"
+	if err := s.store.CreateList(bg, f.account.ID, &f.events); err != nil {
 		t.Fatal(err)
 	}
 	// One tab for the whole walk, bound to the parent test so the steps share it.
@@ -55,8 +61,18 @@ func (f *portalFlow) on(t *testing.T) *tab {
 
 func (f *portalFlow) subscribe(t *testing.T) {
 	s, b := f.s, f.on(t)
-	b.open(s.consent.SubscribeURL(f.account.ID, f.list.ID))
-	b.wantText("Neuerscheinungen", "from Bücherei Müller", "Purpose: Monthly news about new books")
+	// The hosted page's link offers one more list, unticked; ticking it by its label
+	// signs up for both.
+	b.open(s.consent.SubscribeURL(f.account.ID, f.list.ID, s.consent.AlsoLists([]tidings.List{f.events})...))
+	b.wantText("Neuerscheinungen", "from Bücherei Müller", "Purpose of Neuerscheinungen: Monthly news about new books",
+		"Also subscribe to Lesungen", "Readings in the shop")
+	if b.count(`input[name="also"]:checked`) != 0 {
+		t.Fatal("the hosted page ticks a further list for the person")
+	}
+	b.clickHere(`//label[normalize-space(.)="Also subscribe to Lesungen"]`)
+	if b.count(`input[name="also"]:checked`) != 1 {
+		t.Fatal("clicking the further list's label does not tick it")
+	}
 	if b.count(".hp input#website") != 1 || b.attr(".hp", "aria-hidden") != "true" {
 		t.Fatal("the honeypot field is missing or not hidden from screen readers")
 	}
@@ -71,7 +87,7 @@ func (f *portalFlow) subscribe(t *testing.T) {
 	b.click(button("Subscribe"))
 	b.wantText("Check your inbox")
 
-	msg := s.mail(f.email, "Please confirm your subscription")
+	msg := s.mail(f.email, "Please confirm your subscription to Neuerscheinungen, Lesungen")
 	b.open(s.link(msg, "/confirm/"))
 	b.wantText("Press the button to confirm") // opening the link alone confirms nothing
 	b.click(button("Yes, subscribe me"))
@@ -90,7 +106,7 @@ func (f *portalFlow) portalSignIn(t *testing.T) {
 	b.open(s.link(msg, "/portal/signin/"))
 	b.click(button("Sign in"))
 	b.wantPath("/portal/me")
-	b.wantText("Signed in as "+f.email, "Bücherei Müller", "Rea Reader", "Neuerscheinungen")
+	b.wantText("Signed in as "+f.email, "Bücherei Müller", "Rea Reader", "Neuerscheinungen", "Lesungen")
 	// Consent evidence: the sign-up and the confirmation.
 	if n := b.count("section.account h3 + ul li"); n < 2 {
 		t.Fatalf("%d list and consent lines shown", n)
