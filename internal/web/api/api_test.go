@@ -277,7 +277,10 @@ func TestListFormOffersMoreLists(t *testing.T) {
 		if m == nil {
 			t.Fatalf("the snippet does not offer Events:\n%s", snippet)
 		}
-		url := form["url"].(string)
+		if page := form["url"].(string); !strings.HasSuffix(page, "?also="+m[1]) {
+			t.Fatalf("the page link %s does not offer Events (token %s)", page, m[1])
+		}
+		url := form["json_endpoint"].(string)
 		body := map[string]any{"email": "both@example.com", "consent_version": form["consent_version"], "also": []string{m[1]}}
 		j, _ := json.Marshal(body)
 		res, err := http.Post(e.srv.URL+url[strings.Index(url, "/s/"):], "application/json", bytes.NewReader(j))

@@ -60,10 +60,13 @@ func (a *api) listForm(w http.ResponseWriter, r *http.Request, c caller) error {
 			}
 		}
 	}
+	// The page link offers the chosen lists too; the snippet and the JSON endpoint post
+	// to the plain address, naming the lists ticked.
+	offer := a.Consent.AlsoLists(also)
 	u := a.Consent.SubscribeURL(c.AccountID, l.ID)
 	return writeJSON(w, http.StatusOK, map[string]any{
-		"url": u, "json_endpoint": u, "consent_version": text.Version,
-		"embed_html": consent.EmbedSnippet(u, l, acc, text, a.Consent.AlsoLists(also)...),
+		"url": a.Consent.SubscribeURL(c.AccountID, l.ID, offer...), "json_endpoint": u, "consent_version": text.Version,
+		"embed_html": consent.EmbedSnippet(u, l, acc, text, offer...),
 	})
 }
 
