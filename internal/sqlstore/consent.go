@@ -921,6 +921,37 @@ func (s *Store) suppressSubscriber(ctx context.Context, tx *sql.Tx, subscriberID
 	return nil
 }
 
+func (s *Store) SetTrackingConsent(ctx context.Context, accountID, subscriberID int64, on bool, source tidings.Source, ev tidings.Evidence) error {
+	now := s.stamp()
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		pid, dk, err := s.subscriberKey(ctx, tx, accountID, subscriberID)
+		if err != nil {
+			return err
+		}
+		return s.setTracking(ctx, tx, accountID, subscriberID, pid, dk, on, source, ev, now)
+	})
+}
+
+// setTracking changes a subscriber's tracking consent in tx: the flag, then a
+// tracking-change entry in the ledger. The subscriber's row is written (locked, on
+// PostgreSQL) before the account's ledger head, whoever calls it (SetTrackingConsent,
+// EditSubscriber).
+func (s *Store) setTracking(ctx context.Context, tx *sql.Tx, accountID, subscriberID, personID int64, dk *keys.DataKey, on bool,
+	source tidings.Source, ev tidings.Evidence, now time.Time) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE subscribers SET tracking_consent = $3, updated_at = $4 WHERE account_id = $1 AND id = $2`,
+		accountID, subscriberID, on, toDB(now)); err != nil {
+		return err
+	}
+	ev.Time = now
+	if on {
+		ev.Note = "tracking consent given"
+	} else {
+		ev.Note = "tracking consent withdrawn"
+	}
+	e := tidings.LedgerEntry{AccountID: accountID, Time: now, Kind: tidings.LedgerTrackingChange, PersonID: personID, Source: source}
+	return s.appendLedger(ctx, tx, &e, dk, ev)
+}
+
 // subscriberKey returns the person and the unwrapped data key of one of the account's
 // subscribers, read with q (a transaction, or a pool); ErrNotFound if there is none.
 func (s *Store) subscriberKey(ctx context.Context, q querier, accountID, subscriberID int64) (int64, *keys.DataKey, error) {

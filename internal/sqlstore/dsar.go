@@ -44,25 +44,3 @@ func (s *Store) ListDSARs(ctx context.Context, accountID int64, p tidings.Page) 
 		return d, err
 	})
 }
-
-func (s *Store) SetTrackingConsent(ctx context.Context, accountID, subscriberID int64, on bool, source tidings.Source, ev tidings.Evidence) error {
-	now := s.stamp()
-	ev.Time = now
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		pid, dk, err := s.subscriberKey(ctx, tx, accountID, subscriberID)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE subscribers SET tracking_consent = $3, updated_at = $4 WHERE account_id = $1 AND id = $2`,
-			accountID, subscriberID, on, toDB(now)); err != nil {
-			return err
-		}
-		if on {
-			ev.Note = "tracking consent given"
-		} else {
-			ev.Note = "tracking consent withdrawn"
-		}
-		e := tidings.LedgerEntry{AccountID: accountID, Time: now, Kind: tidings.LedgerTrackingChange, PersonID: pid, Source: source}
-		return s.appendLedger(ctx, tx, &e, dk, ev)
-	})
-}

@@ -262,6 +262,53 @@ func (s *Store) UpdateSubscriber(ctx context.Context, accountID int64, sub *tidi
 	})
 }
 
+// EditSubscriber writes an edit by the account holder and, if it changes the tracking
+// consent, the change through the ledger (setTracking), in one transaction. The UPDATE
+// locks the row on PostgreSQL and returns the consent stored under that lock, so a
+// change made meanwhile is compared with rather than overwritten; the ledger head is
+// locked after the row, the order SetTrackingConsent has.
+func (s *Store) EditSubscriber(ctx context.Context, accountID int64, sub *tidings.Subscriber, source tidings.Source, ev tidings.Evidence) error {
+	sub.Normalize()
+	if err := sub.Validate(); err != nil {
+		return err
+	}
+	now := s.stamp()
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		pid, dk, err := s.subscriberKey(ctx, tx, accountID, sub.ID)
+		if err != nil {
+			return err
+		}
+		sub.AccountID, sub.PersonID = accountID, pid
+		enc, err := seal(dk, sub)
+		if err != nil {
+			return err
+		}
+		var created int64
+		var had bool
+		err = tx.QueryRowContext(ctx, `
+			UPDATE subscribers SET name_enc = $3, attributes_enc = $4, status = $5, updated_at = $6
+			WHERE account_id = $1 AND id = $2 RETURNING created_at, tracking_consent`,
+			accountID, sub.ID, enc.name, enc.attrs, string(sub.Status), toDB(now)).Scan(&created, &had)
+		if err != nil {
+			return translate(err)
+		}
+		sub.CreatedAt, sub.UpdatedAt = fromDB(created), now
+		if sub.TrackingConsent == had {
+			return nil
+		}
+		if sub.TrackingConsent {
+			var tracks bool
+			if err := tx.QueryRowContext(ctx, `SELECT tracking_enabled FROM accounts WHERE id = $1`, accountID).Scan(&tracks); err != nil {
+				return translate(err)
+			}
+			if !tracks {
+				return tidings.TrackingOff()
+			}
+		}
+		return s.setTracking(ctx, tx, accountID, sub.ID, pid, dk, sub.TrackingConsent, source, ev, now)
+	})
+}
+
 // DeleteSubscriber deletes the subscriber and everything about them in the account, as
 // an erasure does but without an erasure's suppression: the account holder, not the
 // person, asked. An unsubscribe the person made is remembered (rememberUnsubscribe).

@@ -35,6 +35,7 @@ func Run(t *testing.T, open Opener) {
 		{"SubscriberFilters", testSubscriberFilters},
 		{"SubscribersPagination", testSubscribersPagination},
 		{"SubscribersIsolation", testSubscribersIsolation},
+		{"EditSubscriber", testEditSubscriber},
 		{"SubscriptionsIsolation", testSubscriptionsIsolation},
 		{"SamePersonTwoAccounts", testSamePersonTwoAccounts},
 		{"DeleteAccountCascades", testDeleteAccountCascades},

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/tidings/tidings/internal/consent"
 	"github.com/tidings/tidings/internal/tidings"
 )
 
@@ -207,4 +208,83 @@ func testDeleteAccountCascades(t *testing.T, s tidings.Store) {
 	wantErr(t, "GetList after account deletion", err, tidings.ErrNotFound)
 	_, err = s.GetSubscriber(ctx, a.ID, sub.ID)
 	wantErr(t, "GetSubscriber after account deletion", err, tidings.ErrNotFound)
+}
+
+// testEditSubscriber: an edit and the tracking consent change it makes are one write.
+// A refused consent, or a refused field, leaves the rest of the edit unwritten; a
+// changed consent is a tracking-change ledger entry, an unchanged one none; another
+// account's subscriber is not found.
+func testEditSubscriber(t *testing.T, s tidings.Store) {
+	a, b := mustAccount(t, s), mustAccount(t, s)
+	sub := tidings.Subscriber{Email: tidings.MustParseAddress("edit@example.com"), Name: "Ada"}
+	noErr(t, "CreateSubscriber", s.CreateSubscriber(ctx, a.ID, &sub, nil, ""))
+	a.TrackingEnabled = false
+	noErr(t, "UpdateAccount", s.UpdateAccount(ctx, &a))
+	trackingEntries := func() []tidings.LedgerEntry {
+		t.Helper()
+		hist, err := s.SubscriberLedger(ctx, a.ID, sub.ID, tidings.Page{})
+		noErr(t, "SubscriberLedger", err)
+		var out []tidings.LedgerEntry
+		for _, e := range hist {
+			if e.Kind == tidings.LedgerTrackingChange {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	unchanged := func(what string) {
+		t.Helper()
+		got, err := s.GetSubscriber(ctx, a.ID, sub.ID)
+		noErr(t, "GetSubscriber", err)
+		if got.Name != "Ada" || got.Status != tidings.StatusActive || len(got.Attributes) != 0 || got.TrackingConsent {
+			t.Fatalf("%s: the edit was written (%+v)", what, got)
+		}
+		if n := len(trackingEntries()); n != 0 {
+			t.Fatalf("%s: %d tracking entries in the ledger", what, n)
+		}
+	}
+	edit := func(accountID int64, name string, status tidings.SubscriberStatus, tracking bool) error {
+		e := sub
+		e.Name, e.Attributes, e.Status, e.TrackingConsent = name, tidings.Attributes{"city": "Lyon"}, status, tracking
+		return s.EditSubscriber(ctx, accountID, &e, tidings.SourceAdmin, tidings.Evidence{Note: "by staff"})
+	}
+
+	v, ok := tidings.AsValidation(edit(a.ID, "Ada L.", tidings.StatusRestricted, true))
+	if !ok || v.Field != "tracking_consent" || v.Code != "tracking_off" {
+		t.Fatalf("consent where the account does not track: %v, want tracking_off on tracking_consent", v)
+	}
+	unchanged("consent refused")
+	a.TrackingEnabled = true
+	noErr(t, "UpdateAccount", s.UpdateAccount(ctx, &a))
+	wantValidation(t, "EditSubscriber(bad status)", edit(a.ID, "Ada L.", "gone", true), "status")
+	unchanged("bad status")
+	wantErr(t, "EditSubscriber(b, a's)", edit(b.ID, "Hijack", tidings.StatusRestricted, true), tidings.ErrNotFound)
+	unchanged("another account's edit")
+
+	noErr(t, "EditSubscriber", edit(a.ID, "Ada L.", tidings.StatusRestricted, true))
+	got, _ := s.GetSubscriber(ctx, a.ID, sub.ID)
+	if got.Name != "Ada L." || got.Attributes["city"] != "Lyon" || got.Status != tidings.StatusRestricted || !got.TrackingConsent {
+		t.Fatalf("after the edit: %+v", got)
+	}
+	entries := trackingEntries()
+	if len(entries) != 1 || entries[0].Source != tidings.SourceAdmin {
+		t.Fatalf("tracking entries after consent given: %+v", entries)
+	}
+	if ev, err := s.OpenEvidence(ctx, entries[0]); err != nil || ev.Note != "tracking consent given" {
+		t.Fatalf("evidence %+v, %v", ev, err)
+	}
+	noErr(t, "EditSubscriber(same consent)", edit(a.ID, "Ada M.", tidings.StatusActive, true))
+	if n := len(trackingEntries()); n != 1 {
+		t.Fatalf("an edit that kept the consent wrote %d tracking entries, want the 1 from before", n)
+	}
+	// Withdrawing needs no tracking to be on.
+	a.TrackingEnabled = false
+	noErr(t, "UpdateAccount", s.UpdateAccount(ctx, &a))
+	noErr(t, "EditSubscriber(withdraw)", edit(a.ID, "Ada M.", tidings.StatusActive, false))
+	if got, _ := s.GetSubscriber(ctx, a.ID, sub.ID); got.TrackingConsent || len(trackingEntries()) != 2 {
+		t.Fatalf("after withdrawing: %+v, %d tracking entries", got, len(trackingEntries()))
+	}
+	if rep, err := consent.VerifyLedger(ctx, s, a.ID); err != nil || !rep.OK || rep.Entries != 2 {
+		t.Fatalf("ledger after the edits: %+v, %v", rep, err)
+	}
 }

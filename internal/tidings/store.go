@@ -139,6 +139,13 @@ type SubscriberStore interface {
 	ListSubscribers(ctx context.Context, accountID int64, f SubscriberFilter) ([]Subscriber, error)
 	// UpdateSubscriber replaces name, attributes, status and tracking consent (not the address).
 	UpdateSubscriber(ctx context.Context, accountID int64, s *Subscriber) error
+	// EditSubscriber is an edit by the account holder (admin UI, API): it replaces name,
+	// attributes and status (not the address) and, when s.TrackingConsent differs from
+	// the stored consent, changes that as SetTrackingConsent does (the flag and a
+	// tracking-change ledger entry from source, with ev), all in one transaction: on any
+	// error nothing is written. Consent given where the account does not track is
+	// TrackingOff; ErrNotFound if the subscriber is not the account's.
+	EditSubscriber(ctx context.Context, accountID int64, s *Subscriber, source Source, ev Evidence) error
 	DeleteSubscriber(ctx context.Context, accountID, id int64) error
 	Subscriptions(ctx context.Context, accountID, subscriberID int64) ([]Subscription, error)
 	// SetSubscription creates or changes one subscription of the subscriber.

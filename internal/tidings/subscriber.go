@@ -60,6 +60,12 @@ func (s *Subscriber) Validate() error {
 	return s.Attributes.Validate()
 }
 
+// TrackingOff refuses consent to tracking where the account does not track: there is
+// nothing to consent to.
+func TrackingOff() *ValidationError {
+	return Invalid("tracking_consent", "tracking_off", "this account does not use open and click tracking; turn it on in the account settings first")
+}
+
 // Attributes are free-form subscriber properties (JSON object), used in templates and
 // segment filters.
 type Attributes map[string]any

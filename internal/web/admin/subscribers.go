@@ -394,31 +394,20 @@ func (rq *request) updateSubscriber() error {
 	if err != nil {
 		return again(formError(err))
 	}
-	if form.Tracking && !sub.TrackingConsent && !rq.Account.TrackingEnabled {
-		return again("Tracking consent: this account does not use tracking; turn it on in the settings first.")
-	}
-	changedTracking := form.Tracking != sub.TrackingConsent
 	sub.Name, sub.Attributes, sub.Status = form.Name, attrs, tidings.SubscriberStatus(form.Status)
-	sub.Normalize()
-	// Everything is checked before anything is written.
-	if msg := formError(sub.Validate()); msg != "" {
-		return again(msg)
+	sub.TrackingConsent = form.Tracking
+	// One transaction: a change of tracking consent is a consent event, written to the
+	// ledger with the rest of the edit or not at all. The store checks everything (the
+	// fields, and that the account tracks if consent is given) before it commits.
+	note := "tracking consent withdrawn"
+	if form.Tracking {
+		note = "tracking consent recorded"
 	}
-	if err := rq.Store.UpdateSubscriber(ctx, rq.Account.ID, &sub); err != nil {
+	if err := rq.Store.EditSubscriber(ctx, rq.Account.ID, &sub, tidings.SourceAdmin, rq.evidence(note)); err != nil {
 		if msg := formError(err); msg != "" {
 			return again(msg)
 		}
 		return err
-	}
-	if changedTracking {
-		// Through the ledger: a change of tracking consent is a consent event.
-		note := "tracking consent withdrawn"
-		if form.Tracking {
-			note = "tracking consent recorded"
-		}
-		if err := rq.Store.SetTrackingConsent(ctx, rq.Account.ID, id, form.Tracking, tidings.SourceAdmin, rq.evidence(note)); err != nil {
-			return err
-		}
 	}
 	if err := rq.audit("subscriber.update", "subscriber "+itoa(id)); err != nil {
 		return err

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tidings/tidings/internal/consent"
+	"github.com/tidings/tidings/internal/sqlstore"
+	"github.com/tidings/tidings/internal/testdb"
 	"github.com/tidings/tidings/internal/tidings"
 )
 
@@ -279,5 +282,91 @@ func TestSubscriberHistoryShowsEvidence(t *testing.T) {
 		"Agent/&lt;b&gt;1&lt;/b&gt;", "https://shop.example/signup", fmt.Sprintf("version %d", text.Version), fmt.Sprintf("%x", text.SHA256))
 	if strings.Contains(p.body, "<b>1</b>") {
 		t.Fatal("a user agent is rendered as markup")
+	}
+}
+
+// failTrackingEntries makes the database refuse to append a tracking-change entry to
+// the ledger, until the returned function is called.
+func failTrackingEntries(t *testing.T, s *sqlstore.Store) (restore func()) {
+	t.Helper()
+	create := []string{`CREATE TRIGGER fail_tracking BEFORE INSERT ON ledger
+		WHEN NEW.kind = 'tracking_change' BEGIN SELECT RAISE(ABORT, 'injected failure'); END`}
+	drop := `DROP TRIGGER fail_tracking`
+	if s.Engine() == sqlstore.Postgres {
+		create = []string{`CREATE FUNCTION fail_tracking() RETURNS trigger LANGUAGE plpgsql AS
+			$$ BEGIN RAISE EXCEPTION 'injected failure'; END $$`,
+			`CREATE TRIGGER fail_tracking BEFORE INSERT ON ledger FOR EACH ROW
+			WHEN (NEW.kind = 'tracking_change') EXECUTE FUNCTION fail_tracking()`}
+		drop = `DROP TRIGGER fail_tracking ON ledger`
+	}
+	for _, q := range create {
+		if _, err := s.DB().Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return func() {
+		if _, err := s.DB().Exec(drop); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A staff edit is one write: when its tracking consent change cannot be recorded (the
+// ledger refuses the entry, or the account does not track), the name, attributes and
+// status of the form are not written either, nor audited. An edit that succeeds
+// writes both, and the ledger verifies.
+func TestSubscriberEditIsOneWrite(t *testing.T) {
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			e := newEnvWith(t, testdb.Open(t, engine))
+			setTracking := func(on bool) {
+				t.Helper()
+				e.a.TrackingEnabled = on
+				if err := e.store.UpdateAccount(ctx, &e.a); err != nil {
+					t.Fatal(err)
+				}
+			}
+			setTracking(true)
+			s := e.subscriber(e.a.ID, "ada@example.net", "Ada")
+			b := e.login(e.user(e.a.ID, tidings.RoleEditor, false))
+			sp := acct(e.a, "/subscribers/"+itoa(s.ID))
+			form := url.Values{"name": {"Ada L."}, "attributes": {`{"city": "Lyon"}`}, "status": {"restricted"}, "tracking": {"on"}}
+			untouched := func(what string) {
+				t.Helper()
+				got, err := e.store.GetSubscriber(ctx, e.a.ID, s.ID)
+				if err != nil || got.Name != "Ada" || got.Status != tidings.StatusActive || len(got.Attributes) != 0 || got.TrackingConsent {
+					t.Fatalf("%s: the subscriber is %+v (%v); want nothing of the edit written", what, got, err)
+				}
+				if rep, err := consent.VerifyLedger(ctx, e.store, e.a.ID); err != nil || !rep.OK || rep.Entries != 0 {
+					t.Fatalf("%s: ledger %+v, %v; want empty", what, rep, err)
+				}
+				if e.audited(e.a.ID, "subscriber.update", "subscriber "+itoa(s.ID)) {
+					t.Fatalf("%s: an edit not written is audited", what)
+				}
+			}
+
+			restore := failTrackingEntries(t, e.store)
+			b.post(sp, form).want(t, http.StatusInternalServerError)
+			untouched("ledger entry refused")
+			restore()
+
+			setTracking(false)
+			b.post(sp, form).want(t, http.StatusUnprocessableEntity, "tracking consent: this account does not use open and click tracking", "Ada L.")
+			untouched("account does not track")
+
+			setTracking(true)
+			b.post(sp, form).want(t, http.StatusSeeOther)
+			got, _ := e.store.GetSubscriber(ctx, e.a.ID, s.ID)
+			if got.Name != "Ada L." || got.Status != tidings.StatusRestricted || got.Attributes["city"] != "Lyon" || !got.TrackingConsent {
+				t.Fatalf("after the edit: %+v", got)
+			}
+			hist, err := e.store.SubscriberLedger(ctx, e.a.ID, s.ID, tidings.Page{})
+			if err != nil || len(hist) != 1 || hist[0].Kind != tidings.LedgerTrackingChange || hist[0].Source != tidings.SourceAdmin {
+				t.Fatalf("ledger of the subscriber: %+v, %v; want one tracking change from the admin", hist, err)
+			}
+			if rep, err := consent.VerifyLedger(ctx, e.store, e.a.ID); err != nil || !rep.OK || rep.Entries != 1 {
+				t.Fatalf("ledger %+v, %v; want 1 entry that verifies", rep, err)
+			}
+		})
 	}
 }

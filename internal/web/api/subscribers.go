@@ -121,7 +121,7 @@ func (a *api) createSubscriber(w http.ResponseWriter, r *http.Request, c caller)
 			return err
 		}
 		if tracking {
-			if err := a.recordTracking(r, c, &sub, true); err != nil {
+			if err := a.recordTracking(r, c, &sub); err != nil {
 				return err
 			}
 		}
@@ -245,17 +245,10 @@ func (a *api) patchSubscriber(w http.ResponseWriter, r *http.Request, c caller) 
 	if err := a.checkTracking(r, c, in); err != nil {
 		return err
 	}
-	had := sub.TrackingConsent
 	in.apply(&sub)
-	wants := sub.TrackingConsent
-	sub.TrackingConsent = had // changed below, through the ledger
-	if err := a.Store.UpdateSubscriber(r.Context(), c.AccountID, &sub); err != nil {
+	// One transaction: a changed tracking consent goes through the ledger with the rest.
+	if err := a.Store.EditSubscriber(r.Context(), c.AccountID, &sub, tidings.SourceAPI, trackingEvidence(c, sub.TrackingConsent)); err != nil {
 		return err
-	}
-	if wants != had {
-		if err := a.recordTracking(r, c, &sub, wants); err != nil {
-			return err
-		}
 	}
 	return writeJSON(w, http.StatusOK, sub)
 }
@@ -271,23 +264,27 @@ func (a *api) checkTracking(r *http.Request, c caller, in subscriberInput) error
 		return err
 	}
 	if !acc.TrackingEnabled {
-		return &tidings.ValidationError{Field: "tracking_consent", Code: "tracking_off",
-			Message: "this account does not use open and click tracking; turn it on in the account settings first"}
+		return tidings.TrackingOff()
 	}
 	return nil
 }
 
-// recordTracking gives or withdraws the subscriber's tracking consent as a consent
-// event: in the ledger, with the token that asserted it.
-func (a *api) recordTracking(r *http.Request, c caller, sub *tidings.Subscriber, given bool) error {
+// trackingEvidence is the evidence of a tracking consent the token gives or withdraws.
+func trackingEvidence(c caller, given bool) tidings.Evidence {
 	note := fmt.Sprintf("tracking consent withdrawn through the API with token %d", c.ID)
 	if given {
 		note = fmt.Sprintf("tracking consent recorded through the API with token %d", c.ID)
 	}
-	if err := a.Store.SetTrackingConsent(r.Context(), c.AccountID, sub.ID, given, tidings.SourceAPI, tidings.Evidence{Time: time.Now(), Note: note}); err != nil {
+	return tidings.Evidence{Time: time.Now(), Note: note}
+}
+
+// recordTracking gives the new subscriber's tracking consent as a consent event: in
+// the ledger, with the token that asserted it.
+func (a *api) recordTracking(r *http.Request, c caller, sub *tidings.Subscriber) error {
+	if err := a.Store.SetTrackingConsent(r.Context(), c.AccountID, sub.ID, true, tidings.SourceAPI, trackingEvidence(c, true)); err != nil {
 		return err
 	}
-	sub.TrackingConsent = given
+	sub.TrackingConsent = true
 	return nil
 }
 

@@ -1,0 +1,142 @@
+package sqlstore_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/tidings/tidings/internal/consent"
+	"github.com/tidings/tidings/internal/sqlstore"
+	"github.com/tidings/tidings/internal/testdb"
+	"github.com/tidings/tidings/internal/tidings"
+)
+
+// failTrackingEntries makes the database refuse to append a tracking-change entry to
+// the ledger, until the returned function is called.
+func failTrackingEntries(t *testing.T, s *sqlstore.Store) (restore func()) {
+	t.Helper()
+	create := []string{`CREATE TRIGGER fail_tracking BEFORE INSERT ON ledger
+		WHEN NEW.kind = 'tracking_change' BEGIN SELECT RAISE(ABORT, 'injected failure'); END`}
+	drop := `DROP TRIGGER fail_tracking`
+	if s.Engine() == sqlstore.Postgres {
+		create = []string{`CREATE FUNCTION fail_tracking() RETURNS trigger LANGUAGE plpgsql AS
+			$$ BEGIN RAISE EXCEPTION 'injected failure'; END $$`,
+			`CREATE TRIGGER fail_tracking BEFORE INSERT ON ledger FOR EACH ROW
+			WHEN (NEW.kind = 'tracking_change') EXECUTE FUNCTION fail_tracking()`}
+		drop = `DROP TRIGGER fail_tracking ON ledger`
+	}
+	for _, q := range create {
+		if _, err := s.DB().Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return func() {
+		if _, err := s.DB().Exec(drop); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// An edit whose tracking consent change cannot be appended to the ledger writes
+// nothing: not the name, attributes or status either. Once the ledger takes it, the
+// same edit writes all of it, and the ledger verifies.
+func TestEditSubscriberLedgerFailureWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			s := testdb.Open(t, engine)
+			acc := tidings.Account{Name: "Shop", ContactEmail: "dpo@shop.example", PostalAddress: "1 Main St", TrackingEnabled: true}
+			if err := s.CreateAccount(ctx, &acc); err != nil {
+				t.Fatal(err)
+			}
+			sub := tidings.Subscriber{Email: tidings.MustParseAddress("ada@example.com"), Name: "Ada"}
+			if err := s.CreateSubscriber(ctx, acc.ID, &sub, nil, ""); err != nil {
+				t.Fatal(err)
+			}
+			edit := sub
+			edit.Name, edit.Attributes, edit.Status, edit.TrackingConsent = "Ada L.", tidings.Attributes{"city": "Lyon"}, tidings.StatusRestricted, true
+
+			restore := failTrackingEntries(t, s)
+			try := edit
+			if err := s.EditSubscriber(ctx, acc.ID, &try, tidings.SourceAPI, tidings.Evidence{}); err == nil {
+				t.Fatal("the edit succeeded though its ledger entry was refused")
+			}
+			got, err := s.GetSubscriber(ctx, acc.ID, sub.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Name != "Ada" || got.Status != tidings.StatusActive || len(got.Attributes) != 0 || got.TrackingConsent {
+				t.Fatalf("after a refused ledger entry the subscriber is %+v; want it untouched", got)
+			}
+			if head, _, err := s.LedgerHead(ctx, acc.ID); (err != nil && !errors.Is(err, tidings.ErrNotFound)) || head != 0 {
+				t.Fatalf("ledger head %d, %v after the refused entry; want 0", head, err)
+			}
+
+			restore()
+			try = edit
+			if err := s.EditSubscriber(ctx, acc.ID, &try, tidings.SourceAPI, tidings.Evidence{}); err != nil {
+				t.Fatal(err)
+			}
+			got, _ = s.GetSubscriber(ctx, acc.ID, sub.ID)
+			if got.Name != "Ada L." || got.Status != tidings.StatusRestricted || got.Attributes["city"] != "Lyon" || !got.TrackingConsent {
+				t.Fatalf("after the edit: %+v", got)
+			}
+			if rep, err := consent.VerifyLedger(ctx, s, acc.ID); err != nil || !rep.OK || rep.Entries != 1 {
+				t.Fatalf("ledger: %+v, %v; want 1 entry that verifies", rep, err)
+			}
+		})
+	}
+}
+
+// TestEditSubscriberDoubleSubmit: two edits giving the same tracking consent at once
+// (a form sent twice) on PostgreSQL. The second waits for the first's row lock and then
+// compares with the consent the first stored: one ledger entry, not two. The test
+// holds the ledger head so that both are under way before either commits.
+func TestEditSubscriberDoubleSubmit(t *testing.T) {
+	if !postgres(t) {
+		return
+	}
+	ctx := context.Background()
+	s := testdb.Open(t, sqlstore.Postgres)
+	acc := tidings.Account{Name: "Shop", ContactEmail: "dpo@shop.example", PostalAddress: "1 Main St", TrackingEnabled: true}
+	if err := s.CreateAccount(ctx, &acc); err != nil {
+		t.Fatal(err)
+	}
+	sub := tidings.Subscriber{Email: tidings.MustParseAddress("ada@example.com"), Name: "Ada"}
+	if err := s.CreateSubscriber(ctx, acc.ID, &sub, nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	// An entry of someone else's first, so that the account has a ledger head to hold.
+	other := tidings.Subscriber{Email: tidings.MustParseAddress("bob@example.com"), TrackingConsent: true}
+	if err := s.CreateSubscriber(ctx, acc.ID, &other, nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetTrackingConsent(ctx, acc.ID, other.ID, false, tidings.SourceAPI, tidings.Evidence{}); err != nil {
+		t.Fatal(err)
+	}
+	h := hold(t, s.DB(), `SELECT 1 FROM ledger_heads WHERE account_id = $1 FOR UPDATE`, acc.ID)
+	give := func() error {
+		e := sub
+		e.TrackingConsent = true
+		return s.EditSubscriber(ctx, acc.ID, &e, tidings.SourceAPI, tidings.Evidence{})
+	}
+	done1, err1 := run(give)
+	done2, err2 := run(give)
+	if !h.await(t, s.DB(), 2, nil) {
+		t.Fatal("the two edits never both waited")
+	}
+	if err := h.tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	<-done1
+	<-done2
+	if *err1 != nil || *err2 != nil {
+		t.Fatalf("edits: %v, %v", *err1, *err2)
+	}
+	if n := count(t, s, `SELECT COUNT(*) FROM ledger WHERE account_id = $1 AND kind = 'tracking_change'`, acc.ID); n != 2 {
+		t.Fatalf("%d tracking entries; want 2 (the other person's, and one for both edits)", n)
+	}
+	if rep, err := consent.VerifyLedger(ctx, s, acc.ID); err != nil || !rep.OK {
+		t.Fatalf("ledger: %+v, %v", rep, err)
+	}
+}
