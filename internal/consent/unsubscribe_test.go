@@ -92,22 +92,9 @@ func TestUnsubscribeRecipientAllOrNothing(t *testing.T) {
 		t.Run(string(engine), func(t *testing.T) {
 			ctx := context.Background()
 			r := newRecipient(t, engine)
-			// A trigger refuses to unsubscribe anyone from the second list.
-			failing := []string{fmt.Sprintf(`CREATE TRIGGER fail_unsubscribe BEFORE UPDATE ON subscriptions
-				WHEN NEW.list_id = %d AND NEW.status = 'unsubscribed' BEGIN SELECT RAISE(ABORT, 'injected failure'); END`, r.lists[1])}
-			drop := `DROP TRIGGER fail_unsubscribe`
-			if engine == sqlstore.Postgres {
-				failing = []string{`CREATE FUNCTION fail_unsubscribe() RETURNS trigger LANGUAGE plpgsql AS
-					$$ BEGIN RAISE EXCEPTION 'injected failure'; END $$`,
-					fmt.Sprintf(`CREATE TRIGGER fail_unsubscribe BEFORE UPDATE ON subscriptions FOR EACH ROW
-					WHEN (NEW.list_id = %d AND NEW.status = 'unsubscribed') EXECUTE FUNCTION fail_unsubscribe()`, r.lists[1])}
-				drop = `DROP TRIGGER fail_unsubscribe ON subscriptions`
-			}
-			for _, q := range failing {
-				if _, err := r.raw.Exec(q); err != nil {
-					t.Fatal(err)
-				}
-			}
+			// The database refuses to unsubscribe anyone from the second list.
+			restore := testdb.FailWrites(t, r.raw, engine, "UPDATE", "subscriptions",
+				fmt.Sprintf("NEW.list_id = %d AND NEW.status = 'unsubscribed'", r.lists[1]))
 			if _, err := r.svc.UnsubscribeRecipient(ctx, r.token, tidings.SourceMail, tidings.Evidence{}); err == nil {
 				t.Fatal("unsubscribing succeeded despite the failure on the second list")
 			}
@@ -124,9 +111,7 @@ func TestUnsubscribeRecipientAllOrNothing(t *testing.T) {
 				t.Errorf("%d withdrawals in the ledger after a failed unsubscribe", n)
 			}
 
-			if _, err := r.raw.Exec(drop); err != nil {
-				t.Fatal(err)
-			}
+			restore()
 			event, err := r.svc.UnsubscribeRecipient(ctx, r.token, tidings.SourceMail, tidings.Evidence{})
 			if err != nil || event.Kind != tidings.EventUnsubscribe {
 				t.Fatalf("retry: %+v, %v", event, err)

@@ -135,3 +135,31 @@ func DKIMKeys(t testing.TB, store tidings.Store, accountID int64, domain string)
 	}
 	return dns
 }
+
+// FailWrites makes the database refuse op ("INSERT", "UPDATE" or "DELETE") on table
+// where the condition on the row (in SQL naming NEW or OLD, e.g. "NEW.kind = 'x'")
+// holds, as a failing disk or constraint would, until the returned function is called.
+// A test uses it to show that a write that fails half-way leaves nothing behind.
+func FailWrites(t testing.TB, db *sql.DB, engine sqlstore.Engine, op, table, when string) (restore func()) {
+	t.Helper()
+	create := []string{`CREATE TRIGGER fail_writes BEFORE ` + op + ` ON ` + table + `
+		WHEN ` + when + ` BEGIN SELECT RAISE(ABORT, 'injected failure'); END`}
+	drop := `DROP TRIGGER fail_writes`
+	if engine == sqlstore.Postgres {
+		create = []string{`CREATE OR REPLACE FUNCTION fail_writes() RETURNS trigger LANGUAGE plpgsql AS
+			$$ BEGIN RAISE EXCEPTION 'injected failure'; END $$`,
+			`CREATE TRIGGER fail_writes BEFORE ` + op + ` ON ` + table + ` FOR EACH ROW
+			WHEN (` + when + `) EXECUTE FUNCTION fail_writes()`}
+		drop = `DROP TRIGGER fail_writes ON ` + table
+	}
+	for _, q := range create {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return func() {
+		if _, err := db.Exec(drop); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -287,28 +287,9 @@ func TestSubscriberHistoryShowsEvidence(t *testing.T) {
 
 // failTrackingEntries makes the database refuse to append a tracking-change entry to
 // the ledger, until the returned function is called.
-func failTrackingEntries(t *testing.T, s *sqlstore.Store) (restore func()) {
-	t.Helper()
-	create := []string{`CREATE TRIGGER fail_tracking BEFORE INSERT ON ledger
-		WHEN NEW.kind = 'tracking_change' BEGIN SELECT RAISE(ABORT, 'injected failure'); END`}
-	drop := `DROP TRIGGER fail_tracking`
-	if s.Engine() == sqlstore.Postgres {
-		create = []string{`CREATE FUNCTION fail_tracking() RETURNS trigger LANGUAGE plpgsql AS
-			$$ BEGIN RAISE EXCEPTION 'injected failure'; END $$`,
-			`CREATE TRIGGER fail_tracking BEFORE INSERT ON ledger FOR EACH ROW
-			WHEN (NEW.kind = 'tracking_change') EXECUTE FUNCTION fail_tracking()`}
-		drop = `DROP TRIGGER fail_tracking ON ledger`
-	}
-	for _, q := range create {
-		if _, err := s.DB().Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return func() {
-		if _, err := s.DB().Exec(drop); err != nil {
-			t.Fatal(err)
-		}
-	}
+func failTrackingEntries(t *testing.T, store tidings.Store) (restore func()) {
+	s := store.(*sqlstore.Store)
+	return testdb.FailWrites(t, s.DB(), s.Engine(), "INSERT", "ledger", "NEW.kind = 'tracking_change'")
 }
 
 // A staff edit is one write: when its tracking consent change cannot be recorded (the

@@ -7,34 +7,15 @@ import (
 
 	"github.com/tidings/tidings/internal/consent"
 	"github.com/tidings/tidings/internal/sqlstore"
+	"github.com/tidings/tidings/internal/testdb"
 	"github.com/tidings/tidings/internal/tidings"
 )
 
 // failTrackingEntries makes the database refuse to append a tracking-change entry to
 // the ledger, until the returned function is called.
 func failTrackingEntries(t *testing.T, store tidings.Store) (restore func()) {
-	t.Helper()
 	s := store.(*sqlstore.Store)
-	create := []string{`CREATE TRIGGER fail_tracking BEFORE INSERT ON ledger
-		WHEN NEW.kind = 'tracking_change' BEGIN SELECT RAISE(ABORT, 'injected failure'); END`}
-	drop := `DROP TRIGGER fail_tracking`
-	if s.Engine() == sqlstore.Postgres {
-		create = []string{`CREATE FUNCTION fail_tracking() RETURNS trigger LANGUAGE plpgsql AS
-			$$ BEGIN RAISE EXCEPTION 'injected failure'; END $$`,
-			`CREATE TRIGGER fail_tracking BEFORE INSERT ON ledger FOR EACH ROW
-			WHEN (NEW.kind = 'tracking_change') EXECUTE FUNCTION fail_tracking()`}
-		drop = `DROP TRIGGER fail_tracking ON ledger`
-	}
-	for _, q := range create {
-		if _, err := s.DB().Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return func() {
-		if _, err := s.DB().Exec(drop); err != nil {
-			t.Fatal(err)
-		}
-	}
+	return testdb.FailWrites(t, s.DB(), s.Engine(), "INSERT", "ledger", "NEW.kind = 'tracking_change'")
 }
 
 // A PATCH is one write: when its tracking consent change cannot be recorded (the
