@@ -248,12 +248,14 @@ func (s *Store) UpdateSubscriber(ctx context.Context, accountID int64, sub *tidi
 		if err != nil {
 			return err
 		}
-		// The address is the person's identity and does not change here; re-sealing it
-		// keeps the stored ciphertext consistent with the caller's (already equal) value.
-		_, err = tx.ExecContext(ctx, `
-			UPDATE subscribers SET name_enc = $3, attributes_enc = $4, status = $5, tracking_consent = $6, updated_at = $7
-			WHERE account_id = $1 AND id = $2`,
-			accountID, sub.ID, enc.name, enc.attrs, string(sub.Status), sub.TrackingConsent, toDB(now))
+		// The address is the person's identity and does not change here. Nor does the
+		// tracking consent: it changes only with its ledger entry (SetTrackingConsent,
+		// EditSubscriber), and a caller that read the subscriber before such a change
+		// must not write the old value back. The stored value is returned instead.
+		err = tx.QueryRowContext(ctx, `
+			UPDATE subscribers SET name_enc = $3, attributes_enc = $4, status = $5, updated_at = $6
+			WHERE account_id = $1 AND id = $2 RETURNING tracking_consent`,
+			accountID, sub.ID, enc.name, enc.attrs, string(sub.Status), toDB(now)).Scan(&sub.TrackingConsent)
 		if err != nil {
 			return translate(err)
 		}

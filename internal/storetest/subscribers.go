@@ -40,12 +40,18 @@ func testSubscribers(t *testing.T, s tidings.Store) {
 	got.Name = "Zoë M."
 	got.Attributes = tidings.Attributes{"plan": "free"}
 	got.Status = tidings.StatusRestricted
-	got.TrackingConsent = true
+	got.TrackingConsent = true // not written: it changes only with its ledger entry
 	noErr(t, "UpdateSubscriber", s.UpdateSubscriber(ctx, a.ID, &got))
 	again, _ := s.GetSubscriber(ctx, a.ID, sub.ID)
 	if again.Name != "Zoë M." || again.Attributes["plan"] != "free" || len(again.Attributes) != 1 ||
-		again.Status != tidings.StatusRestricted || !again.TrackingConsent || again.Email != sub.Email {
-		t.Fatalf("after update: %+v", again)
+		again.Status != tidings.StatusRestricted || again.TrackingConsent || got.TrackingConsent || again.Email != sub.Email {
+		t.Fatalf("after update: %+v (returned tracking consent %v)", again, got.TrackingConsent)
+	}
+	// A caller holding a copy read before a consent change does not undo the change.
+	noErr(t, "SetTrackingConsent", s.SetTrackingConsent(ctx, a.ID, sub.ID, true, tidings.SourceAPI, tidings.Evidence{}))
+	noErr(t, "UpdateSubscriber(stale copy)", s.UpdateSubscriber(ctx, a.ID, &got))
+	if again, _ = s.GetSubscriber(ctx, a.ID, sub.ID); !again.TrackingConsent || !got.TrackingConsent {
+		t.Fatalf("a stale copy wrote the tracking consent back: stored %v, returned %v", again.TrackingConsent, got.TrackingConsent)
 	}
 	bad := again
 	bad.Status = "gone"

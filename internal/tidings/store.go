@@ -137,7 +137,9 @@ type SubscriberStore interface {
 	CreateSubscriber(ctx context.Context, accountID int64, s *Subscriber, lists []int64, status SubscriptionStatus) error
 	GetSubscriber(ctx context.Context, accountID, id int64) (Subscriber, error)
 	ListSubscribers(ctx context.Context, accountID int64, f SubscriberFilter) ([]Subscriber, error)
-	// UpdateSubscriber replaces name, attributes, status and tracking consent (not the address).
+	// UpdateSubscriber replaces name, attributes and status; not the address, nor the
+	// tracking consent, which changes only with its ledger entry (SetTrackingConsent,
+	// EditSubscriber). The subscriber comes back with the consent as stored.
 	UpdateSubscriber(ctx context.Context, accountID int64, s *Subscriber) error
 	// EditSubscriber is an edit by the account holder (admin UI, API): it replaces name,
 	// attributes and status (not the address) and, when s.TrackingConsent differs from
