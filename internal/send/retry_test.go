@@ -28,32 +28,18 @@ func TestRetryChecksTheRecipientAgain(t *testing.T) {
 				f := newFixture(t, store)
 				ann := f.subscribe(t, "ann@example.com", f.l1.ID)
 				f.subscribe(t, "bob@example.com", f.l1.ID)
-				sink := mailtest.New(t)
-				eng := engineFor(t, store, sink)
-
-				// Last week's campaign went out to both.
-				earlier := f.campaign
-				earlier.ID, earlier.Name = 0, "last week"
-				if err := store.CreateCampaign(ctx, f.acc.ID, &earlier); err != nil {
-					t.Fatal(err)
-				}
-				if err := store.SetCampaignStatus(ctx, f.acc.ID, earlier.ID, tidings.CampaignSending, ""); err != nil {
-					t.Fatal(err)
-				}
-				if err := eng.Send(ctx, f.acc.ID, earlier.ID); err != nil {
-					t.Fatal(err)
-				}
-
 				kr := testdb.Keyring(t)
 				proc := &bounce.Processor{Store: store, Keys: kr}
+				var earlier tidings.Campaign
 				var mu sync.Mutex
-				tries := 0
+				armed, tries := false, 0 // armed once last week's campaign has gone out
+				sink := mailtest.New(t)
 				sink.Reject = func(rcpt string) error {
-					if rcpt != "ann@example.com" {
-						return nil
-					}
 					mu.Lock()
 					defer mu.Unlock()
+					if !armed || rcpt != "ann@example.com" {
+						return nil
+					}
 					if tries++; tries > 1 {
 						return nil
 					}
@@ -72,12 +58,31 @@ func TestRetryChecksTheRecipientAgain(t *testing.T) {
 					}
 					return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try later"}
 				}
+				eng := engineFor(t, store, sink)
+
+				// Last week's campaign went out to both.
+				earlier = f.campaign
+				earlier.ID, earlier.Name = 0, "last week"
+				if err := store.CreateCampaign(ctx, f.acc.ID, &earlier); err != nil {
+					t.Fatal(err)
+				}
+				if err := store.SetCampaignStatus(ctx, f.acc.ID, earlier.ID, tidings.CampaignSending, ""); err != nil {
+					t.Fatal(err)
+				}
+				if err := eng.Send(ctx, f.acc.ID, earlier.ID); err != nil {
+					t.Fatal(err)
+				}
+				mu.Lock()
+				armed = true
+				mu.Unlock()
 				if err := store.SetCampaignStatus(ctx, f.acc.ID, f.campaign.ID, tidings.CampaignSending, ""); err != nil {
 					t.Fatal(err)
 				}
 				if err := eng.Send(ctx, f.acc.ID, f.campaign.ID); err != nil {
 					t.Fatal(err)
 				}
+				mu.Lock()
+				defer mu.Unlock()
 				if tries != 1 || len(sink.Find("ann@example.com")) != 1 {
 					t.Fatalf("ann was tried %d times and has %d messages; want 1 try and only last week's", tries, len(sink.Find("ann@example.com")))
 				}
