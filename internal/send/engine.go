@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	netmail "net/mail"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -307,12 +308,14 @@ func (e *Engine) work(ctx context.Context, j *job, rec *recorder) error {
 				break
 			}
 			res := e.deliver(ctx, j, r)
-			if ctx.Err() != nil && res.Status == tidings.DeliveryQueued {
+			if res.Status == tidings.DeliveryQueued { // stopped, or a retry could not be checked
 				complete = false
 				break
 			}
 			rec.add(b.No, res)
-			e.watchErrors(ctx, j, res)
+			if res.Error != noLongerEligible { // a skip says nothing of the relay
+				e.watchErrors(ctx, j, res)
+			}
 		}
 		stopRenew()
 		rec.finish(b.No, complete)
@@ -373,7 +376,53 @@ func (e *Engine) deliver(ctx context.Context, j *job, r tidings.Recipient) tidin
 		case <-time.After(wait):
 			wait *= 2
 		}
+		// A bounce, complaint or unsubscription may have come in during the wait (of
+		// an earlier campaign's mail, say): the retry must not mail them again.
+		ok, err := e.stillEligible(ctx, j, sub)
+		if err != nil {
+			// Left queued, the batch unfinished: whoever claims it next checks again.
+			e.Log.Warn("recipient check before a retry failed", "campaign_id", j.campaign.ID, "subscriber_id", sub.ID, "err", err)
+			res.Status = tidings.DeliveryQueued
+			return res
+		}
+		if !ok {
+			res.Status, res.Error = tidings.DeliveryFailed, noLongerEligible
+			return res
+		}
 	}
+}
+
+// noLongerEligible is the error of a recipient skipped because they may no longer be
+// mailed, as ClaimBatch records it for those it drops.
+const noLongerEligible = "recipient no longer eligible"
+
+// stillEligible checks again, before a retry, what claiming the batch checked: the
+// address is not suppressed (a hard bounce, a complaint, an erasure), the subscriber is
+// still active (not erased, restricted or objecting) and confirmed on one of the
+// campaign's lists. Three reads, paid only by retries.
+func (e *Engine) stillEligible(ctx context.Context, j *job, sub tidings.Subscriber) (bool, error) {
+	account := j.campaign.AccountID
+	suppressed, _, err := e.Store.Suppressed(ctx, account, sub.Email)
+	if err != nil || suppressed {
+		return false, err
+	}
+	current, err := e.Store.GetSubscriber(ctx, account, sub.ID)
+	if errors.Is(err, tidings.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil || current.Status != tidings.StatusActive {
+		return false, err
+	}
+	subs, err := e.Store.Subscriptions(ctx, account, sub.ID)
+	if err != nil {
+		return false, err
+	}
+	for _, x := range subs {
+		if x.Status == tidings.SubConfirmed && slices.Contains(j.campaign.Lists, x.ListID) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func (e *Engine) throttle(ctx context.Context, domain string) error {

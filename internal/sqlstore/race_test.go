@@ -381,3 +381,183 @@ func TestConcurrentCampaignWriters(t *testing.T) {
 		})
 	}
 }
+
+// accountLeftovers counts, table by table, the rows of a deleted account (its lists and
+// campaigns by ID) that are still stored; empty when nothing is.
+func accountLeftovers(t *testing.T, s *sqlstore.Store, accountID int64, lists, campaigns []int64) map[string]int {
+	t.Helper()
+	left := map[string]int{}
+	add := func(table, column string, ids ...int64) {
+		for _, id := range ids {
+			if n := count(t, s, `SELECT COUNT(*) FROM `+table+` WHERE `+column+` = $1`, id); n > 0 {
+				left[table] += n
+			}
+		}
+	}
+	for _, table := range []string{"campaigns", "subscribers", "lists", "events", "ledger", "suppressions"} {
+		add(table, "account_id", accountID)
+	}
+	for _, table := range []string{"deliveries", "campaign_batches", "campaign_stats", "event_uniques", "campaign_daily", "campaign_links"} {
+		add(table, "campaign_id", campaigns...)
+	}
+	for _, table := range []string{"subscriptions", "list_counts", "list_daily"} {
+		add(table, "list_id", lists...)
+	}
+	return left
+}
+
+// TestAccountDeletedUnderItsWriters: an account is deleted while an event group or a
+// bounce or complaint report of one of its campaigns is under way. The deletion used
+// to lock the account row first and its campaigns and subscribers (by cascade) after,
+// and the writer, holding those, then read the account row for its inserts: a
+// deadlock (40P01). Now one waits for the other: a writer that went first is recorded
+// and then deleted with the account; one that came second finds the campaign gone.
+// The writer (writer first) or the deletion (deletion first) is held by a lock of the
+// test's on a row it needs after it has taken its own.
+func TestAccountDeletedUnderItsWriters(t *testing.T) {
+	for _, first := range []string{"writer", "deletion"} {
+		for _, what := range []string{"event group", "hard bounce", "complaint"} {
+			t.Run(first+" first/"+what, func(t *testing.T) {
+				if !postgres(t) {
+					return
+				}
+				s := testdb.Open(t, sqlstore.Postgres)
+				ctx := context.Background()
+				a, c, subs := sentCampaign(t, s, "reader@club.example", "other@club.example")
+				reader, other := subs[0], subs[1]
+				// Counters, uniques and a ledger to delete; the stats row exists for the
+				// test to hold.
+				if err := s.RecordEvents(ctx, []tidings.Event{
+					{AccountID: a.ID, CampaignID: c.ID, SubscriberID: other.ID, Kind: tidings.EventOpen, Time: time.Now()},
+					{AccountID: a.ID, CampaignID: c.ID, SubscriberID: other.ID, Kind: tidings.EventClick, URL: "https://club.example/", Time: time.Now()},
+				}); err != nil {
+					t.Fatal(err)
+				}
+				write := func() error {
+					switch what {
+					case "event group":
+						return s.RecordEvents(ctx, []tidings.Event{
+							{AccountID: a.ID, CampaignID: c.ID, SubscriberID: reader.ID, Kind: tidings.EventOpen, Time: time.Now()},
+							{AccountID: a.ID, CampaignID: c.ID, SubscriberID: reader.ID, Kind: tidings.EventClick, URL: "https://club.example/a", Time: time.Now()},
+						})
+					case "hard bounce":
+						_, err := s.RecordFeedback(ctx, tidings.Feedback{AccountID: a.ID, CampaignID: c.ID, SubscriberID: reader.ID,
+							Kind: tidings.FeedbackHard, Status: "5.1.1"})
+						return err
+					default:
+						_, err := s.RecordFeedback(ctx, tidings.Feedback{AccountID: a.ID, CampaignID: c.ID, SubscriberID: reader.ID,
+							Kind: tidings.FeedbackComplaint})
+						return err
+					}
+				}
+				deleteAccount := func() error { return s.DeleteAccount(ctx, a.ID) }
+				// Writer first: held at the campaign's counter row, which it writes after
+				// its campaign, delivery and subscriber locks. Deletion first: held at a
+				// subscriber, which it locks after its campaigns.
+				var h *holder
+				firstJob, secondJob := write, deleteAccount
+				if first == "writer" {
+					h = hold(t, s.DB(), `SELECT 1 FROM campaign_stats WHERE campaign_id = $1 FOR UPDATE`, c.ID)
+				} else {
+					h = hold(t, s.DB(), `SELECT 1 FROM subscribers WHERE id = $1 FOR KEY SHARE`, other.ID)
+					firstJob, secondJob = deleteAccount, write
+				}
+				firstDone, firstErr := run(firstJob)
+				if !h.await(t, s.DB(), 1, firstDone) {
+					t.Fatalf("the %s never waited for the test's lock", first)
+				}
+				secondDone, secondErr := run(secondJob)
+				if !h.await(t, s.DB(), 2, secondDone) {
+					t.Fatal("the second neither finished nor waited")
+				}
+				if err := h.tx.Commit(); err != nil {
+					t.Fatal(err)
+				}
+				<-firstDone
+				<-secondDone
+				writeErr, deleteErr := *firstErr, *secondErr
+				if first == "deletion" {
+					writeErr, deleteErr = *secondErr, *firstErr
+				}
+				if deleteErr != nil {
+					t.Fatalf("DeleteAccount: %v (%s: %v)", deleteErr, what, writeErr)
+				}
+				if first == "writer" && writeErr != nil || first == "deletion" && writeErr != nil && !errors.Is(writeErr, tidings.ErrNotFound) {
+					t.Fatalf("%s: %v", what, writeErr)
+				}
+				if left := accountLeftovers(t, s, a.ID, c.Lists, []int64{c.ID}); len(left) > 0 {
+					t.Fatalf("rows of the deleted account left: %v", left)
+				}
+			})
+		}
+	}
+}
+
+// TestConcurrentAccountWriters runs, many times over, an account's deletion at once
+// with the writers of its campaign and people: a hard bounce, a complaint, an event
+// group and an erasure. Nothing may fail (a deadlock is SQLSTATE 40P01) but a report
+// or event group finding its campaign deleted, and nothing of the account may remain.
+func TestConcurrentAccountWriters(t *testing.T) {
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			s := testdb.Open(t, engine)
+			ctx := context.Background()
+			for round := range 12 {
+				emails := make([]string, 4)
+				for i := range emails {
+					emails[i] = fmt.Sprintf("q%d-%d@club.example", round, i)
+				}
+				a, c, subs := sentCampaign(t, s, emails...)
+				bounce, angry, reader, erased := subs[0], subs[1], subs[2], subs[3]
+				now := time.Now()
+				jobs := []func() error{
+					func() error { return s.DeleteAccount(ctx, a.ID) },
+					func() error {
+						_, err := s.RecordFeedback(ctx, tidings.Feedback{AccountID: a.ID, CampaignID: c.ID, SubscriberID: bounce.ID,
+							Kind: tidings.FeedbackHard, Status: "5.1.1"})
+						return err
+					},
+					func() error {
+						_, err := s.RecordFeedback(ctx, tidings.Feedback{AccountID: a.ID, CampaignID: c.ID, SubscriberID: angry.ID,
+							Kind: tidings.FeedbackComplaint})
+						return err
+					},
+					func() error {
+						return s.RecordEvents(ctx, []tidings.Event{
+							{AccountID: a.ID, CampaignID: c.ID, SubscriberID: reader.ID, Kind: tidings.EventOpen, Time: now},
+							{AccountID: a.ID, CampaignID: c.ID, SubscriberID: erased.ID, Kind: tidings.EventOpen, Time: now},
+							{AccountID: a.ID, CampaignID: c.ID, SubscriberID: reader.ID, Kind: tidings.EventClick, URL: "https://club.example/", Time: now},
+						})
+					},
+					func() error {
+						_, err := s.ErasePerson(ctx, erased.Email, 0)
+						return err
+					},
+				}
+				errs := make([]error, len(jobs))
+				var wg sync.WaitGroup
+				start := make(chan struct{})
+				for i, job := range jobs {
+					wg.Go(func() {
+						<-start
+						errs[i] = job()
+					})
+				}
+				close(start)
+				wg.Wait()
+				for i, err := range errs {
+					if err != nil && (i == 0 || i == 4 || !errors.Is(err, tidings.ErrNotFound)) {
+						t.Fatalf("round %d, job %d: %v", round, i, err)
+					}
+				}
+				left := accountLeftovers(t, s, a.ID, c.Lists, []int64{c.ID})
+				// An erasure that read the person's subscriber before the deletion, and
+				// waited for it, still bars the address in that account (person.go).
+				delete(left, "suppressions")
+				if len(left) > 0 {
+					t.Fatalf("round %d: rows of the deleted account left: %v", round, left)
+				}
+			}
+		})
+	}
+}
