@@ -418,7 +418,7 @@ func (s *Store) ConfirmSubscription(ctx context.Context, tokenHash []byte, ev ti
 		}
 		// The link is used up first: of two uses at once (PostgreSQL), the second waits
 		// here for the first to commit and then finds nothing to delete.
-		if err := claimPending(ctx, tx, p); err != nil {
+		if err := claimPending(ctx, tx, s.engine, p); err != nil {
 			return err
 		}
 		c.AccountID, c.Time, subscriberID = p.accountID, now, p.subscriberID
@@ -459,12 +459,12 @@ func (s *Store) ConfirmSubscription(ctx context.Context, tokenHash []byte, ev ti
 		}
 		// The person's own confirmed subscription lifts the account's suppression, and
 		// an instance-wide one (a complaint about another account, which keeps its own).
-		var email string
 		var emailEnc []byte
 		if err := tx.QueryRowContext(ctx, `SELECT email_enc FROM subscribers WHERE id = $1`, p.subscriberID).Scan(&emailEnc); err != nil {
 			return err
 		}
-		if email, err = p.dk.OpenString(emailEnc, aad(p.accountID, p.personID, "email")); err != nil {
+		email, err := p.dk.OpenString(emailEnc, aad(p.accountID, p.personID, "email"))
+		if err != nil {
 			return err
 		}
 		// What the person chose in the request (name, attributes, tracking) applies now.
@@ -520,7 +520,7 @@ func (s *Store) WithdrawRequest(ctx context.Context, tokenHash []byte) error {
 // dropPending removes a pending request, its unconfirmed subscriptions, and the
 // subscriber when nothing else is left; it records why in the ledger.
 func (s *Store) dropPending(ctx context.Context, tx *sql.Tx, p pending, kind tidings.LedgerKind, source tidings.Source, ev tidings.Evidence, now time.Time) error {
-	if err := claimPending(ctx, tx, p); err != nil {
+	if err := claimPending(ctx, tx, s.engine, p); err != nil {
 		return err
 	}
 	// A list another of the subscriber's requests still asks for keeps its unconfirmed
@@ -585,9 +585,29 @@ func (s *Store) dropIfEmpty(ctx context.Context, tx *sql.Tx, subscriberID, perso
 }
 
 // claimPending deletes the pending request p, or reports ErrNotFound when a concurrent
-// use of its link (confirm, decline, expiry) deleted it first: a link works once.
-func claimPending(ctx context.Context, tx *sql.Tx, p pending) error {
+// use of its link (confirm, decline, expiry) deleted it first: a link works once. The
+// request's subscriber is locked before (lockSubscriber), as by every writer of their
+// consent.
+func claimPending(ctx context.Context, tx *sql.Tx, engine Engine, p pending) error {
+	if err := lockSubscriber(ctx, tx, engine, p.subscriberID); err != nil {
+		return err
+	}
 	return rowsAffected(tx.ExecContext(ctx, `DELETE FROM pending_confirmations WHERE id = $1`, p.id))
+}
+
+// lockSubscriber locks a subscriber's row on PostgreSQL, or reports ErrNotFound when
+// they are gone. Every writer of a subscriber's consent (a request's confirmation,
+// decline or expiry, an unsubscribe, an edit, a tracking consent change) locks the
+// subscriber before the rows it then changes (requests, subscriptions, the ledger
+// head), so two of them queue instead of deadlocking (docs/ARCHITECTURE.md, "Lock
+// order"). NO KEY UPDATE, the lock an UPDATE of the row takes, leaves the KEY SHARE
+// locks of event groups and foreign key checks alone.
+func lockSubscriber(ctx context.Context, tx *sql.Tx, engine Engine, id int64) error {
+	lock := ""
+	if engine == Postgres {
+		lock = " FOR NO KEY UPDATE"
+	}
+	return translate(tx.QueryRowContext(ctx, `SELECT id FROM subscribers WHERE id = $1`+lock, id).Scan(new(int64)))
 }
 
 func (s *Store) ExpireUnconfirmed(ctx context.Context, accountID int64, cutoff time.Time, dryRun bool) (int, error) {
@@ -729,6 +749,9 @@ func (s *Store) Unsubscribe(ctx context.Context, accountID, subscriberID int64, 
 func (s *Store) unsubscribe(ctx context.Context, tx *sql.Tx, accountID, subscriberID int64, lists []int64, source tidings.Source, ev tidings.Evidence, now time.Time) (int, error) {
 	pid, dk, err := s.subscriberKey(ctx, tx, accountID, subscriberID)
 	if err != nil {
+		return 0, err
+	}
+	if err := lockSubscriber(ctx, tx, s.engine, subscriberID); err != nil {
 		return 0, err
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT list_id FROM subscriptions WHERE account_id = $1 AND subscriber_id = $2 AND status <> 'unsubscribed'

@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -559,5 +560,53 @@ func TestConcurrentAccountWriters(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestConfirmationQueuesBehindAnEdit: the account holder edits a subscriber (which locks
+// the subscriber's row, then the ledger head) while the person confirms a request that
+// changes the same subscriber. The confirmation must wait for the subscriber's row
+// before it takes the ledger head; taking the head first, it deadlocked with the edit,
+// and PostgreSQL failed one of the two.
+func TestConfirmationQueuesBehindAnEdit(t *testing.T) {
+	if !postgres(t) {
+		return
+	}
+	s := testdb.Open(t, sqlstore.Postgres)
+	ctx := context.Background()
+	a, _, subs := sentCampaign(t, s, "known@club.example")
+	l := tidings.NewList("events")
+	if err := s.CreateList(ctx, a.ID, &l); err != nil {
+		t.Fatal(err)
+	}
+	token := sha256.Sum256([]byte("confirm-token"))
+	if _, err := s.RequestSubscription(ctx, a.ID, tidings.SubscriptionRequest{Email: subs[0].Email, Name: "New Name",
+		Lists: []int64{l.ID}, Source: tidings.SourceForm, Kind: tidings.LedgerRequested,
+		TokenHash: token[:], ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	// The edit's first lock.
+	h := hold(t, s.DB(), `SELECT 1 FROM subscribers WHERE id = $1 FOR UPDATE`, subs[0].ID)
+	confirmDone, confirmErr := run(func() error {
+		_, err := s.ConfirmSubscription(ctx, token[:], tidings.Evidence{})
+		return err
+	})
+	if !h.await(t, s.DB(), 1, confirmDone) {
+		t.Fatal("the confirmation neither finished nor waited")
+	}
+	// The edit's second lock: the ledger head.
+	if _, err := h.tx.ExecContext(ctx, `UPDATE ledger_heads SET seq = seq WHERE account_id = $1`, a.ID); err != nil {
+		t.Fatalf("the edit could not take the ledger head: %v", err)
+	}
+	if err := h.tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	<-confirmDone
+	if *confirmErr != nil {
+		t.Fatalf("ConfirmSubscription: %v", *confirmErr)
+	}
+	got, err := s.GetSubscriber(ctx, a.ID, subs[0].ID)
+	if err != nil || got.Name != "New Name" {
+		t.Fatalf("after the confirmation: %+v, %v", got, err)
 	}
 }
