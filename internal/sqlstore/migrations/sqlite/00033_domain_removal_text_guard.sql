@@ -12,7 +12,31 @@ CREATE UNIQUE INDEX sending_domains_domain ON sending_domains (domain) WHERE rem
 -- the domain ever had on the instance.
 CREATE INDEX sending_domains_name ON sending_domains (domain);
 
+-- A consent text is what people were shown: once published it cannot be changed, and it
+-- is deleted only with its account (ON DELETE CASCADE from accounts, which deletes the
+-- account row first), as the ledger that names it (migration 32). Whoever can drop these
+-- triggers can still rewrite a text; reads and `tidings ledger verify` catch that by its
+-- SHA-256.
+-- +goose StatementBegin
+CREATE TRIGGER consent_texts_append_only_update BEFORE UPDATE ON consent_texts
+WHEN NEW.account_id IS NOT OLD.account_id OR NEW.version IS NOT OLD.version OR NEW.body IS NOT OLD.body
+    OR NEW.sha256 IS NOT OLD.sha256 OR NEW.created_at IS NOT OLD.created_at
+BEGIN
+    SELECT RAISE(ABORT, 'consent texts are append-only: a published text cannot be changed');
+END;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE TRIGGER consent_texts_append_only_delete BEFORE DELETE ON consent_texts
+WHEN EXISTS (SELECT 1 FROM accounts WHERE id = OLD.account_id)
+BEGIN
+    SELECT RAISE(ABORT, 'consent texts are append-only: a text is deleted only with its account');
+END;
+-- +goose StatementEnd
+
 -- +goose Down
+DROP TRIGGER consent_texts_append_only_delete;
+DROP TRIGGER consent_texts_append_only_update;
 DROP INDEX sending_domains_name;
 DROP INDEX sending_domains_domain;
 -- Removed domains go, with their keys, so that the index of migration 31 can be built.
