@@ -97,8 +97,8 @@ func (s *Store) claimDomain(ctx context.Context, tx *sql.Tx, accountID int64, do
 		// Its row (and old keys, retired) is its own again.
 		err = tx.QueryRowContext(ctx, `UPDATE sending_domains SET removed_at = NULL
 			WHERE account_id = $1 AND domain = $2 AND removed_at IS NOT NULL RETURNING id`, accountID, domain).Scan(&domainID)
-		if errors.Is(translate(err), tidings.ErrConflict) {
-			return taken // another account claimed it meanwhile
+		if errors.Is(err, sql.ErrNoRows) || errors.Is(translate(err), tidings.ErrConflict) {
+			return taken // another account held it, or claimed it meanwhile
 		}
 		if err != nil {
 			return translate(err)
@@ -196,11 +196,12 @@ func (s *Store) MoveSendingDomain(ctx context.Context, domain string, toAccountI
 }
 
 // retireDomain marks the account's domain removed and retires its keys, unless a
-// campaign that is scheduled, sending or paused sends from it: that campaign would go
-// out unsigned, or signed as a domain the account no longer holds.
+// campaign not yet sent or cancelled sends from it: it would go out unsigned, from a
+// domain the account no longer holds (perhaps another account's by then). Drafts count
+// too: moving one to sending does not check its From domain again.
 func (s *Store) retireDomain(ctx context.Context, tx *sql.Tx, accountID, domainID int64, domain string, now time.Time) error {
 	rows, err := tx.QueryContext(ctx, `SELECT id, name, status, from_address FROM campaigns
-		WHERE account_id = $1 AND status IN ('scheduled', 'sending', 'paused') ORDER BY id`, accountID)
+		WHERE account_id = $1 AND status IN ('draft', 'scheduled', 'sending', 'paused') ORDER BY id`, accountID)
 	if err != nil {
 		return err
 	}
@@ -221,7 +222,7 @@ func (s *Store) retireDomain(ctx context.Context, tx *sql.Tx, accountID, domainI
 		return err
 	}
 	if len(inUse) > 0 {
-		return tidings.Invalid("domain", "domain_in_use", "%s is the From domain of campaign %s; wait until it is sent, or cancel it, first",
+		return tidings.Invalid("domain", "domain_in_use", "%s is the From domain of campaign %s; change its From address, delete or cancel it, or wait until it is sent, first",
 			domain, strings.Join(inUse, ", "))
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE sending_domains SET removed_at = $2 WHERE id = $1`, domainID, toDB(now)); err != nil {

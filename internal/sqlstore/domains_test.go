@@ -194,7 +194,7 @@ func TestRemoveAndMoveSendingDomain(t *testing.T) {
 			}
 			proofVerifies("before the removal")
 
-			// A campaign on its way from the domain keeps it.
+			// A campaign not yet sent or cancelled keeps the domain.
 			c := tidings.Campaign{Name: "Weekly", Subject: "S", FromAddress: "news@" + dom, HTML: "<p>x</p>", Lists: []int64{l.ID}}
 			if err := s.CreateCampaign(ctx, a.ID, &c); err != nil {
 				t.Fatal(err)
@@ -214,7 +214,14 @@ func TestRemoveAndMoveSendingDomain(t *testing.T) {
 			if _, err := s.MoveSendingDomain(ctx, dom, b.ID, gen("b1")...); err == nil {
 				t.Fatal("moving a domain a scheduled campaign sends from: no error")
 			}
+			// A draft too: moving it to sending does not check its From domain again.
 			if err := s.SetCampaignStatus(ctx, a.ID, c.ID, tidings.CampaignDraft, ""); err != nil {
+				t.Fatal(err)
+			}
+			if v, ok := tidings.AsValidation(s.RemoveSendingDomain(ctx, a.ID, aDomain)); !ok || v.Code != "domain_in_use" {
+				t.Fatal("removing a domain a draft sends from: no domain_in_use")
+			}
+			if err := s.SetCampaignStatus(ctx, a.ID, c.ID, tidings.CampaignCancelled, ""); err != nil {
 				t.Fatal(err)
 			}
 			// Only the account's own, current domain.

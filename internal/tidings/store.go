@@ -295,8 +295,8 @@ type DomainStore interface {
 	RemovedSendingDomains(ctx context.Context, accountID int64) ([]SendingDomain, error)
 	// RemoveSendingDomain stops the account from sending from the domain: its keys are
 	// retired (and kept), and the domain can be added again, by this account or another.
-	// A domain a scheduled, sending or paused campaign sends from is a *ValidationError
-	// (domain_in_use).
+	// A domain that a campaign not yet sent or cancelled (a draft too) sends from is a
+	// *ValidationError (domain_in_use).
 	RemoveSendingDomain(ctx context.Context, accountID, domainID int64) error
 	// MoveSendingDomain is the operator's: the domain, whichever account sends from it,
 	// becomes toAccountID's with the new keys, all or nothing. The account it leaves

@@ -389,8 +389,8 @@ func TestSendingDomainOfAnotherAccount(t *testing.T) {
 
 var removeDomainRE = regexp.MustCompile(`/domains/(\d+)/remove`)
 
-// An account admin removes a sending domain: not while a campaign is on its way from
-// it; then mail no longer goes out from it, its keys are listed as retired under
+// An account admin removes a sending domain: not while a campaign not yet sent sends
+// from it (a draft too); then mail no longer goes out from it, its keys are listed as retired under
 // "Removed domains" (their public keys, for verifying stored proofs), and the domain is
 // free for another account, though not with a selector used on it. Both engines.
 func TestRemoveSendingDomain(t *testing.T) {
@@ -430,6 +430,11 @@ func TestRemoveSendingDomain(t *testing.T) {
 				t.Fatalf("a refused removal removed: %+v", ds)
 			}
 			if err := e.store.SetCampaignStatus(ctx, e.a.ID, c.ID, tidings.CampaignDraft, ""); err != nil {
+				t.Fatal(err)
+			}
+			admin.post(remove, nil).want(t, http.StatusConflict, "Weekly", "change its From address")
+			c.FromAddress = "news@elsewhere.example"
+			if err := e.store.UpdateCampaign(ctx, e.a.ID, &c); err != nil {
 				t.Fatal(err)
 			}
 			admin.post(remove, nil).want(t, http.StatusSeeOther)
