@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/tidings/tidings/internal/config"
 	"github.com/tidings/tidings/internal/sqlstore"
+	"github.com/tidings/tidings/internal/testdb"
 	"github.com/tidings/tidings/internal/tidings"
 )
 
@@ -30,13 +32,14 @@ func openTestApp(t testing.TB, c *cli) *app {
 	return a
 }
 
-// dropLedgerGuards drops the triggers that keep the ledger append-only (migration 32),
-// as someone with full access to the database could, so that a test can show that
-// verification still catches what is changed then.
+// dropLedgerGuards drops the triggers that keep the ledger (migration 32) and the
+// consent texts (migration 33) append-only, as someone with full access to the database
+// could, so that a test can show that verification still catches what is changed then.
 func dropLedgerGuards(t testing.TB, a *app) {
 	t.Helper()
 	for _, tr := range [][2]string{{"ledger_append_only_update", "ledger"}, {"ledger_append_only_delete", "ledger"},
-		{"ledger_heads_forward_only", "ledger_heads"}, {"ledger_heads_append_only_delete", "ledger_heads"}} {
+		{"ledger_heads_forward_only", "ledger_heads"}, {"ledger_heads_append_only_delete", "ledger_heads"},
+		{"consent_texts_append_only_update", "consent_texts"}, {"consent_texts_append_only_delete", "consent_texts"}} {
 		q := "DROP TRIGGER " + tr[0]
 		if a.store.Engine() == sqlstore.Postgres {
 			q += " ON " + tr[1]
@@ -67,8 +70,19 @@ func setupImport(t testing.TB, c *cli) (accountID, listID int64, file string) {
 	return acc.ID, l.ID, file
 }
 
+// engineCLI is a CLI on a fresh database of engine.
+func engineCLI(t *testing.T, engine sqlstore.Engine) *cli {
+	return newCLI(t, "TIDINGS_DATABASE_URL="+testdb.URL(t, engine), "TIDINGS_SECRET_KEY=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+}
+
+// TestImportCommandAndLedgerTampering, on both engines (the guards differ).
 func TestImportCommandAndLedgerTampering(t *testing.T) {
-	c := newCLI(t)
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) { importAndLedgerTampering(t, engineCLI(t, engine)) })
+	}
+}
+
+func importAndLedgerTampering(t *testing.T, c *cli) {
 	accountID, listID, file := setupImport(t, c)
 	ids := []string{"--account", fmt.Sprint(accountID), "--list", fmt.Sprint(listID)}
 
@@ -88,13 +102,26 @@ func TestImportCommandAndLedgerTampering(t *testing.T) {
 		t.Fatalf("ledger verify before tampering: %d %s", code, out)
 	}
 
-	// Someone with database access rewrites history: entry 1 now claims another list.
-	// The database refuses; whoever drops its guards can, and verification catches it.
+	// Someone with database access rewrites history: entry 1 now claims another list,
+	// and the consent text says something else. The database refuses; whoever drops its
+	// guards can, and verification catches the ledger's change (a text's, by its SHA-256).
 	a := openTestApp(t, c)
-	if _, err := a.store.DB().Exec(`UPDATE ledger SET list_id = list_id + 1 WHERE account_id = $1 AND seq = 1`, accountID); err == nil || !strings.Contains(err.Error(), "append-only") {
-		t.Fatalf("rewriting a ledger entry: err = %v, want it refused as append-only", err)
+	if _, err := a.store.PublishConsentText(context.Background(), accountID, "I agree to the news."); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`UPDATE ledger SET list_id = list_id + 1 WHERE account_id = $1 AND seq = 1`,
+		`UPDATE consent_texts SET body = 'I agree to anything.' WHERE account_id = $1`, `DELETE FROM consent_texts WHERE account_id = $1`} {
+		if _, err := a.store.DB().Exec(q, accountID); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Fatalf("%s: err = %v, want it refused as append-only", q, err)
+		}
 	}
 	dropLedgerGuards(t, a)
+	if _, err := a.store.DB().Exec(`UPDATE consent_texts SET body = 'I agree to anything.' WHERE account_id = $1`, accountID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.store.ConsentText(context.Background(), accountID, 0); !errors.Is(err, tidings.ErrConsentTextAltered) {
+		t.Fatalf("reading the rewritten text: %v, want ErrConsentTextAltered", err)
+	}
 	if _, err := a.store.DB().Exec(`UPDATE ledger SET list_id = list_id + 1 WHERE account_id = $1 AND seq = 1`, accountID); err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +220,13 @@ func TestImportSendConfirmationBadFile(t *testing.T) {
 // TestLedgerVerifyWholeChainRemoved: removing every entry of an account's chain, or its
 // head, is a broken ledger, not an empty or unlisted one.
 func TestLedgerVerifyWholeChainRemoved(t *testing.T) {
-	c := newCLI(t)
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) { ledgerVerifyWholeChainRemoved(t, engine) })
+	}
+}
+
+func ledgerVerifyWholeChainRemoved(t *testing.T, engine sqlstore.Engine) {
+	c := engineCLI(t, engine)
 	accountID, listID, file := setupImport(t, c)
 	if code, _, errs := c.run("import", file, "--account", fmt.Sprint(accountID), "--list", fmt.Sprint(listID),
 		"--source", "fair", "--basis", "consent"); code != 0 {
@@ -215,7 +248,7 @@ func TestLedgerVerifyWholeChainRemoved(t *testing.T) {
 	}
 
 	// The other way round: entries left, head removed — the account is still verified.
-	c = newCLI(t)
+	c = engineCLI(t, engine)
 	accountID, listID, file = setupImport(t, c)
 	c.run("import", file, "--account", fmt.Sprint(accountID), "--list", fmt.Sprint(listID), "--source", "fair", "--basis", "consent")
 	a = openTestApp(t, c)

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/tidings/tidings/internal/postman"
-	"github.com/tidings/tidings/internal/sqlstore"
 	"github.com/tidings/tidings/internal/tidings"
 )
 
@@ -23,7 +22,7 @@ func cmdDKIM(ctx context.Context, e env, args []string) error {
 	account := fs.String("account", "", "ID of the account that sends from the domain (required)")
 	domain := fs.String("domain", "", "the sending domain, e.g. news.example.com (required)")
 	algs := fs.String("algorithms", "rsa,ed25519", "comma-separated: rsa (2048-bit), ed25519")
-	selector := fs.String("selector", "", "selector prefix, new on the domain (default: tidings + the date, e.g. tidings202611); each key's selector is PREFIX-ALGORITHM")
+	selector := fs.String("selector", "", "selector prefix (default: tidings + the UTC date, e.g. tidings20261130); each key's selector is PREFIX-ALGORITHM, which must never have been used on the domain")
 	asJSON := fs.Bool("json", false, "print the DNS records as JSON")
 	if err := parse(fs, args[1:]); err != nil {
 		return err
@@ -37,79 +36,85 @@ func cmdDKIM(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: --domain %q: must be a domain name like news.example.com", errUsage, *domain)
 	}
-	prefix := strings.ToLower(strings.TrimSpace(*selector))
-	if prefix == "" {
-		prefix = "tidings" + time.Now().UTC().Format("200601")
-	}
-	var algorithms, selectors []string
-	for _, alg := range strings.Split(*algs, ",") {
-		alg = strings.ToLower(strings.TrimSpace(alg))
-		switch {
-		case !slices.Contains(postman.DKIMAlgorithms, alg):
-			return fmt.Errorf("%w: --algorithms: unknown algorithm %q; choose from %s", errUsage, alg, strings.Join(postman.DKIMAlgorithms, ", "))
-		case slices.Contains(algorithms, alg):
-			return fmt.Errorf("%w: --algorithms: %s is given twice", errUsage, alg)
-		}
-		algorithms = append(algorithms, alg)
-	}
-	for _, alg := range algorithms {
-		selectors = append(selectors, prefix+"-"+alg)
-		if !sqlstore.ValidSelector(prefix + "-" + alg) {
-			return fmt.Errorf("%w: --selector %q: must be a DNS label (letters, digits and hyphens, at most %d characters with -%s)",
-				errUsage, *selector, 63, alg)
-		}
+	gen, err := newGeneration(*algs, *selector)
+	if err != nil {
+		return err
 	}
 	a, err := openLoaded(ctx, e, load)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	taken := func() (string, error) {
-		ds, err := a.store.SendingDomains(ctx, accountID)
-		if err != nil {
-			return "", err
-		}
-		for _, d := range ds {
-			for _, k := range d.Keys {
-				if d.Domain == dom && slices.Contains(selectors, k.Selector) {
-					return k.Selector, nil
-				}
-			}
-		}
-		return "", nil
-	}
-	conflict := func(sel string) error {
-		return fmt.Errorf("selector %s already exists for domain %s (%s); choose another with --selector", prefix, dom, sel)
-	}
-	if sel, err := taken(); err != nil {
+	keys, err := gen.keys()
+	if err != nil {
 		return err
-	} else if sel != "" {
-		return conflict(sel)
-	}
-	keys := make([]*tidings.DKIMKey, len(algorithms))
-	for i, alg := range algorithms {
-		k, err := postman.NewDKIMKey(alg, prefix)
-		if err != nil {
-			return err
-		}
-		keys[i] = &k
 	}
 	if err := a.store.AddDKIMKeys(ctx, accountID, dom, keys...); err != nil {
 		if v, ok := tidings.AsValidation(err); ok && v.Code == "domain_taken" {
 			// A domain belongs to one account; the store does not say which.
-			return fmt.Errorf("%s is already a sending domain of another account on this instance (a domain belongs to one account)", *domain)
+			return fmt.Errorf("%s is already a sending domain of another account on this instance (a domain belongs to one account; the operator can move it: tidings domain move)", *domain)
 		}
-		switch {
-		case errors.Is(err, tidings.ErrNotFound):
+		if err := gen.refusal(err, dom); err != nil {
+			return err
+		}
+		if errors.Is(err, tidings.ErrNotFound) {
 			return fmt.Errorf("account %d not found", accountID)
-		case errors.Is(err, tidings.ErrConflict):
-			// Another run added the selector meanwhile.
-			if sel, _ := taken(); sel != "" {
-				return conflict(sel)
-			}
 		}
 		return fmt.Errorf("no keys stored for domain %s: %w", dom, err)
 	}
+	return printRecords(e, dom, keys, *asJSON)
+}
+
+// generation is a DKIM key generation asked for by --algorithms and --selector, checked
+// by the one selector rule (tidings.DKIMSelectors) before anything is made.
+type generation struct {
+	prefix     string
+	algorithms []string
+}
+
+func newGeneration(algs, selector string) (generation, error) {
+	var g generation
+	for _, alg := range strings.Split(algs, ",") {
+		alg = strings.ToLower(strings.TrimSpace(alg))
+		switch {
+		case !slices.Contains(postman.DKIMAlgorithms, alg):
+			return g, fmt.Errorf("%w: --algorithms: unknown algorithm %q; choose from %s", errUsage, alg, strings.Join(postman.DKIMAlgorithms, ", "))
+		case slices.Contains(g.algorithms, alg):
+			return g, fmt.Errorf("%w: --algorithms: %s is given twice", errUsage, alg)
+		}
+		g.algorithms = append(g.algorithms, alg)
+	}
+	prefix, _, err := tidings.DKIMSelectors(selector, g.algorithms, time.Now())
+	if v, ok := tidings.AsValidation(err); ok {
+		return g, fmt.Errorf("%w: --selector %q: %s", errUsage, selector, v.Message)
+	}
+	g.prefix = prefix
+	return g, err
+}
+
+func (g generation) keys() ([]*tidings.DKIMKey, error) {
+	keys := make([]*tidings.DKIMKey, len(g.algorithms))
+	for i, alg := range g.algorithms {
+		k, err := postman.NewDKIMKey(alg, g.prefix)
+		if err != nil {
+			return nil, err
+		}
+		keys[i] = &k
+	}
+	return keys, nil
+}
+
+// refusal says in the command's words why the store refused the generation's keys
+// on dom; nil when it was not for their selectors.
+func (g generation) refusal(err error, dom string) error {
+	if v, ok := tidings.AsValidation(err); ok && v.Code == "selector_taken" {
+		return fmt.Errorf("selector %s already exists for domain %s: %s; choose another with --selector", g.prefix, dom, v.Message)
+	}
+	return nil
+}
+
+// printRecords prints the DNS TXT records of the keys stored on dom.
+func printRecords(e env, dom string, keys []*tidings.DKIMKey, asJSON bool) error {
 	type record struct{ Name, Value, Zone string }
 	var records []record
 	for _, k := range keys {
@@ -119,7 +124,7 @@ func cmdDKIM(ctx context.Context, e env, args []string) error {
 		}
 		records = append(records, record{name, value, zone})
 	}
-	if *asJSON {
+	if asJSON {
 		return json.NewEncoder(e.stdout).Encode(records)
 	}
 	fmt.Fprintln(e.stdout, "Publish these DNS TXT records; Tidings signs with the new keys from now on, and with")

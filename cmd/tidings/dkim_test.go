@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tidings/tidings/internal/postman"
 	"github.com/tidings/tidings/internal/testdb"
@@ -136,6 +137,117 @@ func TestAddDKIMKeysAtomic(t *testing.T) {
 			}
 			if len(ds) != 1 || len(ds[0].Keys) != 2 || ds[0].Keys[0].Selector != "a-rsa" || ds[0].Keys[1].Selector != "a-ed25519" {
 				t.Fatalf("stored %+v; want only a-rsa and a-ed25519 on one domain", ds)
+			}
+		})
+	}
+}
+
+// TestDomainRemoveAndMove: `tidings domain remove` and `tidings domain move` refuse in
+// words (unknown domain, missing account, bad flags, a campaign on its way from the
+// domain) without changing anything, and otherwise leave the old account its keys,
+// retired; on both engines.
+func TestDomainRemoveAndMove(t *testing.T) {
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			ctx := context.Background()
+			c := newCLI(t, "TIDINGS_DATABASE_URL="+testdb.URL(t, engine), "TIDINGS_SECRET_KEY=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+			var ids [2]string
+			var accs [2]tidings.Account
+			for i := range ids {
+				code, out, errs := c.run("account", "create", "--name", "Shop", "--postal-address", "1 Main St", "--contact-email", "dpo@shop.example", "--json")
+				if code != 0 {
+					t.Fatal(errs)
+				}
+				json.Unmarshal([]byte(out), &accs[i])
+				ids[i] = fmt.Sprint(accs[i].ID)
+			}
+			if code, _, errs := c.run("dkim", "generate", "--account", ids[0], "--domain", "news.shop.example", "--selector", "a1"); code != 0 {
+				t.Fatalf("generate: %d %s", code, errs)
+			}
+			for _, bad := range []struct {
+				args []string
+				code int
+				want string
+			}{
+				{[]string{"domain"}, 2, "domain remove"},
+				{[]string{"domain", "drop"}, 2, "unknown subcommand"},
+				{[]string{"domain", "remove", "--domain", "news.shop.example"}, 2, "--account ID and --domain are required"},
+				{[]string{"domain", "remove", "--account", ids[0], "--domain", "not a domain"}, 2, "must be a domain name"},
+				{[]string{"domain", "remove", "--account", "999999", "--domain", "news.shop.example"}, 1, "account 999999 not found"},
+				{[]string{"domain", "remove", "--account", ids[1], "--domain", "news.shop.example"}, 1, "news.shop.example is not a sending domain of account " + ids[1]},
+				{[]string{"domain", "move", "--domain", "news.shop.example"}, 2, "--domain and --to ID are required"},
+				{[]string{"domain", "move", "--domain", "news.shop.example", "--to", ids[1], "--selector", "a_1"}, 2, "--selector"},
+				{[]string{"domain", "move", "--domain", "other.example", "--to", ids[1]}, 1, "other.example is not a sending domain of any account"},
+				{[]string{"domain", "move", "--domain", "news.shop.example", "--to", "999999"}, 1, "account 999999 not found"},
+				{[]string{"domain", "move", "--domain", "news.shop.example", "--to", ids[0]}, 1, "already a sending domain of account " + ids[0]},
+				{[]string{"domain", "move", "--domain", "news.shop.example", "--to", ids[1], "--selector", "a1"}, 1, "selector a1 already exists for domain news.shop.example"},
+			} {
+				code, out, errs := c.run(bad.args...)
+				if code != bad.code || out != "" || !strings.Contains(errs, bad.want) {
+					t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit %d and %q", bad.args, code, out, errs, bad.code, bad.want)
+				}
+			}
+			if got := storedSelectors(t, c, accs[0].ID)["news.shop.example"]; len(got) != 2 {
+				t.Fatalf("after the refusals, A's keys: %v", got)
+			}
+
+			// A campaign on its way from the domain keeps it where it is.
+			a := openTestApp(t, c)
+			l := tidings.NewList("News")
+			at := time.Now().Add(time.Hour)
+			camp := tidings.Campaign{Name: "Weekly", Subject: "S", FromAddress: "news@news.shop.example", HTML: "<p>x</p>", ScheduledAt: &at}
+			if err := a.store.CreateList(ctx, accs[0].ID, &l); err != nil {
+				t.Fatal(err)
+			}
+			camp.Lists = []int64{l.ID}
+			if err := a.store.CreateCampaign(ctx, accs[0].ID, &camp); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.store.SetCampaignStatus(ctx, accs[0].ID, camp.ID, tidings.CampaignScheduled, ""); err != nil {
+				t.Fatal(err)
+			}
+			a.Close()
+			for _, args := range [][]string{
+				{"domain", "remove", "--account", ids[0], "--domain", "news.shop.example"},
+				{"domain", "move", "--domain", "news.shop.example", "--to", ids[1]},
+			} {
+				if code, _, errs := c.run(args...); code != 1 || !strings.Contains(errs, `campaign "Weekly"`) {
+					t.Errorf("%v with a scheduled campaign: exit %d, %q", args, code, errs)
+				}
+			}
+			a = openTestApp(t, c)
+			if err := a.store.SetCampaignStatus(ctx, accs[0].ID, camp.ID, tidings.CampaignCancelled, ""); err != nil {
+				t.Fatal(err)
+			}
+			a.Close()
+
+			// The operator moves it to B, with new keys whose records are printed.
+			code, out, errs := c.run("domain", "move", "--domain", "News.Shop.Example", "--to", ids[1], "--selector", "b1")
+			if code != 0 || !strings.Contains(out, `b1-rsa._domainkey.news.shop.example. IN TXT "v=DKIM1; k=rsa; p=`) ||
+				!strings.Contains(errs, "Moved news.shop.example from account "+ids[0]+" to account "+ids[1]) {
+				t.Fatalf("move: %d\n%s\n%s", code, out, errs)
+			}
+			a = openTestApp(t, c)
+			removed, err := a.store.RemovedSendingDomains(ctx, accs[0].ID)
+			active, _ := a.store.SendingDomains(ctx, accs[0].ID)
+			a.Close()
+			if err != nil || len(active) != 0 || len(removed) != 1 || len(removed[0].Keys) != 2 || removed[0].Keys[0].RetiredAt == nil {
+				t.Fatalf("A after the move: sending %+v, removed %+v, %v", active, removed, err)
+			}
+			if got := storedSelectors(t, c, accs[1].ID)["news.shop.example"]; strings.Join(got, " ") != "b1-rsa b1-ed25519" {
+				t.Fatalf("B's keys after the move: %v", got)
+			}
+
+			// B removes it; then it is nobody's.
+			code, out, errs = c.run("domain", "remove", "--account", ids[1], "--domain", "news.shop.example")
+			if code != 0 || !strings.Contains(out, "Removed news.shop.example from account "+ids[1]) {
+				t.Fatalf("remove: %d %q %q", code, out, errs)
+			}
+			if code, _, errs := c.run("domain", "move", "--domain", "news.shop.example", "--to", ids[0]); code != 1 || !strings.Contains(errs, "not a sending domain of any account") {
+				t.Fatalf("moving a removed domain: %d %q", code, errs)
+			}
+			if got := storedSelectors(t, c, accs[1].ID); len(got) != 0 {
+				t.Fatalf("B still sends from %v", got)
 			}
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tidings/tidings/internal/consent"
+	"github.com/tidings/tidings/internal/sqlstore"
 	"github.com/tidings/tidings/internal/testdb"
 	"github.com/tidings/tidings/internal/tidings"
 )
@@ -48,7 +49,19 @@ func TestAlteredConsentText(t *testing.T) {
 				t.Fatalf("verify before the change: %+v, %v", rep, err)
 			}
 
-			// Someone with database access rewrites the wording people agreed to.
+			// The database refuses to change a published text (migration 33); someone with
+			// full access to it drops that guard and rewrites the wording people agreed to.
+			if _, err := a.store.DB().ExecContext(ctx, `UPDATE consent_texts SET body = $3 WHERE account_id = $1 AND version = $2`,
+				a.acc.ID, text.Version, "I agree to anything at all."); err == nil || !strings.Contains(err.Error(), "append-only") {
+				t.Fatalf("changing a published text: %v, want it refused as append-only", err)
+			}
+			drop := "DROP TRIGGER consent_texts_append_only_update"
+			if engine == sqlstore.Postgres {
+				drop += " ON consent_texts"
+			}
+			if _, err := a.store.DB().ExecContext(ctx, drop); err != nil {
+				t.Fatal(err)
+			}
 			if _, err := a.store.DB().ExecContext(ctx, `UPDATE consent_texts SET body = $3 WHERE account_id = $1 AND version = $2`,
 				a.acc.ID, text.Version, "I agree to anything at all."); err != nil {
 				t.Fatal(err)

@@ -49,10 +49,26 @@ func testConsentTexts(t *testing.T, s tidings.Store) {
 	}
 	wantValidation(t, "PublishConsentText(empty)", func() error { _, err := s.PublishConsentText(ctx, a.ID, "  "); return err }(), "consent_text")
 
-	// A body changed in the database no longer matches its stored hash: it is refused,
-	// not returned.
-	_, err = s.(interface{ DB() *sql.DB }).DB().ExecContext(ctx, `UPDATE consent_texts SET body = 'I agree to anything.' WHERE account_id = $1 AND version = 1`, a.ID)
-	noErr(t, "altering a consent text", err)
+	// A published text cannot be changed, nor deleted but with its account (migration 33).
+	db := s.(interface{ DB() *sql.DB }).DB()
+	for _, q := range []string{
+		`UPDATE consent_texts SET body = 'I agree to anything.' WHERE account_id = $1 AND version = 1`,
+		`UPDATE consent_texts SET body = 'I agree to anything.', sha256 = sha256 WHERE account_id = $1`,
+		`UPDATE consent_texts SET version = version + 10 WHERE account_id = $1`,
+		`UPDATE consent_texts SET created_at = created_at + 1 WHERE account_id = $1 AND version = 2`,
+		`DELETE FROM consent_texts WHERE account_id = $1 AND version = 2`,
+		`DELETE FROM consent_texts WHERE account_id = $1`,
+	} {
+		if _, err := db.ExecContext(ctx, q, a.ID); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Fatalf("%s: err = %v, want it refused as append-only", q, err)
+		}
+	}
+	if cur, err := s.ConsentText(ctx, a.ID, 0); err != nil || cur.Version != 2 || cur.Body != "I agree, version two." {
+		t.Fatalf("after the refused statements: %+v, %v", cur, err)
+	}
+	// A body changed anyway, by someone who can drop the guard, no longer matches its
+	// stored hash: it is refused, not returned.
+	withoutTextGuard(t, db, `UPDATE consent_texts SET body = 'I agree to anything.' WHERE account_id = $1 AND version = 1`, a.ID)
 	got, err := s.ConsentText(ctx, a.ID, 1)
 	wantErr(t, "ConsentText(altered)", err, tidings.ErrConsentTextAltered)
 	if got.Body != "" {
@@ -68,12 +84,46 @@ func testConsentTexts(t *testing.T, s tidings.Store) {
 	req.Text = &t2
 	res, err := s.RequestSubscription(ctx, a.ID, req)
 	noErr(t, "RequestSubscription", err)
-	_, err = s.(interface{ DB() *sql.DB }).DB().ExecContext(ctx, `UPDATE consent_texts SET body = 'I agree to anything.' WHERE account_id = $1 AND version = 2`, a.ID)
-	noErr(t, "altering a consent text", err)
+	withoutTextGuard(t, db, `UPDATE consent_texts SET body = 'I agree to anything.' WHERE account_id = $1 AND version = 2`, a.ID)
 	_, err = s.ConfirmSubscription(ctx, tokenHash("tok-altered"), tidings.Evidence{})
 	wantErr(t, "ConfirmSubscription(altered text)", err, tidings.ErrConsentTextAltered)
 	if subs, _ := s.Subscriptions(ctx, a.ID, res.Subscriber.ID); len(subs) != 1 || subs[0].Status != tidings.SubUnconfirmed {
 		t.Fatalf("after a refused confirmation: %+v", subs)
+	}
+	// The guard is back, and the account's deletion takes its texts along.
+	if _, err := db.ExecContext(ctx, `UPDATE consent_texts SET body = 'x' WHERE account_id = $1`, b.ID); err == nil || !strings.Contains(err.Error(), "append-only") {
+		t.Fatalf("changing a text after the guard was put back: %v", err)
+	}
+	noErr(t, "DeleteAccount", s.DeleteAccount(ctx, b.ID))
+	var n int
+	noErr(t, "count", db.QueryRowContext(ctx, `SELECT COUNT(*) FROM consent_texts WHERE account_id = $1`, b.ID).Scan(&n))
+	if n != 0 {
+		t.Fatalf("%d consent texts left after the account's deletion", n)
+	}
+}
+
+// withoutTextGuard runs q with the trigger that keeps consent texts unchanged
+// (migration 33) dropped, as someone with full access to the database could, and then
+// puts the trigger back as it was: the suite's store is shared.
+func withoutTextGuard(t *testing.T, db *sql.DB, q string, args ...any) {
+	t.Helper()
+	const name = "consent_texts_append_only_update"
+	var def string
+	drop := "DROP TRIGGER " + name
+	if err := db.QueryRowContext(ctx, `SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = $1`, name).Scan(&def); err != nil {
+		// Not SQLite: PostgreSQL.
+		if err := db.QueryRowContext(ctx, `SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgname = $1 AND tgrelid = 'consent_texts'::regclass`, name).Scan(&def); err != nil {
+			t.Fatalf("reading the consent text guard: %v", err)
+		}
+		drop += " ON consent_texts"
+	}
+	for _, step := range []struct {
+		q    string
+		args []any
+	}{{drop, nil}, {q, args}, {def, nil}} {
+		if _, err := db.ExecContext(ctx, step.q, step.args...); err != nil {
+			t.Fatalf("%s: %v", step.q, err)
+		}
 	}
 }
 

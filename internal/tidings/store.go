@@ -268,6 +268,9 @@ type SendingDomain struct {
 	Domain    string    `json:"domain"`
 	Keys      []DKIMKey `json:"keys"`
 	CreatedAt time.Time `json:"created_at"`
+	// RemovedAt is set once the account removed the domain (or the operator moved it to
+	// another account): its keys are all retired then, and kept.
+	RemovedAt *time.Time `json:"removed_at,omitempty"`
 }
 
 // DKIMKey is one key of a sending domain. PrivateKey is PKCS#8 PEM (sealed at rest).
@@ -285,11 +288,31 @@ type DKIMKey struct {
 type DomainStore interface {
 	// AddDKIMKey adds a key to the account's domain, creating the domain if new.
 	AddDKIMKey(ctx context.Context, accountID int64, domain string, k *DKIMKey) error
-	// AddDKIMKeys adds several keys at once: all of them, or none (a selector in use).
+	// AddDKIMKeys adds several keys at once: all of them, or none. A selector used on the
+	// domain before (see DKIMSelectors) is ErrConflict, with SelectorTaken; a domain another account sends
+	// from is a *ValidationError (domain_taken). A domain the account removed is its own
+	// again, with its old keys still retired.
 	AddDKIMKeys(ctx context.Context, accountID int64, domain string, keys ...*DKIMKey) error
 	// RetireDKIMKey stops a key from signing; it stays for verifying old signatures.
 	RetireDKIMKey(ctx context.Context, accountID, keyID int64) error
+	// SendingDomains lists the domains the account sends from, with their keys (removed
+	// domains are left out).
 	SendingDomains(ctx context.Context, accountID int64) ([]SendingDomain, error)
+	// RemovedSendingDomains lists the domains the account removed or the operator moved
+	// away, with their keys, all retired: kept so that mail signed with them, such as
+	// stored proof messages, can still be verified.
+	RemovedSendingDomains(ctx context.Context, accountID int64) ([]SendingDomain, error)
+	// RemoveSendingDomain stops the account from sending from the domain: its keys are
+	// retired (and kept), and the domain can be added again, by this account or another.
+	// A domain that a campaign not yet sent or cancelled (a draft too) sends from is a
+	// *ValidationError (domain_in_use).
+	RemoveSendingDomain(ctx context.Context, accountID, domainID int64) error
+	// MoveSendingDomain is the operator's: the domain, whichever account sends from it,
+	// becomes toAccountID's with the new keys, all or nothing. The account it leaves
+	// keeps its keys retired, as after RemoveSendingDomain, and is returned. A domain no
+	// account sends from is a *ValidationError (unknown_domain); a missing target account
+	// is ErrNotFound.
+	MoveSendingDomain(ctx context.Context, domain string, toAccountID int64, keys ...*DKIMKey) (fromAccountID int64, err error)
 }
 
 // CampaignStore keeps campaigns and runs their delivery bookkeeping. The claim and

@@ -25,6 +25,7 @@ func accountRoutes() []Route {
 		{"GET /admin/a/{account}/domains", Viewer, (*request).domains},
 		{"POST /admin/a/{account}/domains", AccountAdmin, (*request).addDomain},
 		{"POST /admin/a/{account}/domains/keys/{id}/retire", AccountAdmin, (*request).retireKey},
+		{"POST /admin/a/{account}/domains/{id}/remove", AccountAdmin, (*request).removeDomain},
 		{"GET /admin/a/{account}/tokens", AccountAdmin, (*request).tokens},
 		{"POST /admin/a/{account}/tokens", AccountAdmin, (*request).createToken},
 		{"POST /admin/a/{account}/tokens/{id}/delete", AccountAdmin, (*request).deleteToken},
@@ -180,38 +181,55 @@ type dkimRow struct {
 }
 
 type domainRow struct {
-	ID     int64
-	Domain string
-	Keys   []dkimRow
-	SPF    string
-	DMARC  string
+	ID        int64
+	Domain    string
+	Keys      []dkimRow
+	SPF       string
+	DMARC     string
+	RemovedAt *time.Time
 }
 
 type domainsData struct {
 	Domains          []domainRow
-	Domain, Selector string // the add form
+	Removed          []domainRow // removed or moved away; their keys are kept, retired
+	Domain, Selector string      // the add form
 }
 
 func (rq *request) domains() error { return rq.renderDomains(http.StatusOK, domainsData{}, "") }
 
 func (rq *request) renderDomains(status int, d domainsData, errText string) error {
-	ds, err := rq.Store.SendingDomains(rq.r.Context(), rq.Account.ID)
+	ctx := rq.r.Context()
+	ds, err := rq.Store.SendingDomains(ctx, rq.Account.ID)
 	if err != nil {
 		return err
 	}
-	for _, sd := range ds {
-		row := domainRow{ID: sd.ID, Domain: sd.Domain,
-			SPF:   sd.Domain + ". IN TXT \"v=spf1 include:<your relay's SPF domain> ~all\"",
-			DMARC: "_dmarc." + sd.Domain + ". IN TXT \"v=DMARC1; p=none; rua=mailto:" + rq.Account.ContactEmail + "\""}
-		for _, k := range sd.Keys {
-			k.PrivateKey = nil
-			name, value, zone, err := postman.DKIMRecord(sd.Domain, k)
-			if err != nil {
-				return err
+	removed, err := rq.Store.RemovedSendingDomains(ctx, rq.Account.ID)
+	if err != nil {
+		return err
+	}
+	rows := func(ds []tidings.SendingDomain) ([]domainRow, error) {
+		var out []domainRow
+		for _, sd := range ds {
+			row := domainRow{ID: sd.ID, Domain: sd.Domain, RemovedAt: sd.RemovedAt,
+				SPF:   sd.Domain + ". IN TXT \"v=spf1 include:<your relay's SPF domain> ~all\"",
+				DMARC: "_dmarc." + sd.Domain + ". IN TXT \"v=DMARC1; p=none; rua=mailto:" + rq.Account.ContactEmail + "\""}
+			for _, k := range sd.Keys {
+				k.PrivateKey = nil
+				name, value, zone, err := postman.DKIMRecord(sd.Domain, k)
+				if err != nil {
+					return nil, err
+				}
+				row.Keys = append(row.Keys, dkimRow{DKIMKey: k, Name: name, Value: value, Zone: zone})
 			}
-			row.Keys = append(row.Keys, dkimRow{DKIMKey: k, Name: name, Value: value, Zone: zone})
+			out = append(out, row)
 		}
-		d.Domains = append(d.Domains, row)
+		return out, nil
+	}
+	if d.Domains, err = rows(ds); err != nil {
+		return err
+	}
+	if d.Removed, err = rows(removed); err != nil {
+		return err
 	}
 	rq.renderView(status, "domains", view{Title: "Sending domains", Nav: "domains", Error: errText, Data: d})
 	return nil
@@ -226,21 +244,14 @@ func (rq *request) addDomain() error {
 	if err != nil {
 		return rq.renderDomains(http.StatusUnprocessableEntity, d, "domain: must be a domain name like news.example.com.")
 	}
-	prefix := d.Selector
-	if prefix == "" {
-		prefix = "tidings" + time.Now().UTC().Format("20060102")
+	// The one selector rule, the CLI's too: the prefix (or the day's default) must make
+	// DNS labels, and the store refuses a selector ever used on the domain.
+	prefix, _, err := tidings.DKIMSelectors(d.Selector, postman.DKIMAlgorithms, time.Now())
+	if msg := formError(err); msg != "" {
+		return rq.renderDomains(http.StatusUnprocessableEntity, d, msg)
 	}
-	// A selector already used on the domain: say so in the form's words.
-	existing, err := rq.Store.SendingDomains(rq.r.Context(), rq.Account.ID)
 	if err != nil {
 		return err
-	}
-	for _, sd := range existing {
-		for _, k := range sd.Keys {
-			if sd.Domain == domain && strings.HasPrefix(k.Selector, prefix+"-") {
-				return rq.renderDomains(http.StatusUnprocessableEntity, d, "selector: "+prefix+" is used on this domain already; choose another.")
-			}
-		}
 	}
 	var keys []*tidings.DKIMKey
 	for _, alg := range postman.DKIMAlgorithms {
@@ -250,10 +261,10 @@ func (rq *request) addDomain() error {
 		}
 		keys = append(keys, &k)
 	}
-	// All keys or none: a selector taken meanwhile (the check above is a read) refuses both.
-	err = rq.Store.AddDKIMKeys(rq.r.Context(), rq.Account.ID, d.Domain, keys...)
-	if errors.Is(err, tidings.ErrConflict) {
-		return rq.renderDomains(http.StatusUnprocessableEntity, d, "selector: "+prefix+" is used on this domain already; choose another.")
+	// All keys or none: a selector used on the domain refuses both.
+	err = rq.Store.AddDKIMKeys(rq.r.Context(), rq.Account.ID, domain, keys...)
+	if v, ok := tidings.AsValidation(err); ok && v.Code == "selector_taken" {
+		return rq.renderDomains(http.StatusUnprocessableEntity, d, "selector: "+prefix+" is used on this domain already ("+v.Message+"); choose another.")
 	}
 	if msg := formError(err); msg != "" {
 		return rq.renderDomains(http.StatusUnprocessableEntity, d, msg)
@@ -268,6 +279,27 @@ func (rq *request) addDomain() error {
 	}
 	rq.forgetIdentity()
 	return rq.redirect(rq.a("/domains"), "created")
+}
+
+// removeDomain stops the account from sending from a domain. Its keys are retired and
+// kept (listed under "Removed domains"), so that stored proofs stay verifiable.
+func (rq *request) removeDomain() error {
+	id, err := rq.id("id")
+	if err != nil {
+		return err
+	}
+	err = rq.Store.RemoveSendingDomain(rq.r.Context(), rq.Account.ID, id)
+	if v, ok := tidings.AsValidation(err); ok {
+		return rq.renderDomains(http.StatusConflict, domainsData{}, "The domain was not removed: "+v.Message+".")
+	}
+	if err != nil {
+		return err
+	}
+	rq.forgetIdentity()
+	if err := rq.audit("domain.remove", "sending domain "+itoa(id)); err != nil {
+		return err
+	}
+	return rq.redirect(rq.a("/domains"), "deleted")
 }
 
 func (rq *request) retireKey() error {

@@ -386,3 +386,82 @@ func TestSendingDomainOfAnotherAccount(t *testing.T) {
 		})
 	}
 }
+
+var removeDomainRE = regexp.MustCompile(`/domains/(\d+)/remove`)
+
+// An account admin removes a sending domain: not while a campaign not yet sent sends
+// from it (a draft too); then mail no longer goes out from it, its keys are listed as retired under
+// "Removed domains" (their public keys, for verifying stored proofs), and the domain is
+// free for another account, though not with a selector used on it. Both engines.
+func TestRemoveSendingDomain(t *testing.T) {
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			e := newEnvWith(t, testdb.Open(t, engine))
+			a, b := "/admin/a/"+itoa(e.a.ID), "/admin/a/"+itoa(e.b.ID)
+			admin := e.login(e.user(e.a.ID, tidings.RoleAdmin, false))
+			admin.post(a+"/domains", url.Values{"domain": {"news.shop.example"}}).want(t, http.StatusSeeOther)
+			m := removeDomainRE.FindStringSubmatch(admin.get(a + "/domains").body)
+			if m == nil {
+				t.Fatal("no remove button")
+			}
+			remove := a + "/domains/" + m[1] + "/remove"
+			viewer := e.login(e.user(e.a.ID, tidings.RoleViewer, false))
+			if p := viewer.get(a + "/domains"); strings.Contains(p.body, "/remove") {
+				t.Fatal("a viewer sees the remove button")
+			}
+			viewer.post(remove, nil).want(t, http.StatusForbidden)
+			bAdmin := e.login(e.user(e.b.ID, tidings.RoleAdmin, false))
+			bAdmin.post(b+"/domains/"+m[1]+"/remove", nil).want(t, http.StatusNotFound)
+
+			l := tidings.NewList("News")
+			if err := e.store.CreateList(ctx, e.a.ID, &l); err != nil {
+				t.Fatal(err)
+			}
+			at := time.Now().Add(time.Hour)
+			c := tidings.Campaign{Name: "Weekly", Subject: "S", FromAddress: "news@news.shop.example", HTML: "<p>x</p>", Lists: []int64{l.ID}, ScheduledAt: &at}
+			if err := e.store.CreateCampaign(ctx, e.a.ID, &c); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.store.SetCampaignStatus(ctx, e.a.ID, c.ID, tidings.CampaignScheduled, ""); err != nil {
+				t.Fatal(err)
+			}
+			admin.post(remove, nil).want(t, http.StatusConflict, "not removed", "Weekly", "cancel it")
+			if ds, _ := e.store.SendingDomains(ctx, e.a.ID); len(ds) != 1 {
+				t.Fatalf("a refused removal removed: %+v", ds)
+			}
+			if err := e.store.SetCampaignStatus(ctx, e.a.ID, c.ID, tidings.CampaignDraft, ""); err != nil {
+				t.Fatal(err)
+			}
+			admin.post(remove, nil).want(t, http.StatusConflict, "Weekly", "change its From address")
+			c.FromAddress = "news@elsewhere.example"
+			if err := e.store.UpdateCampaign(ctx, e.a.ID, &c); err != nil {
+				t.Fatal(err)
+			}
+			admin.post(remove, nil).want(t, http.StatusSeeOther)
+			if !e.audited(e.a.ID, "domain.remove", "sending domain "+m[1]) {
+				t.Fatal("not audited")
+			}
+			if ds, _ := e.store.SendingDomains(ctx, e.a.ID); len(ds) != 0 {
+				t.Fatalf("still sending from %+v", ds)
+			}
+			p := viewer.get(a+"/domains").want(t, http.StatusOK, "No sending domains yet", "Removed domains", "news.shop.example, removed",
+				"-rsa._domainkey.news.shop.example. IN TXT", "-ed25519._domainkey.news.shop.example. IN TXT")
+			if strings.Contains(p.body, "/retire") || strings.Contains(p.body, "/remove") {
+				t.Fatal("a removed domain's keys can be retired or removed again")
+			}
+			admin.post(remove, nil).want(t, http.StatusNotFound)
+
+			// B may take it now, with selectors never used on it: the default of the day
+			// was A's.
+			bAdmin.post(b+"/domains", url.Values{"domain": {"news.shop.example"}}).want(t, http.StatusUnprocessableEntity, "used on this domain already")
+			bAdmin.post(b+"/domains", url.Values{"domain": {"news.shop.example"}, "selector": {"b1"}}).want(t, http.StatusSeeOther)
+			if ds, _ := e.store.SendingDomains(ctx, e.b.ID); len(ds) != 1 || len(ds[0].Keys) != 2 || ds[0].Keys[0].Selector != "b1-rsa" {
+				t.Fatalf("B's domains: %+v", ds)
+			}
+			bAdmin.get(b+"/domains").want(t, http.StatusOK, "b1-rsa")
+			if p := bAdmin.get(b + "/domains"); strings.Contains(p.body, "Removed domains") {
+				t.Fatal("B sees A's removed domain")
+			}
+		})
+	}
+}

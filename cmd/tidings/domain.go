@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/tidings/tidings/internal/tidings"
+)
+
+// Sending domains: an account holder's domain removed, or the operator's move of a
+// domain to another account. Either way the account the domain leaves keeps its keys,
+// retired: stored proof messages signed with them stay verifiable.
+
+const domainUsage = "domain remove --account ID --domain D | domain move --domain D --to ID [--selector P] [--algorithms rsa,ed25519]"
+
+func cmdDomain(ctx context.Context, e env, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: %s", errUsage, domainUsage)
+	}
+	switch args[0] {
+	case "remove":
+		return domainRemove(ctx, e, args[1:])
+	case "move":
+		return domainMove(ctx, e, args[1:])
+	}
+	return fmt.Errorf("%w: unknown subcommand %q (want remove or move)", errUsage, args[0])
+}
+
+func domainRemove(ctx context.Context, e env, args []string) error {
+	fs, load := newFlags("domain remove", e)
+	account := fs.String("account", "", "ID of the account that sends from the domain (required)")
+	domain := fs.String("domain", "", "the sending domain to remove (required)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	accountID, err := strconv.ParseInt(*account, 10, 64)
+	if err != nil || accountID <= 0 || *domain == "" {
+		return fmt.Errorf("%w: --account ID and --domain are required", errUsage)
+	}
+	dom, err := tidings.ParseDomain(*domain)
+	if err != nil {
+		return fmt.Errorf("%w: --domain %q: must be a domain name like news.example.com", errUsage, *domain)
+	}
+	a, err := openLoaded(ctx, e, load)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if _, err := a.store.GetAccount(ctx, accountID); errors.Is(err, tidings.ErrNotFound) {
+		return fmt.Errorf("account %d not found", accountID)
+	} else if err != nil {
+		return err
+	}
+	ds, err := a.store.SendingDomains(ctx, accountID)
+	if err != nil {
+		return err
+	}
+	var domainID int64
+	for _, d := range ds {
+		if d.Domain == dom {
+			domainID = d.ID
+		}
+	}
+	if domainID == 0 {
+		return fmt.Errorf("%s is not a sending domain of account %d", dom, accountID)
+	}
+	err = a.store.RemoveSendingDomain(ctx, accountID, domainID)
+	if v, ok := tidings.AsValidation(err); ok {
+		return fmt.Errorf("%s not removed: %s", dom, v.Message)
+	}
+	if errors.Is(err, tidings.ErrNotFound) {
+		return fmt.Errorf("%s is not a sending domain of account %d (removed meanwhile?)", dom, accountID)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "Removed %s from account %d: its keys are retired and kept, so that mail signed with them\n", dom, accountID)
+	fmt.Fprintln(e.stdout, "(such as stored proof messages) can still be verified. Mail no longer goes out from it.")
+	return nil
+}
+
+func domainMove(ctx context.Context, e env, args []string) error {
+	fs, load := newFlags("domain move", e)
+	domain := fs.String("domain", "", "the sending domain to move (required)")
+	to := fs.String("to", "", "ID of the account that sends from the domain from now on (required)")
+	algs := fs.String("algorithms", "rsa,ed25519", "comma-separated: rsa (2048-bit), ed25519")
+	selector := fs.String("selector", "", "selector prefix of the new account's keys (default: tidings + the UTC date, e.g. tidings20261130)")
+	asJSON := fs.Bool("json", false, "print the DNS records as JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	toID, err := strconv.ParseInt(*to, 10, 64)
+	if err != nil || toID <= 0 || *domain == "" {
+		return fmt.Errorf("%w: --domain and --to ID are required", errUsage)
+	}
+	dom, err := tidings.ParseDomain(*domain)
+	if err != nil {
+		return fmt.Errorf("%w: --domain %q: must be a domain name like news.example.com", errUsage, *domain)
+	}
+	gen, err := newGeneration(*algs, *selector)
+	if err != nil {
+		return err
+	}
+	a, err := openLoaded(ctx, e, load)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	keys, err := gen.keys()
+	if err != nil {
+		return err
+	}
+	from, err := a.store.MoveSendingDomain(ctx, dom, toID, keys...)
+	if err != nil {
+		if err := gen.refusal(err, dom); err != nil {
+			return err
+		}
+		if v, ok := tidings.AsValidation(err); ok {
+			return fmt.Errorf("%s not moved: %s", dom, v.Message)
+		}
+		if errors.Is(err, tidings.ErrNotFound) {
+			return fmt.Errorf("account %d not found", toID)
+		}
+		return fmt.Errorf("%s not moved: %w", dom, err)
+	}
+	fmt.Fprintf(e.stderr, "Moved %s from account %d to account %d; account %d keeps its old keys, retired.\n", dom, from, toID, from)
+	return printRecords(e, dom, keys, *asJSON)
+}
