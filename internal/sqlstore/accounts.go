@@ -111,18 +111,21 @@ func (s *Store) DeleteAccount(ctx context.Context, id int64) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		const campaigns = `(SELECT id FROM campaigns WHERE account_id = $1)`
 		const lists = `(SELECT id FROM lists WHERE account_id = $1)`
-		for _, q := range []string{
+		steps := []string{
 			`SELECT id FROM campaigns WHERE account_id = $1 ORDER BY id` + s.engine.forUpdate(),
 			`DELETE FROM deliveries WHERE campaign_id IN ` + campaigns,
-			`DELETE FROM event_uniques WHERE campaign_id IN ` + campaigns,
-			`DELETE FROM campaign_daily WHERE campaign_id IN ` + campaigns,
-			`DELETE FROM campaign_links WHERE campaign_id IN ` + campaigns,
+		}
+		for _, table := range campaignTables {
+			steps = append(steps, `DELETE FROM `+table+` WHERE campaign_id IN `+campaigns)
+		}
+		steps = append(steps,
 			`DELETE FROM campaigns WHERE account_id = $1`, // and their batches and stats
-			`SELECT id FROM subscribers WHERE account_id = $1 ORDER BY id` + s.engine.forUpdate(),
-			`DELETE FROM list_counts WHERE list_id IN ` + lists,
-			`DELETE FROM list_daily WHERE list_id IN ` + lists,
+			`SELECT id FROM subscribers WHERE account_id = $1 ORDER BY id`+s.engine.forUpdate(),
+			`DELETE FROM list_counts WHERE list_id IN `+lists,
+			`DELETE FROM list_daily WHERE list_id IN `+lists,
 			`DELETE FROM suppressions WHERE account_id = $1`,
-		} {
+		)
+		for _, q := range steps {
 			if _, err := tx.ExecContext(ctx, q, id); err != nil {
 				return err
 			}
