@@ -910,9 +910,14 @@ type execer interface {
 	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
 }
 
+// addSuppression suppresses hash in an account, or instance-wide (account 0). An
+// account deleted meanwhile gets none: suppressions have no foreign key (they are
+// keyed hashes, written and read often), and an erasure that waited for an account's
+// deletion would otherwise leave one behind for an account that no longer exists.
 func addSuppression(ctx context.Context, db execer, accountID int64, hash []byte, reason tidings.SuppressionReason, now time.Time) error {
-	_, err := db.ExecContext(ctx, `INSERT INTO suppressions (account_id, hash, reason, created_at) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (account_id, hash) DO NOTHING`, accountID, hash, string(reason), toDB(now))
+	_, err := db.ExecContext(ctx, `INSERT INTO suppressions (account_id, hash, reason, created_at) SELECT $1, $2, $3, $4
+		WHERE $5 = 0 OR EXISTS (SELECT 1 FROM accounts WHERE id = $5)
+		ON CONFLICT (account_id, hash) DO NOTHING`, accountID, hash, string(reason), toDB(now), accountID)
 	return translate(err)
 }
 
