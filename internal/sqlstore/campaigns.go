@@ -173,7 +173,8 @@ func (s *Store) DeleteCampaign(ctx context.Context, accountID, id int64) error {
 		if status == string(tidings.CampaignSending) {
 			return tidings.Invalid("status", "sending", "pause or cancel the campaign before deleting it")
 		}
-		for _, table := range campaignTables {
+		// The deliveries before the events, as an erasure deletes them (deleteSubscriber).
+		for _, table := range append([]string{"deliveries"}, campaignTables...) {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE campaign_id = $1`, id); err != nil {
 				return err
 			}
@@ -184,7 +185,7 @@ func (s *Store) DeleteCampaign(ctx context.Context, accountID, id int64) error {
 
 // campaignTables hold a campaign's rows without a foreign key to it (events and their
 // counters are written often, and the check would cost each write a look-up): deleting
-// the campaign deletes them by name. The rest (deliveries, batches, stats) go by cascade.
+// the campaign deletes them by name. Its batches and stats go by cascade.
 var campaignTables = []string{"events", "event_uniques", "event_daily", "campaign_daily", "campaign_links"}
 
 // allowed lists the moves of a campaign's life.
