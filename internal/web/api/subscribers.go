@@ -111,19 +111,18 @@ func (a *api) createSubscriber(w http.ResponseWriter, r *http.Request, c caller)
 		return a.askToConfirm(w, r, c, sub, in.Lists, decl)
 	}
 	if !confirmed {
-		tracking := sub.TrackingConsent
-		sub.TrackingConsent = false // given below, through the ledger
-		err := a.Store.CreateSubscriber(r.Context(), c.AccountID, &sub, in.Lists, status)
+		// One transaction: a tracking consent goes through the ledger with the token
+		// that asserted it, or nothing is stored.
+		var grant []tidings.TrackingGrant
+		if sub.TrackingConsent {
+			grant = append(grant, tidings.TrackingGrant{Source: tidings.SourceAPI, Evidence: trackingEvidence(c, true)})
+		}
+		err := a.Store.CreateSubscriber(r.Context(), c.AccountID, &sub, in.Lists, status, grant...)
 		if errors.Is(err, tidings.ErrConflict) {
 			return errAlreadySubscriber()
 		}
 		if err != nil {
 			return err
-		}
-		if tracking {
-			if err := a.recordTracking(r, c, &sub); err != nil {
-				return err
-			}
 		}
 		return writeJSON(w, http.StatusCreated, sub)
 	}
@@ -131,9 +130,10 @@ func (a *api) createSubscriber(w http.ResponseWriter, r *http.Request, c caller)
 		return err
 	}
 	// Confirmed under the declaration, with a ledger entry per list, in one transaction
-	// that checks the suppressions again.
+	// that checks the suppressions again and gives the subscriber the caller's status.
 	res, err := a.Store.RequestSubscription(r.Context(), c.AccountID, tidings.SubscriptionRequest{Email: sub.Email, Name: sub.Name,
-		Attributes: sub.Attributes, TrackingConsent: sub.TrackingConsent, Lists: in.Lists, Source: tidings.SourceAPI, Kind: tidings.LedgerImported,
+		Attributes: sub.Attributes, TrackingConsent: sub.TrackingConsent, Status: sub.Status, Lists: in.Lists, Source: tidings.SourceAPI,
+		Kind: tidings.LedgerImported,
 		Evidence: tidings.Evidence{Time: time.Now(), Note: fmt.Sprintf("added through the API with token %d; source: %s; lawful basis: %s",
 			c.ID, decl.Source, decl.LawfulBasis)},
 		RespectSuppression: true})
@@ -143,7 +143,7 @@ func (a *api) createSubscriber(w http.ResponseWriter, r *http.Request, c caller)
 	if err != nil {
 		return err
 	}
-	return a.created(w, r, c, res.Subscriber, sub.Status)
+	return writeJSON(w, http.StatusCreated, res.Subscriber)
 }
 
 // newSubscriber checks an add through a sign-up request: a valid subscriber, not yet one
@@ -276,16 +276,6 @@ func trackingEvidence(c caller, given bool) tidings.Evidence {
 		note = fmt.Sprintf("tracking consent recorded through the API with token %d", c.ID)
 	}
 	return tidings.Evidence{Time: time.Now(), Note: note}
-}
-
-// recordTracking gives the new subscriber's tracking consent as a consent event: in
-// the ledger, with the token that asserted it.
-func (a *api) recordTracking(r *http.Request, c caller, sub *tidings.Subscriber) error {
-	if err := a.Store.SetTrackingConsent(r.Context(), c.AccountID, sub.ID, true, tidings.SourceAPI, trackingEvidence(c, true)); err != nil {
-		return err
-	}
-	sub.TrackingConsent = true
-	return nil
 }
 
 func (a *api) deleteSubscriber(w http.ResponseWriter, r *http.Request, c caller) error {
