@@ -177,9 +177,6 @@ type SubscriptionRequest struct {
 	Name            string
 	Attributes      Attributes
 	TrackingConsent bool
-	// Status is the status of the subscriber the request creates ("": active), as the
-	// account holder's add sets it; a known subscriber keeps theirs.
-	Status SubscriberStatus
 	Lists           []int64
 	Source          Source
 	Text            *ConsentText // the text the person saw; nil for imports and admin adds
@@ -198,6 +195,9 @@ type SubscriptionRequest struct {
 	// adds (API, import) set it; the person's own request does not, because their
 	// confirmed re-subscription is what lifts a suppression.
 	RespectSuppression bool
+	// Status is the status of the subscriber the request creates ("": active), as the
+	// account holder's add sets it; a known subscriber keeps theirs.
+	Status SubscriberStatus
 }
 
 // SubscriptionResult reports what RequestSubscription stored.
