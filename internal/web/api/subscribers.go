@@ -178,7 +178,7 @@ func (a *api) askToConfirm(w http.ResponseWriter, r *http.Request, c caller, sub
 		note += fmt.Sprintf("; source: %s; lawful basis: %s", decl.Source, decl.LawfulBasis)
 	}
 	res, err := a.Consent.AskToConfirm(r.Context(), c.AccountID, consent.Ask{Email: sub.Email, Name: sub.Name, Attributes: sub.Attributes,
-		TrackingConsent: sub.TrackingConsent, Lists: lists, Source: tidings.SourceAPI, Note: note})
+		TrackingConsent: sub.TrackingConsent, Status: sub.Status, Lists: lists, Source: tidings.SourceAPI, Note: note})
 	if errors.Is(err, tidings.ErrSuppressed) {
 		return errSuppressed(tidings.SuppressUnsubscribed)
 	}
@@ -188,19 +188,7 @@ func (a *api) askToConfirm(w http.ResponseWriter, r *http.Request, c caller, sub
 	if err != nil {
 		return err
 	}
-	return a.created(w, r, c, res.Subscriber, sub.Status)
-}
-
-// created answers a sign-up request's new subscriber, with the status the caller gave
-// (a request starts every subscriber active).
-func (a *api) created(w http.ResponseWriter, r *http.Request, c caller, created tidings.Subscriber, status tidings.SubscriberStatus) error {
-	if status != "" && status != created.Status {
-		created.Status = status
-		if err := a.Store.UpdateSubscriber(r.Context(), c.AccountID, &created); err != nil {
-			return err
-		}
-	}
-	return writeJSON(w, http.StatusCreated, created)
+	return writeJSON(w, http.StatusCreated, res.Subscriber)
 }
 
 func errSuppressed(reason tidings.SuppressionReason) error {

@@ -83,8 +83,9 @@ func TestSubscriberPatchIsOneWrite(t *testing.T) {
 // An add is one write. Without lists, a tracking consent is recorded through the
 // ledger in the subscriber's own transaction: when the ledger refuses its entry,
 // nothing of the subscriber is stored. With lists, the caller's status is written with
-// the subscriber: when the database refuses writing that status (by INSERT or by a later
-// UPDATE), the add either fails with nothing stored or is stored whole.
+// the subscriber, confirmed at once or asking for confirmation: when the database
+// refuses writing that status (by INSERT or by a later UPDATE), the add either fails
+// with nothing stored or is stored whole.
 func TestSubscriberCreateIsOneWrite(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e *env) {
 		ctx := context.Background()
@@ -118,15 +119,20 @@ func TestSubscriberCreateIsOneWrite(t *testing.T) {
 		}
 
 		single := id(t, e.must(201, e.do("POST", "/api/v1/lists", e.tokA, map[string]any{"name": "Single", "double_opt_in": false})))
-		for _, op := range []string{"INSERT", "UPDATE"} {
-			email := strings.ToLower(op) + "@example.com"
+		doi := id(t, e.must(201, e.do("POST", "/api/v1/lists", e.tokA, map[string]any{"name": "DOI"})))
+		for _, c := range []struct {
+			list int64
+			op   string
+		}{{single, "INSERT"}, {single, "UPDATE"}, {doi, "INSERT"}, {doi, "UPDATE"}} {
+			op := c.op
+			email := fmt.Sprintf("%s-%d@example.com", strings.ToLower(op), c.list)
 			before, err := consent.VerifyLedger(ctx, e.store, e.a.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
 			restore := testdb.FailWrites(t, s.DB(), s.Engine(), op, "subscribers", "NEW.status = 'restricted'")
 			r := e.do("POST", "/api/v1/subscribers", e.tokA, map[string]any{"email": email, "status": "restricted",
-				"lists": []int64{single}, "source": "fair", "lawful_basis": "consent"})
+				"lists": []int64{c.list}, "source": "fair", "lawful_basis": "consent"})
 			restore()
 			found := e.must(200, e.do("GET", "/api/v1/subscribers?email="+email, e.tokA, nil)).json(t)["data"].([]any)
 			after, err := consent.VerifyLedger(ctx, e.store, e.a.ID)
