@@ -16,7 +16,8 @@ type Ask struct {
 	Email           tidings.Address
 	Name            string
 	Attributes      tidings.Attributes
-	TrackingConsent bool // as the account holder says the person gave it; kept only where the account tracks
+	TrackingConsent bool                     // as the account holder says the person gave it; kept only where the account tracks
+	Status          tidings.SubscriberStatus // of a subscriber the request creates ("": active)
 	Lists           []int64
 	Source          tidings.Source
 	Note            string // who asked, under which declaration: the request's evidence
@@ -48,7 +49,7 @@ func (s *Service) AskToConfirm(ctx context.Context, accountID int64, a Ask) (tid
 	token := s.Keys.Sign("confirm", randomBytes(32))
 	stored, err := s.Store.RequestSubscription(ctx, accountID, tidings.SubscriptionRequest{Email: a.Email, Name: a.Name,
 		Attributes: a.Attributes, TrackingConsent: a.TrackingConsent && acc.TrackingEnabled, Lists: a.Lists, Source: a.Source,
-		Text: &text, Evidence: tidings.Evidence{Note: a.Note}, Kind: tidings.LedgerRequested, TokenHash: keys.HashSecretToken(token),
+		Status: a.Status, Text: &text, Evidence: tidings.Evidence{Note: a.Note}, Kind: tidings.LedgerRequested, TokenHash: keys.HashSecretToken(token),
 		ExpiresAt: s.now().AddDate(0, 0, confirmDays(acc)), RespectSuppression: true})
 	if err != nil {
 		return stored, err

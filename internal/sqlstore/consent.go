@@ -81,7 +81,7 @@ func (s *Store) RequestSubscription(ctx context.Context, accountID int64, req ti
 		return res, tidings.Invalid("lists", "required", "choose at least one list")
 	}
 	req.Lists = tidings.DistinctIDs(req.Lists)
-	sub := tidings.Subscriber{Email: req.Email, Name: req.Name, Attributes: req.Attributes, TrackingConsent: req.TrackingConsent}
+	sub := tidings.Subscriber{Email: req.Email, Name: req.Name, Attributes: req.Attributes, TrackingConsent: req.TrackingConsent, Status: req.Status}
 	sub.Normalize()
 	if err := sub.Validate(); err != nil {
 		return res, err

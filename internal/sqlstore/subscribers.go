@@ -75,7 +75,11 @@ func seal(dk *keys.DataKey, sub *tidings.Subscriber) (sealed, error) {
 	}, nil
 }
 
-func (s *Store) CreateSubscriber(ctx context.Context, accountID int64, sub *tidings.Subscriber, lists []int64, status tidings.SubscriptionStatus) error {
+// CreateSubscriber: see tidings.SubscriberStore. A granted tracking consent is written
+// last, through setTracking: the new subscriber's row, then its subscriptions, then the
+// ledger head, the order of every writer of consent.
+func (s *Store) CreateSubscriber(ctx context.Context, accountID int64, sub *tidings.Subscriber, lists []int64, status tidings.SubscriptionStatus,
+	tracking ...tidings.TrackingGrant) error {
 	sub.Normalize()
 	if err := sub.Validate(); err != nil {
 		return err
@@ -83,6 +87,10 @@ func (s *Store) CreateSubscriber(ctx context.Context, accountID int64, sub *tidi
 	if len(lists) > 0 && !status.Valid() {
 		return tidings.Invalid("status", "invalid_choice", "must be one of unconfirmed, confirmed, unsubscribed")
 	}
+	if len(tracking) > 1 {
+		return fmt.Errorf("sqlstore: CreateSubscriber takes at most one tracking grant, not %d", len(tracking))
+	}
+	grant := len(tracking) == 1 && sub.TrackingConsent
 	now := s.stamp()
 	newKey, err := s.newKeyFor(ctx, sub.Email)
 	if err != nil {
@@ -101,7 +109,7 @@ func (s *Store) CreateSubscriber(ctx context.Context, accountID int64, sub *tidi
 		err = tx.QueryRowContext(ctx, `
 			INSERT INTO subscribers (id, account_id, person_id, email_enc, name_enc, attributes_enc, status, tracking_consent, created_at, updated_at)
 			VALUES (`+s.engine.newID("subscribers")+`, $1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id`,
-			accountID, pid, enc.email, enc.name, enc.attrs, string(sub.Status), sub.TrackingConsent, toDB(now)).Scan(&sub.ID)
+			accountID, pid, enc.email, enc.name, enc.attrs, string(sub.Status), sub.TrackingConsent && !grant, toDB(now)).Scan(&sub.ID)
 		if err != nil {
 			return translate(err)
 		}
@@ -111,7 +119,17 @@ func (s *Store) CreateSubscriber(ctx context.Context, accountID int64, sub *tidi
 			}
 		}
 		sub.CreatedAt, sub.UpdatedAt = now, now
-		return nil
+		if !grant {
+			return nil
+		}
+		var tracks bool
+		if err := tx.QueryRowContext(ctx, `SELECT tracking_enabled FROM accounts WHERE id = $1`, accountID).Scan(&tracks); err != nil {
+			return translate(err)
+		}
+		if !tracks {
+			return tidings.TrackingOff()
+		}
+		return s.setTracking(ctx, tx, accountID, sub.ID, pid, dk, true, tracking[0].Source, tracking[0].Evidence, now)
 	})
 }
 

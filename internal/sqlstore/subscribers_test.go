@@ -121,3 +121,75 @@ func TestEditSubscriberDoubleSubmit(t *testing.T) {
 		t.Fatalf("ledger: %+v, %v", rep, err)
 	}
 }
+
+// A subscriber created with a tracking grant gets the consent through the ledger in the
+// same transaction: refused where the account does not track, and with nothing of the
+// subscriber, list or ledger stored when that entry fails. A sign-up carries the
+// status of the subscriber it creates.
+func TestCreateSubscriberWithTrackingGrant(t *testing.T) {
+	ctx := context.Background()
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			s := testdb.Open(t, engine)
+			acc := tidings.Account{Name: "Shop", ContactEmail: "dpo@shop.example", PostalAddress: "1 Main St"}
+			if err := s.CreateAccount(ctx, &acc); err != nil {
+				t.Fatal(err)
+			}
+			l := tidings.NewList("News")
+			if err := s.CreateList(ctx, acc.ID, &l); err != nil {
+				t.Fatal(err)
+			}
+			grant := tidings.TrackingGrant{Source: tidings.SourceAPI, Evidence: tidings.Evidence{Note: "by token 7"}}
+			create := func() (tidings.Subscriber, error) {
+				sub := tidings.Subscriber{Email: tidings.MustParseAddress("ada@example.com"), TrackingConsent: true}
+				return sub, s.CreateSubscriber(ctx, acc.ID, &sub, []int64{l.ID}, tidings.SubConfirmed, grant)
+			}
+			nothing := func(what string) {
+				t.Helper()
+				if found, err := s.ListSubscribers(ctx, acc.ID, tidings.SubscriberFilter{Email: tidings.MustParseAddress("ada@example.com")}); err != nil || len(found) != 0 {
+					t.Fatalf("%s: %v left behind (%v)", what, found, err)
+				}
+				if rep, err := consent.VerifyLedger(ctx, s, acc.ID); err != nil || rep.Entries != 0 {
+					t.Fatalf("%s: ledger %+v, %v; want empty", what, rep, err)
+				}
+			}
+			if _, err := create(); err == nil || !isCode(err, "tracking_off") {
+				t.Fatalf("a grant where the account does not track: %v", err)
+			}
+			nothing("account does not track")
+			acc.TrackingEnabled = true
+			if err := s.UpdateAccount(ctx, &acc); err != nil {
+				t.Fatal(err)
+			}
+			restore := failTrackingEntries(t, s)
+			if _, err := create(); err == nil {
+				t.Fatal("the ledger refused the entry, and the create succeeded")
+			}
+			restore()
+			nothing("ledger entry refused")
+			sub, err := create()
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored, err := s.GetSubscriber(ctx, acc.ID, sub.ID)
+			hist, herr := s.SubscriberLedger(ctx, acc.ID, sub.ID, tidings.Page{})
+			if err != nil || herr != nil || !stored.TrackingConsent || len(hist) != 1 || hist[0].Kind != tidings.LedgerTrackingChange || hist[0].Source != tidings.SourceAPI {
+				t.Fatalf("stored %+v (%v), ledger %+v (%v)", stored, err, hist, herr)
+			}
+
+			res, err := s.RequestSubscription(ctx, acc.ID, tidings.SubscriptionRequest{Email: tidings.MustParseAddress("bob@example.com"),
+				Status: tidings.StatusObjected, Lists: []int64{l.ID}, Source: tidings.SourceAPI, Kind: tidings.LedgerImported})
+			if err != nil || res.Subscriber.Status != tidings.StatusObjected {
+				t.Fatalf("sign-up with a status: %+v, %v", res.Subscriber, err)
+			}
+			if got, err := s.GetSubscriber(ctx, acc.ID, res.Subscriber.ID); err != nil || got.Status != tidings.StatusObjected {
+				t.Fatalf("stored %+v, %v; want objected", got, err)
+			}
+		})
+	}
+}
+
+func isCode(err error, code string) bool {
+	v, ok := tidings.AsValidation(err)
+	return ok && v.Code == code
+}

@@ -53,8 +53,9 @@ const (
 	// The group's campaigns are locked first (KEY SHARE, in ID order), before the
 	// subscribers and the counter rows: DeleteCampaign locks the campaign before it
 	// deletes its rows, so both take their locks in one order (see "Lock order" in
-	// ARCHITECTURE.md).
-	pgEventCampaigns  = `SELECT id FROM campaigns WHERE id = ANY($1::bigint[]) ORDER BY id FOR KEY SHARE`
+	// ARCHITECTURE.md). The rows found are the campaigns that still exist; the events
+	// of the others are left out of the group.
+	pgEventCampaigns  = `SELECT id, account_id FROM campaigns WHERE id = ANY($1::bigint[]) ORDER BY id FOR KEY SHARE`
 	pgEventDeliveries = `SELECT d.campaign_id, d.subscriber_id, d.sent_at,
 		EXISTS (SELECT 1 FROM event_uniques u WHERE u.campaign_id = d.campaign_id AND u.subscriber_id = d.subscriber_id AND u.kind = 'open')
 		FROM deliveries d WHERE (d.campaign_id, d.subscriber_id) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))`
@@ -79,6 +80,10 @@ var sqliteUniques, sqliteFresh, sqliteDeliveries, sqliteInserts = map[int]string
 // sqliteConsent finds, among n subscriber IDs, those whose tracking consent stands.
 var sqliteConsent = map[int]string{}
 
+// sqliteCampaigns finds, among n campaign IDs, the campaigns that exist, with their
+// accounts.
+var sqliteCampaigns = map[int]string{}
+
 func init() {
 	for _, n := range sqliteChunks {
 		// Which keys are new, then an insert of those. (An insert RETURNING the
@@ -98,7 +103,10 @@ func init() {
 		sqliteConsent[n] = `WITH p (id) AS (VALUES ` + rows(n, 1) + `)
 			SELECT s.account_id, s.id FROM p JOIN subscribers s ON s.id = p.id JOIN accounts a ON a.id = s.account_id
 			WHERE s.tracking_consent AND s.status = 'active' AND a.tracking_enabled`
-		sqliteEventStmts = append(sqliteEventStmts, sqliteFresh[n], sqliteUniques[n], sqliteDeliveries[n], sqliteInserts[n], sqliteConsent[n])
+		sqliteCampaigns[n] = `WITH p (id) AS (VALUES ` + rows(n, 1) + `)
+			SELECT c.id, c.account_id FROM p JOIN campaigns c ON c.id = p.id`
+		sqliteEventStmts = append(sqliteEventStmts, sqliteFresh[n], sqliteUniques[n], sqliteDeliveries[n], sqliteInserts[n], sqliteConsent[n],
+			sqliteCampaigns[n])
 	}
 }
 
@@ -164,7 +172,8 @@ func (e *eventTx) exec(query string, args ...any) (sql.Result, error) {
 // RecordEvents writes a whole group in one transaction: the uniques insert reports which
 // (campaign, subscriber, kind) are new, the deliveries of the people who clicked give
 // the times and earlier opens needed to flag scanners, then the events, and the
-// counters once per campaign, day and link.
+// counters once per campaign, day and link. Events of campaigns deleted meanwhile are
+// left out, and reported (tidings.DroppedEventsError) after the rest has committed.
 func (s *Store) RecordEvents(ctx context.Context, events []tidings.Event) error {
 	if len(events) == 0 {
 		return nil
@@ -181,15 +190,15 @@ func (s *Store) RecordEvents(ctx context.Context, events []tidings.Event) error 
 			events[i].SubscriberID = 0
 		}
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	var dropped []int
+	err := s.tx(ctx, func(tx *sql.Tx) error {
 		e := &eventTx{ctx: ctx, tx: tx, prepared: prepared, bound: map[string]*sql.Stmt{}}
 		// On SQLite the group runs on the one writer, in a transaction begun IMMEDIATE:
-		// no erasure, deletion or consent change can commit between the check below and
+		// no erasure, deletion or consent change can commit between the checks below and
 		// the writes, so nothing is locked there.
-		if e.prepared == nil {
-			if err := e.lockCampaigns(events); err != nil {
-				return err
-			}
+		var err error
+		if events, dropped, err = e.liveCampaigns(events); err != nil || len(events) == 0 {
+			return err
 		}
 		// Consent is checked again now: the link was made at send time, and since then
 		// the person may have withdrawn their tracking consent or been erased. Their
@@ -294,10 +303,19 @@ func (s *Store) RecordEvents(ctx context.Context, events []tidings.Event) error 
 		}
 		return nil
 	})
+	if err == nil && len(dropped) > 0 {
+		return &tidings.DroppedEventsError{Indexes: dropped}
+	}
+	return err
 }
 
-// lockCampaigns locks the group's campaigns on PostgreSQL (pgEventCampaigns).
-func (e *eventTx) lockCampaigns(events []tidings.Event) error {
+// liveCampaigns returns the events whose campaign exists in the event's account, and
+// the positions of the others: a campaign deleted since its mail went out has no
+// counter rows left to add to, and one event of it must not sink its group. On
+// PostgreSQL the campaigns found are locked (pgEventCampaigns) until the group
+// commits, so they cannot go meanwhile; the first lock the group takes. The events are
+// returned as they came when none is left out.
+func (e *eventTx) liveCampaigns(events []tidings.Event) ([]tidings.Event, []int, error) {
 	var ids []int64
 	seen := map[int64]bool{}
 	for _, ev := range events {
@@ -306,8 +324,62 @@ func (e *eventTx) lockCampaigns(events []tidings.Event) error {
 			ids = append(ids, ev.CampaignID)
 		}
 	}
-	_, err := e.tx.ExecContext(e.ctx, pgEventCampaigns, ids)
-	return translate(err)
+	accountOf := make(map[int64]int64, len(ids))
+	scan := func(rows *sql.Rows, err error) error {
+		if err != nil {
+			return translate(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id, account int64
+			if err := rows.Scan(&id, &account); err != nil {
+				return err
+			}
+			accountOf[id] = account
+		}
+		return rows.Err()
+	}
+	if e.prepared != nil {
+		if err := e.chunkedIDs(sqliteCampaigns, ids, scan); err != nil {
+			return nil, nil, err
+		}
+	} else if err := scan(e.tx.QueryContext(e.ctx, pgEventCampaigns, ids)); err != nil {
+		return nil, nil, err
+	}
+	var dropped []int
+	for i, ev := range events {
+		if account, ok := accountOf[ev.CampaignID]; !ok || account != ev.AccountID {
+			dropped = append(dropped, i)
+		}
+	}
+	if len(dropped) == 0 {
+		return events, nil, nil
+	}
+	live := make([]tidings.Event, 0, len(events)-len(dropped))
+	for i, ev := range events {
+		if !slices.Contains(dropped, i) {
+			live = append(live, ev)
+		}
+	}
+	return live, dropped, nil
+}
+
+// chunkedIDs runs one of SQLite's statements over ids (stmts by chunk size), handing
+// each result to scan.
+func (e *eventTx) chunkedIDs(stmts map[int]string, ids []int64, scan func(*sql.Rows, error) error) error {
+	args := make([]any, 0, sqliteChunks[0])
+	for len(ids) > 0 {
+		n := chunk(len(ids))
+		args = args[:0]
+		for _, id := range ids[:n] {
+			args = append(args, id)
+		}
+		if err := scan(e.stmt(stmts[n]).QueryContext(e.ctx, args...)); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
 }
 
 // anonymiseWithoutConsent clears the subscriber of every event whose subscriber does
@@ -340,17 +412,8 @@ func (e *eventTx) anonymiseWithoutConsent(events []tidings.Event) error {
 		return rows.Err()
 	}
 	if e.prepared != nil {
-		args := make([]any, 0, sqliteChunks[0])
-		for len(ids) > 0 {
-			n := chunk(len(ids))
-			args = args[:0]
-			for _, id := range ids[:n] {
-				args = append(args, id)
-			}
-			if err := scan(e.stmt(sqliteConsent[n]).QueryContext(e.ctx, args...)); err != nil {
-				return err
-			}
-			ids = ids[n:]
+		if err := e.chunkedIDs(sqliteConsent, ids, scan); err != nil {
+			return err
 		}
 	} else if err := scan(e.tx.QueryContext(e.ctx, pgEventConsent, ids)); err != nil {
 		return err

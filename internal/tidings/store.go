@@ -133,8 +133,12 @@ type SubscriberFilter struct {
 type SubscriberStore interface {
 	// CreateSubscriber adds a subscriber and subscribes them to the given lists of the
 	// same account with the given status. ErrConflict if the address is already a
-	// subscriber of the account; ErrNotFound if a list is not the account's.
-	CreateSubscriber(ctx context.Context, accountID int64, s *Subscriber, lists []int64, status SubscriptionStatus) error
+	// subscriber of the account; ErrNotFound if a list is not the account's. With a
+	// TrackingGrant (at most one), a tracking consent in s is recorded as
+	// SetTrackingConsent records it (the flag and a tracking-change ledger entry), in
+	// the same transaction: TrackingOff where the account does not track, and on any
+	// error nothing is written.
+	CreateSubscriber(ctx context.Context, accountID int64, s *Subscriber, lists []int64, status SubscriptionStatus, tracking ...TrackingGrant) error
 	GetSubscriber(ctx context.Context, accountID, id int64) (Subscriber, error)
 	ListSubscribers(ctx context.Context, accountID int64, f SubscriberFilter) ([]Subscriber, error)
 	// UpdateSubscriber replaces name, attributes and status; not the address, nor the
@@ -158,6 +162,13 @@ type SubscriberStore interface {
 type SettingStore interface {
 	GetSetting(ctx context.Context, key string) (string, error) // ErrNotFound when unset
 	PutSetting(ctx context.Context, key, value string) error
+}
+
+// TrackingGrant is who gave a new subscriber's tracking consent, and the evidence: what
+// the consent's ledger entry records.
+type TrackingGrant struct {
+	Source   Source
+	Evidence Evidence
 }
 
 // SubscriptionRequest is a sign-up as the consent service hands it to the store.
@@ -184,6 +195,9 @@ type SubscriptionRequest struct {
 	// adds (API, import) set it; the person's own request does not, because their
 	// confirmed re-subscription is what lifts a suppression.
 	RespectSuppression bool
+	// Status is the status of the subscriber the request creates ("": active), as the
+	// account holder's add sets it; a known subscriber keeps theirs.
+	Status SubscriberStatus
 }
 
 // SubscriptionResult reports what RequestSubscription stored.

@@ -2,6 +2,7 @@ package tidings
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -79,10 +80,25 @@ type CampaignStats struct {
 type TrackingStore interface {
 	// RecordEvents stores events in one transaction and updates the counters. A click
 	// within ScannerWindow of the delivery, from someone with no recorded open, is
-	// flagged as automated (a link scanner) but kept.
+	// flagged as automated (a link scanner) but kept. Events whose campaign is not (or
+	// no longer) the event's account's are left out and the rest is written: the error
+	// is then a *DroppedEventsError naming them.
 	RecordEvents(ctx context.Context, events []Event) error
 	CampaignStats(ctx context.Context, accountID, campaignID int64) (CampaignStats, error)
 }
+
+// DroppedEventsError reports the events of a group that RecordEvents left out because
+// their campaign is gone (deleted since its mail went out); the rest of the group was
+// committed. It matches ErrNotFound.
+type DroppedEventsError struct {
+	Indexes []int // positions in the group, ascending
+}
+
+func (e *DroppedEventsError) Error() string {
+	return fmt.Sprintf("%d event(s) not stored: their campaign no longer exists", len(e.Indexes))
+}
+
+func (e *DroppedEventsError) Unwrap() error { return ErrNotFound }
 
 // ScannerWindow is how soon after delivery a click without an open looks automated.
 const ScannerWindow = 10 * time.Second

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"html"
 	"net/url"
 	"regexp"
@@ -274,8 +275,9 @@ func (w *Writer) loop(ctx context.Context) {
 		w.observe(time.Since(last))
 		w.commits.Add(1)
 		w.events.Add(int64(len(events)))
-		if err != nil && len(batch) > 1 {
-			w.recordOneByOne(context.WithoutCancel(ctx), batch)
+		var dropped *tidings.DroppedEventsError
+		if errors.As(err, &dropped) {
+			answerDropped(batch, dropped.Indexes)
 			continue
 		}
 		for _, r := range batch {
@@ -284,13 +286,18 @@ func (w *Writer) loop(ctx context.Context) {
 	}
 }
 
-// recordOneByOne stores a failed group's events one at a time, each answered with its
-// own outcome: one event that cannot be stored (an open of a campaign deleted since its
-// mail went out) must not take the rest of its group with it.
-func (w *Writer) recordOneByOne(ctx context.Context, batch []request) {
-	for _, r := range batch {
-		r.done <- w.store.RecordEvents(ctx, []tidings.Event{r.ev})
-		w.commits.Add(1)
+// answerDropped answers a group that the store committed without some of its events
+// (an open of a campaign deleted since its mail went out): those hear that their
+// campaign is gone, the others that they are stored. One stale event does not sink
+// its group, nor make the group be written again.
+func answerDropped(batch []request, dropped []int) {
+	for i, r := range batch {
+		if len(dropped) > 0 && dropped[0] == i {
+			dropped = dropped[1:]
+			r.done <- fmt.Errorf("track: campaign %d: %w", r.ev.CampaignID, tidings.ErrNotFound)
+			continue
+		}
+		r.done <- nil
 	}
 }
 

@@ -111,19 +111,18 @@ func (a *api) createSubscriber(w http.ResponseWriter, r *http.Request, c caller)
 		return a.askToConfirm(w, r, c, sub, in.Lists, decl)
 	}
 	if !confirmed {
-		tracking := sub.TrackingConsent
-		sub.TrackingConsent = false // given below, through the ledger
-		err := a.Store.CreateSubscriber(r.Context(), c.AccountID, &sub, in.Lists, status)
+		// One transaction: a tracking consent goes through the ledger with the token
+		// that asserted it, or nothing is stored.
+		var grant []tidings.TrackingGrant
+		if sub.TrackingConsent {
+			grant = append(grant, tidings.TrackingGrant{Source: tidings.SourceAPI, Evidence: trackingEvidence(c, true)})
+		}
+		err := a.Store.CreateSubscriber(r.Context(), c.AccountID, &sub, in.Lists, status, grant...)
 		if errors.Is(err, tidings.ErrConflict) {
 			return errAlreadySubscriber()
 		}
 		if err != nil {
 			return err
-		}
-		if tracking {
-			if err := a.recordTracking(r, c, &sub); err != nil {
-				return err
-			}
 		}
 		return writeJSON(w, http.StatusCreated, sub)
 	}
@@ -131,9 +130,10 @@ func (a *api) createSubscriber(w http.ResponseWriter, r *http.Request, c caller)
 		return err
 	}
 	// Confirmed under the declaration, with a ledger entry per list, in one transaction
-	// that checks the suppressions again.
+	// that checks the suppressions again and gives the subscriber the caller's status.
 	res, err := a.Store.RequestSubscription(r.Context(), c.AccountID, tidings.SubscriptionRequest{Email: sub.Email, Name: sub.Name,
-		Attributes: sub.Attributes, TrackingConsent: sub.TrackingConsent, Lists: in.Lists, Source: tidings.SourceAPI, Kind: tidings.LedgerImported,
+		Attributes: sub.Attributes, TrackingConsent: sub.TrackingConsent, Status: sub.Status, Lists: in.Lists, Source: tidings.SourceAPI,
+		Kind: tidings.LedgerImported,
 		Evidence: tidings.Evidence{Time: time.Now(), Note: fmt.Sprintf("added through the API with token %d; source: %s; lawful basis: %s",
 			c.ID, decl.Source, decl.LawfulBasis)},
 		RespectSuppression: true})
@@ -143,7 +143,7 @@ func (a *api) createSubscriber(w http.ResponseWriter, r *http.Request, c caller)
 	if err != nil {
 		return err
 	}
-	return a.created(w, r, c, res.Subscriber, sub.Status)
+	return writeJSON(w, http.StatusCreated, res.Subscriber)
 }
 
 // newSubscriber checks an add through a sign-up request: a valid subscriber, not yet one
@@ -178,7 +178,7 @@ func (a *api) askToConfirm(w http.ResponseWriter, r *http.Request, c caller, sub
 		note += fmt.Sprintf("; source: %s; lawful basis: %s", decl.Source, decl.LawfulBasis)
 	}
 	res, err := a.Consent.AskToConfirm(r.Context(), c.AccountID, consent.Ask{Email: sub.Email, Name: sub.Name, Attributes: sub.Attributes,
-		TrackingConsent: sub.TrackingConsent, Lists: lists, Source: tidings.SourceAPI, Note: note})
+		TrackingConsent: sub.TrackingConsent, Status: sub.Status, Lists: lists, Source: tidings.SourceAPI, Note: note})
 	if errors.Is(err, tidings.ErrSuppressed) {
 		return errSuppressed(tidings.SuppressUnsubscribed)
 	}
@@ -188,19 +188,7 @@ func (a *api) askToConfirm(w http.ResponseWriter, r *http.Request, c caller, sub
 	if err != nil {
 		return err
 	}
-	return a.created(w, r, c, res.Subscriber, sub.Status)
-}
-
-// created answers a sign-up request's new subscriber, with the status the caller gave
-// (a request starts every subscriber active).
-func (a *api) created(w http.ResponseWriter, r *http.Request, c caller, created tidings.Subscriber, status tidings.SubscriberStatus) error {
-	if status != "" && status != created.Status {
-		created.Status = status
-		if err := a.Store.UpdateSubscriber(r.Context(), c.AccountID, &created); err != nil {
-			return err
-		}
-	}
-	return writeJSON(w, http.StatusCreated, created)
+	return writeJSON(w, http.StatusCreated, res.Subscriber)
 }
 
 func errSuppressed(reason tidings.SuppressionReason) error {
@@ -276,16 +264,6 @@ func trackingEvidence(c caller, given bool) tidings.Evidence {
 		note = fmt.Sprintf("tracking consent recorded through the API with token %d", c.ID)
 	}
 	return tidings.Evidence{Time: time.Now(), Note: note}
-}
-
-// recordTracking gives the new subscriber's tracking consent as a consent event: in
-// the ledger, with the token that asserted it.
-func (a *api) recordTracking(r *http.Request, c caller, sub *tidings.Subscriber) error {
-	if err := a.Store.SetTrackingConsent(r.Context(), c.AccountID, sub.ID, true, tidings.SourceAPI, trackingEvidence(c, true)); err != nil {
-		return err
-	}
-	sub.TrackingConsent = true
-	return nil
 }
 
 func (a *api) deleteSubscriber(w http.ResponseWriter, r *http.Request, c caller) error {

@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/tidings/tidings/internal/consent"
@@ -75,6 +76,81 @@ func TestSubscriberPatchIsOneWrite(t *testing.T) {
 		}
 		if rep, err := consent.VerifyLedger(ctx, e.store, e.a.ID); err != nil || !rep.OK || rep.Entries != 1 {
 			t.Fatalf("ledger %+v, %v; want 1 entry that verifies", rep, err)
+		}
+	})
+}
+
+// An add is one write. Without lists, a tracking consent is recorded through the
+// ledger in the subscriber's own transaction: when the ledger refuses its entry,
+// nothing of the subscriber is stored. With lists, the caller's status is written with
+// the subscriber, confirmed at once or asking for confirmation: when the database
+// refuses writing that status (by INSERT or by a later UPDATE), the add either fails
+// with nothing stored or is stored whole.
+func TestSubscriberCreateIsOneWrite(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		e.a.TrackingEnabled = true
+		if err := e.store.UpdateAccount(ctx, &e.a); err != nil {
+			t.Fatal(err)
+		}
+		s := e.store.(*sqlstore.Store)
+		absent := func(what, email string) {
+			t.Helper()
+			if data := e.must(200, e.do("GET", "/api/v1/subscribers?email="+email, e.tokA, nil)).json(t)["data"].([]any); len(data) != 0 {
+				t.Fatalf("%s: a failed add left %v behind", what, data)
+			}
+			if rep, err := consent.VerifyLedger(ctx, e.store, e.a.ID); err != nil || !rep.OK || rep.Entries != 0 {
+				t.Fatalf("%s: ledger %+v, %v; want empty", what, rep, err)
+			}
+		}
+
+		add := map[string]any{"email": "ann@example.com", "tracking_consent": true}
+		restore := failTrackingEntries(t, e.store)
+		e.must(500, e.do("POST", "/api/v1/subscribers", e.tokA, add))
+		absent("tracking entry refused", "ann@example.com")
+		restore()
+		ann := e.must(201, e.do("POST", "/api/v1/subscribers", e.tokA, add)).json(t)
+		hist, err := e.store.SubscriberLedger(ctx, e.a.ID, int64(ann["id"].(float64)), tidings.Page{})
+		if ann["tracking_consent"] != true || err != nil || len(hist) != 1 || hist[0].Kind != tidings.LedgerTrackingChange || hist[0].Source != tidings.SourceAPI {
+			t.Fatalf("an add with tracking consent: %v; ledger %+v, %v", ann, hist, err)
+		}
+		if err := e.store.DeleteSubscriber(ctx, e.a.ID, int64(ann["id"].(float64))); err != nil {
+			t.Fatal(err)
+		}
+
+		single := id(t, e.must(201, e.do("POST", "/api/v1/lists", e.tokA, map[string]any{"name": "Single", "double_opt_in": false})))
+		doi := id(t, e.must(201, e.do("POST", "/api/v1/lists", e.tokA, map[string]any{"name": "DOI"})))
+		for _, c := range []struct {
+			list int64
+			op   string
+		}{{single, "INSERT"}, {single, "UPDATE"}, {doi, "INSERT"}, {doi, "UPDATE"}} {
+			op := c.op
+			email := fmt.Sprintf("%s-%d@example.com", strings.ToLower(op), c.list)
+			before, err := consent.VerifyLedger(ctx, e.store, e.a.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			restore := testdb.FailWrites(t, s.DB(), s.Engine(), op, "subscribers", "NEW.status = 'restricted'")
+			r := e.do("POST", "/api/v1/subscribers", e.tokA, map[string]any{"email": email, "status": "restricted",
+				"lists": []int64{c.list}, "source": "fair", "lawful_basis": "consent"})
+			restore()
+			found := e.must(200, e.do("GET", "/api/v1/subscribers?email="+email, e.tokA, nil)).json(t)["data"].([]any)
+			after, err := consent.VerifyLedger(ctx, e.store, e.a.ID)
+			if err != nil || !after.OK {
+				t.Fatalf("%s refused: ledger %+v, %v", op, after, err)
+			}
+			switch {
+			case r.status == 201:
+				if len(found) != 1 || found[0].(map[string]any)["status"] != "restricted" || after.Entries != before.Entries+1 {
+					t.Fatalf("%s refused, add answered 201: stored %v, %d ledger entries (%d before)", op, found, after.Entries, before.Entries)
+				}
+			case r.status >= 500:
+				if len(found) != 0 || after.Entries != before.Entries {
+					t.Fatalf("%s refused, add failed (%d) but left %v and %d ledger entries (%d before)", op, r.status, found, after.Entries, before.Entries)
+				}
+			default:
+				t.Fatalf("%s refused: status %d: %s", op, r.status, r.body)
+			}
 		}
 	})
 }
