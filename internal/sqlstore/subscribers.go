@@ -122,12 +122,8 @@ func (s *Store) CreateSubscriber(ctx context.Context, accountID int64, sub *tidi
 		if !grant {
 			return nil
 		}
-		var tracks bool
-		if err := tx.QueryRowContext(ctx, `SELECT tracking_enabled FROM accounts WHERE id = $1`, accountID).Scan(&tracks); err != nil {
-			return translate(err)
-		}
-		if !tracks {
-			return tidings.TrackingOff()
+		if err := checkTracks(ctx, tx, accountID); err != nil {
+			return err
 		}
 		return s.setTracking(ctx, tx, accountID, sub.ID, pid, dk, true, tracking[0].Source, tracking[0].Evidence, now)
 	})
@@ -249,36 +245,11 @@ func (s *Store) UpdateSubscriber(ctx context.Context, accountID int64, sub *tidi
 	}
 	now := s.stamp()
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		var wrapped []byte
-		var created int64
-		err := tx.QueryRowContext(ctx, `
-			SELECT s.person_id, s.created_at, k.wrapped_key FROM subscribers s JOIN persons p ON p.id = s.person_id JOIN person_keys k ON k.id = p.key_id
-			WHERE s.account_id = $1 AND s.id = $2`, accountID, sub.ID).Scan(&sub.PersonID, &created, &wrapped)
-		if err != nil {
-			return translate(err)
+		_, _, stored, err := s.writeFields(ctx, tx, accountID, sub, now)
+		if err == nil {
+			sub.TrackingConsent = stored
 		}
-		dk, err := s.keys.UnwrapDataKey(wrapped)
-		if err != nil {
-			return err
-		}
-		sub.AccountID = accountID
-		enc, err := seal(dk, sub)
-		if err != nil {
-			return err
-		}
-		// The address is the person's identity and does not change here. Nor does the
-		// tracking consent: it changes only with its ledger entry (SetTrackingConsent,
-		// EditSubscriber), and a caller that read the subscriber before such a change
-		// must not write the old value back. The stored value is returned instead.
-		err = tx.QueryRowContext(ctx, `
-			UPDATE subscribers SET name_enc = $3, attributes_enc = $4, status = $5, updated_at = $6
-			WHERE account_id = $1 AND id = $2 RETURNING tracking_consent`,
-			accountID, sub.ID, enc.name, enc.attrs, string(sub.Status), toDB(now)).Scan(&sub.TrackingConsent)
-		if err != nil {
-			return translate(err)
-		}
-		sub.CreatedAt, sub.UpdatedAt = fromDB(created), now
-		return nil
+		return err
 	})
 }
 
@@ -294,39 +265,57 @@ func (s *Store) EditSubscriber(ctx context.Context, accountID int64, sub *tiding
 	}
 	now := s.stamp()
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		pid, dk, err := s.subscriberKey(ctx, tx, accountID, sub.ID)
-		if err != nil {
+		pid, dk, had, err := s.writeFields(ctx, tx, accountID, sub, now)
+		if err != nil || sub.TrackingConsent == had {
 			return err
-		}
-		sub.AccountID, sub.PersonID = accountID, pid
-		enc, err := seal(dk, sub)
-		if err != nil {
-			return err
-		}
-		var created int64
-		var had bool
-		err = tx.QueryRowContext(ctx, `
-			UPDATE subscribers SET name_enc = $3, attributes_enc = $4, status = $5, updated_at = $6
-			WHERE account_id = $1 AND id = $2 RETURNING created_at, tracking_consent`,
-			accountID, sub.ID, enc.name, enc.attrs, string(sub.Status), toDB(now)).Scan(&created, &had)
-		if err != nil {
-			return translate(err)
-		}
-		sub.CreatedAt, sub.UpdatedAt = fromDB(created), now
-		if sub.TrackingConsent == had {
-			return nil
 		}
 		if sub.TrackingConsent {
-			var tracks bool
-			if err := tx.QueryRowContext(ctx, `SELECT tracking_enabled FROM accounts WHERE id = $1`, accountID).Scan(&tracks); err != nil {
-				return translate(err)
-			}
-			if !tracks {
-				return tidings.TrackingOff()
+			if err := checkTracks(ctx, tx, accountID); err != nil {
+				return err
 			}
 		}
 		return s.setTracking(ctx, tx, accountID, sub.ID, pid, dk, sub.TrackingConsent, source, ev, now)
 	})
+}
+
+// writeFields writes the subscriber's name, attributes and status, and returns their
+// person, data key and the tracking consent as stored. The address is the person's
+// identity and does not change here. Nor does the tracking consent: it changes only
+// with its ledger entry (setTracking), and a caller that read the subscriber before
+// such a change must not write the old value back.
+func (s *Store) writeFields(ctx context.Context, tx *sql.Tx, accountID int64, sub *tidings.Subscriber, now time.Time) (int64, *keys.DataKey, bool, error) {
+	pid, dk, err := s.subscriberKey(ctx, tx, accountID, sub.ID)
+	if err != nil {
+		return 0, nil, false, err
+	}
+	sub.AccountID, sub.PersonID = accountID, pid
+	enc, err := seal(dk, sub)
+	if err != nil {
+		return 0, nil, false, err
+	}
+	var created int64
+	var tracking bool
+	err = tx.QueryRowContext(ctx, `
+		UPDATE subscribers SET name_enc = $3, attributes_enc = $4, status = $5, updated_at = $6
+		WHERE account_id = $1 AND id = $2 RETURNING created_at, tracking_consent`,
+		accountID, sub.ID, enc.name, enc.attrs, string(sub.Status), toDB(now)).Scan(&created, &tracking)
+	if err != nil {
+		return 0, nil, false, translate(err)
+	}
+	sub.CreatedAt, sub.UpdatedAt = fromDB(created), now
+	return pid, dk, tracking, nil
+}
+
+// checkTracks refuses a tracking consent in an account that does not track.
+func checkTracks(ctx context.Context, tx *sql.Tx, accountID int64) error {
+	var tracks bool
+	if err := tx.QueryRowContext(ctx, `SELECT tracking_enabled FROM accounts WHERE id = $1`, accountID).Scan(&tracks); err != nil {
+		return translate(err)
+	}
+	if !tracks {
+		return tidings.TrackingOff()
+	}
+	return nil
 }
 
 // DeleteSubscriber deletes the subscriber and everything about them in the account, as
