@@ -32,9 +32,9 @@ func cmdDKIM(ctx context.Context, e env, args []string) error {
 	if err != nil || accountID <= 0 || *domain == "" {
 		return fmt.Errorf("%w: --account ID and --domain are required", errUsage)
 	}
-	dom, err := tidings.ParseDomain(*domain)
+	dom, err := domainFlag(*domain)
 	if err != nil {
-		return fmt.Errorf("%w: --domain %q: must be a domain name like news.example.com", errUsage, *domain)
+		return err
 	}
 	gen, err := newGeneration(*algs, *selector)
 	if err != nil {
@@ -70,6 +70,15 @@ func cmdDKIM(ctx context.Context, e env, args []string) error {
 type generation struct {
 	prefix     string
 	algorithms []string
+}
+
+// domainFlag reads a --domain flag: a domain name, normalised.
+func domainFlag(v string) (string, error) {
+	dom, err := tidings.ParseDomain(v)
+	if err != nil {
+		return "", fmt.Errorf("%w: --domain %q: must be a domain name like news.example.com", errUsage, v)
+	}
+	return dom, nil
 }
 
 func newGeneration(algs, selector string) (generation, error) {

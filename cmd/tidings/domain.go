@@ -39,9 +39,9 @@ func domainRemove(ctx context.Context, e env, args []string) error {
 	if err != nil || accountID <= 0 || *domain == "" {
 		return fmt.Errorf("%w: --account ID and --domain are required", errUsage)
 	}
-	dom, err := tidings.ParseDomain(*domain)
+	dom, err := domainFlag(*domain)
 	if err != nil {
-		return fmt.Errorf("%w: --domain %q: must be a domain name like news.example.com", errUsage, *domain)
+		return err
 	}
 	a, err := openLoaded(ctx, e, load)
 	if err != nil {
@@ -95,9 +95,9 @@ func domainMove(ctx context.Context, e env, args []string) error {
 	if err != nil || toID <= 0 || *domain == "" {
 		return fmt.Errorf("%w: --domain and --to ID are required", errUsage)
 	}
-	dom, err := tidings.ParseDomain(*domain)
+	dom, err := domainFlag(*domain)
 	if err != nil {
-		return fmt.Errorf("%w: --domain %q: must be a domain name like news.example.com", errUsage, *domain)
+		return err
 	}
 	gen, err := newGeneration(*algs, *selector)
 	if err != nil {

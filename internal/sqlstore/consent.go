@@ -601,13 +601,14 @@ func claimPending(ctx context.Context, tx *sql.Tx, engine Engine, p pending) err
 // subscriber before the rows it then changes (requests, subscriptions, the ledger
 // head), so two of them queue instead of deadlocking (docs/ARCHITECTURE.md, "Lock
 // order"). NO KEY UPDATE, the lock an UPDATE of the row takes, leaves the KEY SHARE
-// locks of event groups and foreign key checks alone.
+// locks of event groups and foreign key checks alone. On SQLite the one writer already
+// excludes everyone else, and the callers have just read the subscriber in the same
+// transaction: nothing to do.
 func lockSubscriber(ctx context.Context, tx *sql.Tx, engine Engine, id int64) error {
-	lock := ""
-	if engine == Postgres {
-		lock = " FOR NO KEY UPDATE"
+	if engine != Postgres {
+		return nil
 	}
-	return translate(tx.QueryRowContext(ctx, `SELECT id FROM subscribers WHERE id = $1`+lock, id).Scan(new(int64)))
+	return translate(tx.QueryRowContext(ctx, `SELECT id FROM subscribers WHERE id = $1 FOR NO KEY UPDATE`, id).Scan(new(int64)))
 }
 
 func (s *Store) ExpireUnconfirmed(ctx context.Context, accountID int64, cutoff time.Time, dryRun bool) (int, error) {
@@ -915,6 +916,8 @@ type execer interface {
 // keyed hashes, written and read often), and an erasure that waited for an account's
 // deletion would otherwise leave one behind for an account that no longer exists.
 func addSuppression(ctx context.Context, db execer, accountID int64, hash []byte, reason tidings.SuppressionReason, now time.Time) error {
+	// The account is passed twice: PostgreSQL types each parameter once, and $1 is the
+	// inserted column's while $5 is compared.
 	_, err := db.ExecContext(ctx, `INSERT INTO suppressions (account_id, hash, reason, created_at) SELECT $1, $2, $3, $4
 		WHERE $5 = 0 OR EXISTS (SELECT 1 FROM accounts WHERE id = $5)
 		ON CONFLICT (account_id, hash) DO NOTHING`, accountID, hash, string(reason), toDB(now), accountID)

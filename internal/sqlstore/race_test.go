@@ -78,6 +78,22 @@ func (h *holder) await(t *testing.T, db *sql.DB, n int, done <-chan struct{}) bo
 	return false
 }
 
+// atOnce starts the jobs together and returns their errors, in order, once all end.
+func atOnce(jobs []func() error) []error {
+	errs := make([]error, len(jobs))
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i, job := range jobs {
+		wg.Go(func() {
+			<-start
+			errs[i] = job()
+		})
+	}
+	close(start)
+	wg.Wait()
+	return errs
+}
+
 func run(f func() error) (<-chan struct{}, *error) {
 	done := make(chan struct{})
 	var err error
@@ -342,17 +358,7 @@ func TestConcurrentCampaignWriters(t *testing.T) {
 						return err
 					},
 				}
-				errs := make([]error, len(jobs))
-				var wg sync.WaitGroup
-				start := make(chan struct{})
-				for i, job := range jobs {
-					wg.Go(func() {
-						<-start
-						errs[i] = job()
-					})
-				}
-				close(start)
-				wg.Wait()
+				errs := atOnce(jobs)
 				for i, err := range errs {
 					// Reports and events of a campaign deleted first are ErrNotFound (the
 					// event writer then stores its group's other events one by one).
@@ -535,17 +541,7 @@ func TestConcurrentAccountWriters(t *testing.T) {
 						return err
 					},
 				}
-				errs := make([]error, len(jobs))
-				var wg sync.WaitGroup
-				start := make(chan struct{})
-				for i, job := range jobs {
-					wg.Go(func() {
-						<-start
-						errs[i] = job()
-					})
-				}
-				close(start)
-				wg.Wait()
+				errs := atOnce(jobs)
 				for i, err := range errs {
 					if err != nil && (i == 0 || i == 4 || !errors.Is(err, tidings.ErrNotFound)) {
 						t.Fatalf("round %d, job %d: %v", round, i, err)
