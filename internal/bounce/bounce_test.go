@@ -136,7 +136,7 @@ func sendCampaign(t *testing.T, engine sqlstore.Engine) sent {
 	var subs []tidings.Subscriber
 	for _, e := range []string{"gone@receiver.example", "angry@hotmail.example"} {
 		sub := tidings.Subscriber{Email: tidings.MustParseAddress(e)}
-		if err := s.CreateSubscriber(ctx, acc.ID, &sub, []int64{l.ID}, tidings.SubConfirmed); err != nil {
+		if err := s.CreateSubscriber(ctx, acc.ID, &sub, []int64{l.ID}, tidings.SubConfirmed, nil); err != nil {
 			t.Fatal(err)
 		}
 		subs = append(subs, sub)

@@ -58,7 +58,7 @@ func newRecipient(t *testing.T, engine sqlstore.Engine) *recipient {
 		r.lists = append(r.lists, l.ID)
 	}
 	r.sub = tidings.Subscriber{Email: tidings.MustParseAddress("leaver@example.com")}
-	if err := store.CreateSubscriber(ctx, r.acc.ID, &r.sub, r.lists, tidings.SubConfirmed); err != nil {
+	if err := store.CreateSubscriber(ctx, r.acc.ID, &r.sub, r.lists, tidings.SubConfirmed, nil); err != nil {
 		t.Fatal(err)
 	}
 	camp := tidings.Campaign{Name: "c", Subject: "s", FromAddress: "news@shop.example", HTML: "<p>x</p>", Lists: r.lists}

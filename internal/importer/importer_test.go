@@ -289,7 +289,7 @@ func TestImportListCounters(t *testing.T) {
 			ctx := context.Background()
 			a, l := setup(t, s)
 			pending := tidings.Subscriber{Email: tidings.MustParseAddress("pending@example.com")}
-			if err := s.CreateSubscriber(ctx, a.ID, &pending, []int64{l.ID}, tidings.SubUnconfirmed); err != nil {
+			if err := s.CreateSubscriber(ctx, a.ID, &pending, []int64{l.ID}, tidings.SubUnconfirmed, nil); err != nil {
 				t.Fatal(err)
 			}
 			// Three new, one unconfirmed made confirmed, one bad row.
@@ -328,7 +328,7 @@ func TestImportListCounters(t *testing.T) {
 
 			// Subscriptions made outside imports are still counted.
 			later := tidings.Subscriber{Email: tidings.MustParseAddress("later@example.com")}
-			if err := s.CreateSubscriber(ctx, a.ID, &later, []int64{l.ID}, tidings.SubConfirmed); err != nil {
+			if err := s.CreateSubscriber(ctx, a.ID, &later, []int64{l.ID}, tidings.SubConfirmed, nil); err != nil {
 				t.Fatal(err)
 			}
 			check("after a subscription", 5, 0, 5, 5)

@@ -63,7 +63,7 @@ func newFixture(t testing.TB, store tidings.Store) *fixture {
 func (f *fixture) subscribe(t testing.TB, email string, lists ...int64) tidings.Subscriber {
 	t.Helper()
 	s := tidings.Subscriber{Email: tidings.MustParseAddress(email), Name: "P " + email[:3], Attributes: tidings.Attributes{"city": "York"}}
-	if err := f.store.CreateSubscriber(context.Background(), f.acc.ID, &s, lists, tidings.SubConfirmed); err != nil {
+	if err := f.store.CreateSubscriber(context.Background(), f.acc.ID, &s, lists, tidings.SubConfirmed, nil); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -123,7 +123,7 @@ func TestCampaignReachesEveryRecipientOnce(t *testing.T) {
 			o.Status = tidings.StatusObjected
 			store.UpdateSubscriber(ctx, f.acc.ID, &o)
 			u := tidings.Subscriber{Email: tidings.MustParseAddress("unconfirmed@example.com")}
-			store.CreateSubscriber(ctx, f.acc.ID, &u, []int64{f.l1.ID}, tidings.SubUnconfirmed)
+			store.CreateSubscriber(ctx, f.acc.ID, &u, []int64{f.l1.ID}, tidings.SubUnconfirmed, nil)
 			f.subscribe(t, "suppressed@example.com", f.l1.ID)
 			store.AddSuppression(ctx, tidings.InstanceWide, tidings.MustParseAddress("suppressed@example.com"), tidings.SuppressComplaint)
 			other := tidings.NewList("Other")
@@ -316,7 +316,7 @@ func TestUnsubscribeLinkNotTracked(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := tidings.Subscriber{Email: tidings.MustParseAddress("tracked@example.com"), TrackingConsent: true}
-	if err := store.CreateSubscriber(ctx, f.acc.ID, &s, []int64{f.l1.ID}, tidings.SubConfirmed); err != nil {
+	if err := store.CreateSubscriber(ctx, f.acc.ID, &s, []int64{f.l1.ID}, tidings.SubConfirmed, &tidings.TrackingGrant{Source: tidings.SourceAdmin, Evidence: tidings.Evidence{Note: "recorded by the test"}}); err != nil {
 		t.Fatal(err)
 	}
 	sink := mailtest.New(t)

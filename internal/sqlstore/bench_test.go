@@ -31,7 +31,7 @@ func BenchmarkSubscriberInsert(b *testing.B) {
 			for b.Loop() {
 				sub := tidings.Subscriber{Email: tidings.MustParseAddress(fmt.Sprintf("user%d@bench.example", i)), Name: "Bench User",
 					Attributes: tidings.Attributes{"plan": "pro"}}
-				if err := s.CreateSubscriber(ctx, acc.ID, &sub, []int64{l.ID}, tidings.SubConfirmed); err != nil {
+				if err := s.CreateSubscriber(ctx, acc.ID, &sub, []int64{l.ID}, tidings.SubConfirmed, nil); err != nil {
 					b.Fatal(err)
 				}
 				i++
@@ -53,7 +53,7 @@ func BenchmarkSubscriberLookup(b *testing.B) {
 			s.CreateAccount(ctx, &acc)
 			for i := range n {
 				sub := tidings.Subscriber{Email: tidings.MustParseAddress(fmt.Sprintf("user%d@bench.example", i))}
-				if err := s.CreateSubscriber(ctx, acc.ID, &sub, nil, ""); err != nil {
+				if err := s.CreateSubscriber(ctx, acc.ID, &sub, nil, "", nil); err != nil {
 					b.Fatal(err)
 				}
 			}

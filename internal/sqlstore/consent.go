@@ -973,14 +973,32 @@ func (s *Store) setTracking(ctx context.Context, tx *sql.Tx, accountID, subscrib
 		accountID, subscriberID, on, toDB(now)); err != nil {
 		return err
 	}
-	ev.Time = now
-	if on {
-		ev.Note = "tracking consent given"
-	} else {
-		ev.Note = "tracking consent withdrawn"
+	note, err := trackingNote(on, source, ev.Note)
+	if err != nil {
+		return err
 	}
+	ev.Time, ev.Note = now, note
 	e := tidings.LedgerEntry{AccountID: accountID, Time: now, Kind: tidings.LedgerTrackingChange, PersonID: personID, Source: source}
 	return s.appendLedger(ctx, tx, &e, dk, ev)
+}
+
+// trackingNote is a tracking change's ledger note: the change, then who made it (see
+// tidings.DSARStore.SetTrackingConsent). The note is sealed in the evidence, which the
+// chain covers by digest, so it is evidence like the IP: it is never rewritten.
+func trackingNote(on bool, source tidings.Source, who string) (string, error) {
+	note := "tracking consent withdrawn"
+	if on {
+		note = "tracking consent given"
+	}
+	if who = strings.TrimSpace(who); who == "" {
+		switch source {
+		case tidings.SourcePortal, tidings.SourceForm, tidings.SourceMail:
+			who = "by the person"
+		default:
+			return "", fmt.Errorf("sqlstore: a tracking change from %q must say who made it", source)
+		}
+	}
+	return note + "; " + who, nil
 }
 
 // subscriberKey returns the person and the unwrapped data key of one of the account's

@@ -31,7 +31,7 @@ func TestInactivityOutlivesEventRetention(t *testing.T) {
 			reader := tidings.Subscriber{Email: tidings.MustParseAddress("reader@club.example"), TrackingConsent: true}
 			sleeper := tidings.Subscriber{Email: tidings.MustParseAddress("sleeper@club.example"), TrackingConsent: true}
 			for _, sub := range []*tidings.Subscriber{&reader, &sleeper} {
-				if err := s.CreateSubscriber(ctx, a.ID, sub, []int64{l.ID}, tidings.SubConfirmed); err != nil {
+				if err := s.CreateSubscriber(ctx, a.ID, sub, []int64{l.ID}, tidings.SubConfirmed, &tidings.TrackingGrant{Source: tidings.SourceAdmin, Evidence: tidings.Evidence{Note: "recorded by the test"}}); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -35,7 +35,7 @@ func TestOldBackupCannotOpenErasedPerson(t *testing.T) {
 	erased := tidings.Subscriber{Email: tidings.MustParseAddress("gone@people.example"), Name: "Gone"}
 	kept := tidings.Subscriber{Email: tidings.MustParseAddress("kept@people.example"), Name: "Kept"}
 	for _, sub := range []*tidings.Subscriber{&erased, &kept} {
-		if err := s.CreateSubscriber(ctx, a.ID, sub, nil, ""); err != nil {
+		if err := s.CreateSubscriber(ctx, a.ID, sub, nil, "", nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -104,7 +104,7 @@ func TestKeysLiveApart(t *testing.T) {
 				t.Fatal(err)
 			}
 			sub := tidings.Subscriber{Email: tidings.MustParseAddress("apart@people.example")}
-			if err := s.CreateSubscriber(ctx, a.ID, &sub, nil, ""); err != nil {
+			if err := s.CreateSubscriber(ctx, a.ID, &sub, nil, "", nil); err != nil {
 				t.Fatal(err)
 			}
 			var cols []string
@@ -144,7 +144,7 @@ func TestOrphanKeysAreSwept(t *testing.T) {
 			if err := s.CreateAccount(ctx, &a); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.CreateSubscriber(ctx, a.ID, &tidings.Subscriber{Email: tidings.MustParseAddress("in.use@people.example")}, nil, ""); err != nil {
+			if err := s.CreateSubscriber(ctx, a.ID, &tidings.Subscriber{Email: tidings.MustParseAddress("in.use@people.example")}, nil, "", nil); err != nil {
 				t.Fatal(err)
 			}
 			// Suppressed: the request is refused after its key was made.
@@ -226,7 +226,7 @@ func TestKeysMoveToKeyStore(t *testing.T) {
 				t.Fatalf("found by address after the rehash: %d records, %v", len(recs), err)
 			}
 			// New people get keys numbered after the moved ones.
-			if err := s.CreateSubscriber(ctx, a.ID, &tidings.Subscriber{Email: tidings.MustParseAddress("new@people.example")}, nil, ""); err != nil {
+			if err := s.CreateSubscriber(ctx, a.ID, &tidings.Subscriber{Email: tidings.MustParseAddress("new@people.example")}, nil, "", nil); err != nil {
 				t.Fatalf("a new person after the move: %v", err)
 			}
 		})
@@ -252,12 +252,12 @@ func TestDeletedAccountTakesItsPeople(t *testing.T) {
 				account int64
 				email   string
 			}{{a.ID, "only.a@people.example"}, {a.ID, "shared@people.example"}, {b.ID, "shared@people.example"}, {b.ID, "only.b@people.example"}} {
-				if err := s.CreateSubscriber(ctx, sub.account, &tidings.Subscriber{Email: tidings.MustParseAddress(sub.email)}, nil, ""); err != nil {
+				if err := s.CreateSubscriber(ctx, sub.account, &tidings.Subscriber{Email: tidings.MustParseAddress(sub.email)}, nil, "", nil); err != nil {
 					t.Fatal(err)
 				}
 			}
 			leaving := tidings.Subscriber{Email: tidings.MustParseAddress("leaving@people.example")}
-			if err := s.CreateSubscriber(ctx, b.ID, &leaving, nil, ""); err != nil {
+			if err := s.CreateSubscriber(ctx, b.ID, &leaving, nil, "", nil); err != nil {
 				t.Fatal(err)
 			}
 			if err := s.DeleteSubscriber(ctx, b.ID, leaving.ID); err != nil {
@@ -307,7 +307,7 @@ func TestIDsAreNeverReused(t *testing.T) {
 			add := func(email string) tidings.Subscriber {
 				t.Helper()
 				sub := tidings.Subscriber{Email: tidings.MustParseAddress(email)}
-				if err := s.CreateSubscriber(ctx, a.ID, &sub, nil, ""); err != nil {
+				if err := s.CreateSubscriber(ctx, a.ID, &sub, nil, "", nil); err != nil {
 					t.Fatal(err)
 				}
 				return sub

@@ -22,7 +22,7 @@ func TestLatestMigrationsGoDownAndUp(t *testing.T) {
 			l := tidings.NewList("News")
 			s.CreateList(ctx, a.ID, &l)
 			sub := tidings.Subscriber{Email: tidings.MustParseAddress("kept@people.example")}
-			if err := s.CreateSubscriber(ctx, a.ID, &sub, []int64{l.ID}, tidings.SubConfirmed); err != nil {
+			if err := s.CreateSubscriber(ctx, a.ID, &sub, []int64{l.ID}, tidings.SubConfirmed, nil); err != nil {
 				t.Fatal(err)
 			}
 			_, err := s.RequestSubscription(ctx, a.ID, tidings.SubscriptionRequest{Email: tidings.MustParseAddress("ledger@people.example"),
@@ -50,7 +50,7 @@ func TestLatestMigrationsGoDownAndUp(t *testing.T) {
 			}
 			// The list counter triggers were rebuilt too: a new subscription is counted.
 			other := tidings.Subscriber{Email: tidings.MustParseAddress("new@people.example")}
-			if err := s.CreateSubscriber(ctx, a.ID, &other, []int64{l.ID}, tidings.SubConfirmed); err != nil {
+			if err := s.CreateSubscriber(ctx, a.ID, &other, []int64{l.ID}, tidings.SubConfirmed, nil); err != nil {
 				t.Fatal(err)
 			}
 			st, err := s.ListStats(ctx, a.ID, l.ID)

@@ -65,7 +65,7 @@ func TestPortalSessionsEndWithThePerson(t *testing.T) {
 			stays := tidings.Subscriber{Email: tidings.MustParseAddress("stays@portal.example")}
 			hashes := map[string][]byte{}
 			for _, sub := range []*tidings.Subscriber{&gone, &stays} {
-				if err := s.CreateSubscriber(ctx, a.ID, sub, nil, ""); err != nil {
+				if err := s.CreateSubscriber(ctx, a.ID, sub, nil, "", nil); err != nil {
 					t.Fatal(err)
 				}
 				_, hash := keys.NewSecretToken("p_")

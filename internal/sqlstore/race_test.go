@@ -120,7 +120,7 @@ func sentCampaign(t *testing.T, s *sqlstore.Store, emails ...string) (tidings.Ac
 	subs := make([]tidings.Subscriber, len(emails))
 	for i, e := range emails {
 		subs[i] = tidings.Subscriber{Email: tidings.MustParseAddress(e), TrackingConsent: true}
-		if err := s.CreateSubscriber(ctx, a.ID, &subs[i], []int64{l.ID}, tidings.SubConfirmed); err != nil {
+		if err := s.CreateSubscriber(ctx, a.ID, &subs[i], []int64{l.ID}, tidings.SubConfirmed, &tidings.TrackingGrant{Source: tidings.SourceAdmin, Evidence: tidings.Evidence{Note: "recorded by the test"}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -46,7 +46,7 @@ func TestNoPlaintextAtRest(t *testing.T) {
 	}
 	sub := tidings.Subscriber{Email: tidings.MustParseAddress("secret.person@private.example"), Name: "Hidden Name",
 		Attributes: tidings.Attributes{"note": "confidential-value"}}
-	if err := s.CreateSubscriber(ctx, a.ID, &sub, nil, ""); err != nil {
+	if err := s.CreateSubscriber(ctx, a.ID, &sub, nil, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()

@@ -75,11 +75,11 @@ func seal(dk *keys.DataKey, sub *tidings.Subscriber) (sealed, error) {
 	}, nil
 }
 
-// CreateSubscriber: see tidings.SubscriberStore. A granted tracking consent is written
-// last, through setTracking: the new subscriber's row, then its subscriptions, then the
-// ledger head, the order of every writer of consent.
+// CreateSubscriber: see tidings.SubscriberStore. The row is inserted without consent; a
+// granted one is written last, through setTracking: the new subscriber's row, then its
+// subscriptions, then the ledger head, the order of every writer of consent.
 func (s *Store) CreateSubscriber(ctx context.Context, accountID int64, sub *tidings.Subscriber, lists []int64, status tidings.SubscriptionStatus,
-	tracking ...tidings.TrackingGrant) error {
+	tracking *tidings.TrackingGrant) error {
 	sub.Normalize()
 	if err := sub.Validate(); err != nil {
 		return err
@@ -87,10 +87,13 @@ func (s *Store) CreateSubscriber(ctx context.Context, accountID int64, sub *tidi
 	if len(lists) > 0 && !status.Valid() {
 		return tidings.Invalid("status", "invalid_choice", "must be one of unconfirmed, confirmed, unsubscribed")
 	}
-	if len(tracking) > 1 {
-		return fmt.Errorf("sqlstore: CreateSubscriber takes at most one tracking grant, not %d", len(tracking))
+	// Every stored consent is in the ledger: the flag is written only by its grant.
+	switch {
+	case sub.TrackingConsent && tracking == nil:
+		return tidings.Invalid("tracking_consent", "grant_required", "a tracking consent needs its grant (who recorded it, and the evidence) for the consent ledger")
+	case !sub.TrackingConsent && tracking != nil:
+		return tidings.Invalid("tracking_consent", "grant_without_consent", "a tracking grant was given without tracking consent")
 	}
-	grant := len(tracking) == 1 && sub.TrackingConsent
 	now := s.stamp()
 	newKey, err := s.newKeyFor(ctx, sub.Email)
 	if err != nil {
@@ -108,8 +111,8 @@ func (s *Store) CreateSubscriber(ctx context.Context, accountID int64, sub *tidi
 		}
 		err = tx.QueryRowContext(ctx, `
 			INSERT INTO subscribers (id, account_id, person_id, email_enc, name_enc, attributes_enc, status, tracking_consent, created_at, updated_at)
-			VALUES (`+s.engine.newID("subscribers")+`, $1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id`,
-			accountID, pid, enc.email, enc.name, enc.attrs, string(sub.Status), sub.TrackingConsent && !grant, toDB(now)).Scan(&sub.ID)
+			VALUES (`+s.engine.newID("subscribers")+`, $1, $2, $3, $4, $5, $6, FALSE, $7, $7) RETURNING id`,
+			accountID, pid, enc.email, enc.name, enc.attrs, string(sub.Status), toDB(now)).Scan(&sub.ID)
 		if err != nil {
 			return translate(err)
 		}
@@ -119,13 +122,13 @@ func (s *Store) CreateSubscriber(ctx context.Context, accountID int64, sub *tidi
 			}
 		}
 		sub.CreatedAt, sub.UpdatedAt = now, now
-		if !grant {
+		if tracking == nil {
 			return nil
 		}
 		if err := checkTracks(ctx, tx, accountID); err != nil {
 			return err
 		}
-		return s.setTracking(ctx, tx, accountID, sub.ID, pid, dk, true, tracking[0].Source, tracking[0].Evidence, now)
+		return s.setTracking(ctx, tx, accountID, sub.ID, pid, dk, true, tracking.Source, tracking.Evidence, now)
 	})
 }
 

@@ -31,7 +31,7 @@ func TestEditSubscriberLedgerFailureWritesNothing(t *testing.T) {
 				t.Fatal(err)
 			}
 			sub := tidings.Subscriber{Email: tidings.MustParseAddress("ada@example.com"), Name: "Ada"}
-			if err := s.CreateSubscriber(ctx, acc.ID, &sub, nil, ""); err != nil {
+			if err := s.CreateSubscriber(ctx, acc.ID, &sub, nil, "", nil); err != nil {
 				t.Fatal(err)
 			}
 			edit := sub
@@ -39,7 +39,7 @@ func TestEditSubscriberLedgerFailureWritesNothing(t *testing.T) {
 
 			restore := failTrackingEntries(t, s)
 			try := edit
-			if err := s.EditSubscriber(ctx, acc.ID, &try, tidings.SourceAPI, tidings.Evidence{}); err == nil {
+			if err := s.EditSubscriber(ctx, acc.ID, &try, tidings.SourceAPI, tidings.Evidence{Note: "recorded through the API with token 1"}); err == nil {
 				t.Fatal("the edit succeeded though its ledger entry was refused")
 			}
 			got, err := s.GetSubscriber(ctx, acc.ID, sub.ID)
@@ -55,7 +55,7 @@ func TestEditSubscriberLedgerFailureWritesNothing(t *testing.T) {
 
 			restore()
 			try = edit
-			if err := s.EditSubscriber(ctx, acc.ID, &try, tidings.SourceAPI, tidings.Evidence{}); err != nil {
+			if err := s.EditSubscriber(ctx, acc.ID, &try, tidings.SourceAPI, tidings.Evidence{Note: "recorded through the API with token 1"}); err != nil {
 				t.Fatal(err)
 			}
 			got, _ = s.GetSubscriber(ctx, acc.ID, sub.ID)
@@ -84,22 +84,22 @@ func TestEditSubscriberDoubleSubmit(t *testing.T) {
 		t.Fatal(err)
 	}
 	sub := tidings.Subscriber{Email: tidings.MustParseAddress("ada@example.com"), Name: "Ada"}
-	if err := s.CreateSubscriber(ctx, acc.ID, &sub, nil, ""); err != nil {
+	if err := s.CreateSubscriber(ctx, acc.ID, &sub, nil, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	// An entry of someone else's first, so that the account has a ledger head to hold.
 	other := tidings.Subscriber{Email: tidings.MustParseAddress("bob@example.com"), TrackingConsent: true}
-	if err := s.CreateSubscriber(ctx, acc.ID, &other, nil, ""); err != nil {
+	if err := s.CreateSubscriber(ctx, acc.ID, &other, nil, "", &tidings.TrackingGrant{Source: tidings.SourceAdmin, Evidence: tidings.Evidence{Note: "recorded by the test"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetTrackingConsent(ctx, acc.ID, other.ID, false, tidings.SourceAPI, tidings.Evidence{}); err != nil {
+	if err := s.SetTrackingConsent(ctx, acc.ID, other.ID, false, tidings.SourceAPI, tidings.Evidence{Note: "recorded through the API with token 1"}); err != nil {
 		t.Fatal(err)
 	}
 	h := hold(t, s.DB(), `SELECT 1 FROM ledger_heads WHERE account_id = $1 FOR UPDATE`, acc.ID)
 	give := func() error {
 		e := sub
 		e.TrackingConsent = true
-		return s.EditSubscriber(ctx, acc.ID, &e, tidings.SourceAPI, tidings.Evidence{})
+		return s.EditSubscriber(ctx, acc.ID, &e, tidings.SourceAPI, tidings.Evidence{Note: "recorded through the API with token 1"})
 	}
 	done1, err1 := run(give)
 	done2, err2 := run(give)
@@ -114,8 +114,8 @@ func TestEditSubscriberDoubleSubmit(t *testing.T) {
 	if *err1 != nil || *err2 != nil {
 		t.Fatalf("edits: %v, %v", *err1, *err2)
 	}
-	if n := count(t, s, `SELECT COUNT(*) FROM ledger WHERE account_id = $1 AND kind = 'tracking_change'`, acc.ID); n != 2 {
-		t.Fatalf("%d tracking entries; want 2 (the other person's, and one for both edits)", n)
+	if n := count(t, s, `SELECT COUNT(*) FROM ledger WHERE account_id = $1 AND kind = 'tracking_change'`, acc.ID); n != 3 {
+		t.Fatalf("%d tracking entries; want 3 (the other person's grant and withdrawal, and one for both edits)", n)
 	}
 	if rep, err := consent.VerifyLedger(ctx, s, acc.ID); err != nil || !rep.OK {
 		t.Fatalf("ledger: %+v, %v", rep, err)
@@ -142,7 +142,7 @@ func TestCreateSubscriberWithTrackingGrant(t *testing.T) {
 			grant := tidings.TrackingGrant{Source: tidings.SourceAPI, Evidence: tidings.Evidence{Note: "by token 7"}}
 			create := func() (tidings.Subscriber, error) {
 				sub := tidings.Subscriber{Email: tidings.MustParseAddress("ada@example.com"), TrackingConsent: true}
-				return sub, s.CreateSubscriber(ctx, acc.ID, &sub, []int64{l.ID}, tidings.SubConfirmed, grant)
+				return sub, s.CreateSubscriber(ctx, acc.ID, &sub, []int64{l.ID}, tidings.SubConfirmed, &grant)
 			}
 			nothing := func(what string) {
 				t.Helper()

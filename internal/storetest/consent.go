@@ -694,9 +694,9 @@ func testExpireUnaskedUnconfirmed(t *testing.T, s tidings.Store) {
 	a, b := mustAccount(t, s), mustAccount(t, s)
 	l, lb := mustList(t, s, a.ID), mustList(t, s, b.ID)
 	unasked := tidings.Subscriber{Email: tidings.MustParseAddress("unasked@expire.example")}
-	noErr(t, "CreateSubscriber", s.CreateSubscriber(ctx, a.ID, &unasked, []int64{l.ID}, tidings.SubUnconfirmed))
+	noErr(t, "CreateSubscriber", s.CreateSubscriber(ctx, a.ID, &unasked, []int64{l.ID}, tidings.SubUnconfirmed, nil))
 	other := tidings.Subscriber{Email: tidings.MustParseAddress("unasked@expire.example")}
-	noErr(t, "CreateSubscriber(b)", s.CreateSubscriber(ctx, b.ID, &other, []int64{lb.ID}, tidings.SubUnconfirmed))
+	noErr(t, "CreateSubscriber(b)", s.CreateSubscriber(ctx, b.ID, &other, []int64{lb.ID}, tidings.SubUnconfirmed, nil))
 	_, err := s.RequestSubscription(ctx, a.ID, request("asked@expire.example", []int64{l.ID}, tidings.LedgerRequested, "tok-expire-asked"))
 	noErr(t, "RequestSubscription", err)
 	kept := mustSubscriber(t, s, a.ID, "kept@expire.example", l.ID)

@@ -154,9 +154,9 @@ func testTrackingConsentAtRecordTime(t *testing.T, s tidings.Store) {
 	a := mustAccount(t, s)
 	l := mustList(t, s, a.ID)
 	reader := tidings.Subscriber{Email: tidings.MustParseAddress("reader@consent-now.example"), TrackingConsent: true}
-	noErr(t, "CreateSubscriber", s.CreateSubscriber(ctx, a.ID, &reader, []int64{l.ID}, tidings.SubConfirmed))
+	noErr(t, "CreateSubscriber", s.CreateSubscriber(ctx, a.ID, &reader, []int64{l.ID}, tidings.SubConfirmed, testGrant))
 	never := tidings.Subscriber{Email: tidings.MustParseAddress("never@consent-now.example")}
-	noErr(t, "CreateSubscriber", s.CreateSubscriber(ctx, a.ID, &never, []int64{l.ID}, tidings.SubConfirmed))
+	noErr(t, "CreateSubscriber", s.CreateSubscriber(ctx, a.ID, &never, []int64{l.ID}, tidings.SubConfirmed, nil))
 	camp := tidings.Campaign{Name: "c", Subject: "s", FromAddress: "a@consent-now.example", HTML: "x", Lists: []int64{l.ID}}
 	noErr(t, "CreateCampaign", s.CreateCampaign(ctx, a.ID, &camp))
 	open := func(sub int64) {
@@ -191,7 +191,7 @@ func testTrackingConsentAtRecordTime(t *testing.T, s tidings.Store) {
 	// consent to tracking stands, but nothing more is recorded about them.
 	for _, status := range []tidings.SubscriberStatus{tidings.StatusRestricted, tidings.StatusObjected} {
 		held := tidings.Subscriber{Email: tidings.MustParseAddress(string(status) + "@consent-now.example"), TrackingConsent: true}
-		noErr(t, "CreateSubscriber", s.CreateSubscriber(ctx, a.ID, &held, []int64{l.ID}, tidings.SubConfirmed))
+		noErr(t, "CreateSubscriber", s.CreateSubscriber(ctx, a.ID, &held, []int64{l.ID}, tidings.SubConfirmed, testGrant))
 		held.Status = status
 		noErr(t, "UpdateSubscriber", s.UpdateSubscriber(ctx, a.ID, &held))
 		open(held.ID)
@@ -201,7 +201,7 @@ func testTrackingConsentAtRecordTime(t *testing.T, s tidings.Store) {
 	}
 	// An account that stops tracking: the consent of its people no longer counts.
 	still := tidings.Subscriber{Email: tidings.MustParseAddress("still@consent-now.example"), TrackingConsent: true}
-	noErr(t, "CreateSubscriber", s.CreateSubscriber(ctx, a.ID, &still, []int64{l.ID}, tidings.SubConfirmed))
+	noErr(t, "CreateSubscriber", s.CreateSubscriber(ctx, a.ID, &still, []int64{l.ID}, tidings.SubConfirmed, testGrant))
 	a.TrackingEnabled = false
 	noErr(t, "UpdateAccount", s.UpdateAccount(ctx, &a))
 	open(still.ID)

@@ -36,6 +36,7 @@ func Run(t *testing.T, open Opener) {
 		{"SubscribersPagination", testSubscribersPagination},
 		{"SubscribersIsolation", testSubscribersIsolation},
 		{"EditSubscriber", testEditSubscriber},
+		{"CreateSubscriberTrackingGrant", testCreateSubscriberTrackingGrant},
 		{"SubscriptionsIsolation", testSubscriptionsIsolation},
 		{"SamePersonTwoAccounts", testSamePersonTwoAccounts},
 		{"DeleteAccountCascades", testDeleteAccountCascades},
@@ -118,11 +119,15 @@ func mustList(t *testing.T, s tidings.Store, accountID int64) tidings.List {
 	return l
 }
 
+// testGrant is the tracking grant of the subscribers the tests create with consent:
+// every stored consent has its ledger entry.
+var testGrant = &tidings.TrackingGrant{Source: tidings.SourceAdmin, Evidence: tidings.Evidence{Note: "recorded by the test"}}
+
 func mustSubscriber(t *testing.T, s tidings.Store, accountID int64, email string, lists ...int64) tidings.Subscriber {
 	t.Helper()
 	// With tracking consent: RecordEvents keeps events personal only for those who gave it.
 	sub := tidings.Subscriber{Email: tidings.MustParseAddress(email), Name: "Ada", Attributes: tidings.Attributes{"city": "Lyon"}, TrackingConsent: true}
-	if err := s.CreateSubscriber(ctx, accountID, &sub, lists, tidings.SubConfirmed); err != nil {
+	if err := s.CreateSubscriber(ctx, accountID, &sub, lists, tidings.SubConfirmed, testGrant); err != nil {
 		t.Fatalf("CreateSubscriber(%s): %v", email, err)
 	}
 	return sub

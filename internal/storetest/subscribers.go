@@ -16,7 +16,7 @@ func testSubscribers(t *testing.T, s tidings.Store) {
 		Name:       "  Zoë Müller ",
 		Attributes: tidings.Attributes{"plan": "pro", "seats": 3.0, "tags": []any{"a", "b"}},
 	}
-	noErr(t, "CreateSubscriber", s.CreateSubscriber(ctx, a.ID, &sub, []int64{l1.ID, l2.ID}, tidings.SubUnconfirmed))
+	noErr(t, "CreateSubscriber", s.CreateSubscriber(ctx, a.ID, &sub, []int64{l1.ID, l2.ID}, tidings.SubUnconfirmed, nil))
 	if sub.ID == 0 || sub.AccountID != a.ID || sub.Status != tidings.StatusActive {
 		t.Fatalf("created %+v", sub)
 	}
@@ -32,10 +32,10 @@ func testSubscribers(t *testing.T, s tidings.Store) {
 	}
 
 	dup := tidings.Subscriber{Email: tidings.MustParseAddress("zoë.müller@xn--bcher-kva.example")}
-	wantErr(t, "CreateSubscriber(same address)", s.CreateSubscriber(ctx, a.ID, &dup, nil, ""), tidings.ErrConflict)
+	wantErr(t, "CreateSubscriber(same address)", s.CreateSubscriber(ctx, a.ID, &dup, nil, "", nil), tidings.ErrConflict)
 
 	badAttrs := tidings.Subscriber{Email: tidings.MustParseAddress("x@y.example"), Attributes: tidings.Attributes{"bad key": 1}}
-	wantValidation(t, "CreateSubscriber(bad attribute)", s.CreateSubscriber(ctx, a.ID, &badAttrs, nil, ""), "attributes.bad key")
+	wantValidation(t, "CreateSubscriber(bad attribute)", s.CreateSubscriber(ctx, a.ID, &badAttrs, nil, "", nil), "attributes.bad key")
 
 	got.Name = "Zoë M."
 	got.Attributes = tidings.Attributes{"plan": "free"}
@@ -48,7 +48,7 @@ func testSubscribers(t *testing.T, s tidings.Store) {
 		t.Fatalf("after update: %+v (returned tracking consent %v)", again, got.TrackingConsent)
 	}
 	// A caller holding a copy read before a consent change does not undo the change.
-	noErr(t, "SetTrackingConsent", s.SetTrackingConsent(ctx, a.ID, sub.ID, true, tidings.SourceAPI, tidings.Evidence{}))
+	noErr(t, "SetTrackingConsent", s.SetTrackingConsent(ctx, a.ID, sub.ID, true, tidings.SourceAPI, tidings.Evidence{Note: "recorded through the API with token 1"}))
 	noErr(t, "UpdateSubscriber(stale copy)", s.UpdateSubscriber(ctx, a.ID, &got))
 	if again, _ = s.GetSubscriber(ctx, a.ID, sub.ID); !again.TrackingConsent || !got.TrackingConsent {
 		t.Fatalf("a stale copy wrote the tracking consent back: stored %v, returned %v", again.TrackingConsent, got.TrackingConsent)
@@ -70,7 +70,7 @@ func testSubscribers(t *testing.T, s tidings.Store) {
 	_, err = s.Subscriptions(ctx, a.ID, sub.ID)
 	wantErr(t, "Subscriptions(deleted)", err, tidings.ErrNotFound)
 	// The address is free again.
-	noErr(t, "CreateSubscriber(again)", s.CreateSubscriber(ctx, a.ID, &dup, nil, ""))
+	noErr(t, "CreateSubscriber(again)", s.CreateSubscriber(ctx, a.ID, &dup, nil, "", nil))
 }
 
 func testSubscriberFilters(t *testing.T, s tidings.Store) {
@@ -155,7 +155,7 @@ func testSubscribersIsolation(t *testing.T, s tidings.Store) {
 
 	// A subscriber of B cannot be put on A's list, and nothing is half-written.
 	intruder := tidings.Subscriber{Email: tidings.MustParseAddress("intruder@b.example")}
-	err = s.CreateSubscriber(ctx, b.ID, &intruder, []int64{lb.ID, la.ID}, tidings.SubConfirmed)
+	err = s.CreateSubscriber(ctx, b.ID, &intruder, []int64{lb.ID, la.ID}, tidings.SubConfirmed, nil)
 	wantValidation(t, "CreateSubscriber(b, onto a's list)", err, "lists")
 	found, _ := s.ListSubscribers(ctx, b.ID, tidings.SubscriberFilter{Email: intruder.Email})
 	if len(found) != 0 {
@@ -223,7 +223,7 @@ func testDeleteAccountCascades(t *testing.T, s tidings.Store) {
 func testEditSubscriber(t *testing.T, s tidings.Store) {
 	a, b := mustAccount(t, s), mustAccount(t, s)
 	sub := tidings.Subscriber{Email: tidings.MustParseAddress("edit@example.com"), Name: "Ada"}
-	noErr(t, "CreateSubscriber", s.CreateSubscriber(ctx, a.ID, &sub, nil, ""))
+	noErr(t, "CreateSubscriber", s.CreateSubscriber(ctx, a.ID, &sub, nil, "", nil))
 	a.TrackingEnabled = false
 	noErr(t, "UpdateAccount", s.UpdateAccount(ctx, &a))
 	trackingEntries := func() []tidings.LedgerEntry {
@@ -276,7 +276,8 @@ func testEditSubscriber(t *testing.T, s tidings.Store) {
 	if len(entries) != 1 || entries[0].Source != tidings.SourceAdmin {
 		t.Fatalf("tracking entries after consent given: %+v", entries)
 	}
-	if ev, err := s.OpenEvidence(ctx, entries[0]); err != nil || ev.Note != "tracking consent given" {
+	// The note names the change, then who made it (the caller's note).
+	if ev, err := s.OpenEvidence(ctx, entries[0]); err != nil || ev.Note != "tracking consent given; by staff" {
 		t.Fatalf("evidence %+v, %v", ev, err)
 	}
 	noErr(t, "EditSubscriber(same consent)", edit(a.ID, "Ada M.", tidings.StatusActive, true))
@@ -292,5 +293,76 @@ func testEditSubscriber(t *testing.T, s tidings.Store) {
 	}
 	if rep, err := consent.VerifyLedger(ctx, s, a.ID); err != nil || !rep.OK || rep.Entries != 2 {
 		t.Fatalf("ledger after the edits: %+v, %v", rep, err)
+	}
+}
+
+// testCreateSubscriberTrackingGrant: every stored tracking consent is in the ledger. A
+// new subscriber gets consent only with its grant, recorded in the same transaction
+// with a note that says who recorded it; consent without a grant (or a grant without
+// consent) is refused and nothing is stored. A tracking change names who made it:
+// staff and API changes that do not are refused; the person's own says so.
+func testCreateSubscriberTrackingGrant(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l := mustList(t, s, a.ID)
+	addr := tidings.MustParseAddress(unique("grant") + "@grant.example")
+	nothing := func(what string) {
+		t.Helper()
+		found, err := s.ListSubscribers(ctx, a.ID, tidings.SubscriberFilter{Email: addr})
+		noErr(t, "ListSubscribers", err)
+		if len(found) != 0 {
+			t.Fatalf("%s: %+v stored", what, found)
+		}
+		if rep, err := consent.VerifyLedger(ctx, s, a.ID); err != nil || rep.Entries != 0 {
+			t.Fatalf("%s: ledger %+v, %v; want empty", what, rep, err)
+		}
+	}
+	create := func(tracking bool, grant *tidings.TrackingGrant) (tidings.Subscriber, error) {
+		sub := tidings.Subscriber{Email: addr, TrackingConsent: tracking}
+		return sub, s.CreateSubscriber(ctx, a.ID, &sub, []int64{l.ID}, tidings.SubConfirmed, grant)
+	}
+	grant := &tidings.TrackingGrant{Source: tidings.SourceAPI, Evidence: tidings.Evidence{IP: "198.51.100.7", Note: "recorded through the API with token 9"}}
+
+	_, err := create(true, nil)
+	if v, ok := tidings.AsValidation(err); !ok || v.Field != "tracking_consent" || v.Code != "grant_required" {
+		t.Fatalf("consent without a grant: %v, want grant_required on tracking_consent", err)
+	}
+	nothing("consent without a grant")
+	_, err = create(false, grant)
+	wantValidation(t, "a grant without consent", err, "tracking_consent")
+	nothing("a grant without consent")
+
+	sub, err := create(true, grant)
+	noErr(t, "CreateSubscriber(granted)", err)
+	got, err := s.GetSubscriber(ctx, a.ID, sub.ID)
+	noErr(t, "GetSubscriber", err)
+	hist, err := s.SubscriberLedger(ctx, a.ID, sub.ID, tidings.Page{})
+	noErr(t, "SubscriberLedger", err)
+	if !got.TrackingConsent || !sub.TrackingConsent || len(hist) != 1 || hist[0].Kind != tidings.LedgerTrackingChange || hist[0].Source != tidings.SourceAPI {
+		t.Fatalf("granted: stored %+v, ledger %+v", got, hist)
+	}
+	ev, err := s.OpenEvidence(ctx, hist[0])
+	if err != nil || ev.Note != "tracking consent given; recorded through the API with token 9" || ev.IP != "198.51.100.7" {
+		t.Fatalf("the grant's evidence: %+v, %v", ev, err)
+	}
+
+	// Who made a change: the caller says; the person's own change says "the person".
+	err = s.SetTrackingConsent(ctx, a.ID, sub.ID, false, tidings.SourceAdmin, tidings.Evidence{})
+	if err == nil {
+		t.Fatal("a staff change that does not say who made it was recorded")
+	}
+	if got, _ := s.GetSubscriber(ctx, a.ID, sub.ID); !got.TrackingConsent {
+		t.Fatal("a refused change was written")
+	}
+	noErr(t, "SetTrackingConsent(portal)", s.SetTrackingConsent(ctx, a.ID, sub.ID, false, tidings.SourcePortal, tidings.Evidence{}))
+	hist, err = s.SubscriberLedger(ctx, a.ID, sub.ID, tidings.Page{})
+	noErr(t, "SubscriberLedger", err)
+	if len(hist) != 2 {
+		t.Fatalf("ledger after the person's withdrawal: %+v", hist)
+	}
+	if ev, err := s.OpenEvidence(ctx, hist[1]); err != nil || ev.Note != "tracking consent withdrawn; by the person" {
+		t.Fatalf("the person's withdrawal: %+v, %v", ev, err)
+	}
+	if rep, err := consent.VerifyLedger(ctx, s, a.ID); err != nil || !rep.OK || rep.Entries != 2 {
+		t.Fatalf("ledger: %+v, %v", rep, err)
 	}
 }

@@ -21,8 +21,8 @@ func testSubscriberLedger(t *testing.T, s tidings.Store) {
 	rb, err := s.RequestSubscription(ctx, b.ID, request(addr, []int64{lb.ID}, tidings.LedgerSingleOptIn, ""))
 	noErr(t, "RequestSubscription(b)", err)
 	noErr(t, "Unsubscribe", errOf(s.Unsubscribe(ctx, a.ID, ra.Subscriber.ID, []int64{la1.ID}, tidings.SourceAdmin, tidings.Evidence{Note: "by letter"})))
-	other := mustSubscriber(t, s, a.ID, unique("other")+"@ledger.example")
-	_ = other
+	other := tidings.Subscriber{Email: tidings.MustParseAddress(unique("other") + "@ledger.example")}
+	noErr(t, "CreateSubscriber(other)", s.CreateSubscriber(ctx, a.ID, &other, nil, "", nil))
 
 	got, err := s.SubscriberLedger(ctx, a.ID, ra.Subscriber.ID, tidings.Page{})
 	noErr(t, "SubscriberLedger", err)

@@ -132,7 +132,12 @@ type DSARStore interface {
 	// normalised address (OpenDSR's sha256 identities), whom the account does not hold.
 	LogDSARDigest(ctx context.Context, accountID int64, digest [sha256.Size]byte, kind DSARKind, source Source, completed bool) error
 	ListDSARs(ctx context.Context, accountID int64, p Page) ([]DSAR, error)
-	// SetTrackingConsent changes a subscriber's tracking consent and records it in the ledger.
+	// SetTrackingConsent changes a subscriber's tracking consent and records it in the
+	// ledger. ev.Note says who made the change (a staff user or API token by ID, never
+	// the person's address); the entry's note is "tracking consent given" or "tracking
+	// consent withdrawn", then it. The person's own change (portal, form, mail link)
+	// may leave it empty: it then says "by the person". Staff and API changes that do
+	// not say who made them are refused.
 	SetTrackingConsent(ctx context.Context, accountID, subscriberID int64, on bool, source Source, ev Evidence) error
 }
 

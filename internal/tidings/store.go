@@ -133,12 +133,14 @@ type SubscriberFilter struct {
 type SubscriberStore interface {
 	// CreateSubscriber adds a subscriber and subscribes them to the given lists of the
 	// same account with the given status. ErrConflict if the address is already a
-	// subscriber of the account; ErrNotFound if a list is not the account's. With a
-	// TrackingGrant (at most one), a tracking consent in s is recorded as
-	// SetTrackingConsent records it (the flag and a tracking-change ledger entry), in
-	// the same transaction: TrackingOff where the account does not track, and on any
+	// subscriber of the account; ErrNotFound if a list is not the account's. A tracking
+	// consent in s comes with its grant, tracking (nil without consent): it is recorded
+	// as SetTrackingConsent records it (the flag and a tracking-change ledger entry), in
+	// the same transaction, so that every stored consent is in the ledger. Consent
+	// without a grant, or a grant without consent, is a *ValidationError on
+	// tracking_consent; consent where the account does not track is TrackingOff. On any
 	// error nothing is written.
-	CreateSubscriber(ctx context.Context, accountID int64, s *Subscriber, lists []int64, status SubscriptionStatus, tracking ...TrackingGrant) error
+	CreateSubscriber(ctx context.Context, accountID int64, s *Subscriber, lists []int64, status SubscriptionStatus, tracking *TrackingGrant) error
 	GetSubscriber(ctx context.Context, accountID, id int64) (Subscriber, error)
 	ListSubscribers(ctx context.Context, accountID int64, f SubscriberFilter) ([]Subscriber, error)
 	// UpdateSubscriber replaces name, attributes and status; not the address, nor the
@@ -164,8 +166,8 @@ type SettingStore interface {
 	PutSetting(ctx context.Context, key, value string) error
 }
 
-// TrackingGrant is who gave a new subscriber's tracking consent, and the evidence: what
-// the consent's ledger entry records.
+// TrackingGrant is a new subscriber's tracking consent as its ledger entry records it:
+// the source, and the evidence, whose Note says who recorded it (see SetTrackingConsent).
 type TrackingGrant struct {
 	Source   Source
 	Evidence Evidence

@@ -29,7 +29,7 @@ func (e *env) campaignSetup() tidings.List {
 		status      tidings.SubscriptionStatus
 	}{{"ada@example.net", "Ada", tidings.SubConfirmed}, {"bob@example.net", "Bob", tidings.SubUnconfirmed}} {
 		sub := tidings.Subscriber{Email: tidings.MustParseAddress(s.email), Name: s.name}
-		if err := e.store.CreateSubscriber(ctx, e.a.ID, &sub, []int64{l.ID}, s.status); err != nil {
+		if err := e.store.CreateSubscriber(ctx, e.a.ID, &sub, []int64{l.ID}, s.status, nil); err != nil {
 			e.t.Fatal(err)
 		}
 	}
@@ -153,7 +153,7 @@ func TestCampaignPreviewTestSendAndResults(t *testing.T) {
 	if err := e.store.UpdateAccount(ctx, &e.a); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.store.SetTrackingConsent(ctx, e.a.ID, subs[0].ID, true, tidings.SourceAdmin, tidings.Evidence{}); err != nil {
+	if err := e.store.SetTrackingConsent(ctx, e.a.ID, subs[0].ID, true, tidings.SourceAdmin, tidings.Evidence{Note: "recorded by the test"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.store.RecordEvents(ctx, []tidings.Event{

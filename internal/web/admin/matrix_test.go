@@ -158,7 +158,7 @@ func (e *env) fixture() fixture {
 	l := tidings.NewList("Matrix list")
 	must(e.t, e.store.CreateList(ctx, e.a.ID, &l))
 	sub := tidings.Subscriber{Email: tidings.MustParseAddress("matrix.person@example.net"), Name: "Matrix Person"}
-	must(e.t, e.store.CreateSubscriber(ctx, e.a.ID, &sub, []int64{l.ID}, tidings.SubConfirmed))
+	must(e.t, e.store.CreateSubscriber(ctx, e.a.ID, &sub, []int64{l.ID}, tidings.SubConfirmed, nil))
 	c := tidings.Campaign{Name: "Matrix campaign", Subject: "Hello", FromName: "A", FromAddress: "news@tidings.example",
 		HTML: "<p>Hi</p>", Lists: []int64{l.ID}}
 	must(e.t, e.store.CreateCampaign(ctx, e.a.ID, &c))

@@ -53,6 +53,7 @@ type subscriberForm struct {
 	Email, Name string
 	Lists       map[int64]bool
 	Decl        declForm
+	Tracking    bool // staff record that the person consented to tracking
 }
 
 type subscribersData struct {
@@ -62,6 +63,7 @@ type subscribersData struct {
 	Lists    []tidings.List
 	Form     subscriberForm
 	Statuses []tidings.SubscriberStatus
+	Tracking bool // the account uses tracking: the add form offers tracking consent
 }
 
 // allLists reads the account's lists (a handful, never the subscribers).
@@ -77,7 +79,7 @@ func (rq *request) subscribers() error {
 func (rq *request) renderSubscribers(status int, form subscriberForm, errText string) error {
 	q := rq.r.URL.Query()
 	d := subscribersData{Filter: subscriberFilter{Email: strings.TrimSpace(q.Get("email")), Status: q.Get("status"), List: q.Get("list")},
-		Form: form, Statuses: subscriberStatuses}
+		Form: form, Statuses: subscriberStatuses, Tracking: rq.Account.TrackingEnabled}
 	lists, err := rq.allLists()
 	if err != nil {
 		return err
@@ -142,6 +144,12 @@ func (rq *request) evidence(note string) tidings.Evidence {
 	return tidings.Evidence{Time: time.Now(), Note: fmt.Sprintf("%s; by staff user %d in the admin UI", note, rq.User.ID)}
 }
 
+// trackingEvidence is the evidence of a tracking consent staff record as given or
+// withdrawn: its note says who, after the change the store names.
+func (rq *request) trackingEvidence() tidings.Evidence {
+	return tidings.Evidence{Time: time.Now(), Note: fmt.Sprintf("recorded by staff user %d in the admin UI", rq.User.ID)}
+}
+
 func declarationNote(d tidings.ImportDeclaration) string {
 	return fmt.Sprintf("added by staff; source: %s; lawful basis: %s", d.Source, d.LawfulBasis)
 }
@@ -157,7 +165,7 @@ func (rq *request) createSubscriber() error {
 	}
 	ctx := rq.r.Context()
 	form := subscriberForm{Email: rq.value("email"), Name: rq.value("name"), Lists: map[int64]bool{},
-		Decl: declForm{Source: rq.value("source"), LawfulBasis: rq.value("lawful_basis")}}
+		Decl: declForm{Source: rq.value("source"), LawfulBasis: rq.value("lawful_basis")}, Tracking: rq.value("tracking") == "on"}
 	again := func(msg string) error { return rq.renderSubscribers(http.StatusUnprocessableEntity, form, msg) }
 	var lists []int64
 	for _, v := range rq.r.PostForm["lists"] {
@@ -183,10 +191,13 @@ func (rq *request) createSubscriber() error {
 	if msg := formError(err); msg != "" {
 		return again("Declaration: " + msg)
 	}
-	sub := tidings.Subscriber{Email: addr, Name: form.Name}
+	sub := tidings.Subscriber{Email: addr, Name: form.Name, TrackingConsent: form.Tracking}
 	sub.Normalize()
 	if msg := formError(sub.Validate()); msg != "" {
 		return again(msg)
+	}
+	if sub.TrackingConsent && !rq.Account.TrackingEnabled {
+		return again(formError(tidings.TrackingOff()))
 	}
 	// The API's rules: suppressed addresses are never re-added by the controller.
 	if held, reason, err := rq.Store.Suppressed(ctx, rq.Account.ID, addr); err != nil {
@@ -207,7 +218,7 @@ func (rq *request) createSubscriber() error {
 		if decl != nil {
 			// Confirmed under the declaration, with a ledger entry per list, in one transaction.
 			res, err = rq.Store.RequestSubscription(ctx, rq.Account.ID, tidings.SubscriptionRequest{Email: addr, Name: sub.Name,
-				Lists: lists, Source: tidings.SourceAdmin, Evidence: rq.evidence(declarationNote(*decl)), Kind: tidings.LedgerImported,
+				TrackingConsent: sub.TrackingConsent, Lists: lists, Source: tidings.SourceAdmin, Evidence: rq.evidence(declarationNote(*decl)), Kind: tidings.LedgerImported,
 				RespectSuppression: true})
 		} else {
 			// Without a declaration the person is asked, as a sign-up would be: the
@@ -215,7 +226,8 @@ func (rq *request) createSubscriber() error {
 			if rq.Consent == nil || rq.Consent.Postman == nil {
 				return again("This server sends no mail, so it cannot ask the person to confirm: declare the source and lawful basis instead.")
 			}
-			res, err = rq.Consent.AskToConfirm(ctx, rq.Account.ID, consent.Ask{Email: addr, Name: sub.Name, Lists: lists, Source: tidings.SourceAdmin,
+			res, err = rq.Consent.AskToConfirm(ctx, rq.Account.ID, consent.Ask{Email: addr, Name: sub.Name, TrackingConsent: sub.TrackingConsent,
+				Lists: lists, Source: tidings.SourceAdmin,
 				Note: fmt.Sprintf("added by staff user %d in the admin UI, asking for confirmation", rq.User.ID)})
 		}
 		if errors.Is(err, tidings.ErrSuppressed) {
@@ -232,7 +244,13 @@ func (rq *request) createSubscriber() error {
 		}
 		sub = res.Subscriber
 	} else {
-		err := rq.Store.CreateSubscriber(ctx, rq.Account.ID, &sub, nil, tidings.SubUnconfirmed)
+		// One transaction: a tracking consent goes through the ledger, naming the staff
+		// user who recorded it, or nothing is stored.
+		var grant *tidings.TrackingGrant
+		if sub.TrackingConsent {
+			grant = &tidings.TrackingGrant{Source: tidings.SourceAdmin, Evidence: rq.trackingEvidence()}
+		}
+		err := rq.Store.CreateSubscriber(ctx, rq.Account.ID, &sub, nil, tidings.SubUnconfirmed, grant)
 		if errors.Is(err, tidings.ErrConflict) {
 			return again("This address is already a subscriber of this account; search for it to change its lists.")
 		}
@@ -399,11 +417,7 @@ func (rq *request) updateSubscriber() error {
 	// One transaction: a change of tracking consent is a consent event, written to the
 	// ledger with the rest of the edit or not at all. The store checks everything (the
 	// fields, and that the account tracks if consent is given) before it commits.
-	note := "tracking consent withdrawn"
-	if form.Tracking {
-		note = "tracking consent recorded"
-	}
-	if err := rq.Store.EditSubscriber(ctx, rq.Account.ID, &sub, tidings.SourceAdmin, rq.evidence(note)); err != nil {
+	if err := rq.Store.EditSubscriber(ctx, rq.Account.ID, &sub, tidings.SourceAdmin, rq.trackingEvidence()); err != nil {
 		if msg := formError(err); msg != "" {
 			return again(msg)
 		}

@@ -27,7 +27,7 @@ func (e *env) list(accountID int64, name string, doubleOptIn bool) tidings.List 
 func (e *env) subscriber(accountID int64, email, name string, lists ...int64) tidings.Subscriber {
 	e.t.Helper()
 	s := tidings.Subscriber{Email: tidings.MustParseAddress(email), Name: name}
-	if err := e.store.CreateSubscriber(ctx, accountID, &s, lists, tidings.SubConfirmed); err != nil {
+	if err := e.store.CreateSubscriber(ctx, accountID, &s, lists, tidings.SubConfirmed, nil); err != nil {
 		e.t.Fatal(err)
 	}
 	return s
@@ -93,7 +93,7 @@ func TestSubscribersSearchAndPages(t *testing.T) {
 	lone := e.subscriber(e.a.ID, "lone@example.net", "Lone", other.ID)
 	e.subscriber(e.b.ID, "lone@example.net", "Lone in B")
 	r := tidings.Subscriber{Email: tidings.MustParseAddress("held@example.net"), Status: tidings.StatusRestricted}
-	if err := e.store.CreateSubscriber(ctx, e.a.ID, &r, nil, tidings.SubConfirmed); err != nil {
+	if err := e.store.CreateSubscriber(ctx, e.a.ID, &r, nil, tidings.SubConfirmed, nil); err != nil {
 		t.Fatal(err)
 	}
 	b := e.login(e.user(e.a.ID, tidings.RoleEditor, false))

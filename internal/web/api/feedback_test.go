@@ -46,7 +46,7 @@ func TestFeedbackUpload(t *testing.T) {
 		l := tidings.NewList("News")
 		e.store.CreateList(ctx, e.a.ID, &l)
 		sub := tidings.Subscriber{Email: tidings.MustParseAddress("gone@receiver.example")}
-		if err := e.store.CreateSubscriber(ctx, e.a.ID, &sub, []int64{l.ID}, tidings.SubConfirmed); err != nil {
+		if err := e.store.CreateSubscriber(ctx, e.a.ID, &sub, []int64{l.ID}, tidings.SubConfirmed, nil); err != nil {
 			t.Fatal(err)
 		}
 		c := tidings.Campaign{Name: "c", Subject: "s", FromAddress: "news@news.example", HTML: "x", Lists: []int64{l.ID}}

@@ -113,11 +113,11 @@ func (a *api) createSubscriber(w http.ResponseWriter, r *http.Request, c caller)
 	if !confirmed {
 		// One transaction: a tracking consent goes through the ledger with the token
 		// that asserted it, or nothing is stored.
-		var grant []tidings.TrackingGrant
+		var grant *tidings.TrackingGrant
 		if sub.TrackingConsent {
-			grant = append(grant, tidings.TrackingGrant{Source: tidings.SourceAPI, Evidence: trackingEvidence(c, true)})
+			grant = &tidings.TrackingGrant{Source: tidings.SourceAPI, Evidence: trackingEvidence(c)}
 		}
-		err := a.Store.CreateSubscriber(r.Context(), c.AccountID, &sub, in.Lists, status, grant...)
+		err := a.Store.CreateSubscriber(r.Context(), c.AccountID, &sub, in.Lists, status, grant)
 		if errors.Is(err, tidings.ErrConflict) {
 			return errAlreadySubscriber()
 		}
@@ -235,7 +235,7 @@ func (a *api) patchSubscriber(w http.ResponseWriter, r *http.Request, c caller) 
 	}
 	in.apply(&sub)
 	// One transaction: a changed tracking consent goes through the ledger with the rest.
-	if err := a.Store.EditSubscriber(r.Context(), c.AccountID, &sub, tidings.SourceAPI, trackingEvidence(c, sub.TrackingConsent)); err != nil {
+	if err := a.Store.EditSubscriber(r.Context(), c.AccountID, &sub, tidings.SourceAPI, trackingEvidence(c)); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, sub)
@@ -257,13 +257,10 @@ func (a *api) checkTracking(r *http.Request, c caller, in subscriberInput) error
 	return nil
 }
 
-// trackingEvidence is the evidence of a tracking consent the token gives or withdraws.
-func trackingEvidence(c caller, given bool) tidings.Evidence {
-	note := fmt.Sprintf("tracking consent withdrawn through the API with token %d", c.ID)
-	if given {
-		note = fmt.Sprintf("tracking consent recorded through the API with token %d", c.ID)
-	}
-	return tidings.Evidence{Time: time.Now(), Note: note}
+// trackingEvidence is the evidence of a tracking consent the token records as given or
+// withdrawn: its note says who (the token, by ID), after the change the store names.
+func trackingEvidence(c caller) tidings.Evidence {
+	return tidings.Evidence{Time: time.Now(), Note: fmt.Sprintf("recorded through the API with token %d", c.ID)}
 }
 
 func (a *api) deleteSubscriber(w http.ResponseWriter, r *http.Request, c caller) error {

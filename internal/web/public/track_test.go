@@ -41,8 +41,12 @@ func TestTrackingByConsent(t *testing.T) {
 			defer srv.Close()
 			yes := tidings.Subscriber{Email: tidings.MustParseAddress("yes@example.com"), TrackingConsent: true}
 			no := tidings.Subscriber{Email: tidings.MustParseAddress("no@example.com")}
+			grant := &tidings.TrackingGrant{Source: tidings.SourceAdmin, Evidence: tidings.Evidence{Note: "recorded by the test"}}
 			for _, s := range []*tidings.Subscriber{&yes, &no} {
-				if err := w.store.CreateSubscriber(ctx, w.acc.ID, s, []int64{w.list.ID}, tidings.SubConfirmed); err != nil {
+				if !s.TrackingConsent {
+					grant = nil
+				}
+				if err := w.store.CreateSubscriber(ctx, w.acc.ID, s, []int64{w.list.ID}, tidings.SubConfirmed, grant); err != nil {
 					t.Fatal(err)
 				}
 			}

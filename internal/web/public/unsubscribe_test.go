@@ -30,7 +30,7 @@ func TestOneClickUnsubscribe(t *testing.T) {
 			}
 			mk := func(email string) (tidings.Subscriber, string) {
 				s := tidings.Subscriber{Email: tidings.MustParseAddress(email)}
-				if err := w.store.CreateSubscriber(ctx, w.acc.ID, &s, []int64{w.list.ID}, tidings.SubConfirmed); err != nil {
+				if err := w.store.CreateSubscriber(ctx, w.acc.ID, &s, []int64{w.list.ID}, tidings.SubConfirmed, nil); err != nil {
 					t.Fatal(err)
 				}
 				return s, "/u/" + send.RecipientToken(kr, w.acc.ID, camp.ID, s.ID)
