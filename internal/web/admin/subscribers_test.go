@@ -351,3 +351,91 @@ func TestSubscriberEditIsOneWrite(t *testing.T) {
 		})
 	}
 }
+
+// Staff who add someone and record that the person consented to tracking do it through
+// a grant: the consent is stored with its ledger entry, whose note names the staff user
+// (by ID, never an address), in one write. Withdrawing it names them too. The form
+// offers the consent only where the account tracks, and the store refuses it there.
+func TestAddSubscriberTrackingThroughLedger(t *testing.T) {
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			e := newEnvWith(t, testdb.Open(t, engine))
+			staff := e.user(e.a.ID, tidings.RoleEditor, false)
+			b := e.login(staff)
+			path := acct(e.a, "/subscribers")
+			add := url.Values{"email": {"ada@example.net"}, "name": {"Ada"}, "tracking": {"on"}}
+			absent := func(what string) {
+				t.Helper()
+				if got, _ := e.store.ListSubscribers(ctx, e.a.ID, tidings.SubscriberFilter{Email: tidings.MustParseAddress("ada@example.net")}); len(got) != 0 {
+					t.Fatalf("%s: %+v stored", what, got)
+				}
+				if rep, err := consent.VerifyLedger(ctx, e.store, e.a.ID); err != nil || !rep.OK || rep.Entries != 0 {
+					t.Fatalf("%s: ledger %+v, %v; want empty", what, rep, err)
+				}
+			}
+			if p := b.get(path).want(t, http.StatusOK); strings.Contains(p.body, `name="tracking"`) {
+				t.Fatal("the add form offers tracking consent where the account does not track")
+			}
+			b.post(path, add).want(t, http.StatusUnprocessableEntity, "this account does not use open and click tracking", `value="Ada"`)
+			absent("account does not track")
+
+			e.a.TrackingEnabled = true
+			if err := e.store.UpdateAccount(ctx, &e.a); err != nil {
+				t.Fatal(err)
+			}
+			b.get(path).want(t, http.StatusOK, `name="tracking"`)
+			restore := failTrackingEntries(t, e.store)
+			b.post(path, add).want(t, http.StatusInternalServerError)
+			restore()
+			absent("ledger entry refused")
+
+			id := subscriberID(t, b.post(path, add))
+			got, err := e.store.GetSubscriber(ctx, e.a.ID, id)
+			if err != nil || !got.TrackingConsent {
+				t.Fatalf("added with tracking consent: %+v, %v", got, err)
+			}
+			note := func(i int) string {
+				t.Helper()
+				hist, err := e.store.SubscriberLedger(ctx, e.a.ID, id, tidings.Page{})
+				if err != nil || len(hist) != i+1 || hist[i].Kind != tidings.LedgerTrackingChange || hist[i].Source != tidings.SourceAdmin {
+					t.Fatalf("ledger: %+v, %v; want tracking change %d from the admin", hist, err, i+1)
+				}
+				ev, err := e.store.OpenEvidence(ctx, hist[i])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if strings.Contains(ev.Note, "example.net") || strings.Contains(ev.Note, staff.Email) {
+					t.Fatalf("the note names an address: %q", ev.Note)
+				}
+				return ev.Note
+			}
+			by := fmt.Sprintf("recorded by staff user %d in the admin UI", staff.ID)
+			if n := note(0); n != "tracking consent given; "+by {
+				t.Fatalf("the grant's note: %q", n)
+			}
+			sp := acct(e.a, "/subscribers/"+itoa(id))
+			b.get(sp).want(t, http.StatusOK, "tracking consent given; "+by)
+
+			b.post(sp, url.Values{"name": {"Ada"}, "status": {"active"}}).want(t, http.StatusSeeOther)
+			if n := note(1); n != "tracking consent withdrawn; "+by {
+				t.Fatalf("the withdrawal's note: %q", n)
+			}
+			if rep, err := consent.VerifyLedger(ctx, e.store, e.a.ID); err != nil || !rep.OK || rep.Entries != 2 {
+				t.Fatalf("ledger %+v, %v; want 2 entries that verify", rep, err)
+			}
+
+			// With lists and a declaration, the consent is in the add's own entry.
+			l := e.list(e.a.ID, "News", false)
+			id = subscriberID(t, b.post(path, url.Values{"email": {"bob@example.net"}, "lists": {itoa(l.ID)}, "tracking": {"on"},
+				"source": {"signed form"}, "lawful_basis": {"consent"}}))
+			hist, _ := e.store.SubscriberLedger(ctx, e.a.ID, id, tidings.Page{})
+			if got, _ := e.store.GetSubscriber(ctx, e.a.ID, id); !got.TrackingConsent || len(hist) != 1 {
+				t.Fatalf("declared add with tracking: %+v, ledger %+v", got, hist)
+			}
+			if ev, err := e.store.OpenEvidence(ctx, hist[0]); err != nil || !strings.Contains(ev.Note, "tracking consent given") ||
+				!strings.Contains(ev.Note, fmt.Sprintf("staff user %d", staff.ID)) {
+				t.Fatalf("declared add's evidence: %+v, %v", ev, err)
+			}
+		})
+	}
+}

@@ -255,6 +255,37 @@ func TestSubscriberTrackingConsentThroughLedger(t *testing.T) {
 		if bob["tracking_consent"] != true || kinds(int64(bob["id"].(float64))) != 1 {
 			t.Fatalf("an add with tracking consent: %v", bob)
 		}
+
+		// Each entry's note says which token made the change (by ID, not the address).
+		toks, err := e.store.ListTokens(ctx, e.a.ID)
+		if err != nil || len(toks) != 1 {
+			t.Fatalf("tokens of A: %+v, %v", toks, err)
+		}
+		by := fmt.Sprintf("recorded through the API with token %d", toks[0].ID)
+		notes := func(sub int64) (out []string) {
+			t.Helper()
+			hist, err := e.store.SubscriberLedger(ctx, e.a.ID, sub, tidings.Page{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, h := range hist {
+				ev, err := e.store.OpenEvidence(ctx, h)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, ev.Note)
+			}
+			return out
+		}
+		if n := notes(annID); len(n) != 2 || n[0] != "tracking consent given; "+by || n[1] != "tracking consent withdrawn; "+by {
+			t.Fatalf("notes of the PATCHes: %q", n)
+		}
+		if n := notes(int64(bob["id"].(float64))); len(n) != 1 || n[0] != "tracking consent given; "+by {
+			t.Fatalf("note of the add: %q", n)
+		}
+		if rep, err := consent.VerifyLedger(ctx, e.store, e.a.ID); err != nil || !rep.OK || rep.Entries != 3 {
+			t.Fatalf("ledger %+v, %v; want 3 entries that verify", rep, err)
+		}
 	})
 }
 

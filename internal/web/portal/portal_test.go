@@ -169,6 +169,15 @@ func TestPortalAcrossAccounts(t *testing.T) {
 			if recs[0].Subscriber.Status != tidings.StatusObjected || recs[1].Subscriber.Status != tidings.StatusRestricted || !recs[1].Subscriber.TrackingConsent {
 				t.Fatalf("after the actions: %+v / %+v", recs[0].Subscriber, recs[1].Subscriber)
 			}
+			var notes []string // the tracking change says who made it: the person
+			for _, c := range recs[1].Consent {
+				if c.Kind == tidings.LedgerTrackingChange {
+					notes = append(notes, c.Evidence.Note)
+				}
+			}
+			if len(notes) != 1 || notes[0] != "tracking consent given; by the person" {
+				t.Fatalf("tracking changes in the ledger: %q", notes)
+			}
 			if held, reason, _ := store.Suppressed(ctx, accounts[0].ID, tidings.MustParseAddress(person)); !held || reason != tidings.SuppressObjection {
 				t.Fatal("an objection must suppress the address")
 			}
