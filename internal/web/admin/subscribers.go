@@ -218,8 +218,8 @@ func (rq *request) createSubscriber() error {
 		if decl != nil {
 			// Confirmed under the declaration, with a ledger entry per list, in one transaction.
 			res, err = rq.Store.RequestSubscription(ctx, rq.Account.ID, tidings.SubscriptionRequest{Email: addr, Name: sub.Name,
-				TrackingConsent: sub.TrackingConsent, Lists: lists, Source: tidings.SourceAdmin, Evidence: rq.evidence(declarationNote(*decl)), Kind: tidings.LedgerImported,
-				RespectSuppression: true})
+				TrackingConsent: sub.TrackingConsent, Lists: lists, Source: tidings.SourceAdmin, Evidence: rq.evidence(declarationNote(*decl)),
+				Kind: tidings.LedgerImported, RespectSuppression: true})
 		} else {
 			// Without a declaration the person is asked, as a sign-up would be: the
 			// subscriptions wait for the link, and lapse with the request.
