@@ -333,10 +333,15 @@ type DomainStore interface {
 // record methods are the engine's: batches are leased, so that when a node dies its
 // batches are taken over after the lease expires.
 type CampaignStore interface {
+	// CreateCampaign stores a draft. A From address on a domain the account removed is
+	// a *ValidationError (domain_removed), checked in the write's transaction, so that
+	// a removal at the same time either sees the campaign or refuses it; that the domain
+	// is one of the account's at all is send.Check's.
 	CreateCampaign(ctx context.Context, accountID int64, c *Campaign) error
 	GetCampaign(ctx context.Context, accountID, id int64) (Campaign, error)
 	ListCampaigns(ctx context.Context, accountID int64, p Page) ([]Campaign, error)
-	// UpdateCampaign changes a draft or scheduled campaign's content and schedule.
+	// UpdateCampaign changes a draft or scheduled campaign's content and schedule; its
+	// From address is checked as CreateCampaign's.
 	UpdateCampaign(ctx context.Context, accountID int64, c *Campaign) error
 	DeleteCampaign(ctx context.Context, accountID, id int64) error
 	// SetCampaignStatus moves a campaign along its life; a move the life does not allow
