@@ -116,6 +116,10 @@ type TokenStore interface {
 type ListStore interface {
 	CreateList(ctx context.Context, accountID int64, l *List) error // ErrConflict on a duplicate name
 	GetList(ctx context.Context, accountID, id int64) (List, error)
+	// GetLists returns, in one look-up, the account's lists among ids, in ID order and
+	// each once; an ID that is no list of the account is left out (not an error). More
+	// than MaxPageSize IDs is a *ValidationError.
+	GetLists(ctx context.Context, accountID int64, ids []int64) ([]List, error)
 	ListLists(ctx context.Context, accountID int64, p Page) ([]List, error)
 	UpdateList(ctx context.Context, accountID int64, l *List) error
 	DeleteList(ctx context.Context, accountID, id int64) error
