@@ -104,7 +104,9 @@ func (s *Store) MarkPublicPageVerified(ctx context.Context, accountID int64, url
 // on its way: the campaigns first (FOR UPDATE, in ID order), so that the deletion waits
 // for the event groups, reports and send records holding one, or they find it gone;
 // then their deliveries, which an erasure deletes before it locks its subscriber; then
-// the subscribers (FOR UPDATE, in ID order, as event groups lock them). The deletion
+// the sending domains (FOR UPDATE), which a campaign being written locks before it
+// reads the account row; then the subscribers (FOR UPDATE, in ID order, as event
+// groups lock them). The deletion
 // used to delete the account row first and the rest by cascade, and deadlocked with an
 // event group or a report that held the campaign and then read the account row.
 func (s *Store) DeleteAccount(ctx context.Context, id int64) error {
@@ -120,6 +122,7 @@ func (s *Store) DeleteAccount(ctx context.Context, id int64) error {
 		}
 		steps = append(steps,
 			`DELETE FROM campaigns WHERE account_id = $1`, // and their batches and stats
+			`SELECT id FROM sending_domains WHERE account_id = $1 ORDER BY id`+s.engine.forUpdate(),
 			`SELECT id FROM subscribers WHERE account_id = $1 ORDER BY id`+s.engine.forUpdate(),
 			`DELETE FROM list_counts WHERE list_id IN `+lists,
 			`DELETE FROM list_daily WHERE list_id IN `+lists,

@@ -86,6 +86,36 @@ func checkLists(ctx context.Context, tx *sql.Tx, accountID int64, lists []int64)
 	return nil
 }
 
+// checkFromDomain refuses a From address on a domain the account has removed (or the
+// operator moved away), and keeps a current sending domain of the account from being
+// removed until the campaign is stored: the row is locked FOR SHARE on PostgreSQL
+// (SHARE, not KEY SHARE, so that any UPDATE of removed_at waits), and the removal
+// locks it FOR UPDATE before it looks for campaigns that send from it (retireDomain).
+// Whichever goes second sees the other's work. A domain the account never had is left
+// to send.Check, which every caller runs first: a domain it found the account's keeps
+// the account's row (removed or not) for good, so the race is closed here.
+func (s *Store) checkFromDomain(ctx context.Context, tx *sql.Tx, accountID int64, from string) error {
+	a, err := tidings.ParseAddress(from)
+	if err != nil {
+		return err // Validate has already refused it
+	}
+	// One row per account and domain (a unique key): the account's own, or none.
+	var removed sql.NullInt64
+	err = tx.QueryRowContext(ctx, `SELECT removed_at FROM sending_domains WHERE account_id = $1 AND domain = $2`+s.engine.forShare(),
+		accountID, a.Domain).Scan(&removed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if removed.Valid {
+		return tidings.Invalid("from_address", "domain_removed", "%s is no longer one of the account's sending domains (it was removed); choose another From address or add the domain again",
+			a.Domain)
+	}
+	return nil
+}
+
 func (s *Store) CreateCampaign(ctx context.Context, accountID int64, c *tidings.Campaign) error {
 	c.Status = tidings.CampaignDraft
 	c.Normalize()
@@ -95,6 +125,9 @@ func (s *Store) CreateCampaign(ctx context.Context, accountID int64, c *tidings.
 	now := s.stamp()
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		if err := checkLists(ctx, tx, accountID, c.Lists); err != nil {
+			return err
+		}
+		if err := s.checkFromDomain(ctx, tx, accountID, c.FromAddress); err != nil {
 			return err
 		}
 		err := tx.QueryRowContext(ctx, `
@@ -146,6 +179,9 @@ func (s *Store) UpdateCampaign(ctx context.Context, accountID int64, c *tidings.
 			return tidings.Invalid("scheduled_at", "in_the_past", "the scheduled time has passed; choose a later time or send now")
 		}
 		if err := checkLists(ctx, tx, accountID, c.Lists); err != nil {
+			return err
+		}
+		if err := s.checkFromDomain(ctx, tx, accountID, c.FromAddress); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `

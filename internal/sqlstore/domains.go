@@ -198,7 +198,10 @@ func (s *Store) MoveSendingDomain(ctx context.Context, domain string, toAccountI
 // retireDomain marks the account's domain removed and retires its keys, unless a
 // campaign not yet sent or cancelled sends from it: it would go out unsigned, from a
 // domain the account no longer holds (perhaps another account's by then). Drafts count
-// too: moving one to sending does not check its From domain again.
+// too: moving one to sending does not check its From domain again. The caller has
+// locked the domain's row FOR UPDATE: a campaign being written to send from it holds
+// the row (checkFromDomain) and is seen here once it commits, or waits and then finds
+// the domain removed.
 func (s *Store) retireDomain(ctx context.Context, tx *sql.Tx, accountID, domainID int64, domain string, now time.Time) error {
 	rows, err := tx.QueryContext(ctx, `SELECT id, name, status, from_address FROM campaigns
 		WHERE account_id = $1 AND status IN ('draft', 'scheduled', 'sending', 'paused') ORDER BY id`, accountID)

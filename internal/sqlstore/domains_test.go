@@ -250,6 +250,23 @@ func TestRemoveAndMoveSendingDomain(t *testing.T) {
 				t.Fatalf("B sees A's removed domain: %+v", ds)
 			}
 			proofVerifies("after the removal")
+			// No campaign sends from it now: new or edited, the store refuses it, inside
+			// the write's transaction (the forms' check reads the domains before it).
+			fresh := tidings.Campaign{Name: "Late", Subject: "S", FromAddress: "news@" + dom, HTML: "<p>x</p>", Lists: []int64{l.ID}}
+			if v, ok := tidings.AsValidation(s.CreateCampaign(ctx, a.ID, &fresh)); !ok || v.Code != "domain_removed" || v.Field != "from_address" {
+				t.Fatal("a new campaign on a removed domain: no domain_removed")
+			}
+			fresh.FromAddress = "news@elsewhere.example"
+			if err := s.CreateCampaign(ctx, a.ID, &fresh); err != nil {
+				t.Fatal(err)
+			}
+			fresh.FromAddress = "news@" + dom
+			if v, ok := tidings.AsValidation(s.UpdateCampaign(ctx, a.ID, &fresh)); !ok || v.Code != "domain_removed" {
+				t.Fatal("a campaign edited onto a removed domain: no domain_removed")
+			}
+			if err := s.DeleteCampaign(ctx, a.ID, fresh.ID); err != nil {
+				t.Fatal(err)
+			}
 
 			// The domain is free: B takes it, but not with a selector A used on it.
 			err = s.AddDKIMKeys(ctx, b.ID, dom, gen("a1")...)

@@ -38,6 +38,26 @@ func (s *Store) GetList(ctx context.Context, accountID, id int64) (tidings.List,
 		`SELECT `+listCols+` FROM lists WHERE account_id = $1 AND id = $2`, accountID, id))
 }
 
+func (s *Store) GetLists(ctx context.Context, accountID int64, ids []int64) ([]tidings.List, error) {
+	if len(ids) > tidings.MaxPageSize {
+		return nil, tidings.Invalid("ids", "too_many", "at most %d lists at once", tidings.MaxPageSize)
+	}
+	if len(ids) == 0 {
+		return []tidings.List{}, nil
+	}
+	args := make([]any, 0, len(ids)+1)
+	args = append(args, accountID)
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+listCols+` FROM lists WHERE account_id = `+s.engine.param(1)+` AND id IN (`+s.engine.inList(len(ids), 2)+`) ORDER BY id`,
+		args...)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanList)
+}
+
 func (s *Store) ListLists(ctx context.Context, accountID int64, p tidings.Page) ([]tidings.List, error) {
 	p = p.Clamp()
 	rows, err := s.r.QueryContext(ctx, `

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidings/tidings/internal/postman"
 	"github.com/tidings/tidings/internal/sqlstore"
 	"github.com/tidings/tidings/internal/storetest"
 	"github.com/tidings/tidings/internal/testdb"
@@ -603,5 +604,160 @@ func TestConfirmationQueuesBehindAnEdit(t *testing.T) {
 	got, err := s.GetSubscriber(ctx, a.ID, subs[0].ID)
 	if err != nil || got.Name != "New Name" {
 		t.Fatalf("after the confirmation: %+v, %v", got, err)
+	}
+}
+
+// domainAccount makes an account that sends from one domain (an Ed25519 key, quick to
+// make), with a list, and returns the domain's ID.
+func domainAccount(t *testing.T, s *sqlstore.Store, domain string) (tidings.Account, tidings.List, int64) {
+	t.Helper()
+	ctx := context.Background()
+	a := tidings.Account{PostalAddress: "1 Example Street, Exampletown", Name: "Shop", ContactEmail: "dpo@shop.example"}
+	if err := s.CreateAccount(ctx, &a); err != nil {
+		t.Fatal(err)
+	}
+	k, err := postman.NewDKIMKey("ed25519", "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddDKIMKeys(ctx, a.ID, domain, &k); err != nil {
+		t.Fatal(err)
+	}
+	l := tidings.NewList("news")
+	if err := s.CreateList(ctx, a.ID, &l); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := s.SendingDomains(ctx, a.ID)
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("sending domains: %+v, %v", ds, err)
+	}
+	return a, l, ds[0].ID
+}
+
+// TestDomainRemovalRacesCampaignWrite: a campaign is stored with its From address on a
+// sending domain while the domain is removed (or moved to another account). The removal
+// looked for campaigns sending from the domain without a lock that a campaign's write
+// took, so a campaign stored just after that look kept a domain that was gone (its
+// mail unsigned, or signed as another account's). Now the one that comes second waits:
+// a removal that went first leaves the campaign refused (domain_removed), a campaign
+// that went first leaves the removal refused (domain_in_use). The first is held by a
+// lock of the test's on a row it needs after it has taken the domain's: the removal at
+// the domain's keys (which it retires after its look), the new campaign at its account
+// row (which its insert reads).
+func TestDomainRemovalRacesCampaignWrite(t *testing.T) {
+	const dom = "news.shop.example"
+	for _, tc := range []struct{ first, removal, write string }{
+		{"removal", "remove", "create"},
+		{"removal", "remove", "update"},
+		{"removal", "move", "create"},
+		{"removal", "move", "update"},
+		{"campaign", "remove", "create"},
+		{"campaign", "move", "create"},
+	} {
+		t.Run(tc.first+" first/"+tc.removal+"/"+tc.write, func(t *testing.T) {
+			if !postgres(t) {
+				return
+			}
+			s := testdb.Open(t, sqlstore.Postgres)
+			ctx := context.Background()
+			a, l, domainID := domainAccount(t, s, dom)
+			b := tidings.Account{PostalAddress: "2 Example Street, Exampletown", Name: "Other", ContactEmail: "dpo@other.example"}
+			if err := s.CreateAccount(ctx, &b); err != nil {
+				t.Fatal(err)
+			}
+			c := tidings.Campaign{Name: "Weekly", Subject: "S", FromAddress: "news@elsewhere.example", HTML: "<p>x</p>", Lists: []int64{l.ID}}
+			if tc.write == "update" {
+				if err := s.CreateCampaign(ctx, a.ID, &c); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c.FromAddress = "news@" + dom
+			write := func() error {
+				if tc.write == "update" {
+					return s.UpdateCampaign(ctx, a.ID, &c)
+				}
+				return s.CreateCampaign(ctx, a.ID, &c)
+			}
+			remove := func() error {
+				if tc.removal == "move" {
+					k, err := postman.NewDKIMKey("ed25519", "s2")
+					if err != nil {
+						return err
+					}
+					_, err = s.MoveSendingDomain(ctx, dom, b.ID, &k)
+					return err
+				}
+				return s.RemoveSendingDomain(ctx, a.ID, domainID)
+			}
+			var h *holder
+			firstJob, secondJob := remove, write
+			if tc.first == "removal" {
+				h = hold(t, s.DB(), `SELECT 1 FROM dkim_keys WHERE domain_id = $1 FOR SHARE`, domainID)
+			} else {
+				h = hold(t, s.DB(), `SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE`, a.ID)
+				firstJob, secondJob = write, remove
+			}
+			firstDone, firstErr := run(firstJob)
+			if !h.await(t, s.DB(), 1, firstDone) {
+				t.Fatalf("the %s never waited for the test's lock", tc.first)
+			}
+			secondDone, secondErr := run(secondJob)
+			if !h.await(t, s.DB(), 2, secondDone) {
+				t.Fatal("the second neither finished nor waited")
+			}
+			if err := h.tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			<-firstDone
+			<-secondDone
+			if *firstErr != nil {
+				t.Fatalf("the %s, first: %v", tc.first, *firstErr)
+			}
+			want := "domain_removed"
+			if tc.first == "campaign" {
+				want = "domain_in_use"
+			}
+			if v, ok := tidings.AsValidation(*secondErr); !ok || v.Code != want {
+				t.Fatalf("the second: %v, want %s", *secondErr, want)
+			}
+			removed := count(t, s, `SELECT COUNT(*) FROM sending_domains WHERE id = $1 AND removed_at IS NOT NULL`, domainID)
+			sending := count(t, s, `SELECT COUNT(*) FROM campaigns WHERE account_id = $1 AND from_address = $2`, a.ID, "news@"+dom)
+			if removed+sending != 1 {
+				t.Fatalf("domain removed: %d; campaigns sending from it: %d; want one or the other", removed, sending)
+			}
+		})
+	}
+}
+
+// TestAccountDeletedUnderCampaignWrite: a campaign being stored holds its From domain
+// (FOR SHARE) and then reads its account row (the insert's foreign key) while the
+// account is deleted. The deletion used to delete the account row first and the
+// domain by cascade after: each waited for the other (40P01). Now it locks the domain
+// before the account row and waits. The test's transaction is the campaign's write.
+func TestAccountDeletedUnderCampaignWrite(t *testing.T) {
+	if !postgres(t) {
+		return
+	}
+	s := testdb.Open(t, sqlstore.Postgres)
+	ctx := context.Background()
+	a, l, domainID := domainAccount(t, s, "news.shop.example")
+	h := hold(t, s.DB(), `SELECT 1 FROM sending_domains WHERE id = $1 FOR SHARE`, domainID)
+	delDone, delErr := run(func() error { return s.DeleteAccount(ctx, a.ID) })
+	if !h.await(t, s.DB(), 1, delDone) {
+		t.Fatal("the deletion neither finished nor waited")
+	}
+	if _, err := h.tx.ExecContext(ctx, `INSERT INTO campaigns (account_id, name, subject, from_address, lists, status, created_at, updated_at)
+		VALUES ($1, 'c', 's', 'news@news.shop.example', $2, 'draft', 1, 1)`, a.ID, fmt.Sprint(l.ID)); err != nil {
+		t.Fatalf("the campaign's insert: %v", err)
+	}
+	if err := h.tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	<-delDone
+	if *delErr != nil {
+		t.Fatalf("DeleteAccount: %v", *delErr)
+	}
+	if left := accountLeftovers(t, s, a.ID, []int64{l.ID}, nil); len(left) > 0 {
+		t.Fatalf("rows of the deleted account left: %v", left)
 	}
 }

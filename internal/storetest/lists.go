@@ -41,9 +41,25 @@ func testLists(t *testing.T, s tidings.Store) {
 	if len(all) != 2 || all[0].ID != l.ID || all[1].ID != second.ID {
 		t.Fatalf("ListLists = %+v", all)
 	}
+	// Several at once: in ID order, each once, unknown IDs left out.
+	some, err := s.GetLists(ctx, a.ID, []int64{second.ID, 999999, l.ID, second.ID})
+	noErr(t, "GetLists", err)
+	if len(some) != 2 || some[0].ID != l.ID || some[1].ID != second.ID || some[0].Purpose != "Our weekly news" || some[1].AccountID != a.ID {
+		t.Fatalf("GetLists = %+v", some)
+	}
+	none, err := s.GetLists(ctx, a.ID, nil)
+	noErr(t, "GetLists(none)", err)
+	if none == nil || len(none) != 0 {
+		t.Fatalf("GetLists(none) = %#v, want an empty slice", none)
+	}
+	_, err = s.GetLists(ctx, a.ID, make([]int64, tidings.MaxPageSize+1))
+	wantValidation(t, "GetLists(too many)", err, "ids")
 	noErr(t, "DeleteList", s.DeleteList(ctx, a.ID, l.ID))
 	_, err = s.GetList(ctx, a.ID, l.ID)
 	wantErr(t, "GetList(deleted)", err, tidings.ErrNotFound)
+	if some, _ := s.GetLists(ctx, a.ID, []int64{l.ID, second.ID}); len(some) != 1 || some[0].ID != second.ID {
+		t.Fatalf("GetLists after a deletion = %+v", some)
+	}
 }
 
 func testListsIsolation(t *testing.T, s tidings.Store) {
@@ -55,6 +71,15 @@ func testListsIsolation(t *testing.T, s tidings.Store) {
 	noErr(t, "ListLists(b)", err)
 	if len(lists) != 0 {
 		t.Fatalf("account B lists %+v", lists)
+	}
+	bl := mustList(t, s, b.ID)
+	lists, err = s.GetLists(ctx, b.ID, []int64{l.ID, bl.ID})
+	noErr(t, "GetLists(b, a's and b's)", err)
+	if len(lists) != 1 || lists[0].ID != bl.ID {
+		t.Fatalf("GetLists(b, a's and b's list) = %+v, want b's alone", lists)
+	}
+	if lists, _ := s.GetLists(ctx, a.ID, []int64{bl.ID}); len(lists) != 0 {
+		t.Fatalf("GetLists(a, b's list) = %+v", lists)
 	}
 	hijack := l
 	hijack.Name = "hijacked"

@@ -116,6 +116,10 @@ type TokenStore interface {
 type ListStore interface {
 	CreateList(ctx context.Context, accountID int64, l *List) error // ErrConflict on a duplicate name
 	GetList(ctx context.Context, accountID, id int64) (List, error)
+	// GetLists returns, in one look-up, the account's lists among ids, in ID order and
+	// each once; an ID that is no list of the account is left out (not an error). More
+	// than MaxPageSize IDs is a *ValidationError.
+	GetLists(ctx context.Context, accountID int64, ids []int64) ([]List, error)
 	ListLists(ctx context.Context, accountID int64, p Page) ([]List, error)
 	UpdateList(ctx context.Context, accountID int64, l *List) error
 	DeleteList(ctx context.Context, accountID, id int64) error
@@ -335,10 +339,15 @@ type DomainStore interface {
 // record methods are the engine's: batches are leased, so that when a node dies its
 // batches are taken over after the lease expires.
 type CampaignStore interface {
+	// CreateCampaign stores a draft. A From address on a domain the account removed is
+	// a *ValidationError (domain_removed), checked in the write's transaction, so that
+	// a removal at the same time either sees the campaign or refuses it; that the domain
+	// is one of the account's at all is send.Check's.
 	CreateCampaign(ctx context.Context, accountID int64, c *Campaign) error
 	GetCampaign(ctx context.Context, accountID, id int64) (Campaign, error)
 	ListCampaigns(ctx context.Context, accountID int64, p Page) ([]Campaign, error)
-	// UpdateCampaign changes a draft or scheduled campaign's content and schedule.
+	// UpdateCampaign changes a draft or scheduled campaign's content and schedule; its
+	// From address is checked as CreateCampaign's.
 	UpdateCampaign(ctx context.Context, accountID int64, c *Campaign) error
 	DeleteCampaign(ctx context.Context, accountID, id int64) error
 	// SetCampaignStatus moves a campaign along its life; a move the life does not allow

@@ -48,6 +48,9 @@ type Deps struct {
 	// be used to flood someone with confirmation mails; nil uses the default (3 at once,
 	// then one every 10 minutes).
 	AddressLimit *ratelimit.Limiter
+	// ViewLimit limits views of hosted subscribe pages per client (clientip.Key), each
+	// a few look-ups; nil uses the default (60 at once, then one a second).
+	ViewLimit *ratelimit.Limiter
 }
 
 type server struct {
@@ -79,6 +82,9 @@ func Routes(mux *http.ServeMux, d Deps) {
 	}
 	if d.AddressLimit == nil {
 		d.AddressLimit = ratelimit.New(10*time.Minute, 3)
+	}
+	if d.ViewLimit == nil {
+		d.ViewLimit = ratelimit.New(time.Second, 60)
 	}
 	s := &server{d}
 	mux.HandleFunc("GET /s/{list}", s.subscribeForm)
@@ -127,23 +133,65 @@ type messagePage struct {
 // subscribeForm shows the hosted page; ?also=token,token (consent.AlsoQuery) offers more
 // lists of the account.
 func (s *server) subscribeForm(w http.ResponseWriter, r *http.Request) {
+	if !s.ViewLimit.Allow(clientip.Key(s.ClientIP.IP(r))) {
+		w.Header().Set("Retry-After", "60")
+		s.message(w, http.StatusTooManyRequests, "Too many requests", "Too many pages from your network; please try again in a minute.")
+		return
+	}
 	p, status := s.loadForm(r)
 	if status != http.StatusOK {
 		s.message(w, status, "Form not found", "This subscribe form does not exist. Check the link you followed.")
 		return
 	}
-	if err := s.offer(r, &p, nil); err != nil {
+	query := linkAlso(r)
+	found, err := s.lookUp(r.Context(), p, query)
+	if err != nil {
 		s.Log.Error("subscribe form: more lists", "account_id", p.Account.ID, "err", err)
 		s.message(w, http.StatusServiceUnavailable, "Something went wrong", "This form cannot be shown just now. Please try again later.")
 		return
 	}
+	s.offer(&p, found, query, nil)
 	s.render(w, http.StatusOK, "subscribe.html", p)
 }
 
+// linkAlso returns the form tokens the page's link names (?also=), no more than a
+// sign-up may name (alsoLists).
+func linkAlso(r *http.Request) []string {
+	query := consent.SplitAlso(r.URL.Query()["also"])
+	return query[:min(len(query), maxAlso)]
+}
+
+// lookUp fetches the lists of the form's account that tokens name, other than the
+// form's own, in one query (GetLists): a request's only look-up of further lists, for
+// both the page it shows and the sign-up it checks. At most a link's and a post's
+// worth of tokens (2 × maxAlso), so a request costs the same however many it names.
+func (s *server) lookUp(ctx context.Context, p formPage, tokens []string) (map[int64]tidings.List, error) {
+	var ids []int64
+	for _, t := range tokens {
+		accountID, listID, ok := s.Consent.ParseListToken(t)
+		if ok && accountID == p.Account.ID && listID != p.List.ID && !slices.Contains(ids, listID) {
+			ids = append(ids, listID)
+		}
+	}
+	found := map[int64]tidings.List{}
+	if len(ids) == 0 {
+		return found, nil
+	}
+	lists, err := s.Store.GetLists(ctx, p.Account.ID, ids)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range lists {
+		found[l.ID] = l
+	}
+	return found, nil
+}
+
 // offer fills in the lists the page offers besides its own: those its link names
-// (?also=), then any others the person ticked (a form embedded elsewhere offers its
-// own), those ticked marked so. The action keeps the link's choice, so that the page
-// shown again after an error offers the same lists.
+// (query), then any others the person ticked (a form embedded elsewhere offers its
+// own), those ticked marked so; found holds the lists looked up (lookUp). The action
+// keeps the link's choice, so that the page shown again after an error offers the same
+// lists.
 //
 // A token of the link that names no list of the page's account (forged, another
 // account's, or a list deleted since the link was shared) is left out, not refused:
@@ -152,14 +200,9 @@ func (s *server) subscribeForm(w http.ResponseWriter, r *http.Request) {
 // so the page says nothing about other accounts' lists. The admin page builds these
 // links from the account's own lists only. A post that names such a list is refused
 // (alsoLists), with nothing stored.
-func (s *server) offer(r *http.Request, p *formPage, ticked []string) error {
-	// Each token costs a look-up: no more than a sign-up may name (alsoLists).
-	query := consent.SplitAlso(r.URL.Query()["also"])
-	query, ticked = query[:min(len(query), maxAlso)], ticked[:min(len(ticked), maxAlso)]
-	lists, _, err := s.otherLists(r.Context(), *p, slices.Concat(query, ticked))
-	if err != nil {
-		return err
-	}
+func (s *server) offer(p *formPage, found map[int64]tidings.List, query, ticked []string) {
+	ticked = ticked[:min(len(ticked), maxAlso)]
+	lists, _ := s.otherLists(*p, found, slices.Concat(query, ticked))
 	offered := s.Consent.AlsoLists(lists)
 	p.Also = make([]offer, len(offered))
 	var shown []consent.AlsoList
@@ -170,7 +213,6 @@ func (s *server) offer(r *http.Request, p *formPage, ticked []string) error {
 		}
 	}
 	p.Action += consent.AlsoQuery(shown)
-	return nil
 }
 
 func (s *server) loadForm(r *http.Request) (formPage, int) {
@@ -239,26 +281,28 @@ func (s *server) subscribe(w http.ResponseWriter, r *http.Request) {
 	}
 	in, err := readInput(w, r, asJSON)
 	p.Email, p.Name, p.Tracking = in.Email, in.Name, in.TrackingConsent
+	// One look-up for the lists the page offers (a form's post) and those ticked.
+	var query []string
+	if !asJSON {
+		query = linkAlso(r)
+	}
+	found, lookErr := s.lookUp(r.Context(), p, slices.Concat(query, in.Also[:min(len(in.Also), maxAlso)]))
+	if lookErr != nil && (!asJSON || err == nil) {
+		s.Log.Error("subscribe: more lists", "account_id", p.Account.ID, "err", lookErr)
+		s.fail(w, asJSON, http.StatusServiceUnavailable, "unavailable", "", "We could not complete your sign-up just now. Please try again later.", formPage{})
+		return
+	}
 	if !asJSON {
 		// The page is shown again on an error: with the lists it offered, as ticked.
-		if err := s.offer(r, &p, in.Also); err != nil {
-			s.Log.Error("subscribe: more lists", "account_id", p.Account.ID, "err", err)
-			s.fail(w, asJSON, http.StatusServiceUnavailable, "unavailable", "", "We could not complete your sign-up just now. Please try again later.", formPage{})
-			return
-		}
+		s.offer(&p, found, query, in.Also)
 	}
 	if err != nil {
 		s.fail(w, asJSON, http.StatusBadRequest, "invalid_request", "", err.Error(), p)
 		return
 	}
-	lists, doubleOptIn, err := s.alsoLists(r.Context(), p, in.Also)
+	lists, doubleOptIn, err := s.alsoLists(p, found, in.Also)
 	if v, ok := tidings.AsValidation(err); ok {
 		s.fail(w, asJSON, http.StatusUnprocessableEntity, v.Code, v.Field, v.Message, p)
-		return
-	}
-	if err != nil {
-		s.Log.Error("subscribe: more lists", "account_id", p.Account.ID, "err", err)
-		s.fail(w, asJSON, http.StatusServiceUnavailable, "unavailable", "", "We could not complete your sign-up just now. Please try again later.", p)
 		return
 	}
 	if in.Website != "" {
@@ -291,16 +335,14 @@ func (s *server) subscribe(w http.ResponseWriter, r *http.Request) {
 }
 
 // alsoLists returns the form's list and the further lists named by their tokens, all of
-// the form's account, and whether any of them asks for double opt-in. A token that names
-// no list of the account is a *tidings.ValidationError on "also".
-func (s *server) alsoLists(ctx context.Context, p formPage, tokens []string) ([]int64, bool, error) {
+// the form's account, and whether any of them asks for double opt-in; found holds the
+// lists looked up (lookUp). A token that names no list of the account is a
+// *tidings.ValidationError on "also".
+func (s *server) alsoLists(p formPage, found map[int64]tidings.List, tokens []string) ([]int64, bool, error) {
 	if len(tokens) > maxAlso {
 		return nil, false, tidings.Invalid("also", "too_many", "a sign-up can name at most %d more lists", maxAlso)
 	}
-	more, bad, err := s.otherLists(ctx, p, tokens)
-	if err != nil {
-		return nil, false, err
-	}
+	more, bad := s.otherLists(p, found, tokens)
 	if bad != nil {
 		return nil, false, bad
 	}
@@ -311,10 +353,10 @@ func (s *server) alsoLists(ctx context.Context, p formPage, tokens []string) ([]
 	return lists, doubleOptIn, nil
 }
 
-// otherLists looks up the lists of the form's account that tokens name, in their order,
-// each once and never the form's own. It skips a token that names no such list and
-// reports the first as bad, a validation error on "also"; err is a failed look-up.
-func (s *server) otherLists(ctx context.Context, p formPage, tokens []string) (lists []tidings.List, bad *tidings.ValidationError, err error) {
+// otherLists returns the lists of the form's account that tokens name, in their order,
+// each once and never the form's own, from those looked up (found). It skips a token
+// that names no such list and reports the first as bad, a validation error on "also".
+func (s *server) otherLists(p formPage, found map[int64]tidings.List, tokens []string) (lists []tidings.List, bad *tidings.ValidationError) {
 	seen := map[int64]bool{p.List.ID: true}
 	for _, t := range tokens {
 		accountID, listID, ok := s.Consent.ParseListToken(t)
@@ -326,17 +368,14 @@ func (s *server) otherLists(ctx context.Context, p formPage, tokens []string) (l
 			continue
 		}
 		seen[listID] = true
-		l, err := s.Store.GetList(ctx, accountID, listID)
-		if errors.Is(err, tidings.ErrNotFound) {
+		l, ok := found[listID]
+		if !ok {
 			bad = cmp.Or(bad, tidings.Invalid("also", "unknown_list", "one of the lists does not exist any more"))
 			continue
 		}
-		if err != nil {
-			return nil, nil, err
-		}
 		lists = append(lists, l)
 	}
-	return lists, bad, nil
+	return lists, bad
 }
 
 func sourceOf(asJSON bool) tidings.Source {

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	_ "github.com/emersion/go-message/charset"
@@ -438,6 +439,25 @@ func TestBotsAndLimits(t *testing.T) {
 	if codes[0] != 200 || codes[6] != http.StatusTooManyRequests {
 		t.Fatalf("rate limit: codes %v, want the default burst of 5 then 429", codes)
 	}
+	// Views of the page too, more loosely: a burst of 60 per client IP (then one a
+	// second), then refused.
+	for i := range 120 {
+		res, err := http.Get(limited.URL + form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if i < 60 && res.StatusCode != 200 {
+			t.Fatalf("view %d: %d, want the default burst of 60 first", i+1, res.StatusCode)
+		}
+		if res.StatusCode == http.StatusTooManyRequests {
+			if res.Header.Get("Retry-After") == "" {
+				t.Fatal("a refused view says nothing of when to come back")
+			}
+			return
+		}
+	}
+	t.Fatal("120 views of the page from one client, none refused")
 }
 
 // TestConfirmationMailStatesTheAccountsWindow: an account that deletes unconfirmed
@@ -645,4 +665,75 @@ func offered(page string) []string {
 		out = append(out, m[1])
 	}
 	return out
+}
+
+// lookups counts a store's look-ups of lists.
+type lookups struct {
+	tidings.Store
+	one, many atomic.Int64
+}
+
+func (l *lookups) GetList(ctx context.Context, accountID, id int64) (tidings.List, error) {
+	l.one.Add(1)
+	return l.Store.GetList(ctx, accountID, id)
+}
+
+func (l *lookups) GetLists(ctx context.Context, accountID int64, ids []int64) ([]tidings.List, error) {
+	l.many.Add(1)
+	return l.Store.GetLists(ctx, accountID, ids)
+}
+
+// TestHostedPageLooksUpListsOnce: however many lists a hosted page's link names (up to
+// 20 tokens) and a post ticks, a request looks them up once, in one query: a view used
+// to cost a look-up per token, and a post looked its ticked lists up twice (once for
+// the page shown again, once to check them).
+func TestHostedPageLooksUpListsOnce(t *testing.T) {
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			store := &lookups{Store: testdb.Open(t, engine)}
+			w := newWorld(t, store, true)
+			ctx := context.Background()
+			var tokens []string
+			for i := range 25 {
+				l := tidings.NewList(fmt.Sprint("More ", i))
+				if err := store.CreateList(ctx, w.acc.ID, &l); err != nil {
+					t.Fatal(err)
+				}
+				tokens = append(tokens, w.consent.ListToken(w.acc.ID, l.ID))
+			}
+			form := "/s/" + w.consent.ListToken(w.acc.ID, w.list.ID)
+			check := func(what string) {
+				t.Helper()
+				// The page's own list is a look-up of its own (GetList).
+				if one, many := store.one.Swap(0), store.many.Swap(0); one != 1 || many != 1 {
+					t.Fatalf("%s: %d single and %d batched list look-ups, want 1 and 1", what, one, many)
+				}
+			}
+			store.one.Store(0)
+			store.many.Store(0)
+			code, page := w.get(form + "?also=" + strings.Join(tokens, ","))
+			if code != 200 || len(offered(page)) != 20 {
+				t.Fatalf("view: %d, %d lists offered, want the first 20", code, len(offered(page)))
+			}
+			check("a view naming 25 lists")
+			// A post ticking 20 lists, one of them another account's: refused, and the page
+			// shown again with the link's lists and the ticked ones.
+			other := tidings.Account{Name: "Other", PostalAddress: "2 Other Road", ContactEmail: "dpo@other.example"}
+			if err := store.CreateAccount(ctx, &other); err != nil {
+				t.Fatal(err)
+			}
+			foreign := tidings.NewList("Not yours")
+			if err := store.CreateList(ctx, other.ID, &foreign); err != nil {
+				t.Fatal(err)
+			}
+			ticked := append(slices.Clone(tokens[6:25]), w.consent.ListToken(other.ID, foreign.ID))
+			store.one.Store(0)
+			store.many.Store(0)
+			code, page = w.post(form+"?also="+strings.Join(tokens[:20], ","), url.Values{"email": {"many@example.com"}, "also": ticked})
+			if code != http.StatusUnprocessableEntity || len(offered(page)) != 25 {
+				t.Fatalf("post: %d, %d lists offered, want 422 and 25\n%s", code, len(offered(page)), page)
+			}
+			check("a refused post")
+		})
+	}
 }
