@@ -65,3 +65,26 @@ func (s *Store) ImportWrites(ctx context.Context, accountID, listID int64, d tid
 	}
 	return time.Since(start), nil
 }
+
+// SetDeferIndexAfter changes the import size from which the persons' email index is
+// built again at the end (deferIndex), until the test ends.
+func SetDeferIndexAfter(t interface{ Cleanup(func()) }, n int64) {
+	old := deferIndexAfter
+	deferIndexAfter = n
+	t.Cleanup(func() { deferIndexAfter = old })
+}
+
+// SchemaSQL returns the CREATE statement of a table or index as the writer connection
+// sees it ("" if there is none), and whether that connection checks foreign keys.
+func (s *Store) SchemaSQL(ctx context.Context, name string) (sql string, foreignKeys bool, err error) {
+	err = s.w.QueryRowContext(ctx, `SELECT COALESCE((SELECT sql FROM sqlite_master WHERE name = $1), ''), foreign_keys FROM pragma_foreign_keys`, name).
+		Scan(&sql, &foreignKeys)
+	return sql, foreignKeys, err
+}
+
+// DuplicatePerson inserts a person with the lookup hash of addr, as no code path would
+// for a known address: the unique index's own test.
+func (s *Store) DuplicatePerson(ctx context.Context, addr string) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO persons (email_hash, created_at) VALUES ($1, 0)`, s.keys.Lookup(addr))
+	return translate(err)
+}
