@@ -198,11 +198,14 @@ func (im *importer) begin(ctx context.Context) error {
 //     import's every page, a million rows 2.5 s) into the database before returning.
 //     The Store's checkpointLoop does the same a moment later, off the import's path
 //     and without holding the write lock.
+//   - threads 2: a big import builds the persons' email index again at its end
+//     (deferIndex), and SQLite then sorts the hashes on two threads, not one.
 func (im *importer) sqliteSession(ctx context.Context) error {
 	set := []struct{ pragma, value string }{
 		{"foreign_keys", "OFF"},
 		{"cache_size", "-" + lit(importCacheKiB)},
 		{"wal_autocheckpoint", "0"},
+		{"threads", "2"},
 	}
 	for _, p := range set {
 		var was string

@@ -185,26 +185,46 @@ func (s *Store) newKeys(ctx context.Context, n int) ([]int64, []*keys.DataKey, e
 // keyChunk is the most keys one statement inserts: under both engines' parameter limits.
 const keyChunk = 500
 
-// insertKeysSQL inserts m keys and returns their IDs.
+// insertKeysSQL inserts m keys. On SQLite the caller numbers them (insertKeys); on
+// PostgreSQL the sequence does, and the statement returns the IDs with the keys.
 func (s *Store) insertKeysSQL(m int) string {
+	if s.engine == SQLite {
+		return `INSERT INTO person_keys (id, wrapped_key, created_at) VALUES ` + s.engine.values(m, "?", "?", "?")
+	}
 	return `INSERT INTO person_keys (wrapped_key, created_at) VALUES ` + s.engine.values(m, "?", "?") + ` RETURNING id, wrapped_key`
 }
 
 // insertKeys makes n data keys and inserts them in tx, a transaction of the key store.
 // prepared, if not nil, returns the statement of insertKeysSQL(m), prepared on s.kw.
+//
+// On SQLite the transaction is the key store's one writer, so the keys are numbered
+// here, from the largest ID on, as SQLite itself would: reading the IDs back with
+// RETURNING cost an import of a million new people a second.
 func (s *Store) insertKeys(ctx context.Context, tx *sql.Tx, n int, prepared func(m int) (*sql.Stmt, error)) ([]int64, []*keys.DataKey, error) {
 	ids, dks := make([]int64, 0, n), make([]*keys.DataKey, 0, n)
 	now := toDB(s.stamp())
+	var next int64 // SQLite: the next key's ID
+	if s.engine == SQLite {
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) + 1 FROM person_keys`).Scan(&next); err != nil {
+			return nil, nil, err
+		}
+	}
 	for done := 0; done < n; done += keyChunk {
 		m := min(keyChunk, n-done)
-		made := make(map[string]*keys.DataKey, m)
-		args := make([]any, 0, 2*m)
+		made := make(map[string]*keys.DataKey, m) // PostgreSQL: by wrapped key, to match what RETURNING returns
+		args := make([]any, 0, 3*m)
 		for range m {
 			dk, wrapped, err := s.keys.NewDataKey()
 			if err != nil {
 				return nil, nil, err
 			}
-			made[string(wrapped)] = dk
+			if next > 0 {
+				ids, dks = append(ids, next), append(dks, dk)
+				args = append(args, next)
+				next++
+			} else {
+				made[string(wrapped)] = dk
+			}
 			args = append(args, wrapped, now)
 		}
 		var rows *sql.Rows
@@ -219,9 +239,10 @@ func (s *Store) insertKeys(ctx context.Context, tx *sql.Tx, n int, prepared func
 			rows, err = tx.QueryContext(ctx, s.insertKeysSQL(m), args...)
 		}
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, translate(err)
 		}
-		// RETURNING does not promise the order of the VALUES: match by the wrapped key.
+		// PostgreSQL: RETURNING does not promise the order of the VALUES, hence the
+		// match by the wrapped key. SQLite's statement returns no rows.
 		for rows.Next() {
 			var id int64
 			var wrapped []byte
@@ -235,6 +256,9 @@ func (s *Store) insertKeys(ctx context.Context, tx *sql.Tx, n int, prepared func
 		if err := rows.Err(); err != nil {
 			return nil, nil, err
 		}
+	}
+	if len(ids) != n {
+		return nil, nil, fmt.Errorf("sqlstore: %d keys stored for %d made", len(ids), n)
 	}
 	return ids, dks, nil
 }
