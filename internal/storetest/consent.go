@@ -687,6 +687,81 @@ func testTrackingConsentInLedger(t *testing.T, s tidings.Store) {
 	}
 }
 
+// testConfirmationTracking: a confirmation gives the tracking consent its request asked
+// for, with a tracking-change entry by the person, if the subscriber did not have it;
+// a request without consent (an optional box left unticked, an import's or staff's
+// request) does not withdraw an earlier consent. Either way the ledger verifies.
+func testConfirmationTracking(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l1, l2, l3 := mustList(t, s, a.ID), mustList(t, s, a.ID), mustList(t, s, a.ID)
+	trackingNotes := func(subID int64) []string {
+		t.Helper()
+		hist, err := s.SubscriberLedger(ctx, a.ID, subID, tidings.Page{})
+		noErr(t, "SubscriberLedger", err)
+		var notes []string
+		for _, e := range hist {
+			if e.Kind != tidings.LedgerTrackingChange {
+				continue
+			}
+			ev, err := s.OpenEvidence(ctx, e)
+			noErr(t, "OpenEvidence", err)
+			if e.Source != tidings.SourceMail || ev.IP != "203.0.113.9" {
+				t.Fatalf("tracking change %+v, evidence %+v; want the confirmation's, from the mail link", e, ev)
+			}
+			notes = append(notes, ev.Note)
+		}
+		return notes
+	}
+	confirm := func(email string, list int64, tok string, tracking bool) tidings.Subscriber {
+		t.Helper()
+		req := request(email, []int64{list}, tidings.LedgerRequested, tok)
+		req.TrackingConsent = tracking
+		_, err := s.RequestSubscription(ctx, a.ID, req)
+		noErr(t, "RequestSubscription", err)
+		c, err := s.ConfirmSubscription(ctx, tokenHash(tok), tidings.Evidence{IP: "203.0.113.9"})
+		noErr(t, "ConfirmSubscription", err)
+		return c.Subscriber
+	}
+
+	// Consent given at sign-up stands through a confirmation that does not ask for it,
+	// and one that asks again records nothing new.
+	first, err := s.RequestSubscription(ctx, a.ID, func() tidings.SubscriptionRequest {
+		r := request("kept@confirm-tracking.example", []int64{l1.ID}, tidings.LedgerSingleOptIn, "")
+		r.TrackingConsent = true
+		return r
+	}())
+	noErr(t, "RequestSubscription(single opt-in)", err)
+	if sub := confirm("kept@confirm-tracking.example", l2.ID, "tok-ct-kept", false); !sub.TrackingConsent {
+		t.Fatal("a confirmation without tracking consent withdrew an earlier one")
+	}
+	if sub := confirm("kept@confirm-tracking.example", l3.ID, "tok-ct-again", true); !sub.TrackingConsent {
+		t.Fatal("consent lost")
+	}
+	if n := trackingNotes(first.Subscriber.ID); len(n) != 0 {
+		t.Fatalf("tracking changes %q; the consent never changed", n)
+	}
+
+	// A known subscriber without consent confirms a request that asks for it: given now,
+	// by the person, in the ledger.
+	other, err := s.RequestSubscription(ctx, a.ID, request("given@confirm-tracking.example", []int64{l1.ID}, tidings.LedgerSingleOptIn, ""))
+	noErr(t, "RequestSubscription(single opt-in)", err)
+	if other.Subscriber.TrackingConsent {
+		t.Fatal("consent without asking")
+	}
+	if sub := confirm("given@confirm-tracking.example", l2.ID, "tok-ct-given", true); !sub.TrackingConsent {
+		t.Fatal("the confirmed request's tracking consent was not given")
+	}
+	if n := trackingNotes(other.Subscriber.ID); len(n) != 1 || n[0] != "tracking consent given; by the person, confirming the request that asked for it" {
+		t.Fatalf("tracking changes %q; want the confirmation's", n)
+	}
+	if got, _ := s.GetSubscriber(ctx, a.ID, other.Subscriber.ID); !got.TrackingConsent {
+		t.Fatal("consent not stored")
+	}
+	if rep, err := consent.VerifyLedger(ctx, s, a.ID); err != nil || !rep.OK {
+		t.Fatalf("ledger: %+v, %v", rep, err)
+	}
+}
+
 // testExpireUnaskedUnconfirmed: an unconfirmed subscription that no request asks for
 // (how adds by the account holder were made before they asked the person) expires like
 // a request: nobody can confirm it. One a request waits for is the request's to expire.

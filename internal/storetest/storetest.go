@@ -51,6 +51,7 @@ func Run(t *testing.T, open Opener) {
 		{"ConcurrentSignUps", testConcurrentSignUps},
 		{"UnsubscribeOneListKeepsOtherRequest", testUnsubscribeOneListKeepsOtherRequest},
 		{"TrackingConsentInLedger", testTrackingConsentInLedger},
+		{"ConfirmationTracking", testConfirmationTracking},
 		{"UnsubscribeAndSuppression", testUnsubscribeAndSuppression},
 		{"UnsubscribeLists", testUnsubscribeLists},
 		{"DeletionRemembersUnsubscribe", testDeletionRemembersUnsubscribe},
