@@ -128,7 +128,8 @@ func (s *Store) RequestSubscription(ctx context.Context, accountID int64, req ti
 		// A double opt-in request changes nothing of a known subscriber until its link is
 		// used: anyone can type an address into a form. Its changes wait, sealed, beside it.
 		changes := tidings.Subscriber{Name: sub.Name, Attributes: sub.Attributes, TrackingConsent: sub.TrackingConsent}
-		if _, err := s.upsertSubscriber(ctx, tx, &sub, dk, now, !doubleOptIn); err != nil {
+		given, err := s.upsertSubscriber(ctx, tx, &sub, dk, now, !doubleOptIn)
+		if err != nil {
 			return err
 		}
 		status := tidings.SubConfirmed
@@ -161,13 +162,20 @@ func (s *Store) RequestSubscription(ctx context.Context, accountID int64, req ti
 		}
 		ev := req.Evidence
 		ev.Time = now
-		if req.TrackingConsent {
-			// Consent to tracking is a consent too: the sign-up's evidence records it.
-			if ev.Note != "" {
-				ev.Note += "; "
-			}
-			ev.Note += "tracking consent given"
+		// Consent to tracking is a consent too: the sign-up's evidence records it when
+		// it gives it, not again for someone who has it (staff adding them to a list).
+		// A known subscriber's double opt-in request gives it only at confirmation.
+		tracking := ""
+		switch {
+		case given:
+			tracking = "tracking consent given"
+		case req.TrackingConsent && doubleOptIn:
+			tracking = "tracking consent asked for"
 		}
+		if tracking != "" && ev.Note != "" {
+			ev.Note += "; "
+		}
+		ev.Note += tracking
 		for i, listID := range req.Lists {
 			e := tidings.LedgerEntry{AccountID: accountID, Time: now, Kind: kind, PersonID: pid, ListID: listID,
 				Source: req.Source, TextVersion: textVersion, TextSHA256: textHash}

@@ -762,6 +762,53 @@ func testConfirmationTracking(t *testing.T, s tidings.Store) {
 	}
 }
 
+// testTrackingNoteOnChange: a sign-up's or add's entry says "tracking consent given"
+// when it gives the consent, not when the subscriber has it already; an add without
+// consent leaves it standing. A known subscriber's double opt-in request says the
+// consent was asked for: it is given at confirmation (testConfirmationTracking).
+func testTrackingNoteOnChange(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l1, l2, l3, l4 := mustList(t, s, a.ID), mustList(t, s, a.ID), mustList(t, s, a.ID), mustList(t, s, a.ID)
+	add := func(email string, list int64, kind tidings.LedgerKind, tracking bool) (tidings.Subscriber, string) {
+		t.Helper()
+		req := request(email, []int64{list}, kind, fmt.Sprintf("tok-note-%d", list))
+		req.TrackingConsent, req.Source, req.Evidence.Note = tracking, tidings.SourceAdmin, "by staff"
+		res, err := s.RequestSubscription(ctx, a.ID, req)
+		noErr(t, "RequestSubscription", err)
+		entries, err := s.LedgerEntries(ctx, a.ID, res.LedgerSeq-1, 1)
+		noErr(t, "LedgerEntries", err)
+		ev, err := s.OpenEvidence(ctx, entries[0])
+		noErr(t, "OpenEvidence", err)
+		got, err := s.GetSubscriber(ctx, a.ID, res.Subscriber.ID)
+		noErr(t, "GetSubscriber", err)
+		return got, ev.Note
+	}
+	const email = "noted@tracking-note.example"
+	for i, step := range []struct {
+		list     int64
+		kind     tidings.LedgerKind
+		tracking bool
+		want     bool
+		note     string
+	}{
+		{l1.ID, tidings.LedgerImported, false, false, "by staff"},
+		{l2.ID, tidings.LedgerImported, true, true, "by staff; tracking consent given"},
+		{l3.ID, tidings.LedgerImported, true, true, "by staff"},  // has it: not again
+		{l4.ID, tidings.LedgerImported, false, true, "by staff"}, // an add without it does not withdraw it
+	} {
+		got, note := add(email, step.list, step.kind, step.tracking)
+		if got.TrackingConsent != step.want || note != step.note {
+			t.Fatalf("step %d: tracking %v, note %q; want %v, %q", i, got.TrackingConsent, note, step.want, step.note)
+		}
+	}
+	if _, note := add(email, l1.ID, tidings.LedgerRequested, true); note != "by staff; tracking consent asked for" {
+		t.Fatalf("a known subscriber's request: note %q", note)
+	}
+	if rep, err := consent.VerifyLedger(ctx, s, a.ID); err != nil || !rep.OK {
+		t.Fatalf("ledger: %+v, %v", rep, err)
+	}
+}
+
 // testExpireUnaskedUnconfirmed: an unconfirmed subscription that no request asks for
 // (how adds by the account holder were made before they asked the person) expires like
 // a request: nobody can confirm it. One a request waits for is the request's to expire.

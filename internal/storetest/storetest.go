@@ -52,6 +52,7 @@ func Run(t *testing.T, open Opener) {
 		{"UnsubscribeOneListKeepsOtherRequest", testUnsubscribeOneListKeepsOtherRequest},
 		{"TrackingConsentInLedger", testTrackingConsentInLedger},
 		{"ConfirmationTracking", testConfirmationTracking},
+		{"TrackingNoteOnChange", testTrackingNoteOnChange},
 		{"UnsubscribeAndSuppression", testUnsubscribeAndSuppression},
 		{"UnsubscribeLists", testUnsubscribeLists},
 		{"DeletionRemembersUnsubscribe", testDeletionRemembersUnsubscribe},
