@@ -228,7 +228,7 @@ type pendingChanges struct {
 // earlier one: the box is optional, an import's or staff's request does not ask, and
 // the confirmation mail does not mention tracking, so none of them is the person's
 // choice to withdraw. Their latest explicit choice stands, provable by its ledger entry;
-// they withdraw it in the portal, which the ledger records (setTracking).
+// it is withdrawn by an explicit change (portal, edit), which the ledger records.
 func (s *Store) upsertSubscriber(ctx context.Context, tx *sql.Tx, sub *tidings.Subscriber, dk *keys.DataKey, now time.Time, update bool) (given bool, err error) {
 	var id int64
 	var had bool
