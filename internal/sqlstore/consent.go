@@ -400,7 +400,7 @@ type pending struct {
 	id, accountID, subscriberID, personID int64
 	lists                                 []int64
 	textVersion                           int
-	expires                               int64
+	created, expires                      int64
 	changes                               []byte // sealed pendingChanges, or nil
 	dk                                    *keys.DataKey
 }
@@ -410,9 +410,9 @@ func (s *Store) loadPending(ctx context.Context, tx *sql.Tx, tokenHash []byte) (
 	var lists string
 	var wrapped []byte
 	err := tx.QueryRowContext(ctx, `
-		SELECT c.id, c.account_id, c.subscriber_id, c.lists, c.text_version, c.expires_at, c.changes_sealed, s.person_id, k.wrapped_key
+		SELECT c.id, c.account_id, c.subscriber_id, c.lists, c.text_version, c.created_at, c.expires_at, c.changes_sealed, s.person_id, k.wrapped_key
 		FROM pending_confirmations c JOIN subscribers s ON s.id = c.subscriber_id JOIN persons p ON p.id = s.person_id JOIN person_keys k ON k.id = p.key_id
-		WHERE c.token_hash = $1`, tokenHash).Scan(&p.id, &p.accountID, &p.subscriberID, &lists, &p.textVersion, &p.expires, &p.changes, &p.personID, &wrapped)
+		WHERE c.token_hash = $1`, tokenHash).Scan(&p.id, &p.accountID, &p.subscriberID, &lists, &p.textVersion, &p.created, &p.expires, &p.changes, &p.personID, &wrapped)
 	if err != nil {
 		return p, translate(err)
 	}
@@ -495,6 +495,17 @@ func (s *Store) ConfirmSubscription(ctx context.Context, tokenHash []byte, ev ti
 			var ch pendingChanges
 			if err := json.Unmarshal(raw, &ch); err != nil {
 				return err
+			}
+			if ch.TrackingConsent {
+				// A tracking change recorded since the request (the person's in the portal,
+				// or an edit) is a later explicit choice than the request's: it stands. Of
+				// a change in the request's microsecond, this says it came later.
+				var later bool
+				if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM ledger WHERE person_id = $1 AND account_id = $2
+					AND kind = $3 AND created_at >= $4)`, p.personID, p.accountID, string(tidings.LedgerTrackingChange), p.created).Scan(&later); err != nil {
+					return err
+				}
+				ch.TrackingConsent = !later
 			}
 			sub := tidings.Subscriber{AccountID: p.accountID, PersonID: p.personID, Name: ch.Name, Attributes: ch.Attributes, TrackingConsent: ch.TrackingConsent}
 			given, err := s.upsertSubscriber(ctx, tx, &sub, p.dk, now, true)

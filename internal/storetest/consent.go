@@ -757,6 +757,25 @@ func testConfirmationTracking(t *testing.T, s tidings.Store) {
 	if got, _ := s.GetSubscriber(ctx, a.ID, other.Subscriber.ID); !got.TrackingConsent {
 		t.Fatal("consent not stored")
 	}
+
+	// A withdrawal after the request is the person's later choice: confirming the
+	// request, whose mail does not mention tracking, does not give the consent again.
+	req := request("changed@confirm-tracking.example", []int64{l1.ID}, tidings.LedgerSingleOptIn, "")
+	req.TrackingConsent = true
+	third, err := s.RequestSubscription(ctx, a.ID, req)
+	noErr(t, "RequestSubscription(single opt-in)", err)
+	req = request("changed@confirm-tracking.example", []int64{l2.ID}, tidings.LedgerRequested, "tok-ct-changed")
+	req.TrackingConsent = true
+	_, err = s.RequestSubscription(ctx, a.ID, req)
+	noErr(t, "RequestSubscription(double opt-in)", err)
+	noErr(t, "SetTrackingConsent", s.SetTrackingConsent(ctx, a.ID, third.Subscriber.ID, false, tidings.SourcePortal, tidings.Evidence{}))
+	c, err := s.ConfirmSubscription(ctx, tokenHash("tok-ct-changed"), tidings.Evidence{IP: "203.0.113.9"})
+	noErr(t, "ConfirmSubscription", err)
+	hist, err := s.SubscriberLedger(ctx, a.ID, third.Subscriber.ID, tidings.Page{})
+	noErr(t, "SubscriberLedger", err)
+	if c.Subscriber.TrackingConsent || hist[len(hist)-1].Kind != tidings.LedgerConfirmed {
+		t.Fatalf("confirmed after a withdrawal: tracking %v, last entry %s; want the withdrawal to stand", c.Subscriber.TrackingConsent, hist[len(hist)-1].Kind)
+	}
 	if rep, err := consent.VerifyLedger(ctx, s, a.ID); err != nil || !rep.OK {
 		t.Fatalf("ledger: %+v, %v", rep, err)
 	}
