@@ -128,7 +128,8 @@ func (s *Store) RequestSubscription(ctx context.Context, accountID int64, req ti
 		// A double opt-in request changes nothing of a known subscriber until its link is
 		// used: anyone can type an address into a form. Its changes wait, sealed, beside it.
 		changes := tidings.Subscriber{Name: sub.Name, Attributes: sub.Attributes, TrackingConsent: sub.TrackingConsent}
-		if err := s.upsertSubscriber(ctx, tx, &sub, dk, now, !doubleOptIn); err != nil {
+		given, err := s.upsertSubscriber(ctx, tx, &sub, dk, now, !doubleOptIn)
+		if err != nil {
 			return err
 		}
 		status := tidings.SubConfirmed
@@ -161,13 +162,20 @@ func (s *Store) RequestSubscription(ctx context.Context, accountID int64, req ti
 		}
 		ev := req.Evidence
 		ev.Time = now
-		if req.TrackingConsent {
-			// Consent to tracking is a consent too: the sign-up's evidence records it.
-			if ev.Note != "" {
-				ev.Note += "; "
-			}
-			ev.Note += "tracking consent given"
+		// Consent to tracking is a consent too: the sign-up's evidence records it when
+		// it gives it, not again for someone who has it (staff adding them to a list).
+		// A known subscriber's double opt-in request gives it only at confirmation.
+		tracking := ""
+		switch {
+		case given:
+			tracking = "tracking consent given"
+		case req.TrackingConsent && doubleOptIn:
+			tracking = "tracking consent asked for"
 		}
+		if tracking != "" && ev.Note != "" {
+			ev.Note += "; "
+		}
+		ev.Note += tracking
 		for i, listID := range req.Lists {
 			e := tidings.LedgerEntry{AccountID: accountID, Time: now, Kind: kind, PersonID: pid, ListID: listID,
 				Source: req.Source, TextVersion: textVersion, TextSHA256: textHash}
@@ -211,45 +219,56 @@ type pendingChanges struct {
 }
 
 // upsertSubscriber creates the subscriber, or (with update) refreshes an existing one's
-// name, attributes (merged) and tracking consent with what the person just gave.
-// Without update an existing subscriber is only read: sub gets its ID, status and times.
-func (s *Store) upsertSubscriber(ctx context.Context, tx *sql.Tx, sub *tidings.Subscriber, dk *keys.DataKey, now time.Time, update bool) error {
+// name and attributes (merged) with what the person just gave, and gives the tracking
+// consent if sub has it. given says that it stored a consent the subscriber did not
+// have, which the caller records in the ledger: a change, and only a change. Without
+// update an existing subscriber is only read: sub gets its ID, status and times.
+//
+// A sign-up, an add or a confirmation without tracking consent never withdraws an
+// earlier one: the box is optional, an import's or staff's request does not ask, and
+// the confirmation mail does not mention tracking, so none of them is the person's
+// choice to withdraw. Their latest explicit choice stands, provable by its ledger entry;
+// it is withdrawn by an explicit change (portal, edit), which the ledger records.
+func (s *Store) upsertSubscriber(ctx context.Context, tx *sql.Tx, sub *tidings.Subscriber, dk *keys.DataKey, now time.Time, update bool) (given bool, err error) {
 	var id int64
+	var had bool
 	var nameEnc, attrsEnc []byte
 	var created int64
 	var status string
-	err := tx.QueryRowContext(ctx, `SELECT id, name_enc, attributes_enc, status, created_at FROM subscribers WHERE account_id = $1 AND person_id = $2`,
-		sub.AccountID, sub.PersonID).Scan(&id, &nameEnc, &attrsEnc, &status, &created)
+	err = tx.QueryRowContext(ctx, `SELECT id, name_enc, attributes_enc, status, tracking_consent, created_at FROM subscribers
+		WHERE account_id = $1 AND person_id = $2`, sub.AccountID, sub.PersonID).Scan(&id, &nameEnc, &attrsEnc, &status, &had, &created)
 	if err == sql.ErrNoRows {
 		enc, err := seal(dk, sub)
 		if err != nil {
-			return err
+			return false, err
 		}
 		err = tx.QueryRowContext(ctx, `
 			INSERT INTO subscribers (id, account_id, person_id, email_enc, name_enc, attributes_enc, status, tracking_consent, created_at, updated_at)
 			VALUES (`+s.engine.newID("subscribers")+`, $1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id`,
 			sub.AccountID, sub.PersonID, enc.email, enc.name, enc.attrs, string(sub.Status), sub.TrackingConsent, toDB(now)).Scan(&sub.ID)
 		sub.CreatedAt, sub.UpdatedAt = now, now
-		return translate(err)
+		return sub.TrackingConsent, translate(err)
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	sub.ID, sub.Status, sub.CreatedAt, sub.UpdatedAt = id, tidings.SubscriberStatus(status), fromDB(created), now
 	if !update {
 		sub.UpdatedAt = time.Time{}
-		return nil
+		return false, nil
 	}
+	given = sub.TrackingConsent && !had
+	sub.TrackingConsent = sub.TrackingConsent || had
 	a, p := sub.AccountID, sub.PersonID
 	if sub.Name == "" {
 		if sub.Name, err = dk.OpenString(nameEnc, aad(a, p, "name")); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if attrsEnc != nil {
 		raw, err := dk.Open(attrsEnc, []byte(aad(a, p, "attributes")))
 		if err != nil {
-			return err
+			return false, err
 		}
 		old := tidings.Attributes{}
 		json.Unmarshal(raw, &old)
@@ -260,11 +279,11 @@ func (s *Store) upsertSubscriber(ctx context.Context, tx *sql.Tx, sub *tidings.S
 	}
 	enc, err := seal(dk, sub)
 	if err != nil {
-		return err
+		return false, err
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE subscribers SET name_enc = $2, attributes_enc = $3, tracking_consent = $4, updated_at = $5 WHERE id = $1`,
 		sub.ID, enc.name, enc.attrs, sub.TrackingConsent, toDB(now))
-	return err
+	return given && err == nil, err
 }
 
 // requestSubscription adds the subscription; a confirmed one stays confirmed when the
@@ -381,7 +400,7 @@ type pending struct {
 	id, accountID, subscriberID, personID int64
 	lists                                 []int64
 	textVersion                           int
-	expires                               int64
+	created, expires                      int64
 	changes                               []byte // sealed pendingChanges, or nil
 	dk                                    *keys.DataKey
 }
@@ -391,9 +410,9 @@ func (s *Store) loadPending(ctx context.Context, tx *sql.Tx, tokenHash []byte) (
 	var lists string
 	var wrapped []byte
 	err := tx.QueryRowContext(ctx, `
-		SELECT c.id, c.account_id, c.subscriber_id, c.lists, c.text_version, c.expires_at, c.changes_sealed, s.person_id, k.wrapped_key
+		SELECT c.id, c.account_id, c.subscriber_id, c.lists, c.text_version, c.created_at, c.expires_at, c.changes_sealed, s.person_id, k.wrapped_key
 		FROM pending_confirmations c JOIN subscribers s ON s.id = c.subscriber_id JOIN persons p ON p.id = s.person_id JOIN person_keys k ON k.id = p.key_id
-		WHERE c.token_hash = $1`, tokenHash).Scan(&p.id, &p.accountID, &p.subscriberID, &lists, &p.textVersion, &p.expires, &p.changes, &p.personID, &wrapped)
+		WHERE c.token_hash = $1`, tokenHash).Scan(&p.id, &p.accountID, &p.subscriberID, &lists, &p.textVersion, &p.created, &p.expires, &p.changes, &p.personID, &wrapped)
 	if err != nil {
 		return p, translate(err)
 	}
@@ -477,9 +496,30 @@ func (s *Store) ConfirmSubscription(ctx context.Context, tokenHash []byte, ev ti
 			if err := json.Unmarshal(raw, &ch); err != nil {
 				return err
 			}
+			if ch.TrackingConsent {
+				// A tracking change recorded since the request (the person's in the portal,
+				// or an edit) is a later explicit choice than the request's: it stands. Of
+				// a change in the request's microsecond, this says it came later.
+				var later bool
+				if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM ledger WHERE person_id = $1 AND account_id = $2
+					AND kind = $3 AND created_at >= $4)`, p.personID, p.accountID, string(tidings.LedgerTrackingChange), p.created).Scan(&later); err != nil {
+					return err
+				}
+				ch.TrackingConsent = !later
+			}
 			sub := tidings.Subscriber{AccountID: p.accountID, PersonID: p.personID, Name: ch.Name, Attributes: ch.Attributes, TrackingConsent: ch.TrackingConsent}
-			if err := s.upsertSubscriber(ctx, tx, &sub, p.dk, now, true); err != nil {
+			given, err := s.upsertSubscriber(ctx, tx, &sub, p.dk, now, true)
+			if err != nil {
 				return err
+			}
+			// A consent the request asked for is given now, and the ledger says so; one
+			// the request did not ask for is left standing (see upsertSubscriber).
+			if given {
+				tev := ev
+				tev.Note = "by the person, confirming the request that asked for it"
+				if err := s.trackingEntry(ctx, tx, p.accountID, p.personID, p.dk, true, tidings.SourceMail, tev, now); err != nil {
+					return err
+				}
 			}
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM suppressions WHERE account_id IN ($1, 0) AND hash = $2`,
@@ -973,6 +1013,13 @@ func (s *Store) setTracking(ctx context.Context, tx *sql.Tx, accountID, subscrib
 		accountID, subscriberID, on, toDB(now)); err != nil {
 		return err
 	}
+	return s.trackingEntry(ctx, tx, accountID, personID, dk, on, source, ev, now)
+}
+
+// trackingEntry appends a tracking change, written to the subscriber's row in tx, to
+// the ledger, with its note (trackingNote).
+func (s *Store) trackingEntry(ctx context.Context, tx *sql.Tx, accountID, personID int64, dk *keys.DataKey, on bool,
+	source tidings.Source, ev tidings.Evidence, now time.Time) error {
 	note, err := trackingNote(on, source, ev.Note)
 	if err != nil {
 		return err

@@ -687,6 +687,147 @@ func testTrackingConsentInLedger(t *testing.T, s tidings.Store) {
 	}
 }
 
+// testConfirmationTracking: a confirmation gives the tracking consent its request asked
+// for, with a tracking-change entry by the person, if the subscriber did not have it;
+// a request without consent (an optional box left unticked, an import's or staff's
+// request) does not withdraw an earlier consent. Either way the ledger verifies.
+func testConfirmationTracking(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l1, l2, l3 := mustList(t, s, a.ID), mustList(t, s, a.ID), mustList(t, s, a.ID)
+	trackingNotes := func(subID int64) []string {
+		t.Helper()
+		hist, err := s.SubscriberLedger(ctx, a.ID, subID, tidings.Page{})
+		noErr(t, "SubscriberLedger", err)
+		var notes []string
+		for _, e := range hist {
+			if e.Kind != tidings.LedgerTrackingChange {
+				continue
+			}
+			ev, err := s.OpenEvidence(ctx, e)
+			noErr(t, "OpenEvidence", err)
+			if e.Source != tidings.SourceMail || ev.IP != "203.0.113.9" {
+				t.Fatalf("tracking change %+v, evidence %+v; want the confirmation's, from the mail link", e, ev)
+			}
+			notes = append(notes, ev.Note)
+		}
+		return notes
+	}
+	confirm := func(email string, list int64, tok string, tracking bool) tidings.Subscriber {
+		t.Helper()
+		req := request(email, []int64{list}, tidings.LedgerRequested, tok)
+		req.TrackingConsent = tracking
+		_, err := s.RequestSubscription(ctx, a.ID, req)
+		noErr(t, "RequestSubscription", err)
+		c, err := s.ConfirmSubscription(ctx, tokenHash(tok), tidings.Evidence{IP: "203.0.113.9"})
+		noErr(t, "ConfirmSubscription", err)
+		return c.Subscriber
+	}
+
+	// Consent given at sign-up stands through a confirmation that does not ask for it,
+	// and one that asks again records nothing new.
+	first, err := s.RequestSubscription(ctx, a.ID, func() tidings.SubscriptionRequest {
+		r := request("kept@confirm-tracking.example", []int64{l1.ID}, tidings.LedgerSingleOptIn, "")
+		r.TrackingConsent = true
+		return r
+	}())
+	noErr(t, "RequestSubscription(single opt-in)", err)
+	if sub := confirm("kept@confirm-tracking.example", l2.ID, "tok-ct-kept", false); !sub.TrackingConsent {
+		t.Fatal("a confirmation without tracking consent withdrew an earlier one")
+	}
+	if sub := confirm("kept@confirm-tracking.example", l3.ID, "tok-ct-again", true); !sub.TrackingConsent {
+		t.Fatal("consent lost")
+	}
+	if n := trackingNotes(first.Subscriber.ID); len(n) != 0 {
+		t.Fatalf("tracking changes %q; the consent never changed", n)
+	}
+
+	// A known subscriber without consent confirms a request that asks for it: given now,
+	// by the person, in the ledger.
+	other, err := s.RequestSubscription(ctx, a.ID, request("given@confirm-tracking.example", []int64{l1.ID}, tidings.LedgerSingleOptIn, ""))
+	noErr(t, "RequestSubscription(single opt-in)", err)
+	if other.Subscriber.TrackingConsent {
+		t.Fatal("consent without asking")
+	}
+	if sub := confirm("given@confirm-tracking.example", l2.ID, "tok-ct-given", true); !sub.TrackingConsent {
+		t.Fatal("the confirmed request's tracking consent was not given")
+	}
+	if n := trackingNotes(other.Subscriber.ID); len(n) != 1 || n[0] != "tracking consent given; by the person, confirming the request that asked for it" {
+		t.Fatalf("tracking changes %q; want the confirmation's", n)
+	}
+	if got, _ := s.GetSubscriber(ctx, a.ID, other.Subscriber.ID); !got.TrackingConsent {
+		t.Fatal("consent not stored")
+	}
+
+	// A withdrawal after the request is the person's later choice: confirming the
+	// request, whose mail does not mention tracking, does not give the consent again.
+	req := request("changed@confirm-tracking.example", []int64{l1.ID}, tidings.LedgerSingleOptIn, "")
+	req.TrackingConsent = true
+	third, err := s.RequestSubscription(ctx, a.ID, req)
+	noErr(t, "RequestSubscription(single opt-in)", err)
+	req = request("changed@confirm-tracking.example", []int64{l2.ID}, tidings.LedgerRequested, "tok-ct-changed")
+	req.TrackingConsent = true
+	_, err = s.RequestSubscription(ctx, a.ID, req)
+	noErr(t, "RequestSubscription(double opt-in)", err)
+	noErr(t, "SetTrackingConsent", s.SetTrackingConsent(ctx, a.ID, third.Subscriber.ID, false, tidings.SourcePortal, tidings.Evidence{}))
+	c, err := s.ConfirmSubscription(ctx, tokenHash("tok-ct-changed"), tidings.Evidence{IP: "203.0.113.9"})
+	noErr(t, "ConfirmSubscription", err)
+	hist, err := s.SubscriberLedger(ctx, a.ID, third.Subscriber.ID, tidings.Page{})
+	noErr(t, "SubscriberLedger", err)
+	if c.Subscriber.TrackingConsent || hist[len(hist)-1].Kind != tidings.LedgerConfirmed {
+		t.Fatalf("confirmed after a withdrawal: tracking %v, last entry %s; want the withdrawal to stand", c.Subscriber.TrackingConsent, hist[len(hist)-1].Kind)
+	}
+	if rep, err := consent.VerifyLedger(ctx, s, a.ID); err != nil || !rep.OK {
+		t.Fatalf("ledger: %+v, %v", rep, err)
+	}
+}
+
+// testTrackingNoteOnChange: a sign-up's or add's entry says "tracking consent given"
+// when it gives the consent, not when the subscriber has it already; an add without
+// consent leaves it standing. A known subscriber's double opt-in request says the
+// consent was asked for: it is given at confirmation (testConfirmationTracking).
+func testTrackingNoteOnChange(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l1, l2, l3, l4 := mustList(t, s, a.ID), mustList(t, s, a.ID), mustList(t, s, a.ID), mustList(t, s, a.ID)
+	add := func(email string, list int64, kind tidings.LedgerKind, tracking bool) (tidings.Subscriber, string) {
+		t.Helper()
+		req := request(email, []int64{list}, kind, fmt.Sprintf("tok-note-%d", list))
+		req.TrackingConsent, req.Source, req.Evidence.Note = tracking, tidings.SourceAdmin, "by staff"
+		res, err := s.RequestSubscription(ctx, a.ID, req)
+		noErr(t, "RequestSubscription", err)
+		entries, err := s.LedgerEntries(ctx, a.ID, res.LedgerSeq-1, 1)
+		noErr(t, "LedgerEntries", err)
+		ev, err := s.OpenEvidence(ctx, entries[0])
+		noErr(t, "OpenEvidence", err)
+		got, err := s.GetSubscriber(ctx, a.ID, res.Subscriber.ID)
+		noErr(t, "GetSubscriber", err)
+		return got, ev.Note
+	}
+	const email = "noted@tracking-note.example"
+	for i, step := range []struct {
+		list     int64
+		kind     tidings.LedgerKind
+		tracking bool
+		want     bool
+		note     string
+	}{
+		{l1.ID, tidings.LedgerImported, false, false, "by staff"},
+		{l2.ID, tidings.LedgerImported, true, true, "by staff; tracking consent given"},
+		{l3.ID, tidings.LedgerImported, true, true, "by staff"},  // has it: not again
+		{l4.ID, tidings.LedgerImported, false, true, "by staff"}, // an add without it does not withdraw it
+	} {
+		got, note := add(email, step.list, step.kind, step.tracking)
+		if got.TrackingConsent != step.want || note != step.note {
+			t.Fatalf("step %d: tracking %v, note %q; want %v, %q", i, got.TrackingConsent, note, step.want, step.note)
+		}
+	}
+	if _, note := add(email, l1.ID, tidings.LedgerRequested, true); note != "by staff; tracking consent asked for" {
+		t.Fatalf("a known subscriber's request: note %q", note)
+	}
+	if rep, err := consent.VerifyLedger(ctx, s, a.ID); err != nil || !rep.OK {
+		t.Fatalf("ledger: %+v, %v", rep, err)
+	}
+}
+
 // testExpireUnaskedUnconfirmed: an unconfirmed subscription that no request asks for
 // (how adds by the account holder were made before they asked the person) expires like
 // a request: nobody can confirm it. One a request waits for is the request's to expire.

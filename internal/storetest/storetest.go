@@ -51,6 +51,8 @@ func Run(t *testing.T, open Opener) {
 		{"ConcurrentSignUps", testConcurrentSignUps},
 		{"UnsubscribeOneListKeepsOtherRequest", testUnsubscribeOneListKeepsOtherRequest},
 		{"TrackingConsentInLedger", testTrackingConsentInLedger},
+		{"ConfirmationTracking", testConfirmationTracking},
+		{"TrackingNoteOnChange", testTrackingNoteOnChange},
 		{"UnsubscribeAndSuppression", testUnsubscribeAndSuppression},
 		{"UnsubscribeLists", testUnsubscribeLists},
 		{"DeletionRemembersUnsubscribe", testDeletionRemembersUnsubscribe},

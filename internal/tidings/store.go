@@ -239,14 +239,17 @@ type ConsentStore interface {
 	ConsentText(ctx context.Context, accountID int64, version int) (ConsentText, error)
 
 	// RequestSubscription records a sign-up in one transaction: the subscriber (created,
-	// or updated with the new name and tracking consent), the subscriptions, the pending
-	// confirmation when double opt-in, and the ledger entry with sealed evidence.
+	// or updated with the new name and a tracking consent it gives; a request without
+	// consent never withdraws one), the subscriptions, the pending confirmation when
+	// double opt-in, and the ledger entry with sealed evidence.
 	RequestSubscription(ctx context.Context, accountID int64, req SubscriptionRequest) (SubscriptionResult, error)
 	// AttachProof seals data (e.g. the signed confirmation mail) under the person's key.
 	AttachProof(ctx context.Context, accountID, subscriberID, ledgerSeq int64, kind string, data []byte) error
 	Proofs(ctx context.Context, accountID, subscriberID int64) ([]Proof, error)
 	// ConfirmSubscription uses a pending confirmation once: ErrNotFound when the token is
-	// unknown, used or expired. It lifts the account's suppression of the address.
+	// unknown, used or expired. It lifts the account's suppression of the address, and
+	// applies the request's changes: a tracking consent the subscriber did not have is
+	// given with a tracking-change entry "by the person"; none is ever withdrawn.
 	ConfirmSubscription(ctx context.Context, tokenHash []byte, ev Evidence) (Confirmation, error)
 	// DeclineSubscription deletes the pending request ("this wasn't me"), the unconfirmed
 	// subscriptions, and the subscriber if nothing else remains.

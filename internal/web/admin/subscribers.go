@@ -504,9 +504,10 @@ func (rq *request) changeSubscription() error {
 		}
 	}
 	if decl != nil {
+		// A subscription says nothing about tracking: the consent stays as it is (the
+		// flag read above may be out of date by now), and the entry does not mention it.
 		_, err = rq.Store.RequestSubscription(ctx, rq.Account.ID, tidings.SubscriptionRequest{Email: sub.Email, Lists: []int64{listID},
-			TrackingConsent: sub.TrackingConsent, Source: tidings.SourceAdmin, Evidence: rq.evidence(declarationNote(*decl)),
-			Kind: tidings.LedgerImported, RespectSuppression: true})
+			Source: tidings.SourceAdmin, Evidence: rq.evidence(declarationNote(*decl)), Kind: tidings.LedgerImported, RespectSuppression: true})
 		if errors.Is(err, tidings.ErrSuppressed) {
 			return rq.renderSubscriber(http.StatusUnprocessableEntity, nil, errSuppressed(tidings.SuppressUnsubscribed))
 		}

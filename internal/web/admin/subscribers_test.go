@@ -439,3 +439,50 @@ func TestAddSubscriberTrackingThroughLedger(t *testing.T) {
 		})
 	}
 }
+
+// Staff who subscribe someone to another list under a declaration record a
+// subscription, not a tracking choice: the entry mentions no tracking consent, and the
+// person's consent stays as it was, given or not.
+func TestSubscribeToListLeavesTracking(t *testing.T) {
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			e := newEnvWith(t, testdb.Open(t, engine))
+			e.a.TrackingEnabled = true
+			if err := e.store.UpdateAccount(ctx, &e.a); err != nil {
+				t.Fatal(err)
+			}
+			staff := e.user(e.a.ID, tidings.RoleEditor, false)
+			b := e.login(staff)
+			l1, l2 := e.list(e.a.ID, "News", false), e.list(e.a.ID, "Events", false)
+			tracked := tidings.Subscriber{Email: tidings.MustParseAddress("ada@example.net"), TrackingConsent: true}
+			grant := &tidings.TrackingGrant{Source: tidings.SourceAdmin, Evidence: tidings.Evidence{Note: "recorded by the test"}}
+			if err := e.store.CreateSubscriber(ctx, e.a.ID, &tracked, []int64{l1.ID}, tidings.SubConfirmed, grant); err != nil {
+				t.Fatal(err)
+			}
+			untracked := e.subscriber(e.a.ID, "bob@example.net", "Bob", l1.ID)
+			for _, sub := range []tidings.Subscriber{tracked, untracked} {
+				b.post(acct(e.a, "/subscribers/"+itoa(sub.ID)+"/lists"), url.Values{"list": {itoa(l2.ID)}, "action": {"subscribe"},
+					"source": {"phone call"}, "lawful_basis": {"consent"}}).want(t, http.StatusSeeOther)
+				got, err := e.store.GetSubscriber(ctx, e.a.ID, sub.ID)
+				if err != nil || got.TrackingConsent != sub.TrackingConsent {
+					t.Fatalf("tracking consent %v after a subscription, %v; want %v", got.TrackingConsent, err, sub.TrackingConsent)
+				}
+				hist, err := e.store.SubscriberLedger(ctx, e.a.ID, sub.ID, tidings.Page{})
+				if err != nil || len(hist) == 0 {
+					t.Fatalf("ledger %+v, %v", hist, err)
+				}
+				last := hist[len(hist)-1]
+				if last.Kind != tidings.LedgerImported || last.ListID != l2.ID {
+					t.Fatalf("last entry %+v; want the subscription", last)
+				}
+				ev, err := e.store.OpenEvidence(ctx, last)
+				if err != nil || strings.Contains(ev.Note, "tracking") || !strings.Contains(ev.Note, fmt.Sprintf("staff user %d", staff.ID)) {
+					t.Fatalf("the subscription's note %q, %v; want who, and no tracking consent", ev.Note, err)
+				}
+			}
+			if rep, err := consent.VerifyLedger(ctx, e.store, e.a.ID); err != nil || !rep.OK {
+				t.Fatalf("ledger %+v, %v", rep, err)
+			}
+		})
+	}
+}
