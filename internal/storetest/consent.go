@@ -669,6 +669,19 @@ func testUnsubscribeOneListKeepsOtherRequest(t *testing.T, s tidings.Store) {
 
 // testTrackingConsentInLedger: consent to tracking given with a sign-up is in the
 // ledger's evidence of that sign-up, as every other consent is.
+// entryEvidence opens the evidence of the account's ledger entry seq.
+func entryEvidence(t *testing.T, s tidings.Store, accountID, seq int64) tidings.Evidence {
+	t.Helper()
+	entries, err := s.LedgerEntries(ctx, accountID, seq-1, 1)
+	noErr(t, "LedgerEntries", err)
+	if len(entries) != 1 || entries[0].Seq != seq {
+		t.Fatalf("ledger entry %d: %+v", seq, entries)
+	}
+	ev, err := s.OpenEvidence(ctx, entries[0])
+	noErr(t, "OpenEvidence", err)
+	return ev
+}
+
 func testTrackingConsentInLedger(t *testing.T, s tidings.Store) {
 	a := mustAccount(t, s)
 	l := mustList(t, s, a.ID)
@@ -677,10 +690,7 @@ func testTrackingConsentInLedger(t *testing.T, s tidings.Store) {
 		req.TrackingConsent = true
 		res, err := s.RequestSubscription(ctx, a.ID, req)
 		noErr(t, "RequestSubscription", err)
-		entries, err := s.LedgerEntries(ctx, a.ID, res.LedgerSeq-1, 1)
-		noErr(t, "LedgerEntries", err)
-		ev, err := s.OpenEvidence(ctx, entries[0])
-		noErr(t, "OpenEvidence", err)
+		ev := entryEvidence(t, s, a.ID, res.LedgerSeq)
 		if ev.Note != "tracking consent given" || ev.IP != "198.51.100.1" {
 			t.Fatalf("%s: evidence %+v", kind, ev)
 		}
@@ -794,10 +804,7 @@ func testTrackingNoteOnChange(t *testing.T, s tidings.Store) {
 		req.TrackingConsent, req.Source, req.Evidence.Note = tracking, tidings.SourceAdmin, "by staff"
 		res, err := s.RequestSubscription(ctx, a.ID, req)
 		noErr(t, "RequestSubscription", err)
-		entries, err := s.LedgerEntries(ctx, a.ID, res.LedgerSeq-1, 1)
-		noErr(t, "LedgerEntries", err)
-		ev, err := s.OpenEvidence(ctx, entries[0])
-		noErr(t, "OpenEvidence", err)
+		ev := entryEvidence(t, s, a.ID, res.LedgerSeq)
 		got, err := s.GetSubscriber(ctx, a.ID, res.Subscriber.ID)
 		noErr(t, "GetSubscriber", err)
 		return got, ev.Note
