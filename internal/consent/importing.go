@@ -54,7 +54,7 @@ func (s *Service) AskToConfirm(ctx context.Context, accountID int64, a Ask) (tid
 	if err != nil {
 		return stored, err
 	}
-	letter := confirmationLetter(acc, names, text, a.Email, a.Name, s.BaseURL+"/confirm/"+token, s.BaseURL+"/decline/"+token, confirmDays(acc))
+	letter := confirmationLetter(acc, names, text, a.Email, a.Name, s.BaseURL, token, confirmDays(acc), a.TrackingConsent && acc.TrackingEnabled)
 	sent, err := s.Postman.Send(ctx, accountID, letter)
 	if err != nil {
 		return stored, s.unsent(ctx, accountID, keys.HashSecretToken(token), err)
