@@ -16,7 +16,7 @@ type Ask struct {
 	Email           tidings.Address
 	Name            string
 	Attributes      tidings.Attributes
-	TrackingConsent bool                     // as the account holder says the person gave it; kept only where the account tracks
+	TrackingConsent bool                     // as the account holder says the person gave it, where the account tracks: the mail asks, the confirmation gives it
 	Status          tidings.SubscriberStatus // of a subscriber the request creates ("": active)
 	Lists           []int64
 	Source          tidings.Source
