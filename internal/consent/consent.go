@@ -25,6 +25,10 @@ const ConfirmWindow = 7 * 24 * time.Hour
 // ErrBadLink: a confirmation, decline or receipt link is forged, altered, used or expired.
 var ErrBadLink = errors.New("this link is not valid: it may have been used already, expired, or been altered")
 
+// ErrListsGone: every list a confirmation link asked for was deleted since; nothing was
+// confirmed or changed, and the link is used up.
+var ErrListsGone = errors.New("the lists of this request no longer exist: nothing was confirmed")
+
 // Service runs the subscribe flows.
 type Service struct {
 	Store   tidings.Store
@@ -146,7 +150,7 @@ func (s *Service) Subscribe(ctx context.Context, r SubscribeRequest) (Outcome, e
 	proofKind := "welcome"
 	if doubleOptIn {
 		proofKind = "confirmation_request"
-		letter = confirmationLetter(acc, names, text, addr, r.Name, s.BaseURL+"/confirm/"+token, s.BaseURL+"/decline/"+token, confirmDays(acc))
+		letter = confirmationLetter(acc, names, text, addr, r.Name, s.BaseURL, token, confirmDays(acc), req.TrackingConsent)
 	} else {
 		letter = welcomeLetter(acc, names, addr, r.Name, s.receiptURL(r.AccountID, res.LedgerSeq, res.Subscriber.ID))
 	}
@@ -170,11 +174,14 @@ func (s *Service) Subscribe(ctx context.Context, r SubscribeRequest) (Outcome, e
 
 // Confirm uses a confirmation link: the subscriptions become confirmed, the ledger
 // records it, and a welcome mail carries the link to the consent receipt.
-func (s *Service) Confirm(ctx context.Context, token string, ev tidings.Evidence) (tidings.Confirmation, error) {
+// withoutTracking is the person's choice, offered by the mail, to confirm without the
+// tracking consent the request asked for. ErrListsGone when every list of the request
+// was deleted since.
+func (s *Service) Confirm(ctx context.Context, token string, ev tidings.Evidence, withoutTracking bool) (tidings.Confirmation, error) {
 	if _, err := s.Keys.Verify("confirm", token); err != nil {
 		return tidings.Confirmation{}, ErrBadLink
 	}
-	c, err := s.Store.ConfirmSubscription(ctx, keys.HashSecretToken(token), ev)
+	c, err := s.Store.ConfirmSubscription(ctx, keys.HashSecretToken(token), ev, withoutTracking)
 	if errors.Is(err, tidings.ErrNotFound) {
 		return c, ErrBadLink
 	}
@@ -182,9 +189,9 @@ func (s *Service) Confirm(ctx context.Context, token string, ev tidings.Evidence
 		return c, err
 	}
 	if len(c.Lists) == 0 {
-		// Every list of the request was deleted since: nothing was confirmed (the request
-		// is used up), and there is nothing to welcome the person to.
-		return c, ErrBadLink
+		// Every list of the request was deleted since: nothing was confirmed or changed
+		// (the request is used up), and there is nothing to welcome the person to.
+		return c, ErrListsGone
 	}
 	acc, err := s.Store.GetAccount(ctx, c.AccountID)
 	if err != nil {

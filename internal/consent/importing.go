@@ -16,7 +16,7 @@ type Ask struct {
 	Email           tidings.Address
 	Name            string
 	Attributes      tidings.Attributes
-	TrackingConsent bool                     // as the account holder says the person gave it; kept only where the account tracks
+	TrackingConsent bool                     // as the account holder says the person gave it, where the account tracks: the mail asks, the confirmation gives it
 	Status          tidings.SubscriberStatus // of a subscriber the request creates ("": active)
 	Lists           []int64
 	Source          tidings.Source
@@ -54,7 +54,7 @@ func (s *Service) AskToConfirm(ctx context.Context, accountID int64, a Ask) (tid
 	if err != nil {
 		return stored, err
 	}
-	letter := confirmationLetter(acc, names, text, a.Email, a.Name, s.BaseURL+"/confirm/"+token, s.BaseURL+"/decline/"+token, confirmDays(acc))
+	letter := confirmationLetter(acc, names, text, a.Email, a.Name, s.BaseURL, token, confirmDays(acc), a.TrackingConsent && acc.TrackingEnabled)
 	sent, err := s.Postman.Send(ctx, accountID, letter)
 	if err != nil {
 		return stored, s.unsent(ctx, accountID, keys.HashSecretToken(token), err)

@@ -9,8 +9,25 @@ import (
 	"github.com/tidings/tidings/internal/tidings"
 )
 
-func confirmationLetter(a tidings.Account, lists []string, text tidings.ConsentText, to tidings.Address, name, confirmURL, declineURL string, days int) postman.Letter {
+// confirmationLetter asks the person to confirm, through the links of token under
+// base. A request that asks for tracking consent says so plainly, and offers a second
+// link that confirms without it (the confirm page's "tracking" choice): consent is
+// given by whoever was told what they agree to.
+func confirmationLetter(a tidings.Account, lists []string, text tidings.ConsentText, to tidings.Address, name, base, token string, days int, tracking bool) postman.Letter {
 	listNames := strings.Join(lists, ", ")
+	confirmURL, declineURL := base+"/confirm/"+token, base+"/decline/"+token
+	withoutURL := confirmURL + "?tracking=no"
+	var plainTracking, htmlTracking string
+	e := html.EscapeString
+	if tracking {
+		confirmURL += "?tracking=asked"
+		plainTracking = fmt.Sprintf(`
+The request also asks for your consent to tracking: by confirming, you also agree that %s sees whether you open its emails and click their links. You can say no: confirm with this link instead, and your subscription gives no consent to tracking:
+%s
+`, a.Name, withoutURL)
+		htmlTracking = fmt.Sprintf(`<p>The request also asks for your consent to tracking: by confirming, you also agree that %s sees whether you open its emails and click their links. You can say no: <a href="%s">confirm without tracking</a>, and your subscription gives no consent to tracking.</p>
+`, e(a.Name), e(withoutURL))
+	}
 	plain := fmt.Sprintf(`%s
 
 someone, hopefully you, asked to receive "%s" from %s at this address.
@@ -19,17 +36,16 @@ To confirm, open this link (it works for %d days):
 %s
 
 You agreed to: %s
-
+%s
 If this wasn't you, open this link and the request is deleted; you will hear nothing more:
 %s
-`, greeting(name), listNames, a.Name, days, confirmURL, text.Body, declineURL)
-	e := html.EscapeString
+`, greeting(name), listNames, a.Name, days, confirmURL, text.Body, plainTracking, declineURL)
 	htm := fmt.Sprintf(`<p>%s</p>
 <p>Someone, hopefully you, asked to receive <strong>%s</strong> from %s at this address.</p>
 <p><a href="%s">Confirm my subscription</a> (this link works for %d days)</p>
 <p>You agreed to: <em>%s</em></p>
-<p>If this wasn't you, <a href="%s">delete this request</a>; you will hear nothing more.</p>
-`, e(greeting(name)), e(listNames), e(a.Name), e(confirmURL), days, e(text.Body), e(declineURL))
+%s<p>If this wasn't you, <a href="%s">delete this request</a>; you will hear nothing more.</p>
+`, e(greeting(name)), e(listNames), e(a.Name), e(confirmURL), days, e(text.Body), htmlTracking, e(declineURL))
 	return postman.Letter{To: to, ToName: name, LocalPart: "confirm", Subject: "Please confirm your subscription to " + listNames, Text: plain, HTML: htm}
 }
 

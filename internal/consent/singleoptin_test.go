@@ -89,7 +89,7 @@ func TestSingleOptInAsksKnownAddresses(t *testing.T) {
 				t.Fatalf("suppression lifted by a sign-up nobody confirmed (%v)", err)
 			}
 			// The person's own confirmation does both.
-			if _, err := a.svc.Confirm(ctx, a.confirmToken(t), tidings.Evidence{}); err != nil {
+			if _, err := a.svc.Confirm(ctx, a.confirmToken(t), tidings.Evidence{}, false); err != nil {
 				t.Fatalf("confirm: %v", err)
 			}
 			if st, _ := a.status(t); st != tidings.SubConfirmed {

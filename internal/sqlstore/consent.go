@@ -128,6 +128,11 @@ func (s *Store) RequestSubscription(ctx context.Context, accountID int64, req ti
 		// A double opt-in request changes nothing of a known subscriber until its link is
 		// used: anyone can type an address into a form. Its changes wait, sealed, beside it.
 		changes := tidings.Subscriber{Name: sub.Name, Attributes: sub.Attributes, TrackingConsent: sub.TrackingConsent}
+		if doubleOptIn {
+			// Not even for someone new: the mail tells the person what the request asks
+			// for, and they may confirm without the tracking (ConfirmSubscription).
+			sub.TrackingConsent = false
+		}
 		given, err := s.upsertSubscriber(ctx, tx, &sub, dk, now, !doubleOptIn)
 		if err != nil {
 			return err
@@ -164,7 +169,7 @@ func (s *Store) RequestSubscription(ctx context.Context, accountID int64, req ti
 		ev.Time = now
 		// Consent to tracking is a consent too: the sign-up's evidence records it when
 		// it gives it, not again for someone who has it (staff adding them to a list).
-		// A known subscriber's double opt-in request gives it only at confirmation.
+		// A double opt-in request gives it only at confirmation.
 		tracking := ""
 		switch {
 		case given:
@@ -225,10 +230,11 @@ type pendingChanges struct {
 // update an existing subscriber is only read: sub gets its ID, status and times.
 //
 // A sign-up, an add or a confirmation without tracking consent never withdraws an
-// earlier one: the box is optional, an import's or staff's request does not ask, and
-// the confirmation mail does not mention tracking, so none of them is the person's
-// choice to withdraw. Their latest explicit choice stands, provable by its ledger entry;
-// it is withdrawn by an explicit change (portal, edit), which the ledger records.
+// earlier one: the box is optional, an import's or staff's request does not ask, and a
+// confirmation mail mentions tracking only when its request asks for it, so none of
+// them is the person's choice to withdraw. Their latest explicit choice stands,
+// provable by its ledger entry; it is withdrawn by an explicit change (portal, edit),
+// which the ledger records.
 func (s *Store) upsertSubscriber(ctx context.Context, tx *sql.Tx, sub *tidings.Subscriber, dk *keys.DataKey, now time.Time, update bool) (given bool, err error) {
 	var id int64
 	var had bool
@@ -423,7 +429,7 @@ func (s *Store) loadPending(ctx context.Context, tx *sql.Tx, tokenHash []byte) (
 	return p, err
 }
 
-func (s *Store) ConfirmSubscription(ctx context.Context, tokenHash []byte, ev tidings.Evidence) (tidings.Confirmation, error) {
+func (s *Store) ConfirmSubscription(ctx context.Context, tokenHash []byte, ev tidings.Evidence, withoutTracking bool) (tidings.Confirmation, error) {
 	var c tidings.Confirmation
 	var subscriberID int64
 	now := s.stamp()
@@ -442,6 +448,28 @@ func (s *Store) ConfirmSubscription(ctx context.Context, tokenHash []byte, ev ti
 		}
 		c.AccountID, c.Time, subscriberID = p.accountID, now, p.subscriberID
 		ev.Time = now
+		// What the person chose in the request (name, attributes, tracking), applied
+		// once something is confirmed.
+		var ch *pendingChanges
+		if p.changes != nil {
+			raw, err := p.dk.Open(p.changes, []byte(aad(p.accountID, p.personID, "pending_changes")))
+			if err != nil {
+				return err
+			}
+			ch = &pendingChanges{}
+			if err := json.Unmarshal(raw, ch); err != nil {
+				return err
+			}
+			if ch.TrackingConsent && withoutTracking {
+				// The mail told the person what the request asked for, and they said no:
+				// the confirmation's evidence says so, and no consent is given.
+				ch.TrackingConsent = false
+				if ev.Note != "" {
+					ev.Note += "; "
+				}
+				ev.Note += "confirmed without the tracking consent the request asked for"
+			}
+		}
 		var text tidings.ConsentText
 		if p.textVersion > 0 {
 			var created int64
@@ -476,6 +504,12 @@ func (s *Store) ConfirmSubscription(ctx context.Context, tokenHash []byte, ev ti
 			}
 			c.Lists = append(c.Lists, listID)
 		}
+		if len(c.Lists) == 0 {
+			// Every list it named was deleted: nothing was confirmed, so nothing the
+			// request asked for applies, and no suppression is lifted. The used-up request
+			// leaves nothing behind, as a lapsed one does.
+			return s.dropIfEmpty(ctx, tx, p.subscriberID, p.personID)
+		}
 		// The person's own confirmed subscription lifts the account's suppression, and
 		// an instance-wide one (a complaint about another account, which keeps its own).
 		var emailEnc []byte
@@ -486,16 +520,7 @@ func (s *Store) ConfirmSubscription(ctx context.Context, tokenHash []byte, ev ti
 		if err != nil {
 			return err
 		}
-		// What the person chose in the request (name, attributes, tracking) applies now.
-		if p.changes != nil {
-			raw, err := p.dk.Open(p.changes, []byte(aad(p.accountID, p.personID, "pending_changes")))
-			if err != nil {
-				return err
-			}
-			var ch pendingChanges
-			if err := json.Unmarshal(raw, &ch); err != nil {
-				return err
-			}
+		if ch != nil {
 			if ch.TrackingConsent {
 				// A tracking change recorded since the request (the person's in the portal,
 				// or an edit) is a later explicit choice than the request's: it stands. Of
@@ -528,7 +553,7 @@ func (s *Store) ConfirmSubscription(ctx context.Context, tokenHash []byte, ev ti
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil || len(c.Lists) == 0 {
 		return c, err
 	}
 	c.Subscriber, err = s.GetSubscriber(ctx, c.AccountID, subscriberID)

@@ -584,7 +584,7 @@ func TestConfirmationQueuesBehindAnEdit(t *testing.T) {
 	// The edit's first lock.
 	h := hold(t, s.DB(), `SELECT 1 FROM subscribers WHERE id = $1 FOR UPDATE`, subs[0].ID)
 	confirmDone, confirmErr := run(func() error {
-		_, err := s.ConfirmSubscription(ctx, token[:], tidings.Evidence{})
+		_, err := s.ConfirmSubscription(ctx, token[:], tidings.Evidence{}, false)
 		return err
 	})
 	if !h.await(t, s.DB(), 1, confirmDone) {

@@ -85,7 +85,7 @@ func testConsentTexts(t *testing.T, s tidings.Store) {
 	res, err := s.RequestSubscription(ctx, a.ID, req)
 	noErr(t, "RequestSubscription", err)
 	withoutTextGuard(t, db, `UPDATE consent_texts SET body = 'I agree to anything.' WHERE account_id = $1 AND version = 2`, a.ID)
-	_, err = s.ConfirmSubscription(ctx, tokenHash("tok-altered"), tidings.Evidence{})
+	_, err = s.ConfirmSubscription(ctx, tokenHash("tok-altered"), tidings.Evidence{}, false)
 	wantErr(t, "ConfirmSubscription(altered text)", err, tidings.ErrConsentTextAltered)
 	if subs, _ := s.Subscriptions(ctx, a.ID, res.Subscriber.ID); len(subs) != 1 || subs[0].Status != tidings.SubUnconfirmed {
 		t.Fatalf("after a refused confirmation: %+v", subs)
@@ -140,9 +140,9 @@ func testDoubleOptIn(t *testing.T, s tidings.Store) {
 		t.Fatalf("after request: %+v seq %d", subs, res.LedgerSeq)
 	}
 	noErr(t, "AttachProof", s.AttachProof(ctx, a.ID, res.Subscriber.ID, res.LedgerSeq, "confirmation_request", []byte("the mail")))
-	_, err = s.ConfirmSubscription(ctx, tokenHash("wrong"), tidings.Evidence{})
+	_, err = s.ConfirmSubscription(ctx, tokenHash("wrong"), tidings.Evidence{}, false)
 	wantErr(t, "ConfirmSubscription(wrong token)", err, tidings.ErrNotFound)
-	c, err := s.ConfirmSubscription(ctx, tokenHash("tok-doi"), tidings.Evidence{IP: "203.0.113.9"})
+	c, err := s.ConfirmSubscription(ctx, tokenHash("tok-doi"), tidings.Evidence{IP: "203.0.113.9"}, false)
 	noErr(t, "ConfirmSubscription", err)
 	if c.AccountID != a.ID || c.Subscriber.ID != res.Subscriber.ID || len(c.Lists) != 1 || c.Text.Version != text.Version || c.LedgerSeq != 2 {
 		t.Fatalf("confirmation %+v", c)
@@ -151,7 +151,7 @@ func testDoubleOptIn(t *testing.T, s tidings.Store) {
 	if subs[0].Status != tidings.SubConfirmed || subs[0].ConfirmedAt == nil {
 		t.Fatalf("after confirm: %+v", subs)
 	}
-	_, err = s.ConfirmSubscription(ctx, tokenHash("tok-doi"), tidings.Evidence{})
+	_, err = s.ConfirmSubscription(ctx, tokenHash("tok-doi"), tidings.Evidence{}, false)
 	wantErr(t, "ConfirmSubscription(used token)", err, tidings.ErrNotFound)
 
 	// Asking again while confirmed keeps the confirmation.
@@ -219,7 +219,7 @@ func testDeclineAndExpiry(t *testing.T, s tidings.Store) {
 	late.ExpiresAt = time.Now().Add(-time.Minute)
 	_, err = s.RequestSubscription(ctx, a.ID, late)
 	noErr(t, "RequestSubscription(late)", err)
-	_, err = s.ConfirmSubscription(ctx, tokenHash("tok-late"), tidings.Evidence{})
+	_, err = s.ConfirmSubscription(ctx, tokenHash("tok-late"), tidings.Evidence{}, false)
 	wantErr(t, "ConfirmSubscription(expired)", err, tidings.ErrNotFound)
 
 	// Expiry deletes old pending requests and what they created, and keeps confirmed people.
@@ -278,7 +278,7 @@ func testUnsubscribeAndSuppression(t *testing.T, s tidings.Store) {
 	lb := l1
 	_, err = s.RequestSubscription(ctx, a.ID, request(addr.String(), []int64{lb.ID}, tidings.LedgerRequested, "tok-back"))
 	noErr(t, "RequestSubscription(own request while suppressed)", err)
-	_, err = s.ConfirmSubscription(ctx, tokenHash("tok-back"), tidings.Evidence{})
+	_, err = s.ConfirmSubscription(ctx, tokenHash("tok-back"), tidings.Evidence{}, false)
 	noErr(t, "ConfirmSubscription(back)", err)
 	if held, _, _ := s.Suppressed(ctx, a.ID, addr); held {
 		t.Fatal("a confirmed re-subscription did not lift the suppression")
@@ -396,7 +396,7 @@ func testUnconfirmedRequestKeepsSubscriber(t *testing.T, s tidings.Store) {
 	if got.TrackingConsent || got.Name != "Real Name" {
 		t.Fatalf("before confirmation: tracking %v, name %q", got.TrackingConsent, got.Name)
 	}
-	c, err := s.ConfirmSubscription(ctx, tokenHash("tok-own"), tidings.Evidence{})
+	c, err := s.ConfirmSubscription(ctx, tokenHash("tok-own"), tidings.Evidence{}, false)
 	noErr(t, "ConfirmSubscription", err)
 	if !c.Subscriber.TrackingConsent || c.Subscriber.Name != "New Name" {
 		t.Fatalf("after confirmation: tracking %v, name %q", c.Subscriber.TrackingConsent, c.Subscriber.Name)
@@ -436,7 +436,7 @@ func testUnconfirmedRequestKeepsUnsubscription(t *testing.T, s tidings.Store) {
 	check("after expiry")
 	_, err = s.RequestSubscription(ctx, a.ID, request("left@example.com", []int64{l.ID}, tidings.LedgerRequested, "tok-3"))
 	noErr(t, "RequestSubscription(own)", err)
-	c, err := s.ConfirmSubscription(ctx, tokenHash("tok-3"), tidings.Evidence{})
+	c, err := s.ConfirmSubscription(ctx, tokenHash("tok-3"), tidings.Evidence{}, false)
 	noErr(t, "ConfirmSubscription", err)
 	subs, _ := s.Subscriptions(ctx, a.ID, id)
 	if len(c.Lists) != 1 || len(subs) != 1 || subs[0].Status != tidings.SubConfirmed || subs[0].UnsubscribedAt != nil {
@@ -464,7 +464,7 @@ func testConfirmOnce(t *testing.T, s tidings.Store) {
 				if i%3 == 2 {
 					err = s.DeclineSubscription(ctx, tokenHash(tok), tidings.Evidence{})
 				} else {
-					_, err = s.ConfirmSubscription(ctx, tokenHash(tok), tidings.Evidence{})
+					_, err = s.ConfirmSubscription(ctx, tokenHash(tok), tidings.Evidence{}, false)
 				}
 				if err == nil {
 					mu.Lock()
@@ -501,7 +501,7 @@ func testTwoRequestsOneList(t *testing.T, s tidings.Store) {
 	if len(subs) != 1 || subs[0].Status != tidings.SubUnconfirmed {
 		t.Fatalf("after declining one of two requests: %+v", subs)
 	}
-	c, err := s.ConfirmSubscription(ctx, tokenHash("tok-second"), tidings.Evidence{})
+	c, err := s.ConfirmSubscription(ctx, tokenHash("tok-second"), tidings.Evidence{}, false)
 	noErr(t, "ConfirmSubscription(second)", err)
 	subs, _ = s.Subscriptions(ctx, a.ID, res.Subscriber.ID)
 	if len(c.Lists) != 1 || len(subs) != 1 || subs[0].Status != tidings.SubConfirmed {
@@ -660,15 +660,13 @@ func testUnsubscribeOneListKeepsOtherRequest(t *testing.T, s tidings.Store) {
 	if n != 1 {
 		t.Fatalf("the request for list b is gone (%d pending): its unconfirmed subscription would never expire", n)
 	}
-	c, err := s.ConfirmSubscription(ctx, tokenHash("tok-b"), tidings.Evidence{})
+	c, err := s.ConfirmSubscription(ctx, tokenHash("tok-b"), tidings.Evidence{}, false)
 	noErr(t, "ConfirmSubscription(b)", err)
 	if len(c.Lists) != 1 || c.Lists[0] != lb.ID {
 		t.Fatalf("confirmed %v", c.Lists)
 	}
 }
 
-// testTrackingConsentInLedger: consent to tracking given with a sign-up is in the
-// ledger's evidence of that sign-up, as every other consent is.
 // entryEvidence opens the evidence of the account's ledger entry seq.
 func entryEvidence(t *testing.T, s tidings.Store, accountID, seq int64) tidings.Evidence {
 	t.Helper()
@@ -682,17 +680,31 @@ func entryEvidence(t *testing.T, s tidings.Store, accountID, seq int64) tidings.
 	return ev
 }
 
+// testTrackingConsentInLedger: consent to tracking given with a sign-up is in the
+// ledger's evidence of that sign-up, as every other consent is. A double opt-in
+// request, even a new person's, only asks for it: the person gives it, or not, at
+// confirmation (testConfirmWithoutTracking).
 func testTrackingConsentInLedger(t *testing.T, s tidings.Store) {
 	a := mustAccount(t, s)
 	l := mustList(t, s, a.ID)
-	for i, kind := range []tidings.LedgerKind{tidings.LedgerSingleOptIn, tidings.LedgerRequested} {
-		req := request(fmt.Sprintf("tracked%d@example.com", i), []int64{l.ID}, kind, fmt.Sprintf("tok-tracked-%d", i))
+	for i, step := range []struct {
+		kind tidings.LedgerKind
+		note string
+		has  bool
+	}{
+		{tidings.LedgerSingleOptIn, "tracking consent given", true},
+		{tidings.LedgerRequested, "tracking consent asked for", false},
+	} {
+		req := request(fmt.Sprintf("tracked%d@example.com", i), []int64{l.ID}, step.kind, fmt.Sprintf("tok-tracked-%d", i))
 		req.TrackingConsent = true
 		res, err := s.RequestSubscription(ctx, a.ID, req)
 		noErr(t, "RequestSubscription", err)
 		ev := entryEvidence(t, s, a.ID, res.LedgerSeq)
-		if ev.Note != "tracking consent given" || ev.IP != "198.51.100.1" {
-			t.Fatalf("%s: evidence %+v", kind, ev)
+		if ev.Note != step.note || ev.IP != "198.51.100.1" {
+			t.Fatalf("%s: evidence %+v", step.kind, ev)
+		}
+		if got, err := s.GetSubscriber(ctx, a.ID, res.Subscriber.ID); err != nil || got.TrackingConsent != step.has {
+			t.Fatalf("%s: tracking consent %v (%v), want %v", step.kind, got.TrackingConsent, err, step.has)
 		}
 	}
 }
@@ -728,7 +740,7 @@ func testConfirmationTracking(t *testing.T, s tidings.Store) {
 		req.TrackingConsent = tracking
 		_, err := s.RequestSubscription(ctx, a.ID, req)
 		noErr(t, "RequestSubscription", err)
-		c, err := s.ConfirmSubscription(ctx, tokenHash(tok), tidings.Evidence{IP: "203.0.113.9"})
+		c, err := s.ConfirmSubscription(ctx, tokenHash(tok), tidings.Evidence{IP: "203.0.113.9"}, false)
 		noErr(t, "ConfirmSubscription", err)
 		return c.Subscriber
 	}
@@ -779,7 +791,7 @@ func testConfirmationTracking(t *testing.T, s tidings.Store) {
 	_, err = s.RequestSubscription(ctx, a.ID, req)
 	noErr(t, "RequestSubscription(double opt-in)", err)
 	noErr(t, "SetTrackingConsent", s.SetTrackingConsent(ctx, a.ID, third.Subscriber.ID, false, tidings.SourcePortal, tidings.Evidence{}))
-	c, err := s.ConfirmSubscription(ctx, tokenHash("tok-ct-changed"), tidings.Evidence{IP: "203.0.113.9"})
+	c, err := s.ConfirmSubscription(ctx, tokenHash("tok-ct-changed"), tidings.Evidence{IP: "203.0.113.9"}, false)
 	noErr(t, "ConfirmSubscription", err)
 	hist, err := s.SubscriberLedger(ctx, a.ID, third.Subscriber.ID, tidings.Page{})
 	noErr(t, "SubscriberLedger", err)
@@ -979,5 +991,106 @@ func testLedgerAppendOnly(t *testing.T, s tidings.Store) {
 	noErr(t, "count", db.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM ledger WHERE account_id = $1) + (SELECT COUNT(*) FROM ledger_heads WHERE account_id = $1)`, a.ID).Scan(&n))
 	if n != 0 {
 		t.Fatalf("%d ledger rows left after the account's deletion", n)
+	}
+}
+
+// testConfirmWithoutTracking: the person may confirm a request that asks for tracking
+// consent without it (the mail offers it): no consent is stored and the ledger has no
+// tracking change, for someone new (whose request, unconfirmed, gave none either) and
+// for a known subscriber; the confirmation's evidence says what the person chose.
+func testConfirmWithoutTracking(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l1, l2 := mustList(t, s, a.ID), mustList(t, s, a.ID)
+	known, err := s.RequestSubscription(ctx, a.ID, request("known@without-tracking.example", []int64{l1.ID}, tidings.LedgerSingleOptIn, ""))
+	noErr(t, "RequestSubscription(single opt-in)", err)
+	for _, email := range []string{"new@without-tracking.example", "known@without-tracking.example"} {
+		tok := "tok-" + email
+		req := request(email, []int64{l2.ID}, tidings.LedgerRequested, tok)
+		req.TrackingConsent = true
+		res, err := s.RequestSubscription(ctx, a.ID, req)
+		noErr(t, "RequestSubscription(double opt-in)", err)
+		if got, _ := s.GetSubscriber(ctx, a.ID, res.Subscriber.ID); got.TrackingConsent {
+			t.Fatalf("%s: tracking consent stored before the person confirmed", email)
+		}
+		c, err := s.ConfirmSubscription(ctx, tokenHash(tok), tidings.Evidence{IP: "203.0.113.9"}, true)
+		noErr(t, "ConfirmSubscription(without tracking)", err)
+		if len(c.Lists) != 1 || c.Subscriber.TrackingConsent {
+			t.Fatalf("%s: confirmed %v, tracking %v; want the list, without tracking", email, c.Lists, c.Subscriber.TrackingConsent)
+		}
+		if got, _ := s.GetSubscriber(ctx, a.ID, res.Subscriber.ID); got.TrackingConsent {
+			t.Fatalf("%s: tracking consent stored", email)
+		}
+		hist, err := s.SubscriberLedger(ctx, a.ID, res.Subscriber.ID, tidings.Page{})
+		noErr(t, "SubscriberLedger", err)
+		for _, e := range hist {
+			if e.Kind == tidings.LedgerTrackingChange {
+				t.Fatalf("%s: a tracking change in the ledger: %+v", email, e)
+			}
+		}
+		last := hist[len(hist)-1]
+		ev, err := s.OpenEvidence(ctx, last)
+		noErr(t, "OpenEvidence", err)
+		if last.Kind != tidings.LedgerConfirmed || ev.Note != "confirmed without the tracking consent the request asked for" {
+			t.Fatalf("%s: last entry %s, note %q", email, last.Kind, ev.Note)
+		}
+		if email == "known@without-tracking.example" && res.Subscriber.ID != known.Subscriber.ID {
+			t.Fatal("a second subscriber for one address")
+		}
+	}
+	if rep, err := consent.VerifyLedger(ctx, s, a.ID); err != nil || !rep.OK {
+		t.Fatalf("ledger: %+v, %v", rep, err)
+	}
+}
+
+// testConfirmListsGone: a confirmation whose lists were all deleted since confirms
+// nothing and changes nothing the request asked for: not the name, not the tracking
+// consent, not the suppression its confirmation would lift, and the ledger records
+// nothing. The used-up request goes, and someone new with it.
+func testConfirmListsGone(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l1, l2, l3 := mustList(t, s, a.ID), mustList(t, s, a.ID), mustList(t, s, a.ID)
+	req := request("known@lists-gone.example", []int64{l1.ID}, tidings.LedgerSingleOptIn, "")
+	req.Name = "Real Name"
+	known, err := s.RequestSubscription(ctx, a.ID, req)
+	noErr(t, "RequestSubscription(single opt-in)", err)
+	_, err = s.Unsubscribe(ctx, a.ID, known.Subscriber.ID, nil, tidings.SourceMail, tidings.Evidence{})
+	noErr(t, "Unsubscribe", err) // and suppressed: the person left every list
+	req = request("known@lists-gone.example", []int64{l2.ID}, tidings.LedgerRequested, "tok-gone-known")
+	req.Name, req.TrackingConsent, req.Attributes = "Stranger", true, tidings.Attributes{"city": "Nowhere"}
+	_, err = s.RequestSubscription(ctx, a.ID, req)
+	noErr(t, "RequestSubscription(known)", err)
+	req = request("new@lists-gone.example", []int64{l3.ID}, tidings.LedgerRequested, "tok-gone-new")
+	req.TrackingConsent = true
+	fresh, err := s.RequestSubscription(ctx, a.ID, req)
+	noErr(t, "RequestSubscription(new)", err)
+	noErr(t, "DeleteList", s.DeleteList(ctx, a.ID, l2.ID))
+	noErr(t, "DeleteList", s.DeleteList(ctx, a.ID, l3.ID))
+	head, _, err := s.LedgerHead(ctx, a.ID)
+	noErr(t, "LedgerHead", err)
+
+	for _, tok := range []string{"tok-gone-known", "tok-gone-new"} {
+		c, err := s.ConfirmSubscription(ctx, tokenHash(tok), tidings.Evidence{IP: "203.0.113.9"}, false)
+		noErr(t, "ConfirmSubscription("+tok+")", err)
+		if len(c.Lists) != 0 || c.LedgerSeq != 0 {
+			t.Fatalf("%s: confirmed %v (ledger seq %d) of deleted lists", tok, c.Lists, c.LedgerSeq)
+		}
+		_, err = s.ConfirmSubscription(ctx, tokenHash(tok), tidings.Evidence{}, false)
+		wantErr(t, "ConfirmSubscription(again)", err, tidings.ErrNotFound)
+	}
+	got, err := s.GetSubscriber(ctx, a.ID, known.Subscriber.ID)
+	noErr(t, "GetSubscriber", err)
+	if got.Name != "Real Name" || got.TrackingConsent || len(got.Attributes) != 0 {
+		t.Fatalf("a confirmation of no list changed the subscriber: name %q, tracking %v, attributes %v", got.Name, got.TrackingConsent, got.Attributes)
+	}
+	if held, _, err := s.Suppressed(ctx, a.ID, tidings.MustParseAddress("known@lists-gone.example")); err != nil || !held {
+		t.Fatalf("a confirmation of no list lifted the suppression (%v)", err)
+	}
+	_, err = s.GetSubscriber(ctx, a.ID, fresh.Subscriber.ID)
+	wantErr(t, "GetSubscriber(new, request used up)", err, tidings.ErrNotFound)
+	if after, _, _ := s.LedgerHead(ctx, a.ID); after != head {
+		t.Fatalf("ledger went from %d to %d entries for confirmations of nothing", head, after)
+	}
+	if rep, err := consent.VerifyLedger(ctx, s, a.ID); err != nil || !rep.OK {
+		t.Fatalf("ledger: %+v, %v", rep, err)
 	}
 }

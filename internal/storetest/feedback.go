@@ -131,7 +131,7 @@ func testFeedback(t *testing.T, s tidings.Store) {
 	el := mustList(t, s, elsewhere.ID)
 	_, err = s.RequestSubscription(ctx, elsewhere.ID, request("angry@feedback.example", []int64{el.ID}, tidings.LedgerRequested, "tok-feedback"))
 	noErr(t, "RequestSubscription", err)
-	_, err = s.ConfirmSubscription(ctx, tokenHash("tok-feedback"), tidings.Evidence{})
+	_, err = s.ConfirmSubscription(ctx, tokenHash("tok-feedback"), tidings.Evidence{}, false)
 	noErr(t, "ConfirmSubscription", err)
 	if got := held(angry, elsewhere.ID); got != "" {
 		t.Fatalf("after confirming a new sign-up elsewhere, the address is still suppressed there (%q)", got)

@@ -139,7 +139,7 @@ func testPendingInExport(t *testing.T, s tidings.Store) {
 		t.Fatalf("another account's export lists a's request: %+v", recs[1].Pending)
 	}
 
-	_, err = s.ConfirmSubscription(ctx, tokenHash(tok), tidings.Evidence{})
+	_, err = s.ConfirmSubscription(ctx, tokenHash(tok), tidings.Evidence{}, false)
 	noErr(t, "ConfirmSubscription", err)
 	recs, err = s.PersonData(ctx, addr)
 	noErr(t, "PersonData", err)

@@ -53,6 +53,8 @@ func Run(t *testing.T, open Opener) {
 		{"TrackingConsentInLedger", testTrackingConsentInLedger},
 		{"ConfirmationTracking", testConfirmationTracking},
 		{"TrackingNoteOnChange", testTrackingNoteOnChange},
+		{"ConfirmWithoutTracking", testConfirmWithoutTracking},
+		{"ConfirmListsGone", testConfirmListsGone},
 		{"UnsubscribeAndSuppression", testUnsubscribeAndSuppression},
 		{"UnsubscribeLists", testUnsubscribeLists},
 		{"DeletionRemembersUnsubscribe", testDeletionRemembersUnsubscribe},

@@ -151,7 +151,7 @@ func testListCounters(t *testing.T, s tidings.Store) {
 	_, err := s.RequestSubscription(ctx, a.ID, request("c3@counters.example", []int64{l.ID}, tidings.LedgerRequested, "tok-counters"))
 	noErr(t, "RequestSubscription", err)
 	check("after sign-ups", 2, 1, 0)
-	_, err = s.ConfirmSubscription(ctx, tokenHash("tok-counters"), tidings.Evidence{})
+	_, err = s.ConfirmSubscription(ctx, tokenHash("tok-counters"), tidings.Evidence{}, false)
 	noErr(t, "ConfirmSubscription", err)
 	check("after a confirmation", 3, 0, 0)
 	noErr(t, "Unsubscribe", errOf(s.Unsubscribe(ctx, a.ID, one.ID, []int64{l.ID}, tidings.SourceMail, tidings.Evidence{})))

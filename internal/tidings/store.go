@@ -250,7 +250,11 @@ type ConsentStore interface {
 	// unknown, used or expired. It lifts the account's suppression of the address, and
 	// applies the request's changes: a tracking consent the subscriber did not have is
 	// given with a tracking-change entry "by the person"; none is ever withdrawn.
-	ConfirmSubscription(ctx context.Context, tokenHash []byte, ev Evidence) (Confirmation, error)
+	// withoutTracking is the person's choice to confirm without the tracking consent the
+	// request asked for: none is given. When every list of the request was deleted
+	// meanwhile, it confirms nothing and changes nothing (Lists is empty): the request is
+	// used up, and the subscriber goes if nothing else is left.
+	ConfirmSubscription(ctx context.Context, tokenHash []byte, ev Evidence, withoutTracking bool) (Confirmation, error)
 	// DeclineSubscription deletes the pending request ("this wasn't me"), the unconfirmed
 	// subscriptions, and the subscriber if nothing else remains.
 	DeclineSubscription(ctx context.Context, tokenHash []byte, ev Evidence) error

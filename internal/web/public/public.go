@@ -128,6 +128,7 @@ type offer struct {
 type messagePage struct {
 	Title, Message string
 	Action, Button string // a confirmation step: POST to Action
+	NoTracking     string // a second button, posting tracking=no (confirm without tracking)
 }
 
 // subscribeForm shows the hosted page; ?also=token,token (consent.AlsoQuery) offers more
@@ -440,16 +441,31 @@ func (s *server) fail(w http.ResponseWriter, asJSON bool, status int, code, fiel
 
 func (s *server) confirmPage(w http.ResponseWriter, r *http.Request) {
 	// GET never confirms: mail scanners follow links. The person presses the button.
-	s.render(w, http.StatusOK, "message.html", messagePage{Title: "Confirm your subscription",
+	// The mail of a request that asks for tracking consent links here with
+	// ?tracking=asked, and with ?tracking=no to confirm without it; the choice is the
+	// person's, whichever they followed (consent.Service.Confirm).
+	p := messagePage{Title: "Confirm your subscription",
 		Message: "Press the button to confirm that you want to receive these emails.",
-		Action:  "/confirm/" + r.PathValue("token"), Button: "Yes, subscribe me"})
+		Action:  "/confirm/" + r.PathValue("token"), Button: "Yes, subscribe me"}
+	switch r.URL.Query().Get("tracking") {
+	case "asked":
+		p.Message = "Press a button to confirm that you want to receive these emails. Your request also asks for your consent to tracking: whether you open the emails and click their links. You can subscribe without it."
+		p.Button, p.NoTracking = "Yes, subscribe me, and I agree to tracking", "Subscribe me without tracking"
+	case "no":
+		p.Message = "Press the button to confirm that you want to receive these emails, without consent to tracking whether you open them and click their links."
+		p.Action, p.Button = p.Action+"?tracking=no", "Yes, subscribe me without tracking"
+	}
+	s.render(w, http.StatusOK, "message.html", p)
 }
 
 func (s *server) confirm(w http.ResponseWriter, r *http.Request) {
 	ip := s.ClientIP.IP(r)
 	_, err := s.Consent.Confirm(r.Context(), r.PathValue("token"),
-		tidings.Evidence{IP: ip.String(), UserAgent: clip(r.UserAgent(), 512), Referrer: clip(r.Referer(), 1000)})
+		tidings.Evidence{IP: ip.String(), UserAgent: clip(r.UserAgent(), 512), Referrer: clip(r.Referer(), 1000)},
+		r.FormValue("tracking") == "no")
 	switch {
+	case errors.Is(err, consent.ErrListsGone):
+		s.message(w, http.StatusGone, "Lists no longer exist", "The lists you asked to receive no longer exist, so there is nothing to confirm: you are not subscribed, nothing your request asked for was changed, and the request is deleted.")
 	case errors.Is(err, consent.ErrBadLink):
 		s.message(w, http.StatusNotFound, "Link not valid", "This confirmation link is not valid. It may have been used already, it may have expired (links work for 7 days at most), or it was changed. Please sign up again.")
 	case err != nil:

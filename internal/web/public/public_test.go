@@ -176,6 +176,9 @@ func TestDoubleOptInEndToEnd(t *testing.T) {
 			if l["confirm"] == "" || l["decline"] == "" || !strings.Contains(text, "Hauptstr. 1, Berlin") {
 				t.Fatalf("confirmation mail lacks links or the controller's identity:\n%s", text)
 			}
+			if !strings.Contains(text, "consent to tracking") {
+				t.Fatalf("the mail does not say that the request asks for tracking consent:\n%s", text)
+			}
 			subs, _ := w.store.ListSubscribers(ctx, w.acc.ID, tidings.SubscriberFilter{Email: tidings.MustParseAddress("zoe@example.com")})
 			if len(subs) != 1 {
 				t.Fatal("subscriber not stored")
@@ -215,13 +218,15 @@ func TestDoubleOptInEndToEnd(t *testing.T) {
 				t.Fatalf("forged confirm: %d", code)
 			}
 
-			// Ledger: requested + confirmed, chain verifies, evidence is what was sent.
+			// Ledger: requested + confirmed + the tracking consent given by confirming, chain
+			// verifies, evidence is what was sent.
 			rep, err := consent.VerifyLedger(ctx, w.store, w.acc.ID)
-			if err != nil || !rep.OK || rep.Entries != 2 {
+			if err != nil || !rep.OK || rep.Entries != 3 {
 				t.Fatalf("ledger: %+v %v", rep, err)
 			}
 			entries, _ := w.store.LedgerEntries(ctx, w.acc.ID, 0, 10)
-			if entries[0].Kind != tidings.LedgerRequested || entries[1].Kind != tidings.LedgerConfirmed || entries[0].TextVersion == 0 {
+			if entries[0].Kind != tidings.LedgerRequested || entries[1].Kind != tidings.LedgerConfirmed || entries[0].TextVersion == 0 ||
+				entries[2].Kind != tidings.LedgerTrackingChange {
 				t.Fatalf("ledger entries: %+v", entries)
 			}
 			ev, err := w.store.OpenEvidence(ctx, entries[0])
@@ -492,33 +497,120 @@ func TestConfirmationMailStatesTheAccountsWindow(t *testing.T) {
 	}
 }
 
-// TestConfirmDeletedList: a confirmation link for a list deleted since confirms nothing,
-// and says so, instead of welcoming the person to no list with a receipt link that
-// does not work.
+// TestConfirmDeletedList: a confirmation link whose lists were all deleted since
+// confirms nothing and changes nothing the request asked for (name, tracking), and the
+// page says the lists no longer exist, instead of welcoming the person to no list with
+// a receipt link that does not work.
 func TestConfirmDeletedList(t *testing.T) {
-	w := newWorld(t, testdb.Open(t, testdb.Engines(t)[0]), true)
-	ctx := context.Background()
-	text, err := w.consent.CurrentText(ctx, w.acc)
-	if err != nil {
-		t.Fatal(err)
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			w := newWorld(t, testdb.Open(t, engine), true)
+			ctx := context.Background()
+			text, err := w.consent.CurrentText(ctx, w.acc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			other := tidings.NewList("Lesungen")
+			if err := w.store.CreateList(ctx, w.acc.ID, &other); err != nil {
+				t.Fatal(err)
+			}
+			known, err := w.store.RequestSubscription(ctx, w.acc.ID, tidings.SubscriptionRequest{Email: tidings.MustParseAddress("gone@example.com"),
+				Name: "Ann", Lists: []int64{other.ID}, Source: tidings.SourceForm, Kind: tidings.LedgerSingleOptIn})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code, page := w.post("/s/"+w.consent.ListToken(w.acc.ID, w.list.ID), url.Values{"email": {"gone@example.com"},
+				"name": {"Mallory"}, "tracking_consent": {"yes"}, "consent_version": {fmt.Sprint(text.Version)}}); code != 200 {
+				t.Fatalf("subscribe: %d %s", code, page)
+			}
+			msgs := w.sink.Find("gone@example.com")
+			if len(msgs) != 1 {
+				t.Fatalf("%d mails", len(msgs))
+			}
+			l := links(textOf(t, msgs[0].Data))
+			if err := w.store.DeleteList(ctx, w.acc.ID, w.list.ID); err != nil {
+				t.Fatal(err)
+			}
+			if code, page := w.post(l["confirm"], nil); code != http.StatusGone || !strings.Contains(page, "no longer exist") {
+				t.Fatalf("confirm for a deleted list: %d %s", code, page)
+			}
+			if n := len(w.sink.Find("gone@example.com")); n != 1 {
+				t.Fatalf("%d mails: a welcome to no list was sent", n)
+			}
+			sub, err := w.store.GetSubscriber(ctx, w.acc.ID, known.Subscriber.ID)
+			if err != nil || sub.Name != "Ann" || sub.TrackingConsent {
+				t.Fatalf("after confirming no list: name %q, tracking %v (%v); want nothing changed", sub.Name, sub.TrackingConsent, err)
+			}
+		})
 	}
-	if code, page := w.post("/s/"+w.consent.ListToken(w.acc.ID, w.list.ID), url.Values{"email": {"gone@example.com"},
-		"consent_version": {fmt.Sprint(text.Version)}}); code != 200 {
-		t.Fatalf("subscribe: %d %s", code, page)
-	}
-	msgs := w.sink.Find("gone@example.com")
-	if len(msgs) != 1 {
-		t.Fatalf("%d mails", len(msgs))
-	}
-	l := links(textOf(t, msgs[0].Data))
-	if err := w.store.DeleteList(ctx, w.acc.ID, w.list.ID); err != nil {
-		t.Fatal(err)
-	}
-	if code, page := w.post(l["confirm"], nil); code != 404 || !strings.Contains(page, "not valid") {
-		t.Fatalf("confirm for a deleted list: %d %s", code, page)
-	}
-	if n := len(w.sink.Find("gone@example.com")); n != 1 {
-		t.Fatalf("%d mails: a welcome to no list was sent", n)
+}
+
+// TestConfirmWithoutTrackingPage: the mail of a request with tracking consent links to
+// a page that offers both choices, and to one that confirms without tracking; that one
+// confirms the subscription and gives no consent. A request without it says nothing of
+// tracking, in the mail or on the page.
+func TestConfirmWithoutTrackingPage(t *testing.T) {
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			w := newWorld(t, testdb.Open(t, engine), true)
+			ctx := context.Background()
+			text, err := w.consent.CurrentText(ctx, w.acc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			signUp := func(email string, tracking bool) string {
+				t.Helper()
+				form := url.Values{"email": {email}, "consent_version": {fmt.Sprint(text.Version)}}
+				if tracking {
+					form.Set("tracking_consent", "yes")
+				}
+				if code, page := w.post("/s/"+w.consent.ListToken(w.acc.ID, w.list.ID), form); code != 200 {
+					t.Fatalf("subscribe: %d %s", code, page)
+				}
+				msgs := w.sink.Find(email)
+				if len(msgs) != 1 {
+					t.Fatalf("%d mails", len(msgs))
+				}
+				return textOf(t, msgs[0].Data)
+			}
+
+			mail := signUp("plain@example.com", false)
+			if strings.Contains(mail, "tracking") {
+				t.Fatalf("a request without tracking consent mentions tracking:\n%s", mail)
+			}
+			if _, page := w.get(links(mail)["confirm"]); strings.Contains(page, "tracking") {
+				t.Fatalf("its confirm page mentions tracking:\n%s", page)
+			}
+
+			mail = signUp("careful@example.com", true)
+			asked := regexp.MustCompile(`/confirm/[A-Za-z0-9_-]+\?tracking=asked`).FindString(mail)
+			without := regexp.MustCompile(`/confirm/[A-Za-z0-9_-]+\?tracking=no`).FindString(mail)
+			if asked == "" || without == "" {
+				t.Fatalf("the mail lacks the links with and without tracking:\n%s", mail)
+			}
+			if code, page := w.get(asked); code != 200 || !strings.Contains(page, `name="tracking" value="no"`) {
+				t.Fatalf("confirm page: %d, no choice to confirm without tracking:\n%s", code, page)
+			}
+			if code, page := w.get(without); code != 200 || !strings.Contains(page, "without tracking") {
+				t.Fatalf("confirm page without tracking: %d\n%s", code, page)
+			}
+			if code, page := w.post(without, nil); code != 200 || !strings.Contains(page, "confirmed") {
+				t.Fatalf("confirm without tracking: %d %s", code, page)
+			}
+			subs, _ := w.store.ListSubscribers(ctx, w.acc.ID, tidings.SubscriberFilter{Email: tidings.MustParseAddress("careful@example.com")})
+			if len(subs) != 1 || subs[0].TrackingConsent {
+				t.Fatalf("subscriber %+v: want one, without tracking consent", subs)
+			}
+			if st, _ := w.store.Subscriptions(ctx, w.acc.ID, subs[0].ID); len(st) != 1 || st[0].Status != tidings.SubConfirmed {
+				t.Fatalf("subscriptions %+v: want confirmed", st)
+			}
+			hist, _ := w.store.SubscriberLedger(ctx, w.acc.ID, subs[0].ID, tidings.Page{})
+			for _, e := range hist {
+				if e.Kind == tidings.LedgerTrackingChange {
+					t.Fatalf("a tracking change in the ledger: %+v", hist)
+				}
+			}
+		})
 	}
 }
 
