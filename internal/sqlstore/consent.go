@@ -526,7 +526,7 @@ func (s *Store) ConfirmSubscription(ctx context.Context, tokenHash []byte, ev ti
 				// or an edit) is a later explicit choice than the request's: it stands. Of
 				// a change in the request's microsecond, this says it came later.
 				var later bool
-				if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM ledger WHERE person_id = $1 AND account_id = $2
+				if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM `+s.engine.ledgerOfPerson()+` WHERE person_id = $1 AND account_id = $2
 					AND kind = $3 AND created_at >= $4)`, p.personID, p.accountID, string(tidings.LedgerTrackingChange), p.created).Scan(&later); err != nil {
 					return err
 				}

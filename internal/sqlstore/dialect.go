@@ -196,6 +196,19 @@ func (e Engine) resetKeySequence() string {
 // read-only (keystore.go).
 func (e Engine) keysInDataTx() bool { return e == Postgres }
 
+// ledgerOfPerson names the ledger for a query of one person's entries in one account
+// (person_id and account_id): on SQLite, with the index that finds them. Without
+// statistics SQLite's planner rates the primary key's account_id as good a start as
+// ledger_person's (person_id, account_id) and walks the account's whole ledger; an
+// erasure at a million entries took 150 ms a statement. PostgreSQL plans from its
+// statistics.
+func (e Engine) ledgerOfPerson() string {
+	if e == SQLite {
+		return "ledger INDEXED BY ledger_person"
+	}
+	return "ledger"
+}
+
 // forShare keeps a row read inside a transaction from being deleted before it ends, on
 // PostgreSQL; SQLite's single writer already excludes that.
 func (e Engine) forShare() string {

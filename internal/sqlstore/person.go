@@ -138,7 +138,7 @@ func (s *Store) personPending(ctx context.Context, accountID, subscriberID int64
 }
 
 func (s *Store) personLedger(ctx context.Context, accountID, personID int64) ([]tidings.LedgerEntry, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+ledgerCols+` FROM ledger WHERE account_id = $1 AND person_id = $2 ORDER BY seq`,
+	rows, err := s.r.QueryContext(ctx, `SELECT `+ledgerCols+` FROM `+s.engine.ledgerOfPerson()+` WHERE account_id = $1 AND person_id = $2 ORDER BY seq`,
 		accountID, personID)
 	if err != nil {
 		return nil, err
@@ -238,7 +238,7 @@ func deleteSubscriber(ctx context.Context, tx *sql.Tx, engine Engine, accountID,
 			return err
 		}
 	}
-	_, err := tx.ExecContext(ctx, `UPDATE ledger SET evidence_sealed = NULL WHERE account_id = $1 AND person_id = $2`, accountID, personID)
+	_, err := tx.ExecContext(ctx, `UPDATE `+engine.ledgerOfPerson()+` SET evidence_sealed = NULL WHERE account_id = $1 AND person_id = $2`, accountID, personID)
 	return err
 }
 

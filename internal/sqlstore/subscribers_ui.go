@@ -14,7 +14,7 @@ func (s *Store) SubscriberLedger(ctx context.Context, accountID, subscriberID in
 		return nil, translate(err)
 	}
 	// ledger_person (person_id, account_id, seq) serves this directly.
-	rows, err := s.r.QueryContext(ctx, `SELECT `+ledgerCols+` FROM ledger WHERE person_id = $1 AND account_id = $2 AND seq > $3 ORDER BY seq LIMIT $4`,
+	rows, err := s.r.QueryContext(ctx, `SELECT `+ledgerCols+` FROM `+s.engine.ledgerOfPerson()+` WHERE person_id = $1 AND account_id = $2 AND seq > $3 ORDER BY seq LIMIT $4`,
 		pid, accountID, p.After, p.Limit)
 	if err != nil {
 		return nil, err
