@@ -324,7 +324,10 @@ func requestSubscription(ctx context.Context, tx *sql.Tx, accountID, subscriberI
 var genesis = make([]byte, sha256.Size)
 
 func evidenceAAD(accountID, personID int64) []byte {
-	return []byte("tidings/v1 ledger evidence account=" + strconv.FormatInt(accountID, 10) + " person=" + strconv.FormatInt(personID, 10))
+	b := append(make([]byte, 0, 64), "tidings/v1 ledger evidence account="...)
+	b = strconv.AppendInt(b, accountID, 10)
+	b = append(b, " person="...)
+	return strconv.AppendInt(b, personID, 10)
 }
 
 // appendLedger seals the evidence, takes the next link of the account's chain (the
