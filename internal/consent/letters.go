@@ -22,11 +22,11 @@ func confirmationLetter(a tidings.Account, lists []string, text tidings.ConsentT
 	if tracking {
 		confirmURL += "?tracking=asked"
 		plainTracking = fmt.Sprintf(`
-The request also asks for your consent to tracking: by confirming, you also agree that %s sees whether you open its emails and click their links. You can say no: confirm with this link instead, and your subscription gives no consent to tracking:
+The request also asks for your consent to tracking: by confirming, you also agree that %s sees whether you open its emails and click their links. You can say no: confirm with this link instead, and %s will not see what you open or click, even if you agreed to it before:
 %s
-`, a.Name, withoutURL)
-		htmlTracking = fmt.Sprintf(`<p>The request also asks for your consent to tracking: by confirming, you also agree that %s sees whether you open its emails and click their links. You can say no: <a href="%s">confirm without tracking</a>, and your subscription gives no consent to tracking.</p>
-`, e(a.Name), e(withoutURL))
+`, a.Name, a.Name, withoutURL)
+		htmlTracking = fmt.Sprintf(`<p>The request also asks for your consent to tracking: by confirming, you also agree that %s sees whether you open its emails and click their links. You can say no: <a href="%s">confirm without tracking</a>, and %s will not see what you open or click, even if you agreed to it before.</p>
+`, e(a.Name), e(withoutURL), e(a.Name))
 	}
 	plain := fmt.Sprintf(`%s
 

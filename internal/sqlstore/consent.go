@@ -454,6 +454,7 @@ func (s *Store) ConfirmSubscription(ctx context.Context, tokenHash []byte, ev ti
 		// What the person chose in the request (name, attributes, tracking), applied
 		// once something is confirmed.
 		var ch *pendingChanges
+		declined := false // the request asked for tracking consent, and the person said no
 		if p.changes != nil {
 			raw, err := p.dk.Open(p.changes, []byte(aad(p.accountID, p.personID, "pending_changes")))
 			if err != nil {
@@ -466,7 +467,7 @@ func (s *Store) ConfirmSubscription(ctx context.Context, tokenHash []byte, ev ti
 			if ch.TrackingConsent && withoutTracking {
 				// The mail told the person what the request asked for, and they said no:
 				// the confirmation's evidence says so, and no consent is given.
-				ch.TrackingConsent = false
+				ch.TrackingConsent, declined = false, true
 				if ev.Note != "" {
 					ev.Note += "; "
 				}
@@ -546,6 +547,15 @@ func (s *Store) ConfirmSubscription(ctx context.Context, tokenHash []byte, ev ti
 				tev := ev
 				tev.Note = "by the person, confirming the request that asked for it"
 				if err := s.trackingEntry(ctx, tx, p.accountID, p.personID, p.dk, true, tidings.SourceMail, tev, now); err != nil {
+					return err
+				}
+			}
+			// Saying no to tracking, when asked, is the person's latest explicit choice
+			// about it: a consent they gave before is withdrawn, and the ledger says so.
+			if declined && sub.TrackingConsent {
+				tev := ev
+				tev.Note = "by the person, confirming without tracking"
+				if err := s.setTracking(ctx, tx, p.accountID, p.subscriberID, p.personID, p.dk, false, tidings.SourceMail, tev, now); err != nil {
 					return err
 				}
 			}

@@ -1037,6 +1037,37 @@ func testConfirmWithoutTracking(t *testing.T, s tidings.Store) {
 			t.Fatal("a second subscriber for one address")
 		}
 	}
+	// Someone who consented before, asked again and saying no, withdraws it: their
+	// latest explicit choice, in the ledger as the person's.
+	req := request("tracked@without-tracking.example", []int64{l1.ID}, tidings.LedgerSingleOptIn, "")
+	req.TrackingConsent = true
+	tracked, err := s.RequestSubscription(ctx, a.ID, req)
+	noErr(t, "RequestSubscription(single opt-in, tracking)", err)
+	req = request("tracked@without-tracking.example", []int64{l2.ID}, tidings.LedgerRequested, "tok-tracked-no")
+	req.TrackingConsent = true
+	_, err = s.RequestSubscription(ctx, a.ID, req)
+	noErr(t, "RequestSubscription(double opt-in, tracking)", err)
+	if got, _ := s.GetSubscriber(ctx, a.ID, tracked.Subscriber.ID); !got.TrackingConsent {
+		t.Fatal("the earlier tracking consent is gone before the confirmation")
+	}
+	c, err := s.ConfirmSubscription(ctx, tokenHash("tok-tracked-no"), tidings.Evidence{IP: "203.0.113.9"}, true)
+	noErr(t, "ConfirmSubscription(without tracking, consented before)", err)
+	if len(c.Lists) != 1 || c.Subscriber.TrackingConsent {
+		t.Fatalf("consented before: confirmed %v, tracking %v; want the list, without tracking", c.Lists, c.Subscriber.TrackingConsent)
+	}
+	hist, err := s.SubscriberLedger(ctx, a.ID, tracked.Subscriber.ID, tidings.Page{})
+	noErr(t, "SubscriberLedger", err)
+	var notes []string
+	for _, e := range hist {
+		if e.Kind == tidings.LedgerTrackingChange {
+			ev, err := s.OpenEvidence(ctx, e)
+			noErr(t, "OpenEvidence", err)
+			notes = append(notes, ev.Note)
+		}
+	}
+	if len(notes) != 1 || notes[0] != "tracking consent withdrawn; by the person, confirming without tracking" {
+		t.Fatalf("consented before: tracking changes %q; want the withdrawal", notes)
+	}
 	if rep, err := consent.VerifyLedger(ctx, s, a.ID); err != nil || !rep.OK {
 		t.Fatalf("ledger: %+v, %v", rep, err)
 	}
