@@ -680,6 +680,42 @@ func entryEvidence(t *testing.T, s tidings.Store, accountID, seq int64) tidings.
 	return ev
 }
 
+// confirmationTrackingNotes returns the notes of a subscriber's tracking changes, each
+// of which must be a confirmation's: from the mail link, with its IP (203.0.113.9).
+func confirmationTrackingNotes(t *testing.T, s tidings.Store, accountID, subID int64) []string {
+	t.Helper()
+	hist, err := s.SubscriberLedger(ctx, accountID, subID, tidings.Page{})
+	noErr(t, "SubscriberLedger", err)
+	var notes []string
+	for _, e := range hist {
+		if e.Kind != tidings.LedgerTrackingChange {
+			continue
+		}
+		ev, err := s.OpenEvidence(ctx, e)
+		noErr(t, "OpenEvidence", err)
+		if e.Source != tidings.SourceMail || ev.IP != "203.0.113.9" {
+			t.Fatalf("tracking change %+v, evidence %+v; want the confirmation's, from the mail link", e, ev)
+		}
+		notes = append(notes, ev.Note)
+	}
+	return notes
+}
+
+// consentedThenAsked subscribes email to first with tracking consent (single opt-in),
+// then asks them to confirm second with tracking consent too (double opt-in, token tok).
+func consentedThenAsked(t *testing.T, s tidings.Store, accountID int64, email string, first, second int64, tok string) tidings.SubscriptionResult {
+	t.Helper()
+	req := request(email, []int64{first}, tidings.LedgerSingleOptIn, "")
+	req.TrackingConsent = true
+	res, err := s.RequestSubscription(ctx, accountID, req)
+	noErr(t, "RequestSubscription(single opt-in, tracking)", err)
+	req = request(email, []int64{second}, tidings.LedgerRequested, tok)
+	req.TrackingConsent = true
+	_, err = s.RequestSubscription(ctx, accountID, req)
+	noErr(t, "RequestSubscription(double opt-in, tracking)", err)
+	return res
+}
+
 // testTrackingConsentInLedger: consent to tracking given with a sign-up is in the
 // ledger's evidence of that sign-up, as every other consent is. A double opt-in
 // request, even a new person's, only asks for it: the person gives it, or not, at
@@ -716,24 +752,7 @@ func testTrackingConsentInLedger(t *testing.T, s tidings.Store) {
 func testConfirmationTracking(t *testing.T, s tidings.Store) {
 	a := mustAccount(t, s)
 	l1, l2, l3 := mustList(t, s, a.ID), mustList(t, s, a.ID), mustList(t, s, a.ID)
-	trackingNotes := func(subID int64) []string {
-		t.Helper()
-		hist, err := s.SubscriberLedger(ctx, a.ID, subID, tidings.Page{})
-		noErr(t, "SubscriberLedger", err)
-		var notes []string
-		for _, e := range hist {
-			if e.Kind != tidings.LedgerTrackingChange {
-				continue
-			}
-			ev, err := s.OpenEvidence(ctx, e)
-			noErr(t, "OpenEvidence", err)
-			if e.Source != tidings.SourceMail || ev.IP != "203.0.113.9" {
-				t.Fatalf("tracking change %+v, evidence %+v; want the confirmation's, from the mail link", e, ev)
-			}
-			notes = append(notes, ev.Note)
-		}
-		return notes
-	}
+	trackingNotes := func(subID int64) []string { return confirmationTrackingNotes(t, s, a.ID, subID) }
 	confirm := func(email string, list int64, tok string, tracking bool) tidings.Subscriber {
 		t.Helper()
 		req := request(email, []int64{list}, tidings.LedgerRequested, tok)
@@ -782,14 +801,7 @@ func testConfirmationTracking(t *testing.T, s tidings.Store) {
 
 	// A withdrawal after the request is the person's later choice: confirming the
 	// request, whose mail does not mention tracking, does not give the consent again.
-	req := request("changed@confirm-tracking.example", []int64{l1.ID}, tidings.LedgerSingleOptIn, "")
-	req.TrackingConsent = true
-	third, err := s.RequestSubscription(ctx, a.ID, req)
-	noErr(t, "RequestSubscription(single opt-in)", err)
-	req = request("changed@confirm-tracking.example", []int64{l2.ID}, tidings.LedgerRequested, "tok-ct-changed")
-	req.TrackingConsent = true
-	_, err = s.RequestSubscription(ctx, a.ID, req)
-	noErr(t, "RequestSubscription(double opt-in)", err)
+	third := consentedThenAsked(t, s, a.ID, "changed@confirm-tracking.example", l1.ID, l2.ID, "tok-ct-changed")
 	noErr(t, "SetTrackingConsent", s.SetTrackingConsent(ctx, a.ID, third.Subscriber.ID, false, tidings.SourcePortal, tidings.Evidence{}))
 	c, err := s.ConfirmSubscription(ctx, tokenHash("tok-ct-changed"), tidings.Evidence{IP: "203.0.113.9"}, false)
 	noErr(t, "ConfirmSubscription", err)
@@ -1039,14 +1051,7 @@ func testConfirmWithoutTracking(t *testing.T, s tidings.Store) {
 	}
 	// Someone who consented before, asked again and saying no, withdraws it: their
 	// latest explicit choice, in the ledger as the person's.
-	req := request("tracked@without-tracking.example", []int64{l1.ID}, tidings.LedgerSingleOptIn, "")
-	req.TrackingConsent = true
-	tracked, err := s.RequestSubscription(ctx, a.ID, req)
-	noErr(t, "RequestSubscription(single opt-in, tracking)", err)
-	req = request("tracked@without-tracking.example", []int64{l2.ID}, tidings.LedgerRequested, "tok-tracked-no")
-	req.TrackingConsent = true
-	_, err = s.RequestSubscription(ctx, a.ID, req)
-	noErr(t, "RequestSubscription(double opt-in, tracking)", err)
+	tracked := consentedThenAsked(t, s, a.ID, "tracked@without-tracking.example", l1.ID, l2.ID, "tok-tracked-no")
 	if got, _ := s.GetSubscriber(ctx, a.ID, tracked.Subscriber.ID); !got.TrackingConsent {
 		t.Fatal("the earlier tracking consent is gone before the confirmation")
 	}
@@ -1055,16 +1060,7 @@ func testConfirmWithoutTracking(t *testing.T, s tidings.Store) {
 	if len(c.Lists) != 1 || c.Subscriber.TrackingConsent {
 		t.Fatalf("consented before: confirmed %v, tracking %v; want the list, without tracking", c.Lists, c.Subscriber.TrackingConsent)
 	}
-	hist, err := s.SubscriberLedger(ctx, a.ID, tracked.Subscriber.ID, tidings.Page{})
-	noErr(t, "SubscriberLedger", err)
-	var notes []string
-	for _, e := range hist {
-		if e.Kind == tidings.LedgerTrackingChange {
-			ev, err := s.OpenEvidence(ctx, e)
-			noErr(t, "OpenEvidence", err)
-			notes = append(notes, ev.Note)
-		}
-	}
+	notes := confirmationTrackingNotes(t, s, a.ID, tracked.Subscriber.ID)
 	if len(notes) != 1 || notes[0] != "tracking consent withdrawn; by the person, confirming without tracking" {
 		t.Fatalf("consented before: tracking changes %q; want the withdrawal", notes)
 	}
