@@ -584,8 +584,20 @@ func htmlEscape(s string) string { return htmlEscaper.Replace(s) }
 
 // SendTest sends the campaign to the given addresses, rendered for a sample subscriber
 // named after each address; no delivery is recorded and the unsubscribe link is inert.
+// An address the account may not mail (it unsubscribed, complained, bounced, asked to
+// be erased or objected) gets no test either: a *ValidationError on "to", and no test
+// goes to anyone.
 func (e *Engine) SendTest(ctx context.Context, accountID, campaignID int64, to []tidings.Address) error {
 	e.init()
+	for _, addr := range to {
+		suppressed, reason, err := e.Store.Suppressed(ctx, accountID, addr)
+		if err != nil {
+			return err
+		}
+		if suppressed {
+			return tidings.Invalid("to", "suppressed", "%s gets no mail from this account, tests included (%s)", addr, reason)
+		}
+	}
 	j, err := e.prepare(ctx, accountID, campaignID)
 	if err != nil {
 		return err

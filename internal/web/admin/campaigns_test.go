@@ -117,6 +117,18 @@ func TestCampaignPreviewTestSendAndResults(t *testing.T) {
 	if body := e.mailTo("tester@example.org", "[Test] Hello Test Recipient"); !strings.Contains(body, "Hi Test Recipient") {
 		t.Fatalf("test mail body:\n%s", body)
 	}
+	// An address that unsubscribed gets no test either, and neither does anyone sent
+	// along with it.
+	if err := e.store.AddSuppression(ctx, e.a.ID, tidings.MustParseAddress("gone@example.org"), tidings.SuppressUnsubscribed); err != nil {
+		t.Fatal(err)
+	}
+	b.post(path+"/test", url.Values{"to": {"other@example.org, gone@example.org"}}).
+		want(t, http.StatusUnprocessableEntity, "gone@example.org gets no mail from this account, tests included (unsubscribed)")
+	for _, to := range []string{"other@example.org", "gone@example.org"} {
+		if n := e.mailsTo(to); n != 0 {
+			t.Fatalf("%d test mails to %s after a refused test send", n, to)
+		}
+	}
 
 	// Pausing a draft is not a move its life allows.
 	b.post(path+"/pause", nil).want(t, http.StatusUnprocessableEntity, "cannot become paused")

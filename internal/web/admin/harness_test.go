@@ -161,6 +161,23 @@ func (p page) want(t *testing.T, status int, contains ...string) page {
 }
 
 // mailTo returns the decoded text of the newest outbox mail to addr with this subject.
+// mailsTo counts the outbox's messages to addr.
+func (e *env) mailsTo(addr string) int {
+	e.t.Helper()
+	list, err := e.outbox.List(1000)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	n := 0
+	for _, m := range list {
+		raw, _ := e.outbox.Read(m.ID)
+		if msg, err := netmail.ReadMessage(bytes.NewReader(raw)); err == nil && strings.Contains(msg.Header.Get("To"), addr) {
+			n++
+		}
+	}
+	return n
+}
+
 func (e *env) mailTo(addr, subject string) string {
 	e.t.Helper()
 	list, err := e.outbox.List(1000)
