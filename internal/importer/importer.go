@@ -243,6 +243,8 @@ type reader struct {
 	nameCol  int
 	attrs    map[int]string // column → attribute name
 	width    int
+	// addresses remembers the file's domains, normalised once each.
+	addresses tidings.AddressParser
 }
 
 var emailHeaders = []string{"email", "e-mail", "email address", "e-mail address", "mail", "emailaddress"}
@@ -355,7 +357,7 @@ func (rd *reader) next() (tidings.ImportRow, *tidings.ImportResult, error) {
 		}
 		return invalid(fmt.Sprintf("has %d fields, the header has %d", len(rec), rd.width))
 	}
-	addr, err := tidings.ParseAddress(rec[rd.emailCol])
+	addr, err := rd.addresses.Parse(rec[rd.emailCol])
 	if err != nil {
 		v, _ := tidings.AsValidation(err)
 		return invalid("email: " + v.Message)

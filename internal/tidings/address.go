@@ -62,7 +62,34 @@ func ParseDomain(s string) (string, error) {
 // ParseAddress parses and normalises one bare address (no display name). Surrounding
 // white space is trimmed; anything else that is not an address is rejected with a
 // reason.
-func ParseAddress(s string) (Address, error) {
+func ParseAddress(s string) (Address, error) { return parseAddress(s, parseDomain) }
+
+// AddressParser parses addresses as ParseAddress does, remembering the domains it has
+// normalised: a file of a million addresses names a few thousand domains, and
+// normalising one (IDNA) costs more than the rest of its address. It remembers at most
+// maxRemembered domains. Not for concurrent use; the zero value is ready.
+type AddressParser struct{ domains map[string]string }
+
+const maxRemembered = 100_000
+
+// Parse is ParseAddress.
+func (p *AddressParser) Parse(s string) (Address, error) { return parseAddress(s, p.domain) }
+
+func (p *AddressParser) domain(raw string) (string, error) {
+	if d, ok := p.domains[raw]; ok {
+		return d, nil
+	}
+	d, err := parseDomain(raw)
+	if err == nil && len(p.domains) < maxRemembered {
+		if p.domains == nil {
+			p.domains = map[string]string{}
+		}
+		p.domains[raw] = d
+	}
+	return d, err
+}
+
+func parseAddress(s string, parseDomain func(string) (string, error)) (Address, error) {
 	s = strings.TrimSpace(s)
 	switch {
 	case s == "":

@@ -6,8 +6,13 @@ import (
 	"testing"
 )
 
+// TestParseAddressTable runs every case through ParseAddress and through one
+// AddressParser, twice (the second time from the domains it remembers): all three
+// answer alike.
 func TestParseAddressTable(t *testing.T) {
 	long := func(n int) string { return strings.Repeat("a", n) }
+	var p AddressParser
+	parsers := []func(string) (Address, error){ParseAddress, p.Parse, p.Parse}
 	accept := []struct{ in, want string }{
 		{"user@example.com", "user@example.com"},
 		{"  User@Example.COM \n", "user@example.com"},
@@ -37,13 +42,15 @@ func TestParseAddressTable(t *testing.T) {
 		{"a.b.c.d@example.com", "a.b.c.d@example.com"},
 	}
 	for _, c := range accept {
-		a, err := ParseAddress(c.in)
-		if err != nil {
-			t.Errorf("ParseAddress(%q) = %v, want %q", c.in, err, c.want)
-			continue
-		}
-		if a.String() != c.want {
-			t.Errorf("ParseAddress(%q) = %q, want %q", c.in, a.String(), c.want)
+		for i, parse := range parsers {
+			a, err := parse(c.in)
+			if err != nil {
+				t.Errorf("parser %d (%q) = %v, want %q", i, c.in, err, c.want)
+				continue
+			}
+			if a.String() != c.want {
+				t.Errorf("parser %d (%q) = %q, want %q", i, c.in, a.String(), c.want)
+			}
 		}
 	}
 	// 254 octets exactly is accepted; 255 is not.
@@ -101,14 +108,16 @@ func TestParseAddressTable(t *testing.T) {
 		{long(11) + "@" + domain, "too_long"},
 	}
 	for _, c := range reject {
-		_, err := ParseAddress(c.in)
-		v, ok := AsValidation(err)
-		if !ok {
-			t.Errorf("ParseAddress(%q) = %v, want a validation error %s", c.in, err, c.code)
-			continue
-		}
-		if v.Code != c.code || v.Field != "email" || v.Message == "" {
-			t.Errorf("ParseAddress(%q) = %s/%s %q, want code %s", c.in, v.Field, v.Code, v.Message, c.code)
+		for i, parse := range parsers {
+			_, err := parse(c.in)
+			v, ok := AsValidation(err)
+			if !ok {
+				t.Errorf("parser %d (%q) = %v, want a validation error %s", i, c.in, err, c.code)
+				continue
+			}
+			if v.Code != c.code || v.Field != "email" || v.Message == "" {
+				t.Errorf("parser %d (%q) = %s/%s %q, want code %s", i, c.in, v.Field, v.Code, v.Message, c.code)
+			}
 		}
 	}
 }
