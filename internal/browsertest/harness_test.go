@@ -1,13 +1,11 @@
 package browsertest
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -24,12 +22,11 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
-	_ "github.com/emersion/go-message/charset"
-	gomail "github.com/emersion/go-message/mail"
 
 	"github.com/tidings/tidings/internal/consent"
 	"github.com/tidings/tidings/internal/keys"
 	"github.com/tidings/tidings/internal/mail"
+	"github.com/tidings/tidings/internal/mail/mailtest"
 	"github.com/tidings/tidings/internal/postman"
 	"github.com/tidings/tidings/internal/send"
 	"github.com/tidings/tidings/internal/sqlstore"
@@ -307,25 +304,11 @@ func containsFold(list []string, s string) bool {
 
 // plainText decodes the text/plain part of a message (single part or multipart).
 func plainText(raw []byte) (string, error) {
-	r, err := gomail.CreateReader(bytes.NewReader(raw))
-	if err != nil {
-		return "", err
+	text, _, err := mailtest.Parts(raw)
+	if err == nil && text == "" {
+		err = errors.New("no text/plain part")
 	}
-	for {
-		p, err := r.NextPart()
-		if errors.Is(err, io.EOF) {
-			return "", errors.New("no text/plain part")
-		}
-		if err != nil {
-			return "", err
-		}
-		if h, ok := p.Header.(*gomail.InlineHeader); ok {
-			if ct, _, _ := h.ContentType(); ct == "text/plain" {
-				b, err := io.ReadAll(p.Body)
-				return string(b), err
-			}
-		}
-	}
+	return text, err
 }
 
 // ---------------------------------------------------------------------------------

@@ -1,16 +1,12 @@
 package consent_test
 
 import (
-	"bytes"
 	"context"
-	"io"
 	"strings"
 	"testing"
 
-	_ "github.com/emersion/go-message/charset"
-	gomail "github.com/emersion/go-message/mail"
-
 	"github.com/tidings/tidings/internal/consent"
+	"github.com/tidings/tidings/internal/mail/mailtest"
 	"github.com/tidings/tidings/internal/testdb"
 	"github.com/tidings/tidings/internal/tidings"
 )
@@ -18,30 +14,11 @@ import (
 // parts returns the decoded text and HTML parts of a message.
 func parts(t *testing.T, raw []byte) (text, htm string) {
 	t.Helper()
-	r, err := gomail.CreateReader(bytes.NewReader(raw))
+	text, htm, err := mailtest.Parts(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		p, err := r.NextPart()
-		if err == io.EOF {
-			return text, htm
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, ok := p.Header.(*gomail.InlineHeader)
-		if !ok {
-			continue
-		}
-		b, _ := io.ReadAll(p.Body)
-		switch ct, _, _ := h.ContentType(); ct {
-		case "text/plain":
-			text = string(b)
-		case "text/html":
-			htm = string(b)
-		}
-	}
+	return text, htm
 }
 
 // A confirmation mail whose request asks for tracking consent (the person's ticked box,

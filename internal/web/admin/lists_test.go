@@ -1,17 +1,14 @@
 package admin_test
 
 import (
-	"bytes"
 	"html"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 
-	gomail "github.com/emersion/go-message/mail"
-
+	"github.com/tidings/tidings/internal/mail/mailtest"
 	"github.com/tidings/tidings/internal/testdb"
 	"github.com/tidings/tidings/internal/tidings"
 )
@@ -80,20 +77,9 @@ func TestListHostedPageOffersMoreLists(t *testing.T) {
 // plainText returns the decoded text/plain part of a message.
 func plainText(t *testing.T, raw []byte) string {
 	t.Helper()
-	r, err := gomail.CreateReader(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
+	text, _, err := mailtest.Parts(raw)
+	if err != nil || text == "" {
+		t.Fatalf("no text part: %v", err)
 	}
-	for {
-		p, err := r.NextPart()
-		if err != nil {
-			t.Fatalf("no text part: %v", err)
-		}
-		if h, ok := p.Header.(*gomail.InlineHeader); ok {
-			if ct, _, _ := h.ContentType(); ct == "text/plain" {
-				b, _ := io.ReadAll(p.Body)
-				return string(b)
-			}
-		}
-	}
+	return text
 }

@@ -17,8 +17,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	_ "github.com/emersion/go-message/charset"
-	gomail "github.com/emersion/go-message/mail"
 	"github.com/emersion/go-msgauth/dkim"
 
 	"github.com/tidings/tidings/internal/consent"
@@ -101,20 +99,12 @@ func (w *world) post(path string, form url.Values, headers ...string) (int, stri
 
 // textOf returns the decoded text/plain part of a message.
 func textOf(t *testing.T, raw []byte) string {
-	r, err := gomail.CreateReader(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
+	t.Helper()
+	text, _, err := mailtest.Parts(raw)
+	if err != nil || text == "" {
+		t.Fatalf("no text part: %v", err)
 	}
-	for {
-		p, err := r.NextPart()
-		if err != nil {
-			t.Fatalf("no text part: %v", err)
-		}
-		if ct, _, _ := p.Header.(*gomail.InlineHeader).ContentType(); ct == "text/plain" {
-			b, _ := io.ReadAll(p.Body)
-			return string(b)
-		}
-	}
+	return text
 }
 
 func (w *world) verifyDKIM(raw []byte) {
