@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"slices"
 	"strconv"
@@ -21,22 +22,16 @@ func cmdDKIM(ctx context.Context, e env, args []string) error {
 	fs, load := newFlags("dkim generate", e)
 	account := fs.String("account", "", "ID of the account that sends from the domain (required)")
 	domain := fs.String("domain", "", "the sending domain, e.g. news.example.com (required)")
-	algs := fs.String("algorithms", "rsa,ed25519", "comma-separated: rsa (2048-bit), ed25519")
-	selector := fs.String("selector", "", "selector prefix (default: tidings + the UTC date, e.g. tidings20261130); each key's selector is PREFIX-ALGORITHM, which must never have been used on the domain")
-	asJSON := fs.Bool("json", false, "print the DNS records as JSON")
+	kf := addKeyFlags(fs, "selector prefix (default: tidings + the UTC date, e.g. tidings20261130); each key's selector is PREFIX-ALGORITHM, which must never have been used on the domain")
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
 	// Every flag is checked before anything is stored: a run adds all its keys or none.
-	accountID, err := strconv.ParseInt(*account, 10, 64)
-	if err != nil || accountID <= 0 || *domain == "" {
-		return fmt.Errorf("%w: --account ID and --domain are required", errUsage)
-	}
-	dom, err := domainFlag(*domain)
+	accountID, dom, err := accountDomainFlags(*account, *domain)
 	if err != nil {
 		return err
 	}
-	gen, err := newGeneration(*algs, *selector)
+	gen, err := kf.generation()
 	if err != nil {
 		return err
 	}
@@ -62,7 +57,33 @@ func cmdDKIM(ctx context.Context, e env, args []string) error {
 		}
 		return fmt.Errorf("no keys stored for domain %s: %w", dom, err)
 	}
-	return printRecords(e, dom, keys, *asJSON)
+	return printRecords(e, dom, keys, *kf.asJSON)
+}
+
+// keyFlags are the flags of a command that makes DKIM keys (dkim generate, domain move).
+type keyFlags struct {
+	algorithms, selector *string
+	asJSON               *bool
+}
+
+func addKeyFlags(fs *flag.FlagSet, selectorHelp string) keyFlags {
+	return keyFlags{
+		algorithms: fs.String("algorithms", "rsa,ed25519", "comma-separated: rsa (2048-bit), ed25519"),
+		selector:   fs.String("selector", "", selectorHelp),
+		asJSON:     fs.Bool("json", false, "print the DNS records as JSON"),
+	}
+}
+
+func (k keyFlags) generation() (generation, error) { return newGeneration(*k.algorithms, *k.selector) }
+
+// accountDomainFlags checks a command's --account ID and --domain flags.
+func accountDomainFlags(account, domain string) (int64, string, error) {
+	accountID, err := strconv.ParseInt(account, 10, 64)
+	if err != nil || accountID <= 0 || domain == "" {
+		return 0, "", fmt.Errorf("%w: --account ID and --domain are required", errUsage)
+	}
+	dom, err := domainFlag(domain)
+	return accountID, dom, err
 }
 
 // generation is a DKIM key generation asked for by --algorithms and --selector, checked

@@ -35,11 +35,7 @@ func domainRemove(ctx context.Context, e env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	accountID, err := strconv.ParseInt(*account, 10, 64)
-	if err != nil || accountID <= 0 || *domain == "" {
-		return fmt.Errorf("%w: --account ID and --domain are required", errUsage)
-	}
-	dom, err := domainFlag(*domain)
+	accountID, dom, err := accountDomainFlags(*account, *domain)
 	if err != nil {
 		return err
 	}
@@ -85,9 +81,7 @@ func domainMove(ctx context.Context, e env, args []string) error {
 	fs, load := newFlags("domain move", e)
 	domain := fs.String("domain", "", "the sending domain to move (required)")
 	to := fs.String("to", "", "ID of the account that sends from the domain from now on (required)")
-	algs := fs.String("algorithms", "rsa,ed25519", "comma-separated: rsa (2048-bit), ed25519")
-	selector := fs.String("selector", "", "selector prefix of the new account's keys (default: tidings + the UTC date, e.g. tidings20261130)")
-	asJSON := fs.Bool("json", false, "print the DNS records as JSON")
+	kf := addKeyFlags(fs, "selector prefix of the new account's keys (default: tidings + the UTC date, e.g. tidings20261130)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -99,7 +93,7 @@ func domainMove(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	gen, err := newGeneration(*algs, *selector)
+	gen, err := kf.generation()
 	if err != nil {
 		return err
 	}
@@ -126,5 +120,5 @@ func domainMove(ctx context.Context, e env, args []string) error {
 		return fmt.Errorf("%s not moved: %w", dom, err)
 	}
 	fmt.Fprintf(e.stderr, "Moved %s from account %d to account %d; account %d keeps its old keys, retired.\n", dom, from, toID, from)
-	return printRecords(e, dom, keys, *asJSON)
+	return printRecords(e, dom, keys, *kf.asJSON)
 }
