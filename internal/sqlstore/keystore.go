@@ -211,7 +211,10 @@ func (s *Store) insertKeys(ctx context.Context, tx *sql.Tx, n int, prepared func
 	}
 	for done := 0; done < n; done += keyChunk {
 		m := min(keyChunk, n-done)
-		made := make(map[string]*keys.DataKey, m) // PostgreSQL: by wrapped key, to match what RETURNING returns
+		var made map[string]*keys.DataKey // PostgreSQL: by wrapped key, to match what RETURNING returns
+		if next == 0 {
+			made = make(map[string]*keys.DataKey, m)
+		}
 		args := make([]any, 0, 3*m)
 		for range m {
 			dk, wrapped, err := s.keys.NewDataKey()
