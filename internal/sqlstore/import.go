@@ -591,12 +591,13 @@ func lit(n int64) string { return strconv.FormatInt(n, 10) }
 func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 func (im *importer) dropSuppressed(ctx context.Context, rows []*importRow, _ *writes) ([]*importRow, error) {
-	args := []any{im.accountID}
+	args := make([]any, 0, len(rows))
 	for _, r := range rows {
 		args = append(args, r.suppress)
 	}
 	q, err := im.query(ctx, "suppressions?", len(rows), func() string {
-		return `SELECT hash, reason FROM suppressions WHERE account_id IN (` + im.s.engine.param(1) + `, 0) AND hash IN (` + im.s.engine.inList(len(rows), 2) + `)`
+		from, cond := im.s.engine.matchAny("s.hash", len(rows))
+		return `SELECT s.hash, s.reason FROM ` + from + `suppressions s WHERE s.account_id IN (` + lit(im.accountID) + `, 0) AND ` + cond
 	}, args...)
 	if err != nil {
 		return nil, err
@@ -647,7 +648,8 @@ func (im *importer) resolvePersons(ctx context.Context, rows []*importRow, w *wr
 	}
 	// Known people, and their keys (read from the pool: see readKeys).
 	q, err := im.query(ctx, "persons?", len(args), func() string {
-		return `SELECT email_hash, id, key_id FROM persons WHERE email_hash IN (` + im.s.engine.inList(len(args), 1) + `)`
+		from, cond := im.s.engine.matchAny("p.email_hash", len(args))
+		return `SELECT p.email_hash, p.id, p.key_id FROM ` + from + `persons p WHERE ` + cond
 	}, args...)
 	if err != nil {
 		return nil, err
@@ -752,16 +754,17 @@ func (im *importer) resolveSubscribers(ctx context.Context, rows []*importRow, w
 	// Only people who existed before this batch can already be subscribers: asking
 	// about the others would make the statement grow with nothing to find.
 	byPerson := map[int64]*importRow{}
-	args := []any{im.accountID}
+	var args []any
 	for _, r := range rows {
 		byPerson[r.personID] = r
 		if !r.newPerson {
 			args = append(args, r.personID)
 		}
 	}
-	if len(args) > 1 {
-		q, err := im.query(ctx, "subscribers?", len(args)-1, func() string {
-			return `SELECT person_id, id FROM subscribers WHERE account_id = ` + im.s.engine.param(1) + ` AND person_id IN (` + im.s.engine.inList(len(args)-1, 2) + `)`
+	if len(args) > 0 {
+		q, err := im.query(ctx, "subscribers?", len(args), func() string {
+			from, cond := im.s.engine.matchAny("s.person_id", len(args))
+			return `SELECT s.person_id, s.id FROM ` + from + `subscribers s WHERE s.account_id = ` + lit(im.accountID) + ` AND ` + cond
 		}, args...)
 		if err != nil {
 			return nil, err
@@ -812,16 +815,17 @@ func (im *importer) subscribe(ctx context.Context, rows []*importRow, w *writes)
 	if len(rows) == 0 {
 		return rows, nil
 	}
-	args := []any{im.listID}
+	var args []any
 	for _, r := range rows {
 		if !r.newSubscriber {
 			args = append(args, r.subscriberID)
 		}
 	}
 	existing := map[int64]string{}
-	if len(args) > 1 {
-		q, err := im.query(ctx, "subscriptions?", len(args)-1, func() string {
-			return `SELECT subscriber_id, status FROM subscriptions WHERE list_id = ` + im.s.engine.param(1) + ` AND subscriber_id IN (` + im.s.engine.inList(len(args)-1, 2) + `)`
+	if len(args) > 0 {
+		q, err := im.query(ctx, "subscriptions?", len(args), func() string {
+			from, cond := im.s.engine.matchAny("s.subscriber_id", len(args))
+			return `SELECT s.subscriber_id, s.status FROM ` + from + `subscriptions s WHERE s.list_id = ` + lit(im.listID) + ` AND ` + cond
 		}, args...)
 		if err != nil {
 			return nil, err
