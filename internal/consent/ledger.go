@@ -82,8 +82,12 @@ func VerifyLedger(ctx context.Context, store LedgerReader, accountID int64) (Led
 			case !bytes.Equal(e.ComputeHash(), e.Hash):
 				return broken(e.Seq, "entry %d was altered: its contents no longer match its hash", e.Seq)
 			}
-			if e.EvidenceSealed != nil {
-				if sum := sha256.Sum256(e.EvidenceSealed); !bytes.Equal(sum[:], e.EvidenceSHA256) {
+			ev := e.EvidenceSealed
+			if ev == nil {
+				ev = e.SharedEvidence
+			}
+			if ev != nil {
+				if sum := sha256.Sum256(ev); !bytes.Equal(sum[:], e.EvidenceSHA256) {
 					return broken(e.Seq, "the evidence of entry %d was altered", e.Seq)
 				}
 			}

@@ -930,14 +930,18 @@ func (s *Store) LedgerAccounts(ctx context.Context) ([]int64, error) {
 	})
 }
 
+// ledgerCols are an entry's columns, read from the table named ledger, and its shared
+// evidence (migration 35), if any.
 const ledgerCols = `account_id, seq, created_at, kind, person_id, list_id, source, text_version, text_sha256,
-	evidence_sha256, evidence_sealed, prev_hash, hash`
+	evidence_sha256, evidence_sealed, prev_hash, hash,
+	(SELECT x.body FROM shared_evidence x WHERE ledger.evidence_sealed IS NULL AND x.account_id = ledger.account_id
+		AND x.sha256 = ledger.evidence_sha256)`
 
 func scanLedger(r interface{ Scan(...any) error }) (tidings.LedgerEntry, error) {
 	var e tidings.LedgerEntry
 	var created int64
 	err := r.Scan(&e.AccountID, &e.Seq, &created, &e.Kind, &e.PersonID, &e.ListID, &e.Source, &e.TextVersion, &e.TextSHA256,
-		&e.EvidenceSHA256, &e.EvidenceSealed, &e.PrevHash, &e.Hash)
+		&e.EvidenceSHA256, &e.EvidenceSealed, &e.PrevHash, &e.Hash, &e.SharedEvidence)
 	e.Time = fromDB(created)
 	return e, err
 }
@@ -963,6 +967,9 @@ func (s *Store) LedgerHead(ctx context.Context, accountID int64) (int64, []byte,
 
 func (s *Store) OpenEvidence(ctx context.Context, e tidings.LedgerEntry) (tidings.Evidence, error) {
 	var ev tidings.Evidence
+	if e.EvidenceSealed == nil && e.SharedEvidence != nil {
+		return ev, json.Unmarshal(e.SharedEvidence, &ev)
+	}
 	if e.EvidenceSealed == nil {
 		return ev, tidings.ErrNotFound
 	}

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -219,6 +220,14 @@ func (e Engine) matchAny(col string, n int) (from, cond string) {
 		return `(VALUES ` + e.values(n, "?") + `) AS bound JOIN `, col + ` = bound.column1`
 	}
 	return "", col + ` IN (` + e.inList(n, 1) + `)`
+}
+
+// bytesLit is b as an SQL literal of bytes.
+func (e Engine) bytesLit(b []byte) string {
+	if e == Postgres {
+		return `'\x` + hex.EncodeToString(b) + `'::bytea`
+	}
+	return `X'` + hex.EncodeToString(b) + `'`
 }
 
 // blob is the column type of bytes.

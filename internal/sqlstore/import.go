@@ -20,19 +20,20 @@ import (
 // batch with a handful of statements (IN lists and multi-row inserts) instead of
 // several statements per row: that is what makes a million rows take seconds.
 type importer struct {
-	s         *Store
-	conn      *sql.Conn // the connection of tx, held so that its session settings can be restored
-	restore   []string  // SQLite: statements that undo the session settings (sqliteSession)
-	tx        *sql.Tx
-	accountID int64
-	listID    int64
-	evidence  []byte // the declaration as JSON, sealed per person
-	now       time.Time
-	seq       int64  // ledger head
-	head      []byte // ledger head hash
-	mu        sync.Mutex
-	stmts     map[stmtKey]*sql.Stmt
-	rows      int // rows handed to Add, for the statistics refresh after a big import
+	s              *Store
+	conn           *sql.Conn // the connection of tx, held so that its session settings can be restored
+	restore        []string  // SQLite: statements that undo the session settings (sqliteSession)
+	tx             *sql.Tx
+	accountID      int64
+	listID         int64
+	evidence       []byte // the declaration as JSON: every entry's evidence, stored once (shared_evidence)
+	evidenceSHA256 []byte
+	now            time.Time
+	seq            int64  // ledger head
+	head           []byte // ledger head hash
+	mu             sync.Mutex
+	stmts          map[stmtKey]*sql.Stmt
+	rows           int // rows handed to Add, for the statistics refresh after a big import
 
 	pending    *writes         // the prepared batch not written yet (see Add)
 	counted    bool            // SQLite: IDs are numbered from nextID, not taken from sequences
@@ -115,7 +116,9 @@ func (s *Store) BeginImport(ctx context.Context, accountID, listID int64, d tidi
 	if err != nil {
 		return nil, err
 	}
-	im := &importer{s: s, conn: conn, accountID: accountID, listID: listID, evidence: ev, now: now, stmts: map[stmtKey]*sql.Stmt{}, numbered: map[string]bool{}}
+	sum := sha256.Sum256(ev)
+	im := &importer{s: s, conn: conn, accountID: accountID, listID: listID, evidence: ev, evidenceSHA256: sum[:], now: now,
+		stmts: map[stmtKey]*sql.Stmt{}, numbered: map[string]bool{}}
 	if err := im.begin(ctx); err != nil {
 		if im.tx != nil {
 			im.tx.Rollback()
@@ -168,6 +171,12 @@ func (im *importer) begin(ctx context.Context) error {
 			return err
 		}
 		im.personsBefore = im.nextID[0] - 1
+	}
+	// The declaration is every entry's evidence, and says nothing about any one person:
+	// stored once, not sealed a million times under a million keys (migration 35).
+	if _, err := tx.ExecContext(ctx, `INSERT INTO shared_evidence (account_id, sha256, body, created_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (account_id, sha256) DO NOTHING`, im.accountID, im.evidenceSHA256, im.evidence, toDB(im.now)); err != nil {
+		return err
 	}
 	// Take the ledger head for the whole import: the row stays locked until the end.
 	if _, err := tx.ExecContext(ctx, `INSERT INTO ledger_heads (account_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (account_id) DO NOTHING`,
@@ -327,7 +336,7 @@ type writes struct {
 	subscribers []any        // id, person_id, email_enc, name_enc, attributes_enc
 	subscribe   []any        // subscriber_id (new subscriptions)
 	confirm     []any        // subscriber_id (unconfirmed subscriptions made confirmed)
-	ledger      []any        // seq, person_id, evidence_sha256, evidence_sealed, prev_hash, hash
+	ledger      []any        // seq, person_id, prev_hash, hash
 }
 
 // Add prepares the batch — look-ups, IDs, keys, sealing, ledger links — and leaves it to
@@ -470,10 +479,11 @@ func (im *importer) write(ctx context.Context, w *writes) error {
 			return `UPDATE subscriptions SET status = 'confirmed', confirmed_at = ` + now + ` WHERE list_id = ` + lit(im.listID) +
 				` AND subscriber_id IN (` + e.inList(n, 1) + `)`
 		}},
-		{"ledger+", 6, false, w.ledger, func(n int, _ bool) string {
+		{"ledger+", 4, false, w.ledger, func(n int, _ bool) string {
 			return e.bulkInsert() + ` ledger (account_id, seq, created_at, kind, person_id, list_id, source, text_version,
 			text_sha256, evidence_sha256, evidence_sealed, prev_hash, hash) VALUES ` + e.values(n, lit(im.accountID), "?", now,
-				quote(string(tidings.LedgerImported)), "?", lit(im.listID), quote(string(tidings.SourceImport)), "0", "NULL", "?", "?", "?", "?")
+				quote(string(tidings.LedgerImported)), "?", lit(im.listID), quote(string(tidings.SourceImport)), "0", "NULL",
+				e.bytesLit(im.evidenceSHA256), "NULL", "?", "?")
 		}},
 	}
 	for _, st := range steps {
@@ -865,16 +875,14 @@ func (im *importer) subscribe(ctx context.Context, rows []*importRow, w *writes)
 	return added, nil
 }
 
-// chain makes one "imported" ledger entry per added subscription, linked in row order.
+// chain makes one "imported" ledger entry per added subscription, linked in row order,
+// each with the import's declaration as its (shared) evidence.
 func (im *importer) chain(rows []*importRow, w *writes) {
 	for _, r := range rows {
 		e := tidings.LedgerEntry{AccountID: im.accountID, Seq: im.seq + 1, Time: im.now, Kind: tidings.LedgerImported,
-			PersonID: r.personID, ListID: im.listID, Source: tidings.SourceImport, PrevHash: im.head}
-		e.EvidenceSealed = r.dk.Seal(im.evidence, evidenceAAD(im.accountID, r.personID))
-		sum := sha256.Sum256(e.EvidenceSealed)
-		e.EvidenceSHA256 = sum[:]
+			PersonID: r.personID, ListID: im.listID, Source: tidings.SourceImport, EvidenceSHA256: im.evidenceSHA256, PrevHash: im.head}
 		e.Hash = e.ComputeHash()
 		im.seq, im.head = e.Seq, e.Hash
-		w.ledger = append(w.ledger, e.Seq, e.PersonID, e.EvidenceSHA256, e.EvidenceSealed, e.PrevHash, e.Hash)
+		w.ledger = append(w.ledger, e.Seq, e.PersonID, e.PrevHash, e.Hash)
 	}
 }

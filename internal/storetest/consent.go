@@ -68,7 +68,7 @@ func testConsentTexts(t *testing.T, s tidings.Store) {
 	}
 	// A body changed anyway, by someone who can drop the guard, no longer matches its
 	// stored hash: it is refused, not returned.
-	withoutTextGuard(t, db, `UPDATE consent_texts SET body = 'I agree to anything.' WHERE account_id = $1 AND version = 1`, a.ID)
+	withoutGuard(t, db, textGuard, `UPDATE consent_texts SET body = 'I agree to anything.' WHERE account_id = $1 AND version = 1`, a.ID)
 	got, err := s.ConsentText(ctx, a.ID, 1)
 	wantErr(t, "ConsentText(altered)", err, tidings.ErrConsentTextAltered)
 	if got.Body != "" {
@@ -84,7 +84,7 @@ func testConsentTexts(t *testing.T, s tidings.Store) {
 	req.Text = &t2
 	res, err := s.RequestSubscription(ctx, a.ID, req)
 	noErr(t, "RequestSubscription", err)
-	withoutTextGuard(t, db, `UPDATE consent_texts SET body = 'I agree to anything.' WHERE account_id = $1 AND version = 2`, a.ID)
+	withoutGuard(t, db, textGuard, `UPDATE consent_texts SET body = 'I agree to anything.' WHERE account_id = $1 AND version = 2`, a.ID)
 	_, err = s.ConfirmSubscription(ctx, tokenHash("tok-altered"), tidings.Evidence{}, false)
 	wantErr(t, "ConfirmSubscription(altered text)", err, tidings.ErrConsentTextAltered)
 	if subs, _ := s.Subscriptions(ctx, a.ID, res.Subscriber.ID); len(subs) != 1 || subs[0].Status != tidings.SubUnconfirmed {
@@ -102,20 +102,27 @@ func testConsentTexts(t *testing.T, s tidings.Store) {
 	}
 }
 
-// withoutTextGuard runs q with the trigger that keeps consent texts unchanged
-// (migration 33) dropped, as someone with full access to the database could, and then
-// puts the trigger back as it was: the suite's store is shared.
-func withoutTextGuard(t *testing.T, db *sql.DB, q string, args ...any) {
+// A guard is a trigger that keeps a table's rows unchanged.
+type guard struct{ table, trigger string }
+
+var (
+	textGuard     = guard{"consent_texts", "consent_texts_append_only_update"}     // migration 33
+	evidenceGuard = guard{"shared_evidence", "shared_evidence_append_only_update"} // migration 35
+)
+
+// withoutGuard runs q with the guard's trigger dropped, as someone with full access to
+// the database could, and then puts the trigger back as it was: the suite's store is
+// shared.
+func withoutGuard(t *testing.T, db *sql.DB, g guard, q string, args ...any) {
 	t.Helper()
-	const name = "consent_texts_append_only_update"
 	var def string
-	drop := "DROP TRIGGER " + name
-	if err := db.QueryRowContext(ctx, `SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = $1`, name).Scan(&def); err != nil {
+	drop := "DROP TRIGGER " + g.trigger
+	if err := db.QueryRowContext(ctx, `SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = $1`, g.trigger).Scan(&def); err != nil {
 		// Not SQLite: PostgreSQL.
-		if err := db.QueryRowContext(ctx, `SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgname = $1 AND tgrelid = 'consent_texts'::regclass`, name).Scan(&def); err != nil {
-			t.Fatalf("reading the consent text guard: %v", err)
+		if err := db.QueryRowContext(ctx, `SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgname = $1 AND tgrelid = $2::regclass`, g.trigger, g.table).Scan(&def); err != nil {
+			t.Fatalf("reading the guard %s: %v", g.trigger, err)
 		}
-		drop += " ON consent_texts"
+		drop += " ON " + g.table
 	}
 	for _, step := range []struct {
 		q    string
@@ -1120,4 +1127,81 @@ func testConfirmListsGone(t *testing.T, s tidings.Store) {
 	if rep, err := consent.VerifyLedger(ctx, s, a.ID); err != nil || !rep.OK {
 		t.Fatalf("ledger: %+v, %v", rep, err)
 	}
+}
+
+// testImportEvidenceShared: an import's declaration is the evidence of all its entries,
+// stored once (migration 35): every entry opens it, with no sealed copy of its own; the
+// ledger verifies, and catches a declaration altered behind the guard; the declaration
+// cannot be changed or deleted, except with its account; erasing an imported person
+// leaves it to the others.
+func testImportEvidenceShared(t *testing.T, s tidings.Store) {
+	a := mustAccount(t, s)
+	l := mustList(t, s, a.ID)
+	im, err := s.BeginImport(ctx, a.ID, l.ID, tidings.ImportDeclaration{Source: "fair stand", LawfulBasis: tidings.BasisConsent})
+	noErr(t, "BeginImport", err)
+	_, err = im.Add(ctx, []tidings.ImportRow{{Row: 2, Email: tidings.MustParseAddress("one@example.com")},
+		{Row: 3, Email: tidings.MustParseAddress("two@example.com")}})
+	noErr(t, "Add", err)
+	noErr(t, "Commit", im.Commit())
+
+	entries, err := s.LedgerEntries(ctx, a.ID, 0, 10)
+	if err != nil || len(entries) != 2 {
+		t.Fatalf("ledger: %d entries, %v; want 2", len(entries), err)
+	}
+	for _, e := range entries {
+		if e.EvidenceSealed != nil || e.SharedEvidence == nil || string(e.EvidenceSHA256) != string(entries[0].EvidenceSHA256) {
+			t.Fatalf("entry %d: sealed %d bytes, shared %q; want one shared declaration and no sealed copy", e.Seq, len(e.EvidenceSealed), e.SharedEvidence)
+		}
+		ev, err := s.OpenEvidence(ctx, e)
+		if err != nil || !strings.Contains(ev.Note, "source: fair stand; lawful basis: consent") {
+			t.Fatalf("entry %d's evidence: %+v, %v", e.Seq, ev, err)
+		}
+	}
+	db := s.(interface{ DB() *sql.DB }).DB()
+	var stored int
+	noErr(t, "count", db.QueryRowContext(ctx, `SELECT COUNT(*) FROM shared_evidence WHERE account_id = $1`, a.ID).Scan(&stored))
+	if stored != 1 {
+		t.Fatalf("%d shared evidence rows for one import, want 1", stored)
+	}
+	if rep, err := consent.VerifyLedger(ctx, s, a.ID); err != nil || !rep.OK {
+		t.Fatalf("verify: %+v, %v", rep, err)
+	}
+
+	for _, q := range []string{
+		`UPDATE shared_evidence SET body = body || body WHERE account_id = $1`,
+		`DELETE FROM shared_evidence WHERE account_id = $1`,
+	} {
+		if _, err := db.ExecContext(ctx, q, a.ID); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Fatalf("%s: err = %v, want it refused as append-only", q, err)
+		}
+	}
+
+	// Erasing one person leaves the declaration to the other.
+	_, err = s.ErasePerson(ctx, tidings.MustParseAddress("one@example.com"), a.ID)
+	noErr(t, "ErasePerson", err)
+	if ev, err := s.OpenEvidence(ctx, mustLedgerEntry(t, s, a.ID, 2)); err != nil || !strings.Contains(ev.Note, "fair stand") {
+		t.Fatalf("the other person's evidence after an erasure: %+v, %v", ev, err)
+	}
+
+	withoutGuard(t, db, evidenceGuard, `UPDATE shared_evidence SET body = $2 WHERE account_id = $1`, a.ID,
+		[]byte(`{"note":"import; source: anywhere; lawful basis: legitimate interest"}`))
+	rep, err := consent.VerifyLedger(ctx, s, a.ID)
+	if err != nil || rep.OK || rep.BrokenAt != 1 || !strings.Contains(rep.Problem, "evidence of entry 1 was altered") {
+		t.Fatalf("verify after the declaration was altered: %+v, %v; want broken at entry 1", rep, err)
+	}
+
+	noErr(t, "DeleteAccount", s.DeleteAccount(ctx, a.ID))
+	noErr(t, "count", db.QueryRowContext(ctx, `SELECT COUNT(*) FROM shared_evidence WHERE account_id = $1`, a.ID).Scan(&stored))
+	if stored != 0 {
+		t.Fatalf("%d shared evidence rows left after the account's deletion", stored)
+	}
+}
+
+func mustLedgerEntry(t *testing.T, s tidings.Store, accountID, seq int64) tidings.LedgerEntry {
+	t.Helper()
+	entries, err := s.LedgerEntries(ctx, accountID, seq-1, 1)
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("ledger entry %d: %d found, %v", seq, len(entries), err)
+	}
+	return entries[0]
 }

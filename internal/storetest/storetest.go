@@ -42,6 +42,7 @@ func Run(t *testing.T, open Opener) {
 		{"DeleteAccountCascades", testDeleteAccountCascades},
 		{"ConsentTexts", testConsentTexts},
 		{"LedgerAppendOnly", testLedgerAppendOnly},
+		{"ImportEvidenceShared", testImportEvidenceShared},
 		{"DoubleOptIn", testDoubleOptIn},
 		{"DeclineAndExpiry", testDeclineAndExpiry},
 		{"UnconfirmedRequestKeepsSubscriber", testUnconfirmedRequestKeepsSubscriber},

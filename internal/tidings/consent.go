@@ -55,7 +55,9 @@ const (
 
 // LedgerEntry is one link of an account's append-only, hash-chained consent ledger.
 // The hash covers every column, the evidence only through its digest: erasing a person
-// deletes the evidence ciphertext but leaves the chain verifiable.
+// deletes the evidence ciphertext but leaves the chain verifiable. Evidence that many
+// entries share and that is about none of their people (an import's declaration) is
+// stored once, in the clear, and not sealed per entry.
 type LedgerEntry struct {
 	AccountID      int64      `json:"account_id"`
 	Seq            int64      `json:"seq"`
@@ -67,7 +69,8 @@ type LedgerEntry struct {
 	TextVersion    int        `json:"text_version"`
 	TextSHA256     []byte     `json:"text_sha256,omitempty"`
 	EvidenceSHA256 []byte     `json:"evidence_sha256"`
-	EvidenceSealed []byte     `json:"-"` // nil after erasure
+	EvidenceSealed []byte     `json:"-"` // nil after erasure, or when the evidence is shared
+	SharedEvidence []byte     `json:"-"` // the shared evidence, whose digest is EvidenceSHA256; or nil
 	PrevHash       []byte     `json:"prev_hash"`
 	Hash           []byte     `json:"hash"`
 }
