@@ -178,10 +178,11 @@ func (s *Service) Subscribe(ctx context.Context, r SubscribeRequest) (Outcome, e
 // tracking consent the request asked for. ErrListsGone when every list of the request
 // was deleted since.
 func (s *Service) Confirm(ctx context.Context, token string, ev tidings.Evidence, withoutTracking bool) (tidings.Confirmation, error) {
-	if _, err := s.Keys.Verify("confirm", token); err != nil {
-		return tidings.Confirmation{}, ErrBadLink
+	hash, err := s.confirmTokenHash(token)
+	if err != nil {
+		return tidings.Confirmation{}, err
 	}
-	c, err := s.Store.ConfirmSubscription(ctx, keys.HashSecretToken(token), ev, withoutTracking)
+	c, err := s.Store.ConfirmSubscription(ctx, hash, ev, withoutTracking)
 	if errors.Is(err, tidings.ErrNotFound) {
 		return c, ErrBadLink
 	}
@@ -214,12 +215,48 @@ func (s *Service) Confirm(ctx context.Context, token string, ev tidings.Evidence
 	return c, nil
 }
 
+// PendingRequest is a double opt-in request as its confirm page shows it.
+type PendingRequest struct {
+	// AsksTracking: confirming gives the tracking consent the request asks for, unless
+	// the person chooses to confirm without it; the page must offer both.
+	AsksTracking bool
+}
+
+// LookUpRequest reads the request a confirmation link names, as Confirm would find it,
+// and changes nothing: the confirm page's GET, which mail scanners follow, must neither
+// use nor spend the link. ErrBadLink where Confirm would answer so (forged, altered,
+// used, expired).
+func (s *Service) LookUpRequest(ctx context.Context, token string) (PendingRequest, error) {
+	hash, err := s.confirmTokenHash(token)
+	if err != nil {
+		return PendingRequest{}, err
+	}
+	p, err := s.Store.PendingRequest(ctx, hash)
+	if errors.Is(err, tidings.ErrNotFound) {
+		return PendingRequest{}, ErrBadLink
+	}
+	if err != nil {
+		return PendingRequest{}, err
+	}
+	return PendingRequest{AsksTracking: p.Changes != nil && p.Changes.TrackingConsent}, nil
+}
+
+// confirmTokenHash checks the signature of a confirmation (or decline) link's token and
+// returns the hash the store keeps it by; ErrBadLink when it is forged or altered.
+func (s *Service) confirmTokenHash(token string) ([]byte, error) {
+	if _, err := s.Keys.Verify("confirm", token); err != nil {
+		return nil, ErrBadLink
+	}
+	return keys.HashSecretToken(token), nil
+}
+
 // Decline uses the "this wasn't me" link: the request and what it created are deleted.
 func (s *Service) Decline(ctx context.Context, token string) error {
-	if _, err := s.Keys.Verify("confirm", token); err != nil {
-		return ErrBadLink
+	hash, err := s.confirmTokenHash(token)
+	if err != nil {
+		return err
 	}
-	err := s.Store.DeclineSubscription(ctx, keys.HashSecretToken(token), tidings.Evidence{})
+	err = s.Store.DeclineSubscription(ctx, hash, tidings.Evidence{})
 	if errors.Is(err, tidings.ErrNotFound) {
 		return ErrBadLink
 	}

@@ -223,6 +223,14 @@ type pendingChanges struct {
 	TrackingConsent bool               `json:"tracking_consent"`
 }
 
+// record is the changes as an access request or a confirm page reads them; nil stays nil.
+func (ch *pendingChanges) record() *tidings.PendingChanges {
+	if ch == nil {
+		return nil
+	}
+	return &tidings.PendingChanges{Name: ch.Name, Attributes: ch.Attributes, TrackingConsent: ch.TrackingConsent}
+}
+
 // upsertSubscriber creates the subscriber, or (with update) refreshes an existing one's
 // name and attributes (merged) with what the person just gave, and gives the tracking
 // consent if sub has it. given says that it stored a consent the subscriber did not
@@ -414,11 +422,11 @@ type pending struct {
 	dk                                    *keys.DataKey
 }
 
-func (s *Store) loadPending(ctx context.Context, tx *sql.Tx, tokenHash []byte) (pending, error) {
+func (s *Store) loadPending(ctx context.Context, q querier, tokenHash []byte) (pending, error) {
 	var p pending
 	var lists string
 	var wrapped []byte
-	err := tx.QueryRowContext(ctx, `
+	err := q.QueryRowContext(ctx, `
 		SELECT c.id, c.account_id, c.subscriber_id, c.lists, c.text_version, c.created_at, c.expires_at, c.changes_sealed, s.person_id, k.wrapped_key
 		FROM pending_confirmations c JOIN subscribers s ON s.id = c.subscriber_id JOIN persons p ON p.id = s.person_id JOIN person_keys k ON k.id = p.key_id
 		WHERE c.token_hash = $1`, tokenHash).Scan(&p.id, &p.accountID, &p.subscriberID, &lists, &p.textVersion, &p.created, &p.expires, &p.changes, &p.personID, &wrapped)
@@ -432,17 +440,55 @@ func (s *Store) loadPending(ctx context.Context, tx *sql.Tx, tokenHash []byte) (
 	return p, err
 }
 
+// usablePending loads the pending request a link may still use at now: ErrNotFound
+// when the token is unknown, used or expired. Confirming and looking a request up
+// (PendingRequest) check it the same way.
+func (s *Store) usablePending(ctx context.Context, q querier, tokenHash []byte, now time.Time) (pending, error) {
+	p, err := s.loadPending(ctx, q, tokenHash)
+	if err == nil && p.expires < toDB(now) {
+		return p, tidings.ErrNotFound
+	}
+	return p, err
+}
+
+// openChanges unseals what a pending request asks to change of the subscriber; nil for
+// a request from before changes were kept.
+func openChanges(dk *keys.DataKey, sealed []byte, accountID, personID int64) (*pendingChanges, error) {
+	if sealed == nil {
+		return nil, nil
+	}
+	raw, err := dk.Open(sealed, []byte(aad(accountID, personID, "pending_changes")))
+	if err != nil {
+		return nil, err
+	}
+	ch := &pendingChanges{}
+	if err := json.Unmarshal(raw, ch); err != nil {
+		return nil, err
+	}
+	return ch, nil
+}
+
+// PendingRequest reads the request from the read pool, in no transaction: it changes
+// nothing, so a link scanner's GET leaves the request as it was.
+func (s *Store) PendingRequest(ctx context.Context, tokenHash []byte) (tidings.PendingRecord, error) {
+	p, err := s.usablePending(ctx, s.r, tokenHash, s.stamp())
+	if err != nil {
+		return tidings.PendingRecord{}, err
+	}
+	rec := tidings.PendingRecord{Lists: p.lists, CreatedAt: fromDB(p.created), ExpiresAt: fromDB(p.expires)}
+	ch, err := openChanges(p.dk, p.changes, p.accountID, p.personID)
+	rec.Changes = ch.record()
+	return rec, err
+}
+
 func (s *Store) ConfirmSubscription(ctx context.Context, tokenHash []byte, ev tidings.Evidence, withoutTracking bool) (tidings.Confirmation, error) {
 	var c tidings.Confirmation
 	var subscriberID int64
 	now := s.stamp()
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		p, err := s.loadPending(ctx, tx, tokenHash)
+		p, err := s.usablePending(ctx, tx, tokenHash, now)
 		if err != nil {
 			return err
-		}
-		if p.expires < toDB(now) {
-			return tidings.ErrNotFound
 		}
 		// The link is used up first: of two uses at once (PostgreSQL), the second waits
 		// here for the first to commit and then finds nothing to delete.
@@ -453,26 +499,19 @@ func (s *Store) ConfirmSubscription(ctx context.Context, tokenHash []byte, ev ti
 		ev.Time = now
 		// What the person chose in the request (name, attributes, tracking), applied
 		// once something is confirmed.
-		var ch *pendingChanges
+		ch, err := openChanges(p.dk, p.changes, p.accountID, p.personID)
+		if err != nil {
+			return err
+		}
 		declined := false // the request asked for tracking consent, and the person said no
-		if p.changes != nil {
-			raw, err := p.dk.Open(p.changes, []byte(aad(p.accountID, p.personID, "pending_changes")))
-			if err != nil {
-				return err
+		if ch != nil && ch.TrackingConsent && withoutTracking {
+			// The mail told the person what the request asked for, and they said no:
+			// the confirmation's evidence says so, and no consent is given.
+			ch.TrackingConsent, declined = false, true
+			if ev.Note != "" {
+				ev.Note += "; "
 			}
-			ch = &pendingChanges{}
-			if err := json.Unmarshal(raw, ch); err != nil {
-				return err
-			}
-			if ch.TrackingConsent && withoutTracking {
-				// The mail told the person what the request asked for, and they said no:
-				// the confirmation's evidence says so, and no consent is given.
-				ch.TrackingConsent, declined = false, true
-				if ev.Note != "" {
-					ev.Note += "; "
-				}
-				ev.Note += "confirmed without the tracking consent the request asked for"
-			}
+			ev.Note += "confirmed without the tracking consent the request asked for"
 		}
 		var text tidings.ConsentText
 		if p.textVersion > 0 {

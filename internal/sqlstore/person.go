@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
-	"encoding/json"
 	"errors"
 
 	"github.com/tidings/tidings/internal/tidings"
@@ -121,19 +120,9 @@ func (s *Store) personPending(ctx context.Context, accountID, subscriberID int64
 		if p.Lists, err = splitIDs(lists); err != nil {
 			return p, err
 		}
-		if sealed == nil {
-			return p, nil
-		}
-		raw, err := dk.Open(sealed, []byte(aad(accountID, personID, "pending_changes")))
-		if err != nil {
-			return p, err
-		}
-		var ch pendingChanges
-		if err := json.Unmarshal(raw, &ch); err != nil {
-			return p, err
-		}
-		p.Changes = &tidings.PendingChanges{Name: ch.Name, Attributes: ch.Attributes, TrackingConsent: ch.TrackingConsent}
-		return p, nil
+		ch, err := openChanges(dk, sealed, accountID, personID)
+		p.Changes = ch.record()
+		return p, err
 	})
 }
 

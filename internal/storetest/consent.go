@@ -149,6 +149,16 @@ func testDoubleOptIn(t *testing.T, s tidings.Store) {
 	noErr(t, "AttachProof", s.AttachProof(ctx, a.ID, res.Subscriber.ID, res.LedgerSeq, "confirmation_request", []byte("the mail")))
 	_, err = s.ConfirmSubscription(ctx, tokenHash("wrong"), tidings.Evidence{}, false)
 	wantErr(t, "ConfirmSubscription(wrong token)", err, tidings.ErrNotFound)
+	_, err = s.PendingRequest(ctx, tokenHash("wrong"))
+	wantErr(t, "PendingRequest(wrong token)", err, tidings.ErrNotFound)
+	// Reading the request (a confirm page) changes nothing: it is still there to confirm.
+	for range 2 {
+		p, err := s.PendingRequest(ctx, tokenHash("tok-doi"))
+		noErr(t, "PendingRequest", err)
+		if len(p.Lists) != 1 || p.Lists[0] != l.ID || p.Changes == nil || p.Changes.Name != "N" || p.Changes.TrackingConsent {
+			t.Fatalf("PendingRequest = %+v", p)
+		}
+	}
 	c, err := s.ConfirmSubscription(ctx, tokenHash("tok-doi"), tidings.Evidence{IP: "203.0.113.9"}, false)
 	noErr(t, "ConfirmSubscription", err)
 	if c.AccountID != a.ID || c.Subscriber.ID != res.Subscriber.ID || len(c.Lists) != 1 || c.Text.Version != text.Version || c.LedgerSeq != 2 {
@@ -160,12 +170,17 @@ func testDoubleOptIn(t *testing.T, s tidings.Store) {
 	}
 	_, err = s.ConfirmSubscription(ctx, tokenHash("tok-doi"), tidings.Evidence{}, false)
 	wantErr(t, "ConfirmSubscription(used token)", err, tidings.ErrNotFound)
+	_, err = s.PendingRequest(ctx, tokenHash("tok-doi"))
+	wantErr(t, "PendingRequest(used token)", err, tidings.ErrNotFound)
 
 	// Asking again while confirmed keeps the confirmation.
 	again := request("doi@example.com", []int64{l.ID}, tidings.LedgerRequested, "tok-doi-2")
-	again.Text = &text
+	again.Text, again.TrackingConsent = &text, true
 	_, err = s.RequestSubscription(ctx, a.ID, again)
 	noErr(t, "RequestSubscription(again)", err)
+	if p, err := s.PendingRequest(ctx, tokenHash("tok-doi-2")); err != nil || p.Changes == nil || !p.Changes.TrackingConsent {
+		t.Fatalf("PendingRequest of a request asking for tracking consent = %+v, %v", p, err)
+	}
 	subs, _ = s.Subscriptions(ctx, a.ID, res.Subscriber.ID)
 	if subs[0].Status != tidings.SubConfirmed {
 		t.Fatal("a repeated request downgraded a confirmed subscription")
@@ -226,6 +241,8 @@ func testDeclineAndExpiry(t *testing.T, s tidings.Store) {
 	late.ExpiresAt = time.Now().Add(-time.Minute)
 	_, err = s.RequestSubscription(ctx, a.ID, late)
 	noErr(t, "RequestSubscription(late)", err)
+	_, err = s.PendingRequest(ctx, tokenHash("tok-late"))
+	wantErr(t, "PendingRequest(expired)", err, tidings.ErrNotFound)
 	_, err = s.ConfirmSubscription(ctx, tokenHash("tok-late"), tidings.Evidence{}, false)
 	wantErr(t, "ConfirmSubscription(expired)", err, tidings.ErrNotFound)
 

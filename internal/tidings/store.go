@@ -255,6 +255,10 @@ type ConsentStore interface {
 	// meanwhile, it confirms nothing and changes nothing (Lists is empty): the request is
 	// used up, and the subscriber goes if nothing else is left.
 	ConfirmSubscription(ctx context.Context, tokenHash []byte, ev Evidence, withoutTracking bool) (Confirmation, error)
+	// PendingRequest reads the pending confirmation a link would use, changing nothing
+	// (a confirm page's GET, which link scanners follow): ErrNotFound when the token is
+	// unknown, used or expired, exactly as ConfirmSubscription would answer.
+	PendingRequest(ctx context.Context, tokenHash []byte) (PendingRecord, error)
 	// DeclineSubscription deletes the pending request ("this wasn't me"), the unconfirmed
 	// subscriptions, and the subscriber if nothing else remains.
 	DeclineSubscription(ctx context.Context, tokenHash []byte, ev Evidence) error

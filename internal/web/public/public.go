@@ -51,6 +51,15 @@ type Deps struct {
 	// ViewLimit limits views of hosted subscribe pages per client (clientip.Key), each
 	// a few look-ups; nil uses the default (60 at once, then one a second).
 	ViewLimit *ratelimit.Limiter
+	// LinkLimit limits uses of the links in mails per client (clientip.Key): confirm and
+	// decline pages and posts, receipts, the unsubscribe page. A person follows a link
+	// once or twice; each use is a look-up, a receipt's a signature, a confirmation a
+	// mail. nil uses the default (60 at once, then one a second), as for views: people
+	// behind one address (an office, a mobile carrier) share it.
+	LinkLimit *ratelimit.Limiter
+	// OneClickLimit limits one-click unsubscribes (RFC 8058 posts) per client; nil uses
+	// the default, far looser than LinkLimit (see Routes).
+	OneClickLimit *ratelimit.Limiter
 }
 
 type server struct {
@@ -86,17 +95,28 @@ func Routes(mux *http.ServeMux, d Deps) {
 	if d.ViewLimit == nil {
 		d.ViewLimit = ratelimit.New(time.Second, 60)
 	}
+	if d.LinkLimit == nil {
+		d.LinkLimit = ratelimit.New(time.Second, 60)
+	}
+	if d.OneClickLimit == nil {
+		// Mail providers post one-click unsubscribes for all their users from a few of
+		// their own addresses: after a large campaign, thousands in minutes from one. A
+		// refused one is mail the person asked to stop, and a provider may not retry, so
+		// the limit is far above any provider's rate and only stops a client that replays
+		// links in a loop (a valid token unsubscribes once; forged ones cost no look-up).
+		d.OneClickLimit = ratelimit.New(20*time.Millisecond, 1000)
+	}
 	s := &server{d}
-	mux.HandleFunc("GET /s/{list}", s.subscribeForm)
+	mux.HandleFunc("GET /s/{list}", s.limit(d.ViewLimit, s.subscribeForm))
 	mux.HandleFunc(SubscribePattern, s.subscribe)
 	mux.HandleFunc("OPTIONS /s/{list}", preflight)
-	mux.HandleFunc("GET /confirm/{token}", s.confirmPage)
-	mux.HandleFunc("POST /confirm/{token}", s.confirm)
-	mux.HandleFunc("GET /decline/{token}", s.declinePage)
-	mux.HandleFunc("POST /decline/{token}", s.decline)
-	mux.HandleFunc("GET /receipt/{token}", s.receipt)
-	mux.HandleFunc("GET /u/{token}", s.unsubscribePage)
-	mux.HandleFunc(UnsubscribePattern, s.unsubscribe)
+	mux.HandleFunc("GET /confirm/{token}", s.limit(d.LinkLimit, s.confirmPage))
+	mux.HandleFunc("POST /confirm/{token}", s.limit(d.LinkLimit, s.confirm))
+	mux.HandleFunc("GET /decline/{token}", s.limit(d.LinkLimit, s.declinePage))
+	mux.HandleFunc("POST /decline/{token}", s.limit(d.LinkLimit, s.decline))
+	mux.HandleFunc("GET /receipt/{token}", s.limit(d.LinkLimit, s.receipt))
+	mux.HandleFunc("GET /u/{token}", s.limit(d.LinkLimit, s.unsubscribePage))
+	mux.HandleFunc(UnsubscribePattern, s.limit(d.OneClickLimit, s.unsubscribe))
 	mux.HandleFunc("GET /.well-known/gpc.json", s.gpc)
 	if d.Events != nil {
 		mux.HandleFunc("GET "+clickPrefix+"{token}", s.click)
@@ -131,14 +151,22 @@ type messagePage struct {
 	NoTracking     string // a second button, posting tracking=no (confirm without tracking)
 }
 
+// limit runs h unless the client (clientip.Key) has used up its bucket of l: then it
+// answers 429 with a page that says when to come back.
+func (s *server) limit(l *ratelimit.Limiter, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !l.Allow(clientip.Key(s.ClientIP.IP(r))) {
+			w.Header().Set("Retry-After", "60")
+			s.message(w, http.StatusTooManyRequests, "Too many requests", "Too many requests from your network; please try again in a minute.")
+			return
+		}
+		h(w, r)
+	}
+}
+
 // subscribeForm shows the hosted page; ?also=token,token (consent.AlsoQuery) offers more
 // lists of the account.
 func (s *server) subscribeForm(w http.ResponseWriter, r *http.Request) {
-	if !s.ViewLimit.Allow(clientip.Key(s.ClientIP.IP(r))) {
-		w.Header().Set("Retry-After", "60")
-		s.message(w, http.StatusTooManyRequests, "Too many requests", "Too many pages from your network; please try again in a minute.")
-		return
-	}
 	p, status := s.loadForm(r)
 	if status != http.StatusOK {
 		s.message(w, status, "Form not found", "This subscribe form does not exist. Check the link you followed.")
@@ -439,21 +467,36 @@ func (s *server) fail(w http.ResponseWriter, asJSON bool, status int, code, fiel
 	s.render(w, status, "subscribe.html", p)
 }
 
+// confirmPage shows the buttons that confirm a pending request. GET never confirms:
+// mail scanners follow links, so it only reads the request (LookUpRequest), and the
+// person presses a button. The stored request, not the link's query, decides whether
+// the page speaks of tracking: a link whose query was lost or changed must neither hide
+// that confirming gives the tracking consent the request asks for, nor mention tracking
+// a request did not ask for. The mail's link to confirm without tracking
+// (?tracking=no) only preselects that choice; the POST's tracking=no decides
+// (consent.Service.Confirm).
 func (s *server) confirmPage(w http.ResponseWriter, r *http.Request) {
-	// GET never confirms: mail scanners follow links. The person presses the button.
-	// The mail of a request that asks for tracking consent links here with
-	// ?tracking=asked, and with ?tracking=no to confirm without it; the choice is the
-	// person's, whichever they followed (consent.Service.Confirm).
+	req, err := s.Consent.LookUpRequest(r.Context(), r.PathValue("token"))
+	if errors.Is(err, consent.ErrBadLink) {
+		s.badConfirmLink(w)
+		return
+	}
+	if err != nil {
+		s.Log.Error("confirm page", "err", err)
+		s.message(w, http.StatusInternalServerError, "Something went wrong", "This page cannot be shown just now. Please try again later.")
+		return
+	}
 	p := messagePage{Title: "Confirm your subscription",
 		Message: "Press the button to confirm that you want to receive these emails.",
 		Action:  "/confirm/" + r.PathValue("token"), Button: "Yes, subscribe me"}
-	switch r.URL.Query().Get("tracking") {
-	case "asked":
-		p.Message = "Press a button to confirm that you want to receive these emails. Your request also asks for your consent to tracking: whether you open the emails and click their links. You can subscribe without it."
-		p.Button, p.NoTracking = "Yes, subscribe me, and I agree to tracking", "Subscribe me without tracking"
-	case "no":
+	switch {
+	case !req.AsksTracking:
+	case r.URL.Query().Get("tracking") == "no":
 		p.Message = "Press the button to confirm that you want to receive these emails, without consent to tracking whether you open them and click their links."
 		p.Action, p.Button = p.Action+"?tracking=no", "Yes, subscribe me without tracking"
+	default:
+		p.Message = "Press a button to confirm that you want to receive these emails. Your request also asks for your consent to tracking: whether you open the emails and click their links. You can subscribe without it."
+		p.Button, p.NoTracking = "Yes, subscribe me, and I agree to tracking", "Subscribe me without tracking"
 	}
 	s.render(w, http.StatusOK, "message.html", p)
 }
@@ -467,13 +510,19 @@ func (s *server) confirm(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, consent.ErrListsGone):
 		s.message(w, http.StatusGone, "Lists no longer exist", "The lists you asked to receive no longer exist, so there is nothing to confirm: you are not subscribed, nothing your request asked for was changed, and the request is deleted.")
 	case errors.Is(err, consent.ErrBadLink):
-		s.message(w, http.StatusNotFound, "Link not valid", "This confirmation link is not valid. It may have been used already, it may have expired (links work for 7 days at most), or it was changed. Please sign up again.")
+		s.badConfirmLink(w)
 	case err != nil:
 		s.Log.Error("confirm failed", "err", err)
 		s.message(w, http.StatusInternalServerError, "Something went wrong", "We could not confirm your subscription just now. Please try again later.")
 	default:
 		s.message(w, http.StatusOK, "Subscription confirmed", "Thank you: your subscription is confirmed. A welcome email with your consent receipt is on its way.")
 	}
+}
+
+// badConfirmLink is the page and the post's answer to a confirmation link that is
+// forged, altered, used or expired.
+func (s *server) badConfirmLink(w http.ResponseWriter) {
+	s.message(w, http.StatusNotFound, "Link not valid", "This confirmation link is not valid. It may have been used already, it may have expired (links work for 7 days at most), or it was changed. Please sign up again.")
 }
 
 func (s *server) declinePage(w http.ResponseWriter, r *http.Request) {
