@@ -49,10 +49,11 @@ func parseURL(u string) (Engine, string, error) {
 
 // sqlitePageSize is the page size of a new SQLite database. SQLite's default is 4 KiB;
 // a bigger page means fewer B-tree splits and fewer, larger WAL writes for the same
-// rows. A million-row import: 4 KiB 59k rows/s, 8 KiB 62–68k, 16 KiB 67–69k, 32 KiB
-// 66–79k; tracking held its rate at 16 KiB, but at 32 KiB its commits, which touch a
-// few random pages each, wrote so much more that its p99 latency went from 12–16 ms to
-// 20–27 ms. A database keeps the page size it was made with.
+// rows, and a system call costs a lot on a virtual machine. A million-row import, in
+// runs alternating with 4 KiB: 8 KiB and 16 KiB 5–12% faster (a fifth less system
+// time), 32 KiB up to 30%. Tracking kept its rate at 16 KiB, but at 32 KiB its commits,
+// which touch a few random pages each, wrote so much more that its p99 latency went
+// from 12–16 ms to 20–27 ms. A database keeps the page size it was made with.
 const sqlitePageSize = 16 << 10
 
 // walBackstopBytes is the WAL size at which the writer checkpoints itself (sqliteDSN).

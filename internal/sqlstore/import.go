@@ -17,8 +17,8 @@ import (
 )
 
 // importer is a bulk import inside one write transaction. Each Add works on a whole
-// batch with a handful of statements (IN lists and multi-row inserts) instead of
-// several statements per row: that is what makes a million rows take seconds.
+// batch with a handful of statements (look-ups of many keys, multi-row inserts) instead
+// of several statements per row: that is what makes a million rows take seconds.
 type importer struct {
 	s              *Store
 	conn           *sql.Conn // the connection of tx, held so that its session settings can be restored
