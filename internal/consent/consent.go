@@ -215,17 +215,20 @@ func (s *Service) Confirm(ctx context.Context, token string, ev tidings.Evidence
 	return c, nil
 }
 
-// PendingRequest is a double opt-in request as its confirm page shows it.
+// PendingRequest is a double opt-in request as its confirm and decline pages show it.
 type PendingRequest struct {
 	// AsksTracking: confirming gives the tracking consent the request asks for, unless
 	// the person chooses to confirm without it; the page must offer both.
 	AsksTracking bool
+	// Lists are the lists confirming would subscribe to now: the request's, less those
+	// deleted since. None: Confirm would answer ErrListsGone.
+	Lists []int64
 }
 
-// LookUpRequest reads the request a confirmation link names, as Confirm would find it,
-// and changes nothing: the confirm page's GET, which mail scanners follow, must neither
-// use nor spend the link. ErrBadLink where Confirm would answer so (forged, altered,
-// used, expired).
+// LookUpRequest reads the request a confirmation (or decline) link names, as Confirm
+// and Decline would find it, and changes nothing: the pages' GETs, which mail scanners
+// follow, must neither use nor spend the link. ErrBadLink where Confirm and Decline
+// would answer so (forged, altered, used, expired).
 func (s *Service) LookUpRequest(ctx context.Context, token string) (PendingRequest, error) {
 	hash, err := s.confirmTokenHash(token)
 	if err != nil {
@@ -238,7 +241,7 @@ func (s *Service) LookUpRequest(ctx context.Context, token string) (PendingReque
 	if err != nil {
 		return PendingRequest{}, err
 	}
-	return PendingRequest{AsksTracking: p.Changes != nil && p.Changes.TrackingConsent}, nil
+	return PendingRequest{AsksTracking: p.Changes != nil && p.Changes.TrackingConsent, Lists: p.Lists}, nil
 }
 
 // confirmTokenHash checks the signature of a confirmation (or decline) link's token and
@@ -251,6 +254,8 @@ func (s *Service) confirmTokenHash(token string) ([]byte, error) {
 }
 
 // Decline uses the "this wasn't me" link: the request and what it created are deleted.
+// ErrBadLink where Confirm would answer so, an expired link included (the retention
+// sweep deletes that request).
 func (s *Service) Decline(ctx context.Context, token string) error {
 	hash, err := s.confirmTokenHash(token)
 	if err != nil {

@@ -441,8 +441,8 @@ func (s *Store) loadPending(ctx context.Context, q querier, tokenHash []byte) (p
 }
 
 // usablePending loads the pending request a link may still use at now: ErrNotFound
-// when the token is unknown, used or expired. Confirming and looking a request up
-// (PendingRequest) check it the same way.
+// when the token is unknown, used or expired. Confirming, declining and looking a
+// request up (PendingRequest) check it the same way: a link is valid for all or none.
 func (s *Store) usablePending(ctx context.Context, q querier, tokenHash []byte, now time.Time) (pending, error) {
 	p, err := s.loadPending(ctx, q, tokenHash)
 	if err == nil && p.expires < toDB(now) {
@@ -468,14 +468,44 @@ func openChanges(dk *keys.DataKey, sealed []byte, accountID, personID int64) (*p
 	return ch, nil
 }
 
+// liveLists returns the lists of p that a confirmation would confirm now: those whose
+// subscription is still there, as ConfirmSubscription's update finds them. A deleted
+// list's subscriptions went with it; a pending request's are deleted with it alone.
+func liveLists(ctx context.Context, q querier, p pending) ([]int64, error) {
+	rows, err := q.QueryContext(ctx, `SELECT list_id FROM subscriptions WHERE subscriber_id = $1`, p.subscriberID)
+	if err != nil {
+		return nil, err
+	}
+	held, err := collect(rows, func(r interface{ Scan(...any) error }) (int64, error) {
+		var id int64
+		return id, r.Scan(&id)
+	})
+	if err != nil {
+		return nil, err
+	}
+	live := []int64{}
+	for _, id := range p.lists {
+		if slices.Contains(held, id) {
+			live = append(live, id)
+		}
+	}
+	return live, nil
+}
+
 // PendingRequest reads the request from the read pool, in no transaction: it changes
-// nothing, so a link scanner's GET leaves the request as it was.
+// nothing, so a link scanner's GET leaves the request as it was. Its lists are those a
+// confirmation would confirm (liveLists), so that the page can tell, as the POST would,
+// that they are all gone.
 func (s *Store) PendingRequest(ctx context.Context, tokenHash []byte) (tidings.PendingRecord, error) {
 	p, err := s.usablePending(ctx, s.r, tokenHash, s.stamp())
 	if err != nil {
 		return tidings.PendingRecord{}, err
 	}
-	rec := tidings.PendingRecord{Lists: p.lists, CreatedAt: fromDB(p.created), ExpiresAt: fromDB(p.expires)}
+	lists, err := liveLists(ctx, s.r, p)
+	if err != nil {
+		return tidings.PendingRecord{}, err
+	}
+	rec := tidings.PendingRecord{Lists: lists, CreatedAt: fromDB(p.created), ExpiresAt: fromDB(p.expires)}
 	ch, err := openChanges(p.dk, p.changes, p.accountID, p.personID)
 	rec.Changes = ch.record()
 	return rec, err
@@ -612,10 +642,16 @@ func (s *Store) ConfirmSubscription(ctx context.Context, tokenHash []byte, ev ti
 	return c, err
 }
 
+// DeclineSubscription refuses an expired request as ConfirmSubscription does
+// (usablePending), though deleting it early would do no harm: a link is valid for both
+// of its buttons or for neither, so the pages can say "valid for 7 days at most" and
+// mean it. Refusing costs the person nothing: nobody can confirm the request any more,
+// and the hourly sweep deletes it with all it created, sending nothing, and records it
+// as what ended it (expired), not as the person's decline.
 func (s *Store) DeclineSubscription(ctx context.Context, tokenHash []byte, ev tidings.Evidence) error {
 	now := s.stamp()
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		p, err := s.loadPending(ctx, tx, tokenHash)
+		p, err := s.usablePending(ctx, tx, tokenHash, now)
 		if err != nil {
 			return err
 		}
@@ -1148,6 +1184,7 @@ func (s *Store) subscriberKey(ctx context.Context, q querier, accountID, subscri
 
 type querier interface {
 	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
 }
 
 func suppressed(ctx context.Context, db querier, accountID int64, hash []byte) (bool, tidings.SuppressionReason, error) {

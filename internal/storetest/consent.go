@@ -245,6 +245,12 @@ func testDeclineAndExpiry(t *testing.T, s tidings.Store) {
 	wantErr(t, "PendingRequest(expired)", err, tidings.ErrNotFound)
 	_, err = s.ConfirmSubscription(ctx, tokenHash("tok-late"), tidings.Evidence{}, false)
 	wantErr(t, "ConfirmSubscription(expired)", err, tidings.ErrNotFound)
+	// Nor does it decline: a link is valid for both its buttons or for neither. The
+	// request is left for the sweep, which records it as expired.
+	wantErr(t, "DeclineSubscription(expired)", s.DeclineSubscription(ctx, tokenHash("tok-late"), tidings.Evidence{}), tidings.ErrNotFound)
+	if subs, _ := s.ListSubscribers(ctx, a.ID, tidings.SubscriberFilter{Email: tidings.MustParseAddress("late@example.com")}); len(subs) != 1 {
+		t.Fatalf("declining an expired request left %d subscribers, want the request left for the sweep", len(subs))
+	}
 
 	// Expiry deletes old pending requests and what they created, and keeps confirmed people.
 	keep := mustSubscriber(t, s, a.ID, "keep@example.com", l.ID)
@@ -261,6 +267,15 @@ func testDeclineAndExpiry(t *testing.T, s tidings.Store) {
 	subs, _ := s.ListSubscribers(ctx, a.ID, tidings.SubscriberFilter{})
 	if len(subs) != 1 || subs[0].ID != keep.ID {
 		t.Fatalf("after expiry: %+v", subs)
+	}
+	entries, err = s.LedgerEntries(ctx, a.ID, 0, 100)
+	noErr(t, "LedgerEntries", err)
+	kinds := map[tidings.LedgerKind]int{}
+	for _, e := range entries {
+		kinds[e.Kind]++
+	}
+	if kinds[tidings.LedgerDeclined] != 1 || kinds[tidings.LedgerExpired] != 1 {
+		t.Fatalf("ledger kinds %v: want one decline (the valid link's) and one expiry (the expired request's)", kinds)
 	}
 	if n, _ := s.ExpireUnconfirmed(ctx, 0, time.Now().Add(time.Hour), true); n != 0 {
 		t.Fatalf("%d pending left after expiry", n)
@@ -1114,10 +1129,28 @@ func testConfirmListsGone(t *testing.T, s tidings.Store) {
 	req.TrackingConsent = true
 	fresh, err := s.RequestSubscription(ctx, a.ID, req)
 	noErr(t, "RequestSubscription(new)", err)
+	l4, l5 := mustList(t, s, a.ID), mustList(t, s, a.ID)
+	_, err = s.RequestSubscription(ctx, a.ID, request("partial@lists-gone.example", []int64{l4.ID, l5.ID}, tidings.LedgerRequested, "tok-gone-partial"))
+	noErr(t, "RequestSubscription(partial)", err)
+	if p, err := s.PendingRequest(ctx, tokenHash("tok-gone-new")); err != nil || !slices.Equal(p.Lists, []int64{l3.ID}) {
+		t.Fatalf("PendingRequest before the list's deletion = %+v, %v", p, err)
+	}
 	noErr(t, "DeleteList", s.DeleteList(ctx, a.ID, l2.ID))
 	noErr(t, "DeleteList", s.DeleteList(ctx, a.ID, l3.ID))
+	noErr(t, "DeleteList", s.DeleteList(ctx, a.ID, l5.ID))
 	head, _, err := s.LedgerHead(ctx, a.ID)
 	noErr(t, "LedgerHead", err)
+
+	// Reading the requests (a confirm page) tells which lists a confirmation would
+	// confirm, none for those whose lists are all gone, and uses nothing up.
+	if p, err := s.PendingRequest(ctx, tokenHash("tok-gone-partial")); err != nil || !slices.Equal(p.Lists, []int64{l4.ID}) {
+		t.Fatalf("PendingRequest, one of two lists deleted = %+v, %v; want the other", p, err)
+	}
+	for _, tok := range []string{"tok-gone-known", "tok-gone-new", "tok-gone-known"} {
+		if p, err := s.PendingRequest(ctx, tokenHash(tok)); err != nil || len(p.Lists) != 0 {
+			t.Fatalf("PendingRequest(%s), all lists deleted = %+v, %v; want no lists", tok, p, err)
+		}
+	}
 
 	for _, tok := range []string{"tok-gone-known", "tok-gone-new"} {
 		c, err := s.ConfirmSubscription(ctx, tokenHash(tok), tidings.Evidence{IP: "203.0.113.9"}, false)

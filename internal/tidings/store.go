@@ -257,10 +257,13 @@ type ConsentStore interface {
 	ConfirmSubscription(ctx context.Context, tokenHash []byte, ev Evidence, withoutTracking bool) (Confirmation, error)
 	// PendingRequest reads the pending confirmation a link would use, changing nothing
 	// (a confirm page's GET, which link scanners follow): ErrNotFound when the token is
-	// unknown, used or expired, exactly as ConfirmSubscription would answer.
+	// unknown, used or expired, exactly as ConfirmSubscription would answer. Lists holds
+	// the lists a confirmation would confirm now: none when all were deleted since.
 	PendingRequest(ctx context.Context, tokenHash []byte) (PendingRecord, error)
 	// DeclineSubscription deletes the pending request ("this wasn't me"), the unconfirmed
-	// subscriptions, and the subscriber if nothing else remains.
+	// subscriptions, and the subscriber if nothing else remains. ErrNotFound when the
+	// token is unknown, used or expired, as for ConfirmSubscription: an expired request
+	// is left to the retention sweep.
 	DeclineSubscription(ctx context.Context, tokenHash []byte, ev Evidence) error
 	// WithdrawRequest deletes a pending request whose confirmation mail could not be
 	// sent, with what it created, as DeclineSubscription does; the ledger records it as

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidings/tidings/internal/keys"
 	"github.com/tidings/tidings/internal/send"
 	"github.com/tidings/tidings/internal/testdb"
 	"github.com/tidings/tidings/internal/tidings"
@@ -30,26 +31,7 @@ func TestConfirmPageFollowsTheRequest(t *testing.T) {
 		t.Run(string(engine), func(t *testing.T) {
 			w := newWorld(t, testdb.Open(t, engine), true)
 			ctx := context.Background()
-			text, err := w.consent.CurrentText(ctx, w.acc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// signUp returns the request's confirm and decline links, without query.
-			signUp := func(email string, tracking bool) map[string]string {
-				t.Helper()
-				form := url.Values{"email": {email}, "consent_version": {fmt.Sprint(text.Version)}}
-				if tracking {
-					form.Set("tracking_consent", "yes")
-				}
-				if code, page := w.post("/s/"+w.consent.ListToken(w.acc.ID, w.list.ID), form); code != 200 {
-					t.Fatalf("subscribe: %d %s", code, page)
-				}
-				msgs := w.sink.Find(email)
-				if len(msgs) != 1 {
-					t.Fatalf("%d mails to %s", len(msgs), email)
-				}
-				return links(textOf(t, msgs[0].Data))
-			}
+			signUp := w.signUp
 			const choice = `name="tracking" value="no"`
 
 			asked := signUp("asked@example.com", true)["confirm"]
@@ -103,6 +85,125 @@ func TestConfirmPageFollowsTheRequest(t *testing.T) {
 			}
 			if code, _ := w.get(asked); code != http.StatusNotFound {
 				t.Fatalf("confirm page of a used link: %d, want 404", code)
+			}
+		})
+	}
+}
+
+// signUp signs email up on the world's list with the hosted form and returns the
+// request's confirm and decline links from its mail, without query.
+func (w *world) signUp(email string, tracking bool) map[string]string {
+	w.t.Helper()
+	text, err := w.consent.CurrentText(context.Background(), w.acc)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	form := url.Values{"email": {email}, "consent_version": {fmt.Sprint(text.Version)}}
+	if tracking {
+		form.Set("tracking_consent", "yes")
+	}
+	if code, page := w.post("/s/"+w.consent.ListToken(w.acc.ID, w.list.ID), form); code != 200 {
+		w.t.Fatalf("subscribe: %d %s", code, page)
+	}
+	msgs := w.sink.Find(email)
+	if len(msgs) != 1 {
+		w.t.Fatalf("%d mails to %s", len(msgs), email)
+	}
+	return links(textOf(w.t, msgs[0].Data))
+}
+
+// subscribers counts the world's account's subscribers with the address email.
+func (w *world) subscribers(email string) int {
+	w.t.Helper()
+	subs, err := w.store.ListSubscribers(context.Background(), w.acc.ID, tidings.SubscriberFilter{Email: tidings.MustParseAddress(email)})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return len(subs)
+}
+
+// TestDeclinePageChecksTheLink: the decline page reads the request as the confirm page
+// does: a forged, altered, used or expired link gets the POST's 404 "Link not valid"
+// instead of a button that can only fail. An expired request is refused by the POST
+// too, as its confirmation is, and left for the sweep. A valid link's page shows the
+// button, changes nothing, and the POST then declines.
+func TestDeclinePageChecksTheLink(t *testing.T) {
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			w := newWorld(t, testdb.Open(t, engine), true)
+			valid := w.signUp("valid@example.com", false)
+			used := w.signUp("used@example.com", false)
+			if code, page := w.post(used["confirm"], nil); code != 200 {
+				t.Fatalf("confirm: %d %s", code, page)
+			}
+			// Asked for 8 days ago: its link expired a day ago (links work for 7), and
+			// the sweep has not run since.
+			w.consent.Now = func() time.Time { return time.Now().AddDate(0, 0, -8) }
+			expired := w.signUp("expired@example.com", false)
+			w.consent.Now = nil
+
+			altered := valid["decline"][:len(valid["decline"])-3] + "abc"
+			unknown := "/decline/" + w.consent.Keys.Sign("confirm", []byte("no such request"))
+			for name, link := range map[string]string{"altered": altered, "unknown": unknown, "used": used["decline"], "expired": expired["decline"]} {
+				if code, page := w.get(link); code != http.StatusNotFound || !strings.Contains(page, "Link not valid") || strings.Contains(page, "<button") {
+					t.Fatalf("decline page of the %s link: %d, want the 404 \"Link not valid\" without a button:\n%s", name, code, page)
+				}
+			}
+			if code, page := w.post(expired["decline"], nil); code != http.StatusNotFound || !strings.Contains(page, "Link not valid") {
+				t.Fatalf("decline of an expired request: %d, want 404 as for its confirmation:\n%s", code, page)
+			}
+			if n := w.subscribers("expired@example.com"); n != 1 {
+				t.Fatalf("the expired request's subscriber: %d, want it left for the sweep", n)
+			}
+
+			for range 2 {
+				if code, page := w.get(valid["decline"]); code != 200 || !strings.Contains(page, `action="`+valid["decline"]+`"`) || !strings.Contains(page, "<button") {
+					t.Fatalf("decline page of a valid link: %d, want its button:\n%s", code, page)
+				}
+			}
+			if code, page := w.post(valid["decline"], nil); code != 200 || !strings.Contains(page, "Request deleted") {
+				t.Fatalf("decline after the GETs: %d %s", code, page)
+			}
+			if n := w.subscribers("valid@example.com"); n != 0 {
+				t.Fatalf("a declined request left %d subscribers", n)
+			}
+			if code, _ := w.get(valid["decline"]); code != http.StatusNotFound {
+				t.Fatalf("decline page of a used link: %d, want 404", code)
+			}
+		})
+	}
+}
+
+// TestConfirmPageListsGone: when every list a request asked for was deleted since, the
+// confirm page says so, with the POST's 410, instead of a button that confirms nothing;
+// the GET leaves the request (the decline page still offers to delete it, and the POST
+// finds it).
+func TestConfirmPageListsGone(t *testing.T) {
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			w := newWorld(t, testdb.Open(t, engine), true)
+			ctx := context.Background()
+			l := w.signUp("gone@example.com", true)
+			if err := w.store.DeleteList(ctx, w.acc.ID, w.list.ID); err != nil {
+				t.Fatal(err)
+			}
+			for _, query := range []string{"", "?tracking=no", ""} {
+				if code, page := w.get(l["confirm"] + query); code != http.StatusGone || !strings.Contains(page, "no longer exist") || strings.Contains(page, "<button") {
+					t.Fatalf("confirm page%s, its list deleted: %d, want the 410 \"Lists no longer exist\" without a button:\n%s", query, code, page)
+				}
+			}
+			token := strings.TrimPrefix(l["confirm"], "/confirm/")
+			if _, err := w.store.PendingRequest(ctx, keys.HashSecretToken(token)); err != nil {
+				t.Fatalf("the request after the GETs: %v, want it still there", err)
+			}
+			if code, page := w.get(l["decline"]); code != 200 || !strings.Contains(page, "<button") {
+				t.Fatalf("decline page, the request's lists deleted: %d, want its button:\n%s", code, page)
+			}
+			if code, page := w.post(l["confirm"], nil); code != http.StatusGone || !strings.Contains(page, "no longer exist") {
+				t.Fatalf("confirm after the GETs: %d, want 410:\n%s", code, page)
+			}
+			if code, _ := w.get(l["confirm"]); code != http.StatusNotFound {
+				t.Fatalf("confirm page of the used-up request: %d, want 404", code)
 			}
 		})
 	}

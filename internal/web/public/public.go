@@ -474,7 +474,9 @@ func (s *server) fail(w http.ResponseWriter, asJSON bool, status int, code, fiel
 // that confirming gives the tracking consent the request asks for, nor mention tracking
 // a request did not ask for. The mail's link to confirm without tracking
 // (?tracking=no) only preselects that choice; the POST's tracking=no decides
-// (consent.Service.Confirm).
+// (consent.Service.Confirm). A request whose lists were all deleted since gets the
+// POST's 410 instead of a button that confirms nothing; the GET leaves the request to
+// the POST or to the retention sweep.
 func (s *server) confirmPage(w http.ResponseWriter, r *http.Request) {
 	req, err := s.Consent.LookUpRequest(r.Context(), r.PathValue("token"))
 	if errors.Is(err, consent.ErrBadLink) {
@@ -484,6 +486,10 @@ func (s *server) confirmPage(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.Log.Error("confirm page", "err", err)
 		s.message(w, http.StatusInternalServerError, "Something went wrong", "This page cannot be shown just now. Please try again later.")
+		return
+	}
+	if len(req.Lists) == 0 {
+		s.listsGone(w, "the request is deleted when its link expires.")
 		return
 	}
 	p := messagePage{Title: "Confirm your subscription",
@@ -508,7 +514,7 @@ func (s *server) confirm(w http.ResponseWriter, r *http.Request) {
 		r.FormValue("tracking") == "no")
 	switch {
 	case errors.Is(err, consent.ErrListsGone):
-		s.message(w, http.StatusGone, "Lists no longer exist", "The lists you asked to receive no longer exist, so there is nothing to confirm: you are not subscribed, nothing your request asked for was changed, and the request is deleted.")
+		s.listsGone(w, "the request is deleted.")
 	case errors.Is(err, consent.ErrBadLink):
 		s.badConfirmLink(w)
 	case err != nil:
@@ -525,17 +531,44 @@ func (s *server) badConfirmLink(w http.ResponseWriter) {
 	s.message(w, http.StatusNotFound, "Link not valid", "This confirmation link is not valid. It may have been used already, it may have expired (links work for 7 days at most), or it was changed. Please sign up again.")
 }
 
+// listsGone is the page and the post's answer to a confirmation link whose lists were
+// all deleted since (consent.ErrListsGone); fate says what becomes of the request.
+func (s *server) listsGone(w http.ResponseWriter, fate string) {
+	s.message(w, http.StatusGone, "Lists no longer exist", "The lists you asked to receive no longer exist, so there is nothing to confirm: you are not subscribed, nothing your request asked for was changed, and "+fate)
+}
+
+// declinePage shows the button that deletes a pending request. Like the confirm page it
+// only reads the request (LookUpRequest): a link that cannot decline gets the POST's
+// 404 instead of a button that can only fail. A request whose lists are all gone can
+// still be declined: that deletes it, and the person with it, at once.
 func (s *server) declinePage(w http.ResponseWriter, r *http.Request) {
+	_, err := s.Consent.LookUpRequest(r.Context(), r.PathValue("token"))
+	if errors.Is(err, consent.ErrBadLink) {
+		s.badDeclineLink(w)
+		return
+	}
+	if err != nil {
+		s.Log.Error("decline page", "err", err)
+		s.message(w, http.StatusInternalServerError, "Something went wrong", "This page cannot be shown just now. Please try again later.")
+		return
+	}
 	s.render(w, http.StatusOK, "message.html", messagePage{Title: "Not you?",
 		Message: "If you did not ask to subscribe, press the button and the request is deleted. You will hear nothing more.",
 		Action:  "/decline/" + r.PathValue("token"), Button: "Delete this request"})
+}
+
+// badDeclineLink is the page and the post's answer to a decline link that is forged,
+// altered, used or expired. An expired request is refused as by the confirm link
+// (sqlstore's DeclineSubscription says why); the sweep deletes it.
+func (s *server) badDeclineLink(w http.ResponseWriter) {
+	s.message(w, http.StatusNotFound, "Link not valid", "This link is not valid: the request was already confirmed or deleted, it expired (links work for 7 days at most), or the link was changed. An expired request is deleted on its own, and you will hear nothing more about it. If a subscription you did not want was confirmed, every email has a link to unsubscribe.")
 }
 
 func (s *server) decline(w http.ResponseWriter, r *http.Request) {
 	err := s.Consent.Decline(r.Context(), r.PathValue("token"))
 	switch {
 	case errors.Is(err, consent.ErrBadLink):
-		s.message(w, http.StatusNotFound, "Link not valid", "This link is not valid any more: the request was already confirmed, deleted, or it expired.")
+		s.badDeclineLink(w)
 	case err != nil:
 		s.Log.Error("decline failed", "err", err)
 		s.message(w, http.StatusInternalServerError, "Something went wrong", "Please try again later.")
