@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/tidings/tidings/internal/config"
 	"strconv"
 
+	"github.com/tidings/tidings/internal/config"
 	"github.com/tidings/tidings/internal/keys"
 	"github.com/tidings/tidings/internal/tidings"
 )
