@@ -478,14 +478,8 @@ func (s *server) fail(w http.ResponseWriter, asJSON bool, status int, code, fiel
 // POST's 410 instead of a button that confirms nothing; the GET leaves the request to
 // the POST or to the retention sweep.
 func (s *server) confirmPage(w http.ResponseWriter, r *http.Request) {
-	req, err := s.Consent.LookUpRequest(r.Context(), r.PathValue("token"))
-	if errors.Is(err, consent.ErrBadLink) {
-		s.badConfirmLink(w)
-		return
-	}
-	if err != nil {
-		s.Log.Error("confirm page", "err", err)
-		s.message(w, http.StatusInternalServerError, "Something went wrong", "This page cannot be shown just now. Please try again later.")
+	req, ok := s.linkedRequest(w, r, s.badConfirmLink)
+	if !ok {
 		return
 	}
 	if len(req.Lists) == 0 {
@@ -525,6 +519,23 @@ func (s *server) confirm(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// linkedRequest reads the request a confirm or decline link names, for its page, and
+// changes nothing (LookUpRequest). Without one to show, it has answered: bad for a
+// link that cannot be used, an error page for a failure.
+func (s *server) linkedRequest(w http.ResponseWriter, r *http.Request, bad func(http.ResponseWriter)) (consent.PendingRequest, bool) {
+	req, err := s.Consent.LookUpRequest(r.Context(), r.PathValue("token"))
+	switch {
+	case errors.Is(err, consent.ErrBadLink):
+		bad(w)
+		return req, false
+	case err != nil:
+		s.Log.Error("link page", "path", r.Pattern, "err", err)
+		s.message(w, http.StatusInternalServerError, "Something went wrong", "This page cannot be shown just now. Please try again later.")
+		return req, false
+	}
+	return req, true
+}
+
 // badConfirmLink is the page and the post's answer to a confirmation link that is
 // forged, altered, used or expired.
 func (s *server) badConfirmLink(w http.ResponseWriter) {
@@ -542,14 +553,7 @@ func (s *server) listsGone(w http.ResponseWriter, fate string) {
 // 404 instead of a button that can only fail. A request whose lists are all gone can
 // still be declined: that deletes it, and the person with it, at once.
 func (s *server) declinePage(w http.ResponseWriter, r *http.Request) {
-	_, err := s.Consent.LookUpRequest(r.Context(), r.PathValue("token"))
-	if errors.Is(err, consent.ErrBadLink) {
-		s.badDeclineLink(w)
-		return
-	}
-	if err != nil {
-		s.Log.Error("decline page", "err", err)
-		s.message(w, http.StatusInternalServerError, "Something went wrong", "This page cannot be shown just now. Please try again later.")
+	if _, ok := s.linkedRequest(w, r, s.badDeclineLink); !ok {
 		return
 	}
 	s.render(w, http.StatusOK, "message.html", messagePage{Title: "Not you?",
