@@ -31,10 +31,9 @@ func TestConfirmPageFollowsTheRequest(t *testing.T) {
 		t.Run(string(engine), func(t *testing.T) {
 			w := newWorld(t, testdb.Open(t, engine), true)
 			ctx := context.Background()
-			signUp := w.signUp
 			const choice = `name="tracking" value="no"`
 
-			asked := signUp("asked@example.com", true)["confirm"]
+			asked := w.signUp("asked@example.com", true)["confirm"]
 			for _, query := range []string{"", "?tracking=asked", "?tracking=yes", "?other=1"} {
 				code, page := w.get(asked + query)
 				if code != 200 || !strings.Contains(page, choice) || !strings.Contains(page, "I agree to tracking") {
@@ -47,7 +46,7 @@ func TestConfirmPageFollowsTheRequest(t *testing.T) {
 				t.Fatalf("confirm page without tracking: %d\n%s", code, page)
 			}
 
-			plain := signUp("plain@example.com", false)
+			plain := w.signUp("plain@example.com", false)
 			for _, query := range []string{"", "?tracking=asked", "?tracking=no"} {
 				code, page := w.get(plain["confirm"] + query)
 				if code != 200 || !strings.Contains(page, "<button") || strings.Contains(strings.ToLower(page), "tracking") {
