@@ -766,9 +766,10 @@ func lockSubscriber(ctx context.Context, tx *sql.Tx, engine Engine, id int64) er
 
 func (s *Store) ExpireUnconfirmed(ctx context.Context, accountID int64, cutoff time.Time, dryRun bool) (int, error) {
 	if dryRun {
+		// What the run deletes, counted once: old or lapsed (expirePending).
 		var n, orphans int
-		err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM pending_confirmations WHERE created_at < $1 AND ($2 = 0 OR account_id = $2)`,
-			toDB(cutoff), accountID).Scan(&n)
+		err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM pending_confirmations WHERE (created_at < $1 OR expires_at < $3) AND ($2 = 0 OR account_id = $2)`,
+			toDB(cutoff), accountID, toDB(s.stamp())).Scan(&n)
 		if err == nil {
 			err = s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM subscriptions WHERE `+unaskedUnconfirmed, toDB(cutoff), accountID).Scan(&orphans)
 		}
@@ -840,15 +841,36 @@ func (s *Store) ExpireUnconfirmed(ctx context.Context, accountID int64, cutoff t
 const unaskedUnconfirmed = `status = 'unconfirmed' AND created_at < $1 AND ($2 = 0 OR account_id = $2)
 	AND NOT EXISTS (SELECT 1 FROM pending_confirmations c WHERE c.subscriber_id = subscriptions.subscriber_id)`
 
-// expirePending deletes the pending requests created before cutoff (ExpireUnconfirmed).
+// expirePending deletes, as expired, the pending requests created before cutoff and
+// those whose link has expired (usablePending refuses it): a request made under a
+// shorter rule than the account's current one is dead from then on, and is not kept
+// until the longer rule ends (ExpireUnconfirmed).
 func (s *Store) expirePending(ctx context.Context, accountID int64, cutoff time.Time) (int, error) {
+	lapsed, err := s.expirePendingWhere(ctx, pendingLapsed, toDB(s.stamp()), accountID)
+	if err != nil {
+		return lapsed, err
+	}
+	old, err := s.expirePendingWhere(ctx, pendingOlder, toDB(cutoff), accountID)
+	return lapsed + old, err
+}
+
+// The selections of expirePending, each with its batch order: $1 is a time, $2 an
+// account (0: any). Lapsed requests are found, and taken in order, through the index
+// pending_confirmations_expiry on both engines, so the hourly pass reads only lapsed
+// rows; ordered by id, SQLite scanned the whole table instead.
+const (
+	pendingLapsed = `expires_at < $1 AND ($2 = 0 OR account_id = $2) ORDER BY expires_at`
+	pendingOlder  = `created_at < $1 AND ($2 = 0 OR account_id = $2) ORDER BY id`
+)
+
+// expirePendingWhere deletes, as expired, the pending requests that where selects.
+func (s *Store) expirePendingWhere(ctx context.Context, where string, args ...any) (int, error) {
 	total := 0
 	for {
 		// Batches keep each transaction short on big instances.
 		var n int
 		err := s.tx(ctx, func(tx *sql.Tx) error {
-			rows, err := tx.QueryContext(ctx, `SELECT token_hash FROM pending_confirmations WHERE created_at < $1 AND ($2 = 0 OR account_id = $2)
-				ORDER BY id LIMIT 500`, toDB(cutoff), accountID)
+			rows, err := tx.QueryContext(ctx, `SELECT token_hash FROM pending_confirmations WHERE `+where+` LIMIT 500`, args...)
 			if err != nil {
 				return err
 			}

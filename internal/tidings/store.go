@@ -276,10 +276,11 @@ type ConsentStore interface {
 	// nothing is left. It returns how many subscriptions this call withdrew: of concurrent
 	// calls, only one withdraws each. ErrNotFound when the subscriber is not the account's.
 	Unsubscribe(ctx context.Context, accountID, subscriberID int64, lists []int64, source Source, ev Evidence) (withdrawn int, err error)
-	// ExpireUnconfirmed deletes pending requests created before cutoff, with their
-	// unconfirmed subscriptions and subscribers left with nothing, and unconfirmed
-	// subscriptions created before cutoff that no request asks for; it returns how many
-	// requests and such subscriptions.
+	// ExpireUnconfirmed deletes pending requests created before cutoff or whose link has
+	// expired (whatever rule the account set since), with their unconfirmed
+	// subscriptions and subscribers left with nothing, and unconfirmed subscriptions
+	// created before cutoff that no request asks for; it returns how many requests and
+	// such subscriptions.
 	// accountID 0 sweeps every account; otherwise only that one.
 	ExpireUnconfirmed(ctx context.Context, accountID int64, cutoff time.Time, dryRun bool) (int, error)
 
