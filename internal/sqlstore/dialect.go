@@ -1,13 +1,11 @@
 package sqlstore
 
 import (
-	"context"
 	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -47,53 +45,12 @@ func parseURL(u string) (Engine, string, error) {
 	return "", "", fmt.Errorf("database URL: must start with sqlite: or postgres://")
 }
 
-// sqlitePageSize is the page size of a new SQLite database. SQLite's default is 4 KiB;
-// a bigger page means fewer B-tree splits and fewer, larger WAL writes for the same
-// rows, and a system call costs a lot on a virtual machine. A million-row import, in
-// runs alternating with 4 KiB: 8 KiB and 16 KiB 5–12% faster (a fifth less system
-// time), 32 KiB up to 30%. Tracking kept its rate at 16 KiB, but at 32 KiB its commits,
-// which touch a few random pages each, wrote so much more that its p99 latency went
-// from 12–16 ms to 20–27 ms. A database keeps the page size it was made with.
-const sqlitePageSize = 16 << 10
-
-// walBackstopBytes is the WAL size at which the writer checkpoints itself (sqliteDSN).
-const walBackstopBytes = 40 << 20
-
-// createSQLite gives a new, empty database file its page size, which must be set
-// before anything is written to it: before WAL mode, whose pragma the pools' DSN runs
-// first (the driver sorts its pragmas). An existing database keeps its own. It returns
-// the database's page size.
-func createSQLite(ctx context.Context, path string) (int, error) {
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		return 0, err
-	}
-	defer db.Close()
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer conn.Close()
-	if fi, err := os.Stat(path); err == nil && fi.Size() == 0 {
-		for _, q := range []string{`PRAGMA page_size = ` + strconv.Itoa(sqlitePageSize), `PRAGMA journal_mode = WAL`} {
-			if _, err := conn.ExecContext(ctx, q); err != nil {
-				return 0, fmt.Errorf("sqlstore: create the database: %w", err)
-			}
-		}
-	}
-	var pageSize int
-	if err := conn.QueryRowContext(ctx, `PRAGMA page_size`).Scan(&pageSize); err != nil {
-		return 0, fmt.Errorf("sqlstore: open the database: %w", err)
-	}
-	return pageSize, nil
-}
-
 // sqliteDSN builds the DSN for one pool. WAL lets readers run beside the writer;
 // synchronous=NORMAL is durable across application crashes in WAL mode (an OS crash may
 // lose the last transactions, never corrupt); busy_timeout waits instead of failing.
 // The write pool begins transactions IMMEDIATE, so a transaction never has to upgrade
 // its read lock (which SQLite answers with SQLITE_BUSY, not with waiting).
-func sqliteDSN(path string, writer bool, pageSize int) string {
+func sqliteDSN(path string, writer bool) string {
 	q := url.Values{}
 	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(NORMAL)"} {
 		q.Add("_pragma", p)
@@ -105,9 +62,9 @@ func sqliteDSN(path string, writer bool, pageSize int) string {
 		// memory budget (peak RSS 187 MB instead of 93 MB sending to 100,000).
 		q.Add("_pragma", "cache_size(-16384)")
 		// The Store checkpoints from a reader connection (checkpointLoop); the writer's
-		// own checkpoint, at 40 MB of WAL (10,000 4 KiB pages) instead of SQLite's 1000
-		// pages, is the backstop that lets the WAL start over under constant writes.
-		q.Add("_pragma", "wal_autocheckpoint("+strconv.Itoa(walBackstopBytes/pageSize)+")")
+		// own checkpoint, at 10,000 pages (40 MB) instead of 1000, is the backstop that
+		// lets the WAL start over under constant writes.
+		q.Add("_pragma", "wal_autocheckpoint(10000)")
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {

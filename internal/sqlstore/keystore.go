@@ -83,8 +83,8 @@ func (c attachingConnector) Connect(ctx context.Context) (driver.Conn, error) {
 }
 
 // openSQLite opens one pool on the database file with the key file attached.
-func openSQLite(path string, writer bool, pageSize int) (*sql.DB, error) {
-	c, err := sqlite.NewConnector(sqliteDSN(path, writer, pageSize))
+func openSQLite(path string, writer bool) (*sql.DB, error) {
+	c, err := sqlite.NewConnector(sqliteDSN(path, writer))
 	if err != nil {
 		return nil, err
 	}

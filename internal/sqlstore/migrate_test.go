@@ -2,11 +2,8 @@ package sqlstore_test
 
 import (
 	"context"
-	"database/sql"
-	"path/filepath"
 	"testing"
 
-	"github.com/tidings/tidings/internal/sqlstore"
 	"github.com/tidings/tidings/internal/testdb"
 	"github.com/tidings/tidings/internal/tidings"
 )
@@ -61,60 +58,5 @@ func TestLatestMigrationsGoDownAndUp(t *testing.T) {
 				t.Fatalf("list stats after down and up: %+v, %v; want 3 confirmed", st.Confirmed, err)
 			}
 		})
-	}
-}
-
-// TestSQLitePageSize: a new database is made with 16 KiB pages, set before WAL mode
-// fixes them; an existing database keeps the page size it was made with, and opens.
-func TestSQLitePageSize(t *testing.T) {
-	ctx := context.Background()
-	pageSize := func(path string) int {
-		t.Helper()
-		db, err := sql.Open("sqlite", "file:"+path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		var n int
-		if err := db.QueryRow(`PRAGMA page_size`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	open := func(path string) {
-		t.Helper()
-		s, err := sqlstore.Open(ctx, "sqlite:"+path, testdb.Keyring(t), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		a := tidings.Account{PostalAddress: "1 Example Street, Exampletown", Name: "Shop", ContactEmail: "dpo@shop.example"}
-		if err := s.CreateAccount(ctx, &a); err != nil {
-			t.Fatal(err)
-		}
-		s.Close()
-	}
-
-	fresh := filepath.Join(t.TempDir(), "tidings.db")
-	open(fresh)
-	if n := pageSize(fresh); n != 16384 {
-		t.Errorf("a new database has %d-byte pages, want 16384", n)
-	}
-	open(fresh) // and opens again as it is
-	if n := pageSize(fresh); n != 16384 {
-		t.Errorf("reopened, the database has %d-byte pages, want 16384", n)
-	}
-
-	old := filepath.Join(t.TempDir(), "tidings.db")
-	db, err := sql.Open("sqlite", "file:"+old+"?_pragma=journal_mode(WAL)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(`CREATE TABLE made_before (x INTEGER)`); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	open(old)
-	if n := pageSize(old); n != 4096 {
-		t.Errorf("an existing database now has %d-byte pages, want the 4096 it was made with", n)
 	}
 }

@@ -100,10 +100,6 @@ func Connect(ctx context.Context, url string, kr *keys.Keyring, log *slog.Logger
 				f.Close()
 			}
 		}
-		pageSize, err := createSQLite(ctx, dsn)
-		if err != nil {
-			return nil, err
-		}
 		// The key file first: it is put in WAL mode before the pools attach it.
 		if s.kw, err = openSQLiteKeys(dsn); err != nil {
 			return nil, err
@@ -112,11 +108,11 @@ func Connect(ctx context.Context, url string, kr *keys.Keyring, log *slog.Logger
 			s.Close()
 			return nil, fmt.Errorf("sqlstore: open the key store: %w", err)
 		}
-		if s.r, err = openSQLite(dsn, false, pageSize); err != nil {
+		if s.r, err = openSQLite(dsn, false); err != nil {
 			s.Close()
 			return nil, err
 		}
-		if s.w, err = openSQLite(dsn, true, pageSize); err != nil {
+		if s.w, err = openSQLite(dsn, true); err != nil {
 			s.Close()
 			return nil, err
 		}
