@@ -294,8 +294,8 @@ func (im *importer) finish() error {
 	if im.emailIndex != "" {
 		// SQLite sorts in runs as big as the page cache, each on a thread of its own
 		// (PRAGMA threads), and then merges them: with the import's 64 MB a million
-		// hashes were one run, sorted on one core in 2.4 s; in runs of 16 MB both cores
-		// sort, 1.4 s. end restores the cache size.
+		// hashes were one run, sorted on one core in 2.5 s; in runs of 16 MB both cores
+		// sort, 1.9 s (8 MB: no better). end restores the cache size.
 		if _, err := im.tx.Exec(`PRAGMA cache_size = -` + lit(indexSortKiB)); err != nil {
 			return err
 		}
