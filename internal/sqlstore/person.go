@@ -132,7 +132,7 @@ func (s *Store) personLedger(ctx context.Context, accountID, personID int64) ([]
 	if err != nil {
 		return nil, err
 	}
-	return collect(rows, scanLedger)
+	return s.collectLedger(ctx, accountID, rows)
 }
 
 func (s *Store) ErasePerson(ctx context.Context, email tidings.Address, accountID int64) (tidings.Erasure, error) {

@@ -19,5 +19,5 @@ func (s *Store) SubscriberLedger(ctx context.Context, accountID, subscriberID in
 	if err != nil {
 		return nil, err
 	}
-	return collect(rows, scanLedger)
+	return s.collectLedger(ctx, accountID, rows)
 }
