@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -870,20 +871,41 @@ func (s *Store) expirePendingWhere(ctx context.Context, where string, args ...an
 		// Batches keep each transaction short on big instances.
 		var n int
 		err := s.tx(ctx, func(tx *sql.Tx) error {
-			rows, err := tx.QueryContext(ctx, `SELECT token_hash FROM pending_confirmations WHERE `+where+` LIMIT 500`, args...)
+			rows, err := tx.QueryContext(ctx, `SELECT token_hash, subscriber_id FROM pending_confirmations WHERE `+where+` LIMIT 500`, args...)
 			if err != nil {
 				return err
 			}
-			var hashes [][]byte
+			type request struct {
+				hash       []byte
+				subscriber int64
+			}
+			var batch []request
 			for rows.Next() {
-				var h []byte
-				rows.Scan(&h)
-				hashes = append(hashes, h)
+				var r request
+				if err := rows.Scan(&r.hash, &r.subscriber); err != nil {
+					rows.Close()
+					return err
+				}
+				batch = append(batch, r)
 			}
 			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			// The batch's subscribers are locked first, in ID order, before any ledger
+			// head: dropping a request appends to its account's ledger, and the head,
+			// held to the end, must not be taken while a later subscriber of the batch is
+			// still to lock; an edit or a confirmation holding that subscriber waits for
+			// the head (Lock order in docs/ARCHITECTURE.md).
+			slices.SortFunc(batch, func(a, b request) int { return cmp.Compare(a.subscriber, b.subscriber) })
+			for _, r := range batch {
+				if err := lockSubscriber(ctx, tx, s.engine, r.subscriber); err != nil && !errors.Is(err, tidings.ErrNotFound) {
+					return err
+				}
+			}
 			now := s.stamp()
-			for _, h := range hashes {
-				p, err := s.loadPending(ctx, tx, h)
+			for _, r := range batch {
+				p, err := s.loadPending(ctx, tx, r.hash)
 				if err == nil {
 					err = s.dropPending(ctx, tx, p, tidings.LedgerExpired, tidings.SourceAdmin, tidings.Evidence{Time: now}, now)
 				}
@@ -894,7 +916,7 @@ func (s *Store) expirePendingWhere(ctx context.Context, where string, args ...an
 					return err
 				}
 			}
-			n = len(hashes)
+			n = len(batch)
 			return nil
 		})
 		if err != nil {

@@ -761,3 +761,59 @@ func TestAccountDeletedUnderCampaignWrite(t *testing.T) {
 		t.Fatalf("rows of the deleted account left: %v", left)
 	}
 }
+
+// TestExpirySweepQueuesBehindAnEdit: the account holder edits a subscriber (the
+// subscriber's row, then the ledger head) while the hourly sweep drops two lapsed
+// requests of the same account, that subscriber's second. The sweep must lock both
+// subscribers before it appends to the ledger; dropping the first request took the head
+// while the edit held the second subscriber, and the two deadlocked.
+func TestExpirySweepQueuesBehindAnEdit(t *testing.T) {
+	if !postgres(t) {
+		return
+	}
+	s := testdb.Open(t, sqlstore.Postgres)
+	ctx := context.Background()
+	a := tidings.Account{PostalAddress: "1 Example Street, Exampletown", Name: "Club", ContactEmail: "dpo@club.example"}
+	if err := s.CreateAccount(ctx, &a); err != nil {
+		t.Fatal(err)
+	}
+	l := tidings.NewList("events")
+	if err := s.CreateList(ctx, a.ID, &l); err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for i, email := range []string{"first@club.example", "second@club.example"} {
+		token := sha256.Sum256([]byte(email))
+		// Both lapsed, the first one earlier: the sweep takes it first.
+		r, err := s.RequestSubscription(ctx, a.ID, tidings.SubscriptionRequest{Email: tidings.MustParseAddress(email),
+			Lists: []int64{l.ID}, Source: tidings.SourceForm, Kind: tidings.LedgerRequested,
+			TokenHash: token[:], ExpiresAt: time.Now().Add(time.Duration(i-2) * time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.Subscriber.ID)
+	}
+	// The edit's first lock, on the second subscriber.
+	h := hold(t, s.DB(), `SELECT 1 FROM subscribers WHERE id = $1 FOR UPDATE`, ids[1])
+	sweepDone, sweepErr := run(func() error {
+		_, err := s.ExpireUnconfirmed(ctx, a.ID, time.Now().Add(-time.Hour), false)
+		return err
+	})
+	if !h.await(t, s.DB(), 1, sweepDone) {
+		t.Fatal("the sweep neither finished nor waited")
+	}
+	// The edit's second lock: the ledger head.
+	if _, err := h.tx.ExecContext(ctx, `UPDATE ledger_heads SET seq = seq WHERE account_id = $1`, a.ID); err != nil {
+		t.Fatalf("the edit could not take the ledger head: %v", err)
+	}
+	if err := h.tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	<-sweepDone
+	if *sweepErr != nil {
+		t.Fatalf("ExpireUnconfirmed: %v", *sweepErr)
+	}
+	if n := count(t, s, `SELECT COUNT(*) FROM pending_confirmations WHERE account_id = $1`, a.ID); n != 0 {
+		t.Fatalf("%d requests left after the sweep", n)
+	}
+}
