@@ -79,6 +79,27 @@ func (h *holder) await(t *testing.T, db *sql.DB, n int, done <-chan struct{}) bo
 	return false
 }
 
+// editHead plays the rest of an edit whose first lock, a subscriber's row, the holder
+// took: once the method (done, err) waits for the holder, it takes the account's ledger
+// head, the edit's second lock, and commits; the method must then end without error,
+// neither finishing before the holder let go nor deadlocking with it.
+func (h *holder) editHead(t *testing.T, db *sql.DB, accountID int64, method string, done <-chan struct{}, err *error) {
+	t.Helper()
+	if !h.await(t, db, 1, done) {
+		t.Fatalf("%s neither finished nor waited", method)
+	}
+	if _, err := h.tx.ExecContext(context.Background(), `UPDATE ledger_heads SET seq = seq WHERE account_id = $1`, accountID); err != nil {
+		t.Fatalf("the edit could not take the ledger head: %v", err)
+	}
+	if err := h.tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if *err != nil {
+		t.Fatalf("%s: %v", method, *err)
+	}
+}
+
 // atOnce starts the jobs together and returns their errors, in order, once all end.
 func atOnce(jobs []func() error) []error {
 	errs := make([]error, len(jobs))
@@ -587,20 +608,7 @@ func TestConfirmationQueuesBehindAnEdit(t *testing.T) {
 		_, err := s.ConfirmSubscription(ctx, token[:], tidings.Evidence{}, false)
 		return err
 	})
-	if !h.await(t, s.DB(), 1, confirmDone) {
-		t.Fatal("the confirmation neither finished nor waited")
-	}
-	// The edit's second lock: the ledger head.
-	if _, err := h.tx.ExecContext(ctx, `UPDATE ledger_heads SET seq = seq WHERE account_id = $1`, a.ID); err != nil {
-		t.Fatalf("the edit could not take the ledger head: %v", err)
-	}
-	if err := h.tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	<-confirmDone
-	if *confirmErr != nil {
-		t.Fatalf("ConfirmSubscription: %v", *confirmErr)
-	}
+	h.editHead(t, s.DB(), a.ID, "ConfirmSubscription", confirmDone, confirmErr)
 	got, err := s.GetSubscriber(ctx, a.ID, subs[0].ID)
 	if err != nil || got.Name != "New Name" {
 		t.Fatalf("after the confirmation: %+v, %v", got, err)
@@ -799,20 +807,7 @@ func TestExpirySweepQueuesBehindAnEdit(t *testing.T) {
 		_, err := s.ExpireUnconfirmed(ctx, a.ID, time.Now().Add(-time.Hour), false)
 		return err
 	})
-	if !h.await(t, s.DB(), 1, sweepDone) {
-		t.Fatal("the sweep neither finished nor waited")
-	}
-	// The edit's second lock: the ledger head.
-	if _, err := h.tx.ExecContext(ctx, `UPDATE ledger_heads SET seq = seq WHERE account_id = $1`, a.ID); err != nil {
-		t.Fatalf("the edit could not take the ledger head: %v", err)
-	}
-	if err := h.tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	<-sweepDone
-	if *sweepErr != nil {
-		t.Fatalf("ExpireUnconfirmed: %v", *sweepErr)
-	}
+	h.editHead(t, s.DB(), a.ID, "ExpireUnconfirmed", sweepDone, sweepErr)
 	if n := count(t, s, `SELECT COUNT(*) FROM pending_confirmations WHERE account_id = $1`, a.ID); n != 0 {
 		t.Fatalf("%d requests left after the sweep", n)
 	}
