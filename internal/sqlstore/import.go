@@ -100,8 +100,9 @@ func (im *importer) query(ctx context.Context, name string, n int, build func() 
 // (sql.Conn.Raw), past database/sql, which would check each of a statement's thousands
 // of arguments and copy them all into a new []driver.NamedValue, every time: 4% of the
 // writer's time (the import's critical path) and 8% of the import's allocations. The
-// importer's arguments are int64 and []byte, values every driver takes as they are. Only the writing goroutine uses the
-// transaction (Add), so the connection is free whenever exec runs.
+// importer's arguments are int64 and []byte, values every driver takes as they are.
+// Only the writing goroutine uses the transaction (Add), so the connection is free
+// whenever exec runs.
 func (im *importer) exec(ctx context.Context, name string, n int, build func() string, args ...any) (driver.Result, error) {
 	var res driver.Result
 	err := im.conn.Raw(func(dc any) error {
