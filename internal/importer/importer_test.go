@@ -335,3 +335,55 @@ func TestImportListCounters(t *testing.T) {
 		})
 	}
 }
+
+// cancelAt is a CSV reader that cancels the import's context once it has handed over
+// n rows: the import stops in the middle, with batches written in its transaction.
+type cancelAt struct {
+	csvRows
+	n      int
+	cancel context.CancelFunc
+}
+
+func (c *cancelAt) Read(p []byte) (int, error) {
+	if c.i >= c.n {
+		c.cancel()
+	}
+	return c.csvRows.Read(p)
+}
+
+// TestImportStoppedHalfway: an import whose context ends after some batches were
+// written stores nothing, and leaves the writer as it found it: the same file imports
+// in full afterwards, every row added, the list counted once, the ledger verified.
+func TestImportStoppedHalfway(t *testing.T) {
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			s := testdb.Open(t, engine)
+			a, l := setup(t, s)
+			const rows = 30000
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			rep, err := importer.Run(ctx, s, nil, &cancelAt{csvRows: csvRows{n: rows}, n: 12000, cancel: cancel},
+				importer.Options{AccountID: a.ID, ListID: l.ID, Declaration: decl, Mode: importer.Confirmed})
+			if err == nil || rep.Committed {
+				t.Fatalf("import stopped halfway: committed %v, err %v; want an error and nothing committed", rep.Committed, err)
+			}
+			if rep.Counts[tidings.ImportAdded] < 4000 {
+				t.Fatalf("the import stopped after %d rows were added: too early to have written a batch", rep.Counts[tidings.ImportAdded])
+			}
+			if st, err := s.ListStats(context.Background(), a.ID, l.ID); err != nil || st.Confirmed != 0 {
+				t.Fatalf("after the stopped import: %+v, %v; want nobody on the list", st, err)
+			}
+			rep, err = importer.Run(context.Background(), s, nil, &csvRows{n: rows},
+				importer.Options{AccountID: a.ID, ListID: l.ID, Declaration: decl, Mode: importer.Confirmed})
+			if err != nil || !rep.Committed || rep.Counts[tidings.ImportAdded] != rows {
+				t.Fatalf("the same file again: %+v, %v; want %d added", rep.Counts, err, rows)
+			}
+			if st, err := s.ListStats(context.Background(), a.ID, l.ID); err != nil || st.Confirmed != rows {
+				t.Fatalf("after the second import: %+v, %v; want %d confirmed", st, err, rows)
+			}
+			if v, err := consent.VerifyLedger(context.Background(), s, a.ID); err != nil || !v.OK || v.Entries != rows {
+				t.Fatalf("ledger: %+v, %v", v, err)
+			}
+		})
+	}
+}
