@@ -93,6 +93,13 @@ func TestConfirmPageFollowsTheRequest(t *testing.T) {
 // request's confirm and decline links from its mail, without query.
 func (w *world) signUp(email string, tracking bool) map[string]string {
 	w.t.Helper()
+	return links(w.signUpMail(email, tracking))
+}
+
+// signUpMail signs email up on the world's list with the hosted form, asking for
+// tracking consent if tracking, and returns the text of the one mail it sent.
+func (w *world) signUpMail(email string, tracking bool) string {
+	w.t.Helper()
 	text, err := w.consent.CurrentText(context.Background(), w.acc)
 	if err != nil {
 		w.t.Fatal(err)
@@ -108,7 +115,7 @@ func (w *world) signUp(email string, tracking bool) map[string]string {
 	if len(msgs) != 1 {
 		w.t.Fatalf("%d mails to %s", len(msgs), email)
 	}
-	return links(textOf(w.t, msgs[0].Data))
+	return textOf(w.t, msgs[0].Data)
 }
 
 // subscribers counts the world's account's subscribers with the address email.

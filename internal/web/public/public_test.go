@@ -544,27 +544,7 @@ func TestConfirmWithoutTrackingPage(t *testing.T) {
 		t.Run(string(engine), func(t *testing.T) {
 			w := newWorld(t, testdb.Open(t, engine), true)
 			ctx := context.Background()
-			text, err := w.consent.CurrentText(ctx, w.acc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			signUp := func(email string, tracking bool) string {
-				t.Helper()
-				form := url.Values{"email": {email}, "consent_version": {fmt.Sprint(text.Version)}}
-				if tracking {
-					form.Set("tracking_consent", "yes")
-				}
-				if code, page := w.post("/s/"+w.consent.ListToken(w.acc.ID, w.list.ID), form); code != 200 {
-					t.Fatalf("subscribe: %d %s", code, page)
-				}
-				msgs := w.sink.Find(email)
-				if len(msgs) != 1 {
-					t.Fatalf("%d mails", len(msgs))
-				}
-				return textOf(t, msgs[0].Data)
-			}
-
-			mail := signUp("plain@example.com", false)
+			mail := w.signUpMail("plain@example.com", false)
 			if strings.Contains(mail, "tracking") {
 				t.Fatalf("a request without tracking consent mentions tracking:\n%s", mail)
 			}
@@ -572,7 +552,7 @@ func TestConfirmWithoutTrackingPage(t *testing.T) {
 				t.Fatalf("its confirm page mentions tracking:\n%s", page)
 			}
 
-			mail = signUp("careful@example.com", true)
+			mail = w.signUpMail("careful@example.com", true)
 			asked := regexp.MustCompile(`/confirm/[A-Za-z0-9_-]+\?tracking=asked`).FindString(mail)
 			without := regexp.MustCompile(`/confirm/[A-Za-z0-9_-]+\?tracking=no`).FindString(mail)
 			if asked == "" || without == "" {
