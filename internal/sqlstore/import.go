@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tidings/tidings/internal/keys"
@@ -37,7 +38,16 @@ type importer struct {
 	values         []driver.NamedValue     // exec's arguments, reused
 	rows           int                     // rows handed to Add, for the statistics refresh after a big import
 
-	pending    *writes         // the prepared batch not written yet (see Add)
+	// The writer (see Add): prepared batches wait in queue, in order, for the goroutine
+	// that writes them; it closes written when it stops. writeErr is the first write
+	// that failed: set before failed is closed, and nothing more is written after it.
+	queue     chan batch
+	written   chan struct{}
+	failed    chan struct{}
+	writeErr  error
+	abandoned atomic.Bool // Rollback: the queued batches are not to be written
+	stopOnce  sync.Once
+
 	counted    bool            // SQLite: IDs are numbered from nextID, not taken from sequences
 	numbered   map[string]bool // SQLite: tables whose first imported row is written (insertNumbered)
 	keyCommits sync.WaitGroup  // key store commits under way (newKeys)
@@ -146,6 +156,8 @@ func (s *Store) BeginImport(ctx context.Context, accountID, listID int64, d tidi
 		im.end()
 		return nil, err
 	}
+	im.queue, im.written, im.failed = make(chan batch, writeAhead), make(chan struct{}), make(chan struct{})
+	go im.writeQueued()
 	return im, nil
 }
 
@@ -288,7 +300,7 @@ func (im *importer) end() {
 
 func (im *importer) Commit() error {
 	defer im.end()
-	if err := im.flush(context.Background()); err != nil {
+	if err := im.stopWriter(); err != nil {
 		im.tx.Rollback()
 		return err
 	}
@@ -351,6 +363,8 @@ const analyzeAfterRows = 10000
 
 func (im *importer) Rollback() error {
 	defer im.end()
+	im.abandoned.Store(true)
+	im.stopWriter()
 	return im.tx.Rollback()
 }
 
@@ -377,13 +391,15 @@ type writes struct {
 	ledger      []any        // seq, person_id, prev_hash, hash
 }
 
-// Add prepares the batch — look-ups, IDs, keys, sealing, ledger links — and leaves it to
-// be written at the next Add (or Commit), beside the preparation of the next batch: the
-// transaction's connection then runs nothing but inserts, while the other core looks up,
-// encrypts and hashes. The rows' results are known once the batch is prepared; an error
-// in writing it ends the import at the next call, like any error. The keys of a batch's
-// new persons are committed while the rest of it is prepared, and write waits for
-// that commit: a key is stored before any person that points at it.
+// Add prepares the batch — look-ups, IDs, keys, sealing, ledger links — and queues it
+// for the writer, a goroutine that runs the batches' inserts on the transaction's
+// connection, in order, while the next batches are prepared: the connection then runs
+// nothing but inserts, while the other core looks up, encrypts and hashes. The queue
+// holds writeAhead batches, so that neither side waits for the other's slowest batch.
+// The rows' results are known once the batch is prepared; an error in writing it ends
+// the import at the next call, like any error. The keys of a batch's new persons are
+// committed while the rest of it is prepared, and write waits for that commit: a key is
+// stored before any person that points at it.
 //
 // The look-ups run on the readers' pool, beside the transaction, and see what was
 // committed: each address comes once per import (the importer drops duplicates before
@@ -393,36 +409,63 @@ type writes struct {
 // transaction would see the same committed rows; a row another transaction writes
 // meanwhile (a person, a subscriber) makes the import fail on a unique index either way.
 func (im *importer) Add(ctx context.Context, in []tidings.ImportRow) ([]tidings.ImportResult, error) {
+	select {
+	case <-im.failed:
+		return nil, im.writeErr
+	default:
+	}
 	im.rows += len(in)
-	var (
-		done = make(chan error, 1)
-		prev = im.pending
-	)
-	im.pending = nil
-	if prev != nil {
-		go func() { done <- im.write(ctx, prev) }()
-	} else {
-		done <- nil
-	}
 	out, w, err := im.prepare(ctx, in)
-	if werr := <-done; werr != nil {
-		return nil, werr
-	}
 	if err != nil {
 		return nil, err
 	}
-	im.pending = w
-	return out, nil
+	select {
+	case im.queue <- batch{ctx, w}:
+		return out, nil
+	case <-im.failed:
+		return nil, im.writeErr
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
-// flush writes the batch prepared last, if any.
-func (im *importer) flush(ctx context.Context) error {
-	w := im.pending
-	im.pending = nil
-	if w == nil {
+// writeAhead is how many prepared batches may wait for the writer. With the writer and
+// the preparation in lockstep (one batch each, the faster waiting for the slower), a
+// million rows took 10.6 s of which the writer wrote for 8.7.
+const writeAhead = 2
+
+// batch is a prepared batch in the writer's queue, with the context of the Add that
+// prepared it.
+type batch struct {
+	ctx context.Context
+	w   *writes
+}
+
+// writeQueued is the writer: it writes the queued batches in order until the queue is
+// closed. After a failed write, or once the import is abandoned, it only empties the
+// queue.
+func (im *importer) writeQueued() {
+	defer close(im.written)
+	for b := range im.queue {
+		if im.writeErr != nil || im.abandoned.Load() {
+			continue
+		}
+		if err := im.write(b.ctx, b.w); err != nil {
+			im.writeErr = err
+			close(im.failed)
+		}
+	}
+}
+
+// stopWriter closes the queue, waits until every batch in it is written, and returns
+// the first write's error.
+func (im *importer) stopWriter() error {
+	if im.queue == nil {
 		return nil
 	}
-	return im.write(ctx, w)
+	im.stopOnce.Do(func() { close(im.queue) })
+	<-im.written
+	return im.writeErr
 }
 
 func (im *importer) prepare(ctx context.Context, in []tidings.ImportRow) ([]tidings.ImportResult, *writes, error) {
