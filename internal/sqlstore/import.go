@@ -724,7 +724,7 @@ func (im *importer) resolvePersons(ctx context.Context, rows []*importRow, w *wr
 	if len(rows) == 0 {
 		return rows, nil
 	}
-	byHash := map[string][]*importRow{}
+	byHash := make(map[string][]*importRow, len(rows))
 	args := make([]any, 0, len(rows))
 	for _, r := range rows {
 		if _, seen := byHash[string(r.lookup)]; !seen {
@@ -792,6 +792,7 @@ func (im *importer) resolvePersons(ctx context.Context, rows []*importRow, w *wr
 	if err != nil {
 		return nil, err
 	}
+	w.persons = make([]any, 0, 3*len(missing))
 	for i, h := range missing {
 		w.persons = append(w.persons, ids[i], h, keyIDs[i])
 		found(h, ids[i], newDKs[i], true)
@@ -844,7 +845,7 @@ func (im *importer) resolveSubscribers(ctx context.Context, rows []*importRow, w
 	}
 	// Only people who existed before this batch can already be subscribers: asking
 	// about the others would make the statement grow with nothing to find.
-	byPerson := map[int64]*importRow{}
+	byPerson := make(map[int64]*importRow, len(rows))
 	var args []any
 	for _, r := range rows {
 		byPerson[r.personID] = r
@@ -886,6 +887,7 @@ func (im *importer) resolveSubscribers(ctx context.Context, rows []*importRow, w
 	if err != nil {
 		return nil, err
 	}
+	w.subscribers = make([]any, 0, 5*len(fresh))
 	for i, r := range fresh {
 		sub := tidings.Subscriber{AccountID: im.accountID, PersonID: r.personID, Email: r.Email, Name: r.Name, Attributes: r.Attributes}
 		sub.Normalize()
@@ -935,7 +937,8 @@ func (im *importer) subscribe(ctx context.Context, rows []*importRow, w *writes)
 			return nil, err
 		}
 	}
-	var added []*importRow
+	added := make([]*importRow, 0, len(rows))
+	w.subscribe = make([]any, 0, len(rows))
 	for _, r := range rows {
 		switch existing[r.subscriberID] {
 		case "confirmed":
@@ -959,6 +962,7 @@ func (im *importer) subscribe(ctx context.Context, rows []*importRow, w *writes)
 // chain makes one "imported" ledger entry per added subscription, linked in row order,
 // each with the import's declaration as its (shared) evidence.
 func (im *importer) chain(rows []*importRow, w *writes) {
+	w.ledger = make([]any, 0, 4*len(rows))
 	for _, r := range rows {
 		e := tidings.LedgerEntry{AccountID: im.accountID, Seq: im.seq + 1, Time: im.now, Kind: tidings.LedgerImported,
 			PersonID: r.personID, ListID: im.listID, Source: tidings.SourceImport, EvidenceSHA256: im.evidenceSHA256, PrevHash: im.head}
