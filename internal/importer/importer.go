@@ -123,18 +123,17 @@ func Run(ctx context.Context, store tidings.ImportStore, request Requester, r io
 			}
 		}()
 	}
-	// Reading, validating and normalising the file runs beside the store, one batch
-	// ahead: on SQLite, where one connection writes, the store is then the only part
-	// that waits for the other. Batches are handled in file order.
-	ctx, cancel := context.WithCancel(ctx)
-	chunks := make(chan chunk, 1)
-	go rd.read(ctx, chunks)
-	defer func() {
-		cancel()
-		for range chunks { // the reader stops at its next batch; wait until it no longer reads r
+	// The file is read a batch at a time, in turn with the store's preparation of that
+	// batch; the store writes each batch beside the next ones (sqlstore's writer). A
+	// reader running ahead in a goroutine of its own was a third busy goroutine on two
+	// cores, and took turns with the writer, the import's critical path: reading in turn
+	// made a million rows on SQLite 4% faster (median of 12 pairs).
+	for more := true; more; {
+		if err := ctx.Err(); err != nil {
+			return rep, err
 		}
-	}()
-	for c := range chunks {
+		var c chunk
+		c, more = rd.chunk()
 		for _, res := range c.refused {
 			rep.add(res, opts.MaxProblems)
 		}
@@ -142,23 +141,20 @@ func Run(ctx context.Context, store tidings.ImportStore, request Requester, r io
 		if c.err != nil {
 			return rep, c.err
 		}
-		if len(c.batch) == 0 {
-			continue
-		}
-		if im != nil {
-			results, err := im.Add(ctx, c.batch)
-			if err != nil {
-				return rep, err
-			}
-			for _, res := range results {
-				rep.add(res, opts.MaxProblems)
-			}
-		} else {
+		if im == nil {
 			for _, row := range c.batch {
 				res, err := request(ctx, row)
 				if err != nil {
 					return rep, err
 				}
+				rep.add(res, opts.MaxProblems)
+			}
+		} else if len(c.batch) > 0 {
+			results, err := im.Add(ctx, c.batch)
+			if err != nil {
+				return rep, err
+			}
+			for _, res := range results {
 				rep.add(res, opts.MaxProblems)
 			}
 		}
@@ -178,7 +174,7 @@ func Run(ctx context.Context, store tidings.ImportStore, request Requester, r io
 	return rep, nil
 }
 
-// chunk is what the reader hands on: a batch of valid rows, the results of the rows
+// chunk is a batch of the file: up to batchSize valid rows, the results of the rows
 // refused on the way (invalid, duplicate), the count of rows read so far, and the
 // problem that ended reading, if any (its batch is not to be imported).
 type chunk struct {
@@ -188,52 +184,34 @@ type chunk struct {
 	err     error
 }
 
-// read sends the file to out in chunks of up to batchSize valid rows, and closes out at
-// the end of the file, at a file error, or when ctx ends.
-func (rd *reader) read(ctx context.Context, out chan<- chunk) {
-	defer close(out)
-	// Address → first row, by the first 16 bytes of the address's SHA-256: a third of the
-	// memory of the addresses themselves at a million rows, and a collision would take
-	// some 10^19 rows.
-	seen := map[[16]byte]int{}
-	c := chunk{batch: make([]tidings.ImportRow, 0, batchSize)}
-	send := func() bool {
-		select {
-		case out <- c:
-			c = chunk{batch: make([]tidings.ImportRow, 0, batchSize), rows: c.rows}
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	}
-	for {
+// chunk reads the file's next batch; false once the file has ended, or at a file error.
+func (rd *reader) chunk() (c chunk, more bool) {
+	c.batch = make([]tidings.ImportRow, 0, batchSize)
+	defer func() { c.rows = rd.rows }()
+	for len(c.batch) < batchSize {
 		row, res, err := rd.next()
 		if err == io.EOF {
-			send()
-			return
+			return c, false
 		}
 		if err != nil {
 			c.err = err
-			send()
-			return
+			return c, false
 		}
-		c.rows++
+		rd.rows++
 		if res != nil {
 			c.refused = append(c.refused, *res)
 			continue
 		}
 		sum := sha256.Sum256([]byte(row.Email.String()))
 		key := [16]byte(sum[:16])
-		if first, dup := seen[key]; dup {
+		if first, dup := rd.seen[key]; dup {
 			c.refused = append(c.refused, tidings.ImportResult{Row: row.Row, Status: tidings.ImportDuplicate, Reason: fmt.Sprintf("same address as row %d", first)})
 			continue
 		}
-		seen[key] = row.Row
+		rd.seen[key] = row.Row
 		c.batch = append(c.batch, row)
-		if len(c.batch) == batchSize && !send() {
-			return
-		}
 	}
+	return c, true
 }
 
 // reader turns CSV records into rows.
@@ -243,6 +221,11 @@ type reader struct {
 	nameCol  int
 	attrs    map[int]string // column → attribute name
 	width    int
+	rows     int // records read so far, the header not counted
+	// seen finds duplicates: address → first row, by the first 16 bytes of the
+	// address's SHA-256: a third of the memory of the addresses themselves at a million
+	// rows, and a collision would take some 10^19 rows.
+	seen map[[16]byte]int
 	// addresses remembers the file's domains, normalised once each.
 	addresses tidings.AddressParser
 }
@@ -266,7 +249,7 @@ func newReader(r io.Reader, opts Options) (*reader, error) {
 		return nil, csvError(err)
 	}
 	header = append([]string(nil), header...)
-	rd := &reader{csv: c, emailCol: -1, nameCol: -1, attrs: map[int]string{}, width: len(header)}
+	rd := &reader{csv: c, emailCol: -1, nameCol: -1, attrs: map[int]string{}, width: len(header), seen: map[[16]byte]int{}}
 	ignore := map[string]bool{}
 	for _, n := range opts.Ignore {
 		ignore[norm(n)] = true
