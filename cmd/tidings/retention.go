@@ -180,7 +180,9 @@ func cmdRetention(ctx context.Context, e env, args []string) error {
 	if *dry {
 		verb = "would delete"
 	}
-	fmt.Fprintf(e.stdout, "unconfirmed sign-ups older than %s: %s %d\n", consent.ConfirmWindow, verb, n)
+	// Each line names the instance's rule; an account may set a shorter one (its settings).
+	fmt.Fprintf(e.stdout, "unconfirmed sign-ups older than %d days, or their account's shorter rule: %s %d\n",
+		int(consent.ConfirmWindow.Hours()/24), verb, n)
 	events, err := a.rollUpEvents(ctx, *dry)
 	if err != nil {
 		return err
@@ -188,7 +190,7 @@ func cmdRetention(ctx context.Context, e env, args []string) error {
 	if !*dry {
 		verb = "rolled into daily aggregates and deleted"
 	}
-	fmt.Fprintf(e.stdout, "tracking events older than 6 months: %s %d\n", verb, events)
+	fmt.Fprintf(e.stdout, "tracking events older than 6 months, or their account's shorter rule: %s %d\n", verb, events)
 	inactive, err := a.deleteInactive(ctx, *dry)
 	if err != nil {
 		return err

@@ -37,11 +37,12 @@ func TestRetentionDryRunMatchesRun(t *testing.T) {
 	}
 	a.Close()
 	code, out, errs := c.run("retention", "run", "--dry-run")
-	if code != 0 || !strings.Contains(out, "tracking events older than 6 months: would delete 3\n") {
+	if code != 0 || !strings.Contains(out, "tracking events older than 6 months, or their account's shorter rule: would delete 3\n") ||
+		!strings.Contains(out, "unconfirmed sign-ups older than 7 days, or their account's shorter rule: would delete 0\n") {
 		t.Fatalf("dry run: %d\n%s%s", code, out, errs)
 	}
 	code, out, errs = c.run("retention", "run")
-	if code != 0 || !strings.Contains(out, "tracking events older than 6 months: rolled into daily aggregates and deleted 3\n") {
+	if code != 0 || !strings.Contains(out, "tracking events older than 6 months, or their account's shorter rule: rolled into daily aggregates and deleted 3\n") {
 		t.Fatalf("run: %d\n%s%s", code, out, errs)
 	}
 }
