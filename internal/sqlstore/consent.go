@@ -856,12 +856,13 @@ func (s *Store) expirePending(ctx context.Context, accountID int64, cutoff time.
 }
 
 // The selections of expirePending, each with its batch order: $1 is a time, $2 an
-// account (0: any). Lapsed requests are found, and taken in order, through the index
-// pending_confirmations_expiry on both engines, so the hourly pass reads only lapsed
-// rows; ordered by id, SQLite scanned the whole table instead.
+// account (0: any). Each is found, and taken in order, through an index of its time
+// (pending_confirmations_expiry, pending_confirmations_created: migration 36) on both
+// engines, so the hourly passes read only the rows they delete; ordered by id, SQLite
+// scanned the whole table instead.
 const (
 	pendingLapsed = `expires_at < $1 AND ($2 = 0 OR account_id = $2) ORDER BY expires_at`
-	pendingOlder  = `created_at < $1 AND ($2 = 0 OR account_id = $2) ORDER BY id`
+	pendingOlder  = `created_at < $1 AND ($2 = 0 OR account_id = $2) ORDER BY created_at`
 )
 
 // expirePendingWhere deletes, as expired, the pending requests that where selects.
