@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tidings/tidings/internal/dnstest"
 	"github.com/tidings/tidings/internal/postman"
 	"github.com/tidings/tidings/internal/testdb"
 	"github.com/tidings/tidings/internal/tidings"
@@ -250,5 +252,53 @@ func TestDomainRemoveAndMove(t *testing.T) {
 				t.Fatalf("B still sends from %v", got)
 			}
 		})
+	}
+}
+
+// TestDomainCheck: `domain check` asks the configured DNS server for each key's record,
+// SPF and DMARC, prints what it found, and fails until every signing key is published.
+func TestDomainCheck(t *testing.T) {
+	dns := dnstest.Start(t)
+	c := newCLI(t, "TIDINGS_DNS_RESOLVER="+dns.Addr)
+	code, out, errs := c.run("account", "create", "--name", "Shop", "--postal-address", "1 Main St", "--contact-email", "dpo@shop.example", "--json")
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	var acc tidings.Account
+	json.Unmarshal([]byte(out), &acc)
+	id := fmt.Sprint(acc.ID)
+	if code, _, errs := c.run("dkim", "generate", "--account", id, "--domain", "news.shop.example", "--selector", "s1"); code != 0 {
+		t.Fatal(errs)
+	}
+	check := func() (int, string, string) {
+		return c.run("domain", "check", "--account", id, "--domain", "News.Shop.Example")
+	}
+
+	code, out, errs = check()
+	if code == 0 || strings.Count(out, "not found") != 4 || !strings.Contains(errs, "not every signing key of news.shop.example is published") {
+		t.Fatalf("empty zone: %d\n%s%s", code, out, errs)
+	}
+	a := openTestApp(t, c)
+	domains, err := a.store.SendingDomains(context.Background(), acc.ID)
+	a.Close()
+	if err != nil || len(domains) != 1 || len(domains[0].Keys) != 2 {
+		t.Fatal(domains, err)
+	}
+	for _, k := range domains[0].Keys {
+		name, value, _, err := postman.DKIMRecord("news.shop.example", k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dns.SetTXT(name, value)
+	}
+	dns.SetTXT("news.shop.example", "v=spf1 -all")
+	code, out, errs = check()
+	published := regexp.MustCompile(`(?m)^(DKIM s1-rsa \(signing\)|DKIM s1-ed25519 \(signing\)|SPF) +published`)
+	if code != 0 || len(published.FindAllString(out, -1)) != 3 || !strings.Contains(out, "published: v=spf1 -all") ||
+		!strings.Contains(out, "news.shop.example is ready") {
+		t.Fatalf("published: %d\n%s%s", code, out, errs)
+	}
+	if code, _, errs := c.run("domain", "check", "--account", id, "--domain", "other.example"); code == 0 || !strings.Contains(errs, "not a sending domain") {
+		t.Fatalf("unknown domain: %d %s", code, errs)
 	}
 }

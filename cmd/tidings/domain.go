@@ -4,28 +4,93 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"text/tabwriter"
 
+	"github.com/tidings/tidings/internal/postman"
 	"github.com/tidings/tidings/internal/tidings"
 )
 
-// Sending domains: an account holder's domain removed, or the operator's move of a
-// domain to another account. Either way the account the domain leaves keeps its keys,
-// retired: stored proof messages signed with them stay verifiable.
+// Sending domains: a check of a domain's DNS records, an account holder's domain
+// removed, or the operator's move of a domain to another account. Either way the
+// account the domain leaves keeps its keys, retired: stored proof messages signed with
+// them stay verifiable.
 
-const domainUsage = "domain remove --account ID --domain D | domain move --domain D --to ID [--selector P] [--algorithms rsa,ed25519]"
+const domainUsage = "domain check --account ID --domain D | domain remove --account ID --domain D | domain move --domain D --to ID [--selector P] [--algorithms rsa,ed25519]"
 
 func cmdDomain(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 {
 		return fmt.Errorf("%w: %s", errUsage, domainUsage)
 	}
 	switch args[0] {
+	case "check":
+		return domainCheck(ctx, e, args[1:])
 	case "remove":
 		return domainRemove(ctx, e, args[1:])
 	case "move":
 		return domainMove(ctx, e, args[1:])
 	}
-	return fmt.Errorf("%w: unknown subcommand %q (want remove or move)", errUsage, args[0])
+	return fmt.Errorf("%w: unknown subcommand %q (want check, remove or move)", errUsage, args[0])
+}
+
+// domainCheck prints what the DNS holds of a sending domain's records (postman.CheckDomain)
+// and fails unless every signing key is published: receivers cannot verify mail signed
+// with a key they do not find.
+func domainCheck(ctx context.Context, e env, args []string) error {
+	fs, load := newFlags("domain check", e)
+	account := fs.String("account", "", "ID of the account that sends from the domain (required)")
+	domain := fs.String("domain", "", "the sending domain to check (required)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	accountID, dom, err := accountDomainFlags(*account, *domain)
+	if err != nil {
+		return err
+	}
+	a, err := openLoaded(ctx, e, load)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	ds, err := a.store.SendingDomains(ctx, accountID)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(ds, func(d tidings.SendingDomain) bool { return d.Domain == dom })
+	if i < 0 {
+		return fmt.Errorf("%s is not a sending domain of account %d", dom, accountID)
+	}
+	c := postman.CheckDomain(ctx, postman.NewResolver(a.cfg.DNSResolver), ds[i])
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	for j, k := range ds[i].Keys {
+		use := "signing"
+		if k.RetiredAt != nil {
+			use = "retired"
+		}
+		fmt.Fprintf(tw, "DKIM %s (%s)\t%s\t%s\n", k.Selector, use, dnsState(c.Keys[j].RecordCheck), c.Keys[j].Name)
+	}
+	fmt.Fprintf(tw, "SPF\t%s\t%s\n", dnsState(c.SPF), c.SPF.Name)
+	fmt.Fprintf(tw, "DMARC\t%s\t%s\n", dnsState(c.DMARC), c.DMARC.Name)
+	tw.Flush()
+	if !c.Ready(ds[i].Keys) {
+		return fmt.Errorf("not every signing key of %s is published as made; `tidings dkim generate` printed the records (the admin UI shows them too)", dom)
+	}
+	fmt.Fprintf(e.stdout, "%s is ready: every signing key is published.\n", dom)
+	return nil
+}
+
+// dnsState says what the DNS holds of a record, for people.
+func dnsState(c postman.RecordCheck) string {
+	s := map[postman.DNSState]string{postman.DNSPublished: "published", postman.DNSMissing: "not found",
+		postman.DNSDifferent: "another key", postman.DNSRevoked: "revoked (empty key)", postman.DNSUnknown: "could not check"}[c.State]
+	if c.Found != "" {
+		s += ": " + c.Found
+	}
+	if c.Detail != "" {
+		s += " (" + c.Detail + ")"
+	}
+	return s
 }
 
 func domainRemove(ctx context.Context, e env, args []string) error {

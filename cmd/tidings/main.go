@@ -43,7 +43,7 @@ var commands = map[string]command{
 	"account":   {"manage account holders: account create|list", cmdAccount},
 	"token":     {"manage API tokens: token create", cmdToken},
 	"dkim":      {"DKIM keys: dkim generate --account ID --domain D", cmdDKIM},
-	"domain":    {"sending domains: domain remove --account ID --domain D | domain move --domain D --to ID", cmdDomain},
+	"domain":    {"sending domains: domain check|remove --account ID --domain D | domain move --domain D --to ID", cmdDomain},
 	"ledger":    {"consent ledger: ledger verify [--account ID]", cmdLedger},
 	"retention": {"apply retention rules now: retention run [--dry-run]", cmdRetention},
 	"campaign":  {"send a campaign in the foreground, or show progress: campaign send|status --account ID --id ID", cmdCampaign},

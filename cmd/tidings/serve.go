@@ -12,6 +12,7 @@ import (
 	"github.com/tidings/tidings/internal/bounce"
 	"github.com/tidings/tidings/internal/keys"
 	"github.com/tidings/tidings/internal/mail"
+	"github.com/tidings/tidings/internal/postman"
 	"github.com/tidings/tidings/internal/sqlstore"
 	"github.com/tidings/tidings/internal/track"
 	"github.com/tidings/tidings/internal/web"
@@ -53,7 +54,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 			Store: a.store, Keys: a.keys, Log: a.log,
 			BaseURL: cfg.PublicURL(), MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: cfg.MaxUploadBytes,
 			Consent: a.consent, Outbox: a.outbox, ClientIP: clientip.Resolver{Trusted: cfg.TrustedProxies}, Engine: a.engine(), Events: events,
-			Sender: a.sender, MailFrom: "no-reply@" + fallbackDomain(cfg),
+			Sender: a.sender, MailFrom: "no-reply@" + fallbackDomain(cfg), DNS: postman.NewResolver(cfg.DNSResolver),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       5 * time.Minute, // large CSV uploads

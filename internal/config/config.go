@@ -39,6 +39,7 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	Send            SendConfig
 	DKIMLibcrypto   string // OpenSSL 3 libcrypto for RSA DKIM signatures; "off": crypto/rsa
+	DNSResolver     string // DNS server (host:port) of the sending-domain DNS check; empty: the system's
 }
 
 // SendConfig shapes the campaign engine on this node.
@@ -140,6 +141,15 @@ var settings = []setting{
 	{key: "dkim_libcrypto", help: "OpenSSL 3 libcrypto (name or path) that makes RSA DKIM signatures, loaded at start; off, or if it fails: Go's crypto/rsa",
 		get: func(c *Config) string { return c.DKIMLibcrypto },
 		set: func(c *Config, v string) error { return nonEmpty(&c.DKIMLibcrypto, v) }},
+	{key: "dns_resolver", help: "DNS server, host:port, that the sending domains' DNS check asks (empty: the system's resolver)",
+		get: func(c *Config) string { return c.DNSResolver },
+		set: func(c *Config, v string) error {
+			if v == "" {
+				c.DNSResolver = ""
+				return nil
+			}
+			return checkHostPort(&c.DNSResolver, v)
+		}},
 	{key: "shutdown_timeout", help: "grace period for in-flight requests on shutdown (e.g. 15s)",
 		get: func(c *Config) string { return c.ShutdownTimeout.String() },
 		set: func(c *Config, v string) error { return duration(&c.ShutdownTimeout, v) }},

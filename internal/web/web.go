@@ -14,6 +14,7 @@ import (
 	"github.com/tidings/tidings/internal/consent"
 	"github.com/tidings/tidings/internal/keys"
 	"github.com/tidings/tidings/internal/mail"
+	"github.com/tidings/tidings/internal/postman"
 	"github.com/tidings/tidings/internal/send"
 	"github.com/tidings/tidings/internal/tidings"
 	"github.com/tidings/tidings/internal/track"
@@ -51,6 +52,8 @@ type Deps struct {
 	Auth *auth.Service
 	// CallbackClient posts OpenDSR status callbacks; nil uses a default client.
 	CallbackClient *http.Client
+	// DNS reads sending domains' records for the DNS check; nil uses the system's resolver.
+	DNS postman.TXTResolver
 }
 
 // NewHandler returns the complete HTTP handler.
@@ -98,7 +101,7 @@ func NewHandler(d Deps) http.Handler {
 			ClientIP: d.ClientIP, Log: d.Log})
 	}
 	admin.Routes(mux, admin.Deps{Store: d.Store, Keys: d.Keys, Auth: d.Auth, Log: d.Log, BaseURL: d.BaseURL, ClientIP: d.ClientIP,
-		Sender: d.Sender, MailFrom: d.MailFrom, Outbox: d.Outbox, Consent: d.Consent, Engine: d.Engine, MaxUploadBytes: d.MaxUploadBytes})
+		Sender: d.Sender, MailFrom: d.MailFrom, Outbox: d.Outbox, Consent: d.Consent, Engine: d.Engine, MaxUploadBytes: d.MaxUploadBytes, DNS: d.DNS})
 	if d.Consent != nil {
 		public.Routes(mux, public.Deps{Store: d.Store, Consent: d.Consent, ClientIP: d.ClientIP, Log: d.Log, Events: d.Events})
 	}

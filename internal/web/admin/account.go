@@ -3,6 +3,7 @@ package admin
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +27,7 @@ func accountRoutes() []Route {
 		{"POST /admin/a/{account}/domains", AccountAdmin, (*request).addDomain},
 		{"POST /admin/a/{account}/domains/keys/{id}/retire", AccountAdmin, (*request).retireKey},
 		{"POST /admin/a/{account}/domains/{id}/remove", AccountAdmin, (*request).removeDomain},
+		{"POST /admin/a/{account}/domains/{id}/check", Viewer, (*request).checkDomain},
 		{"GET /admin/a/{account}/tokens", AccountAdmin, (*request).tokens},
 		{"POST /admin/a/{account}/tokens", AccountAdmin, (*request).createToken},
 		{"POST /admin/a/{account}/tokens/{id}/delete", AccountAdmin, (*request).deleteToken},
@@ -178,6 +180,7 @@ func (rq *request) forgetIdentity() {
 type dkimRow struct {
 	tidings.DKIMKey
 	Name, Value, Zone string
+	DNS               *postman.KeyCheck // after a DNS check of its domain
 }
 
 type domainRow struct {
@@ -187,12 +190,15 @@ type domainRow struct {
 	SPF       string
 	DMARC     string
 	RemovedAt *time.Time
+	Check     *postman.DomainCheck // after a DNS check
+	Ready     bool                 // the check found every signing key published
 }
 
 type domainsData struct {
 	Domains          []domainRow
 	Removed          []domainRow // removed or moved away; their keys are kept, retired
 	Domain, Selector string      // the add form
+	Check            *postman.DomainCheck
 }
 
 func (rq *request) domains() error { return rq.renderDomains(http.StatusOK, domainsData{}, "") }
@@ -213,13 +219,24 @@ func (rq *request) renderDomains(status int, d domainsData, errText string) erro
 			row := domainRow{ID: sd.ID, Domain: sd.Domain, RemovedAt: sd.RemovedAt,
 				SPF:   sd.Domain + ". IN TXT \"v=spf1 include:<your relay's SPF domain> ~all\"",
 				DMARC: "_dmarc." + sd.Domain + ". IN TXT \"v=DMARC1; p=none; rua=mailto:" + rq.Account.ContactEmail + "\""}
+			if d.Check != nil && d.Check.Domain == sd.Domain && sd.RemovedAt == nil {
+				row.Check, row.Ready = d.Check, d.Check.Ready(sd.Keys)
+			}
 			for _, k := range sd.Keys {
 				k.PrivateKey = nil
 				name, value, zone, err := postman.DKIMRecord(sd.Domain, k)
 				if err != nil {
 					return nil, err
 				}
-				row.Keys = append(row.Keys, dkimRow{DKIMKey: k, Name: name, Value: value, Zone: zone})
+				kr := dkimRow{DKIMKey: k, Name: name, Value: value, Zone: zone}
+				if row.Check != nil {
+					for i, c := range row.Check.Keys {
+						if c.KeyID == k.ID {
+							kr.DNS = &row.Check.Keys[i]
+						}
+					}
+				}
+				row.Keys = append(row.Keys, kr)
 			}
 			out = append(out, row)
 		}
@@ -279,6 +296,29 @@ func (rq *request) addDomain() error {
 	}
 	rq.forgetIdentity()
 	return rq.redirect(rq.a("/domains"), "created")
+}
+
+// checkDomain looks up a sending domain's records (DKIM keys, SPF, DMARC) and shows what
+// the DNS holds beside what to publish. It reads the DNS and changes nothing.
+func (rq *request) checkDomain() error {
+	id, err := rq.id("id")
+	if err != nil {
+		return err
+	}
+	ds, err := rq.Store.SendingDomains(rq.r.Context(), rq.Account.ID)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(ds, func(d tidings.SendingDomain) bool { return d.ID == id })
+	if i < 0 {
+		return tidings.ErrNotFound
+	}
+	var r postman.TXTResolver = rq.DNS
+	if r == nil {
+		r = postman.NewResolver("")
+	}
+	c := postman.CheckDomain(rq.r.Context(), r, ds[i])
+	return rq.renderDomains(http.StatusOK, domainsData{Check: &c}, "")
 }
 
 // removeDomain stops the account from sending from a domain. Its keys are retired and

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidings/tidings/internal/postman"
 	"github.com/tidings/tidings/internal/testdb"
 	"github.com/tidings/tidings/internal/tidings"
 )
@@ -282,6 +283,55 @@ func TestSendingDomains(t *testing.T) {
 	if !e.audited(e.a.ID, "dkim.retire", "dkim key "+key) {
 		t.Fatal("retire not audited")
 	}
+}
+
+// TestDomainDNSCheck: any member may check a domain's records, which shows, key by key,
+// what the DNS holds beside what to publish, and whether the domain is ready to sign;
+// another account's domain is not found.
+func TestDomainDNSCheck(t *testing.T) {
+	e := newEnv(t)
+	a := "/admin/a/" + itoa(e.a.ID)
+	admin := e.login(e.user(e.a.ID, tidings.RoleAdmin, false))
+	admin.post(a+"/domains", url.Values{"domain": {"news.shop.example"}, "selector": {"s1"}}).want(t, http.StatusSeeOther)
+	ds, err := e.store.SendingDomains(ctx, e.a.ID)
+	if err != nil || len(ds) != 1 {
+		t.Fatal(ds, err)
+	}
+	check := a + "/domains/" + itoa(ds[0].ID) + "/check"
+	viewer := e.login(e.user(e.a.ID, tidings.RoleViewer, false))
+	p := viewer.post(check, nil).want(t, http.StatusOK, "DNS checked", "not every signing key is published", "In the DNS")
+	if strings.Count(p.body, "not found") != 4 { // two keys, SPF and DMARC
+		t.Fatalf("an empty zone: %d records not found, want 4\n%s", strings.Count(p.body, "not found"), p.body)
+	}
+	viewer.get(a+"/domains").want(t, http.StatusOK, "Check DNS") // the plain page checks nothing
+	if strings.Contains(viewer.get(a+"/domains").body, "DNS checked") {
+		t.Fatal("the domains page shows a check nobody asked for")
+	}
+
+	// Publish the RSA key; put another key where the Ed25519 one belongs.
+	rsaName, rsaValue, _, _ := postman.DKIMRecord(ds[0].Domain, ds[0].Keys[0])
+	edName, _, _, _ := postman.DKIMRecord(ds[0].Domain, ds[0].Keys[1])
+	other, _ := postman.NewDKIMKey("ed25519", "x")
+	_, otherValue, _, _ := postman.DKIMRecord(ds[0].Domain, other)
+	e.dns.SetTXT(rsaName, rsaValue)
+	e.dns.SetTXT(edName, otherValue)
+	e.dns.SetTXT("_dmarc.news.shop.example", "v=DMARC1; p=none")
+	viewer.post(check, nil).want(t, http.StatusOK, `class="dns-published">published`, `class="dns-different">another key`, "the record holds another key",
+		"found, <code>v=DMARC1; p=none</code>", "not every signing key is published")
+
+	// Both published: ready.
+	_, edValue, _, _ := postman.DKIMRecord(ds[0].Domain, ds[0].Keys[1])
+	e.dns.SetTXT(edName, edValue)
+	p = viewer.post(check, nil).want(t, http.StatusOK, "every signing key is published, so receivers can verify")
+	if strings.Count(p.body, `class="dns-published">published`) != 2 {
+		t.Fatalf("both keys published:\n%s", p.body)
+	}
+
+	// B's members, by B's URL or A's: not found.
+	bOwner := e.login(e.user(e.b.ID, tidings.RoleOwner, false))
+	bOwner.post("/admin/a/"+itoa(e.b.ID)+"/domains/"+itoa(ds[0].ID)+"/check", nil).want(t, http.StatusNotFound)
+	bOwner.post(check, nil).want(t, http.StatusNotFound)
+	viewer.post(a+"/domains/999999/check", nil).want(t, http.StatusNotFound)
 }
 
 var secretTokenRE = regexp.MustCompile(`id="secret" value="(tid_[^"]+)"`)

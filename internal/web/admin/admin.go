@@ -24,6 +24,7 @@ import (
 	"github.com/tidings/tidings/internal/consent"
 	"github.com/tidings/tidings/internal/keys"
 	"github.com/tidings/tidings/internal/mail"
+	"github.com/tidings/tidings/internal/postman"
 	"github.com/tidings/tidings/internal/send"
 	"github.com/tidings/tidings/internal/tidings"
 	"github.com/tidings/tidings/internal/web/clientip"
@@ -48,6 +49,8 @@ type Deps struct {
 	MaxUploadBytes int64
 	// PerIP limits login and reset attempts per client address; nil uses a default.
 	PerIP *ratelimit.Limiter
+	// DNS reads sending domains' records for the DNS check; nil uses the system's resolver.
+	DNS postman.TXTResolver
 }
 
 // Access is the least a route needs.

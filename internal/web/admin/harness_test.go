@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/tidings/tidings/internal/consent"
+	"github.com/tidings/tidings/internal/dnstest"
 	"github.com/tidings/tidings/internal/keys"
 	"github.com/tidings/tidings/internal/mail"
 	"github.com/tidings/tidings/internal/postman"
@@ -38,6 +39,7 @@ type env struct {
 	srv    *httptest.Server
 	store  *sqlstore.Store
 	outbox *mail.Outbox
+	dns    *dnstest.Server // the DNS the domain check reads
 	a, b   tidings.Account
 }
 
@@ -54,13 +56,13 @@ func newEnvWith(t testing.TB, store *sqlstore.Store) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, store: store, outbox: ob}
+	e := &env{t: t, store: store, outbox: ob, dns: dnstest.Start(t)}
 	e.srv = httptest.NewUnstartedServer(nil)
 	base := "http://" + e.srv.Listener.Addr().String()
 	cs := &consent.Service{Store: store, Keys: kr, Postman: postman.New(store, ob, "tidings.example"), BaseURL: base}
 	eng := &send.Engine{Store: store, Keys: kr, Sender: ob, BaseURL: base, Workers: 2}
 	e.srv.Config.Handler = web.NewHandler(web.Deps{Store: store, Keys: kr, BaseURL: base, Consent: cs, Outbox: ob, Sender: ob,
-		MailFrom: "tidings@tidings.example", Engine: eng, MaxBodyBytes: 1 << 20, MaxUploadBytes: 1 << 20})
+		MailFrom: "tidings@tidings.example", Engine: eng, MaxBodyBytes: 1 << 20, MaxUploadBytes: 1 << 20, DNS: postman.NewResolver(e.dns.Addr)})
 	e.srv.Start()
 	t.Cleanup(e.srv.Close)
 	for i, acc := range []*tidings.Account{&e.a, &e.b} {
