@@ -34,18 +34,24 @@ func storedSelectors(t *testing.T, c *cli, accountID int64) map[string][]string 
 	return out
 }
 
+// createShop creates an account with the CLI.
+func createShop(t *testing.T, c *cli) tidings.Account {
+	t.Helper()
+	code, out, errs := c.run("account", "create", "--name", "Shop", "--postal-address", "1 Main St", "--contact-email", "dpo@shop.example", "--json")
+	var acc tidings.Account
+	if code != 0 || json.Unmarshal([]byte(out), &acc) != nil || acc.ID == 0 {
+		t.Fatalf("account create: %d %s%s", code, out, errs)
+	}
+	return acc
+}
+
 // TestDKIMGenerateAllOrNothing: a run that cannot add every key it was asked for adds
 // none, and says why in words; on both engines.
 func TestDKIMGenerateAllOrNothing(t *testing.T) {
 	for _, engine := range testdb.Engines(t) {
 		t.Run(string(engine), func(t *testing.T) {
 			c := newCLI(t, "TIDINGS_DATABASE_URL="+testdb.URL(t, engine), "TIDINGS_SECRET_KEY=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
-			code, out, errs := c.run("account", "create", "--name", "Shop", "--postal-address", "1 Main St", "--contact-email", "dpo@shop.example", "--json")
-			if code != 0 {
-				t.Fatal(errs)
-			}
-			var acc tidings.Account
-			json.Unmarshal([]byte(out), &acc)
+			acc := createShop(t, c)
 			id := fmt.Sprint(acc.ID)
 			gen := func(args ...string) (int, string, string) {
 				return c.run(append([]string{"dkim", "generate", "--account", id, "--domain", "news.shop.example"}, args...)...)
@@ -260,12 +266,7 @@ func TestDomainRemoveAndMove(t *testing.T) {
 func TestDomainCheck(t *testing.T) {
 	dns := dnstest.Start(t)
 	c := newCLI(t, "TIDINGS_DNS_RESOLVER="+dns.Addr)
-	code, out, errs := c.run("account", "create", "--name", "Shop", "--postal-address", "1 Main St", "--contact-email", "dpo@shop.example", "--json")
-	if code != 0 {
-		t.Fatal(errs)
-	}
-	var acc tidings.Account
-	json.Unmarshal([]byte(out), &acc)
+	acc := createShop(t, c)
 	id := fmt.Sprint(acc.ID)
 	if code, _, errs := c.run("dkim", "generate", "--account", id, "--domain", "news.shop.example", "--selector", "s1"); code != 0 {
 		t.Fatal(errs)
@@ -274,7 +275,7 @@ func TestDomainCheck(t *testing.T) {
 		return c.run("domain", "check", "--account", id, "--domain", "News.Shop.Example")
 	}
 
-	code, out, errs = check()
+	code, out, errs := check()
 	if code == 0 || strings.Count(out, "not found") != 4 || !strings.Contains(errs, "not every signing key of news.shop.example is published") {
 		t.Fatalf("empty zone: %d\n%s%s", code, out, errs)
 	}

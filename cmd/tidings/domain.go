@@ -34,49 +34,72 @@ func cmdDomain(ctx context.Context, e env, args []string) error {
 	return fmt.Errorf("%w: unknown subcommand %q (want check, remove or move)", errUsage, args[0])
 }
 
+// sendingDomain reads the --account and --domain flags of a domain subcommand (what it
+// does to the domain, for the flag's help), opens the app, and finds the account's
+// sending domain. The caller closes the app.
+func sendingDomain(ctx context.Context, e env, name, what string, args []string) (*app, tidings.SendingDomain, error) {
+	fs, load := newFlags(name, e)
+	account := fs.String("account", "", "ID of the account that sends from the domain (required)")
+	domain := fs.String("domain", "", "the sending domain to "+what+" (required)")
+	if err := parse(fs, args); err != nil {
+		return nil, tidings.SendingDomain{}, err
+	}
+	accountID, dom, err := accountDomainFlags(*account, *domain)
+	if err != nil {
+		return nil, tidings.SendingDomain{}, err
+	}
+	a, err := openLoaded(ctx, e, load)
+	if err != nil {
+		return nil, tidings.SendingDomain{}, err
+	}
+	sd, err := func() (tidings.SendingDomain, error) {
+		if _, err := a.store.GetAccount(ctx, accountID); errors.Is(err, tidings.ErrNotFound) {
+			return tidings.SendingDomain{}, fmt.Errorf("account %d not found", accountID)
+		} else if err != nil {
+			return tidings.SendingDomain{}, err
+		}
+		ds, err := a.store.SendingDomains(ctx, accountID)
+		if err != nil {
+			return tidings.SendingDomain{}, err
+		}
+		i := slices.IndexFunc(ds, func(d tidings.SendingDomain) bool { return d.Domain == dom })
+		if i < 0 {
+			return tidings.SendingDomain{}, fmt.Errorf("%s is not a sending domain of account %d", dom, accountID)
+		}
+		return ds[i], nil
+	}()
+	if err != nil {
+		a.Close()
+		return nil, tidings.SendingDomain{}, err
+	}
+	return a, sd, nil
+}
+
 // domainCheck prints what the DNS holds of a sending domain's records (postman.CheckDomain)
 // and fails unless every signing key is published: receivers cannot verify mail signed
 // with a key they do not find.
 func domainCheck(ctx context.Context, e env, args []string) error {
-	fs, load := newFlags("domain check", e)
-	account := fs.String("account", "", "ID of the account that sends from the domain (required)")
-	domain := fs.String("domain", "", "the sending domain to check (required)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	accountID, dom, err := accountDomainFlags(*account, *domain)
-	if err != nil {
-		return err
-	}
-	a, err := openLoaded(ctx, e, load)
+	a, sd, err := sendingDomain(ctx, e, "domain check", "check", args)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	ds, err := a.store.SendingDomains(ctx, accountID)
-	if err != nil {
-		return err
-	}
-	i := slices.IndexFunc(ds, func(d tidings.SendingDomain) bool { return d.Domain == dom })
-	if i < 0 {
-		return fmt.Errorf("%s is not a sending domain of account %d", dom, accountID)
-	}
-	c := postman.CheckDomain(ctx, postman.NewResolver(a.cfg.DNSResolver), ds[i])
+	c := postman.CheckDomain(ctx, postman.NewResolver(a.cfg.DNSResolver), sd)
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	for j, k := range ds[i].Keys {
+	for i, k := range sd.Keys {
 		use := "signing"
 		if k.RetiredAt != nil {
 			use = "retired"
 		}
-		fmt.Fprintf(tw, "DKIM %s (%s)\t%s\t%s\n", k.Selector, use, dnsState(c.Keys[j].RecordCheck), c.Keys[j].Name)
+		fmt.Fprintf(tw, "DKIM %s (%s)\t%s\t%s\n", k.Selector, use, dnsState(c.Keys[i].RecordCheck), c.Keys[i].Name)
 	}
 	fmt.Fprintf(tw, "SPF\t%s\t%s\n", dnsState(c.SPF), c.SPF.Name)
 	fmt.Fprintf(tw, "DMARC\t%s\t%s\n", dnsState(c.DMARC), c.DMARC.Name)
 	tw.Flush()
-	if !c.Ready(ds[i].Keys) {
-		return fmt.Errorf("not every signing key of %s is published as made; `tidings dkim generate` printed the records (the admin UI shows them too)", dom)
+	if !c.Ready(sd.Keys) {
+		return fmt.Errorf("not every signing key of %s is published as made; `tidings dkim generate` printed the records (the admin UI shows them too)", sd.Domain)
 	}
-	fmt.Fprintf(e.stdout, "%s is ready: every signing key is published.\n", dom)
+	fmt.Fprintf(e.stdout, "%s is ready: every signing key is published.\n", sd.Domain)
 	return nil
 }
 
@@ -94,40 +117,13 @@ func dnsState(c postman.RecordCheck) string {
 }
 
 func domainRemove(ctx context.Context, e env, args []string) error {
-	fs, load := newFlags("domain remove", e)
-	account := fs.String("account", "", "ID of the account that sends from the domain (required)")
-	domain := fs.String("domain", "", "the sending domain to remove (required)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	accountID, dom, err := accountDomainFlags(*account, *domain)
-	if err != nil {
-		return err
-	}
-	a, err := openLoaded(ctx, e, load)
+	a, sd, err := sendingDomain(ctx, e, "domain remove", "remove", args)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	if _, err := a.store.GetAccount(ctx, accountID); errors.Is(err, tidings.ErrNotFound) {
-		return fmt.Errorf("account %d not found", accountID)
-	} else if err != nil {
-		return err
-	}
-	ds, err := a.store.SendingDomains(ctx, accountID)
-	if err != nil {
-		return err
-	}
-	var domainID int64
-	for _, d := range ds {
-		if d.Domain == dom {
-			domainID = d.ID
-		}
-	}
-	if domainID == 0 {
-		return fmt.Errorf("%s is not a sending domain of account %d", dom, accountID)
-	}
-	err = a.store.RemoveSendingDomain(ctx, accountID, domainID)
+	dom, accountID := sd.Domain, sd.AccountID
+	err = a.store.RemoveSendingDomain(ctx, accountID, sd.ID)
 	if v, ok := tidings.AsValidation(err); ok {
 		return fmt.Errorf("%s not removed: %s", dom, v.Message)
 	}

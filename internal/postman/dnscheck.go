@@ -103,23 +103,18 @@ func checkKey(ctx context.Context, r TXTResolver, domain string, k tidings.DKIMK
 	if err != nil {
 		return RecordCheck{Name: k.Selector + "._domainkey." + domain, State: DNSUnknown, Detail: err.Error()}
 	}
-	c := RecordCheck{Name: name}
 	want, _ := dkimTags(value)
-	records, state, detail := lookup(ctx, r, name)
-	if state != "" {
-		c.State, c.Detail = state, detail
-		return c
-	}
-	c.State = DNSMissing
+	records, c := lookup(ctx, r, name)
 	for _, txt := range records {
 		tags, ok := dkimTags(txt)
 		if !ok {
 			continue // another kind of TXT record at the name
 		}
+		sameAlgorithm := tags["k"] == want["k"] || tags["k"] == "" && want["k"] == "rsa" // k= is rsa by default
 		switch {
 		case tags["p"] == "":
 			c.State, c.Detail = DNSRevoked, "the record's key (p=) is empty: the key is revoked"
-		case samePublicKey(tags["p"], want["p"]) && (tags["k"] == "" && want["k"] == "rsa" || tags["k"] == want["k"]):
+		case sameAlgorithm && samePublicKey(tags["p"], want["p"]):
 			return RecordCheck{Name: name, State: DNSPublished}
 		case c.State != DNSRevoked:
 			c.State, c.Detail = DNSDifferent, "the record holds another key; publish the value shown"
@@ -130,13 +125,7 @@ func checkKey(ctx context.Context, r TXTResolver, domain string, k tidings.DKIMK
 
 // checkPolicy finds the TXT record at name that starts with prefix (SPF, DMARC).
 func checkPolicy(ctx context.Context, r TXTResolver, name, prefix string) RecordCheck {
-	c := RecordCheck{Name: name}
-	records, state, detail := lookup(ctx, r, name)
-	if state != "" {
-		c.State, c.Detail = state, detail
-		return c
-	}
-	c.State = DNSMissing
+	records, c := lookup(ctx, r, name)
 	for _, txt := range records {
 		if v := strings.TrimSpace(txt); len(v) >= len(prefix) && strings.EqualFold(v[:len(prefix)], prefix) &&
 			(len(v) == len(prefix) || v[len(prefix)] == ' ' || v[len(prefix)] == ';') {
@@ -146,21 +135,24 @@ func checkPolicy(ctx context.Context, r TXTResolver, name, prefix string) Record
 	return c
 }
 
-// lookup returns the TXT records at name; or no records and a state (missing, unknown)
-// with its detail.
-func lookup(ctx context.Context, r TXTResolver, name string) ([]string, DNSState, string) {
+// lookup returns the TXT records at name, and the check of name as far as the lookup
+// tells: missing, until the caller finds its record among them; or no records, and
+// missing or unknown (the lookup failed).
+func lookup(ctx context.Context, r TXTResolver, name string) ([]string, RecordCheck) {
+	c := RecordCheck{Name: name, State: DNSMissing}
 	records, err := r.LookupTXT(ctx, name)
 	var dnsErr *net.DNSError
 	switch {
 	case err == nil:
-		return records, "", ""
+		return records, c
 	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
-		return nil, DNSMissing, ""
+		return nil, c
 	case errors.As(err, &dnsErr):
-		return nil, DNSUnknown, "the DNS lookup failed: " + dnsErr.Err
+		c.State, c.Detail = DNSUnknown, "the DNS lookup failed: "+dnsErr.Err
 	default:
-		return nil, DNSUnknown, "the DNS lookup failed: " + err.Error()
+		c.State, c.Detail = DNSUnknown, "the DNS lookup failed: "+err.Error()
 	}
+	return nil, c
 }
 
 // dkimTags parses a DKIM key record's tag list (RFC 6376 3.6.1, 3.2): "v=DKIM1; k=rsa;
