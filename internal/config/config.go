@@ -83,13 +83,7 @@ var settings = []setting{
 		set: func(c *Config, v string) error { return checkHostPort(&c.Listen, v) }},
 	{key: "bounce_listen", help: "inbound SMTP address for bounces, complaints and mailto unsubscribes, host:port (empty: off)",
 		get: func(c *Config) string { return c.BounceListen },
-		set: func(c *Config, v string) error {
-			if v == "" {
-				c.BounceListen = ""
-				return nil
-			}
-			return checkHostPort(&c.BounceListen, v)
-		}},
+		set: func(c *Config, v string) error { return optionalHostPort(&c.BounceListen, v) }},
 	{key: "base_url", help: "public URL used in links (default http://<listen>)",
 		get: func(c *Config) string { return c.BaseURL },
 		set: func(c *Config, v string) error { return checkBaseURL(&c.BaseURL, v) }},
@@ -143,13 +137,7 @@ var settings = []setting{
 		set: func(c *Config, v string) error { return nonEmpty(&c.DKIMLibcrypto, v) }},
 	{key: "dns_resolver", help: "DNS server, host:port, that the sending domains' DNS check asks (empty: the system's resolver)",
 		get: func(c *Config) string { return c.DNSResolver },
-		set: func(c *Config, v string) error {
-			if v == "" {
-				c.DNSResolver = ""
-				return nil
-			}
-			return checkHostPort(&c.DNSResolver, v)
-		}},
+		set: func(c *Config, v string) error { return optionalHostPort(&c.DNSResolver, v) }},
 	{key: "shutdown_timeout", help: "grace period for in-flight requests on shutdown (e.g. 15s)",
 		get: func(c *Config) string { return c.ShutdownTimeout.String() },
 		set: func(c *Config, v string) error { return duration(&c.ShutdownTimeout, v) }},
@@ -436,6 +424,15 @@ func duration(dst *time.Duration, v string) error {
 	}
 	*dst = d
 	return nil
+}
+
+// optionalHostPort is checkHostPort for a setting that may be empty (off, or a default).
+func optionalHostPort(dst *string, v string) error {
+	if v == "" {
+		*dst = ""
+		return nil
+	}
+	return checkHostPort(dst, v)
 }
 
 func checkHostPort(dst *string, v string) error {
