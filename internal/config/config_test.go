@@ -116,6 +116,8 @@ func TestBadValuesNameTheSetting(t *testing.T) {
 		{"TIDINGS_SEND_WORKERS", "0", "from 1 to 256"},
 		{"TIDINGS_DATA_DIR", " ", "must not be empty"},
 		{"TIDINGS_DKIM_LIBCRYPTO", "", "TIDINGS_DKIM_LIBCRYPTO"},
+		{"TIDINGS_DNS_RESOLVER", "8.8.8.8", "TIDINGS_DNS_RESOLVER (from environment): \"8.8.8.8\" is not a host:port"},
+		{"TIDINGS_BOUNCE_LISTEN", "127.0.0.1:99999", "TIDINGS_BOUNCE_LISTEN (from environment): \"127.0.0.1:99999\" has an invalid port"},
 		{"TIDINGS_LISTNE", "x", "TIDINGS_LISTNE (from environment): unknown setting"},
 	}
 	for _, c := range cases {
