@@ -196,9 +196,9 @@ type domainRow struct {
 
 type domainsData struct {
 	Domains          []domainRow
-	Removed          []domainRow // removed or moved away; their keys are kept, retired
-	Domain, Selector string      // the add form
-	Check            *postman.DomainCheck
+	Removed          []domainRow          // removed or moved away; their keys are kept, retired
+	Domain, Selector string               // the add form
+	Check            *postman.DomainCheck // the DNS check asked for, shown with its domain
 }
 
 func (rq *request) domains() error { return rq.renderDomains(http.StatusOK, domainsData{}, "") }
@@ -313,11 +313,7 @@ func (rq *request) checkDomain() error {
 	if i < 0 {
 		return tidings.ErrNotFound
 	}
-	var r postman.TXTResolver = rq.DNS
-	if r == nil {
-		r = postman.NewResolver("")
-	}
-	c := postman.CheckDomain(rq.r.Context(), r, ds[i])
+	c := postman.CheckDomain(rq.r.Context(), rq.DNS, ds[i])
 	return rq.renderDomains(http.StatusOK, domainsData{Check: &c}, "")
 }
 

@@ -103,6 +103,9 @@ func newUI(d Deps) *ui {
 	if d.PerIP == nil {
 		d.PerIP = ratelimit.New(6*time.Second, 20)
 	}
+	if d.DNS == nil {
+		d.DNS = postman.NewResolver("")
+	}
 	if d.MaxUploadBytes == 0 {
 		d.MaxUploadBytes = 64 << 20
 	}
