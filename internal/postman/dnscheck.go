@@ -67,18 +67,23 @@ type DomainCheck struct {
 	At         time.Time
 }
 
-// Ready says whether every signing key (not retired) is published.
+// Ready says whether the domain has signing keys (not retired), all of them published.
 func (c DomainCheck) Ready(keys []tidings.DKIMKey) bool {
 	state := map[int64]DNSState{}
 	for _, k := range c.Keys {
 		state[k.KeyID] = k.State
 	}
+	signing := 0
 	for _, k := range keys {
-		if k.RetiredAt == nil && state[k.ID] != DNSPublished {
+		if k.RetiredAt != nil {
+			continue
+		}
+		if state[k.ID] != DNSPublished {
 			return false
 		}
+		signing++
 	}
-	return true
+	return signing > 0
 }
 
 // dnsTimeout bounds one domain's lookups.

@@ -15,7 +15,7 @@ import (
 // instance uses: each DKIM key published as made, folded or not; missing; replaced by
 // another key; revoked; unreadable (a server failure); and SPF and DMARC found or not.
 // Only signing keys decide whether the domain is ready: a retired key's record is
-// reported, not required.
+// reported, not required, and a domain with no signing key is not ready.
 func TestCheckDomain(t *testing.T) {
 	dns := dnstest.Start(t)
 	r := postman.NewResolver(dns.Addr)
@@ -109,5 +109,10 @@ func TestCheckDomain(t *testing.T) {
 	c = postman.CheckDomain(ctx, r, sd)
 	if c.Keys[1].State != postman.DNSMissing || !c.Ready(keys) {
 		t.Fatalf("retired key unpublished: %+v, ready %v", c.Keys, c.Ready(keys))
+	}
+	// With every key retired, nothing signs: not ready, published or not.
+	keys[0].RetiredAt = &retired
+	if c.Ready(keys) {
+		t.Fatal("a domain with no signing key is ready")
 	}
 }
