@@ -387,3 +387,39 @@ func TestImportStoppedHalfway(t *testing.T) {
 		})
 	}
 }
+
+// TestImportWriteFails: a write that fails in the middle of an import (here the ledger
+// refuses one entry of the third batch, as a full disk would) ends the import with that
+// error, at the Add or Commit after it, and stores nothing; the same file then imports in
+// full.
+func TestImportWriteFails(t *testing.T) {
+	for _, engine := range testdb.Engines(t) {
+		t.Run(string(engine), func(t *testing.T) {
+			s := testdb.Open(t, engine)
+			a, l := setup(t, s)
+			const rows = 12000
+			restore := testdb.FailWrites(t, s.DB(), s.Engine(), "INSERT", "ledger", "NEW.seq = 5000")
+			run := func() (importer.Report, error) {
+				return importer.Run(context.Background(), s, nil, &csvRows{n: rows},
+					importer.Options{AccountID: a.ID, ListID: l.ID, Declaration: decl, Mode: importer.Confirmed})
+			}
+			rep, err := run()
+			if err == nil || !strings.Contains(err.Error(), "injected failure") || rep.Committed {
+				t.Fatalf("import with a failing write: committed %v, err %v; want the write's error, nothing committed", rep.Committed, err)
+			}
+			if st, err := s.ListStats(context.Background(), a.ID, l.ID); err != nil || st.Confirmed != 0 {
+				t.Fatalf("after the failed import: %+v, %v; want nobody on the list", st, err)
+			}
+			if v, err := consent.VerifyLedger(context.Background(), s, a.ID); err != nil || !v.OK || v.Entries != 0 {
+				t.Fatalf("ledger after the failed import: %+v, %v; want it empty", v, err)
+			}
+			restore()
+			if rep, err = run(); err != nil || !rep.Committed || rep.Counts[tidings.ImportAdded] != rows {
+				t.Fatalf("the same file again: %+v, %v; want %d added", rep.Counts, err, rows)
+			}
+			if v, err := consent.VerifyLedger(context.Background(), s, a.ID); err != nil || !v.OK || v.Entries != rows {
+				t.Fatalf("ledger: %+v, %v", v, err)
+			}
+		})
+	}
+}
