@@ -95,13 +95,20 @@ func BenchmarkDashboards(b *testing.B) {
 				}
 				b.ReportMetric(float64(time.Since(t0).Microseconds())/1000, fmt.Sprintf("expire-unconfirmed-dry-%v-ms", dry))
 			}
-			// Erasing a person deletes their events among the 10M: the slowest of five.
+			// Erasing a person deletes their events among the others: the slowest of four.
+			// The first erasure is reported apart: its commit to the key store also
+			// copies that store's log of the million keys just made into its file (about
+			// 100 ms here, 1 ms for each erasure after it).
 			var erase time.Duration
 			for i := range 5 {
 				addr := tidings.MustParseAddress(fmt.Sprintf("u%d@example%d.com", 1000+i, (1000+i)%1000))
 				t0 := time.Now()
 				if _, err := s.ErasePerson(ctx, addr, 0); err != nil {
 					b.Fatalf("erase %s: %v", addr, err)
+				}
+				if i == 0 {
+					b.ReportMetric(float64(time.Since(t0).Microseconds())/1000, "erase-person-first-ms")
+					continue
 				}
 				erase = max(erase, time.Since(t0))
 			}
