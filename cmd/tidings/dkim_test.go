@@ -276,7 +276,7 @@ func TestDomainCheck(t *testing.T) {
 	}
 
 	code, out, errs := check()
-	if code == 0 || strings.Count(out, "not found") != 4 || !strings.Contains(errs, "not every signing key of news.shop.example is published") {
+	if code == 0 || strings.Count(out, "not found") != 4 || !strings.Contains(errs, "news.shop.example is not ready: not every signing key of it is published") {
 		t.Fatalf("empty zone: %d\n%s%s", code, out, errs)
 	}
 	a := openTestApp(t, c)

@@ -97,7 +97,7 @@ func domainCheck(ctx context.Context, e env, args []string) error {
 	fmt.Fprintf(tw, "DMARC\t%s\t%s\n", dnsState(c.DMARC), c.DMARC.Name)
 	tw.Flush()
 	if !c.Ready(sd.Keys) {
-		return fmt.Errorf("not every signing key of %s is published as made; `tidings dkim generate` printed the records (the admin UI shows them too)", sd.Domain)
+		return fmt.Errorf("%s is not ready: not every signing key of it is published as made, or it has none; `tidings dkim generate` printed the records (the admin UI shows them too)", sd.Domain)
 	}
 	fmt.Fprintf(e.stdout, "%s is ready: every signing key is published.\n", sd.Domain)
 	return nil
