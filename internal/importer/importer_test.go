@@ -370,21 +370,38 @@ func TestImportStoppedHalfway(t *testing.T) {
 			if rep.Counts[tidings.ImportAdded] < 4000 {
 				t.Fatalf("the import stopped after %d rows were added: too early to have written a batch", rep.Counts[tidings.ImportAdded])
 			}
-			if st, err := s.ListStats(context.Background(), a.ID, l.ID); err != nil || st.Confirmed != 0 {
-				t.Fatalf("after the stopped import: %+v, %v; want nobody on the list", st, err)
-			}
-			rep, err = importer.Run(context.Background(), s, nil, &csvRows{n: rows},
-				importer.Options{AccountID: a.ID, ListID: l.ID, Declaration: decl, Mode: importer.Confirmed})
-			if err != nil || !rep.Committed || rep.Counts[tidings.ImportAdded] != rows {
-				t.Fatalf("the same file again: %+v, %v; want %d added", rep.Counts, err, rows)
-			}
-			if st, err := s.ListStats(context.Background(), a.ID, l.ID); err != nil || st.Confirmed != rows {
-				t.Fatalf("after the second import: %+v, %v; want %d confirmed", st, err, rows)
-			}
-			if v, err := consent.VerifyLedger(context.Background(), s, a.ID); err != nil || !v.OK || v.Entries != rows {
-				t.Fatalf("ledger: %+v, %v", v, err)
-			}
+			storedNothing(t, s, a.ID, l.ID)
+			importsInFull(t, s, a.ID, l.ID, rows)
 		})
+	}
+}
+
+// storedNothing checks that a failed import left the list empty and the ledger with no
+// entry.
+func storedNothing(t *testing.T, s tidings.Store, accountID, listID int64) {
+	t.Helper()
+	if st, err := s.ListStats(context.Background(), accountID, listID); err != nil || st.Confirmed != 0 {
+		t.Fatalf("after the failed import: %+v, %v; want nobody on the list", st, err)
+	}
+	if v, err := consent.VerifyLedger(context.Background(), s, accountID); err != nil || !v.OK || v.Entries != 0 {
+		t.Fatalf("ledger after the failed import: %+v, %v; want it empty", v, err)
+	}
+}
+
+// importsInFull imports the generated file of n rows after a failed import of it: every
+// row added, the list counted once, the ledger verified.
+func importsInFull(t *testing.T, s tidings.Store, accountID, listID int64, n int) {
+	t.Helper()
+	rep, err := importer.Run(context.Background(), s, nil, &csvRows{n: n},
+		importer.Options{AccountID: accountID, ListID: listID, Declaration: decl, Mode: importer.Confirmed})
+	if err != nil || !rep.Committed || rep.Counts[tidings.ImportAdded] != n {
+		t.Fatalf("the same file again: %+v, %v; want %d added", rep.Counts, err, n)
+	}
+	if st, err := s.ListStats(context.Background(), accountID, listID); err != nil || st.Confirmed != int64(n) {
+		t.Fatalf("after the second import: %+v, %v; want %d confirmed", st, err, n)
+	}
+	if v, err := consent.VerifyLedger(context.Background(), s, accountID); err != nil || !v.OK || v.Entries != int64(n) {
+		t.Fatalf("ledger: %+v, %v", v, err)
 	}
 }
 
@@ -399,27 +416,14 @@ func TestImportWriteFails(t *testing.T) {
 			a, l := setup(t, s)
 			const rows = 12000
 			restore := testdb.FailWrites(t, s.DB(), s.Engine(), "INSERT", "ledger", "NEW.seq = 5000")
-			run := func() (importer.Report, error) {
-				return importer.Run(context.Background(), s, nil, &csvRows{n: rows},
-					importer.Options{AccountID: a.ID, ListID: l.ID, Declaration: decl, Mode: importer.Confirmed})
-			}
-			rep, err := run()
+			rep, err := importer.Run(context.Background(), s, nil, &csvRows{n: rows},
+				importer.Options{AccountID: a.ID, ListID: l.ID, Declaration: decl, Mode: importer.Confirmed})
 			if err == nil || !strings.Contains(err.Error(), "injected failure") || rep.Committed {
 				t.Fatalf("import with a failing write: committed %v, err %v; want the write's error, nothing committed", rep.Committed, err)
 			}
-			if st, err := s.ListStats(context.Background(), a.ID, l.ID); err != nil || st.Confirmed != 0 {
-				t.Fatalf("after the failed import: %+v, %v; want nobody on the list", st, err)
-			}
-			if v, err := consent.VerifyLedger(context.Background(), s, a.ID); err != nil || !v.OK || v.Entries != 0 {
-				t.Fatalf("ledger after the failed import: %+v, %v; want it empty", v, err)
-			}
+			storedNothing(t, s, a.ID, l.ID)
 			restore()
-			if rep, err = run(); err != nil || !rep.Committed || rep.Counts[tidings.ImportAdded] != rows {
-				t.Fatalf("the same file again: %+v, %v; want %d added", rep.Counts, err, rows)
-			}
-			if v, err := consent.VerifyLedger(context.Background(), s, a.ID); err != nil || !v.OK || v.Entries != rows {
-				t.Fatalf("ledger: %+v, %v", v, err)
-			}
+			importsInFull(t, s, a.ID, l.ID, rows)
 		})
 	}
 }
