@@ -173,6 +173,12 @@ func (s *Store) DeleteAccount(ctx context.Context, id int64) error {
 	})
 }
 
+// scanInt64 scans a row of one integer column, for collect.
+func scanInt64(r interface{ Scan(...any) error }) (int64, error) {
+	var n int64
+	return n, r.Scan(&n)
+}
+
 // collect scans every row with scan and closes rows.
 func collect[T any](rows *sql.Rows, scan func(interface{ Scan(...any) error }) (T, error)) ([]T, error) {
 	defer rows.Close()

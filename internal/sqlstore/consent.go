@@ -477,10 +477,7 @@ func liveLists(ctx context.Context, q querier, p pending) ([]int64, error) {
 	if err != nil {
 		return nil, err
 	}
-	held, err := collect(rows, func(r interface{ Scan(...any) error }) (int64, error) {
-		var id int64
-		return id, r.Scan(&id)
-	})
+	held, err := collect(rows, scanInt64)
 	if err != nil {
 		return nil, err
 	}
@@ -506,10 +503,11 @@ func (s *Store) PendingRequest(ctx context.Context, tokenHash []byte) (tidings.P
 	if err != nil {
 		return tidings.PendingRecord{}, err
 	}
-	rec := tidings.PendingRecord{Lists: lists, CreatedAt: fromDB(p.created), ExpiresAt: fromDB(p.expires)}
 	ch, err := openChanges(p.dk, p.changes, p.accountID, p.personID)
-	rec.Changes = ch.record()
-	return rec, err
+	if err != nil {
+		return tidings.PendingRecord{}, err
+	}
+	return tidings.PendingRecord{Lists: lists, CreatedAt: fromDB(p.created), ExpiresAt: fromDB(p.expires), Changes: ch.record()}, nil
 }
 
 func (s *Store) ConfirmSubscription(ctx context.Context, tokenHash []byte, ev tidings.Evidence, withoutTracking bool) (tidings.Confirmation, error) {
@@ -1044,10 +1042,7 @@ func (s *Store) LedgerAccounts(ctx context.Context) ([]int64, error) {
 	if err != nil {
 		return nil, err
 	}
-	return collect(rows, func(r interface{ Scan(...any) error }) (int64, error) {
-		var id int64
-		return id, r.Scan(&id)
-	})
+	return collect(rows, scanInt64)
 }
 
 const ledgerCols = `account_id, seq, created_at, kind, person_id, list_id, source, text_version, text_sha256,
